@@ -1,0 +1,248 @@
+//! In-memory abuse limits: exponential lockouts after repeated failures, and a token bucket
+//! for request rates. Both are keyed, bounded in size, and take the current time as an
+//! argument so tests can drive them.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Keys kept at most; beyond this the stalest entries are dropped, so a flood of distinct
+/// keys (e.g. spoofed sources) cannot grow memory without bound.
+const MAX_KEYS: usize = 10_000;
+
+#[derive(Debug, Clone, Copy)]
+pub struct LockoutPolicy {
+    /// Failures allowed before the first lockout.
+    pub free_failures: u32,
+    /// The first lockout; each further failure doubles it.
+    pub base: Duration,
+    pub max: Duration,
+    /// Failures are forgotten this long after the last one.
+    pub forget_after: Duration,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FailureRecord {
+    failures: u32,
+    last_failure: Instant,
+    locked_until: Option<Instant>,
+}
+
+/// Counts failures per key and locks the key out for exponentially longer after too many.
+pub struct Lockout<K> {
+    policy: LockoutPolicy,
+    records: Mutex<HashMap<K, FailureRecord>>,
+}
+
+/// Seconds to wait, rounded up, at least 1 (the value for `Retry-After`).
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    secs.max(1)
+}
+
+impl<K: Eq + Hash + Clone> Lockout<K> {
+    pub fn new(policy: LockoutPolicy) -> Self {
+        Self {
+            policy,
+            records: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn records(&self) -> std::sync::MutexGuard<'_, HashMap<K, FailureRecord>> {
+        self.records.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `Err(wait)` while the key is locked out.
+    pub fn check(&self, key: &K, now: Instant) -> Result<(), Duration> {
+        match self.records().get(key).and_then(|r| r.locked_until) {
+            Some(until) if until > now => Err(until - now),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a failure; returns the lockout it starts, if any.
+    pub fn record_failure(&self, key: &K, now: Instant) -> Option<Duration> {
+        let mut records = self.records();
+        if records.len() >= MAX_KEYS && !records.contains_key(key) {
+            prune(&mut records, now, self.policy.forget_after);
+        }
+        let record = records.entry(key.clone()).or_insert(FailureRecord {
+            failures: 0,
+            last_failure: now,
+            locked_until: None,
+        });
+        if now.duration_since(record.last_failure) > self.policy.forget_after {
+            record.failures = 0;
+        }
+        record.failures = record.failures.saturating_add(1);
+        record.last_failure = now;
+        let over = record.failures.checked_sub(self.policy.free_failures)?;
+        if over == 0 {
+            return None;
+        }
+        let lock = self
+            .policy
+            .base
+            .saturating_mul(1u32.checked_shl(over - 1).unwrap_or(u32::MAX))
+            .min(self.policy.max);
+        record.locked_until = Some(now + lock);
+        Some(lock)
+    }
+
+    pub fn reset(&self, key: &K) {
+        self.records().remove(key);
+    }
+}
+
+fn prune<K: Eq + Hash + Clone>(
+    records: &mut HashMap<K, FailureRecord>,
+    now: Instant,
+    forget_after: Duration,
+) {
+    records.retain(|_, r| {
+        now.duration_since(r.last_failure) <= forget_after
+            || r.locked_until.is_some_and(|until| until > now)
+    });
+    if records.len() >= MAX_KEYS {
+        // Still full of live entries: drop the oldest half rather than grow.
+        let mut by_age: Vec<(K, Instant)> = records
+            .iter()
+            .map(|(k, r)| (k.clone(), r.last_failure))
+            .collect();
+        by_age.sort_by_key(|(_, at)| *at);
+        for (key, _) in by_age.into_iter().take(MAX_KEYS / 2) {
+            records.remove(&key);
+        }
+    }
+}
+
+/// A token bucket per key: `burst` requests at once, refilled at `per_second`.
+pub struct RateLimit<K> {
+    burst: f64,
+    per_second: f64,
+    buckets: Mutex<HashMap<K, (f64, Instant)>>,
+}
+
+impl<K: Eq + Hash + Clone> RateLimit<K> {
+    pub fn new(burst: u32, per_second: f64) -> Self {
+        Self {
+            burst: f64::from(burst),
+            per_second,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one token; `Err(wait)` when the bucket is empty.
+    pub fn take(&self, key: &K, now: Instant) -> Result<(), Duration> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if buckets.len() >= MAX_KEYS && !buckets.contains_key(key) {
+            let full_after = self.burst / self.per_second;
+            buckets.retain(|_, (_, at)| now.duration_since(*at).as_secs_f64() < full_after);
+            if buckets.len() >= MAX_KEYS {
+                buckets.clear();
+            }
+        }
+        let (tokens, at) = buckets.entry(key.clone()).or_insert((self.burst, now));
+        let refilled =
+            (*tokens + now.duration_since(*at).as_secs_f64() * self.per_second).min(self.burst);
+        *at = now;
+        if refilled >= 1.0 {
+            *tokens = refilled - 1.0;
+            Ok(())
+        } else {
+            *tokens = refilled;
+            Err(Duration::from_secs_f64((1.0 - refilled) / self.per_second))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> LockoutPolicy {
+        LockoutPolicy {
+            free_failures: 3,
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(8),
+            forget_after: Duration::from_secs(3600),
+        }
+    }
+
+    #[test]
+    fn lockout_doubles_and_caps() {
+        let lockout = Lockout::new(policy());
+        let start = Instant::now();
+        let key = "ip".to_string();
+        for _ in 0..3 {
+            assert_eq!(lockout.record_failure(&key, start), None);
+        }
+        assert!(lockout.check(&key, start).is_ok());
+        assert_eq!(
+            lockout.record_failure(&key, start),
+            Some(Duration::from_secs(1))
+        );
+        assert!(lockout.check(&key, start).is_err());
+        assert!(lockout.check(&key, start + Duration::from_secs(1)).is_ok());
+        assert_eq!(
+            lockout.record_failure(&key, start),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            lockout.record_failure(&key, start),
+            Some(Duration::from_secs(4))
+        );
+        assert_eq!(
+            lockout.record_failure(&key, start),
+            Some(Duration::from_secs(8))
+        );
+        assert_eq!(
+            lockout.record_failure(&key, start),
+            Some(Duration::from_secs(8))
+        );
+        lockout.reset(&key);
+        assert!(lockout.check(&key, start).is_ok());
+    }
+
+    #[test]
+    fn failures_are_forgotten() {
+        let lockout = Lockout::new(policy());
+        let start = Instant::now();
+        let key = 1u8;
+        for _ in 0..3 {
+            lockout.record_failure(&key, start);
+        }
+        let later = start + Duration::from_secs(3601);
+        assert_eq!(lockout.record_failure(&key, later), None);
+    }
+
+    #[test]
+    fn lockout_map_stays_bounded() {
+        let lockout = Lockout::new(policy());
+        let now = Instant::now();
+        for key in 0..(MAX_KEYS as u32 + 10) {
+            lockout.record_failure(&key, now);
+        }
+        assert!(lockout.records().len() <= MAX_KEYS);
+    }
+
+    #[test]
+    fn bucket_refills() {
+        let limit = RateLimit::new(2, 1.0);
+        let now = Instant::now();
+        assert!(limit.take(&"a", now).is_ok());
+        assert!(limit.take(&"a", now).is_ok());
+        let wait = limit.take(&"a", now).expect_err("empty");
+        assert!(wait <= Duration::from_secs(1));
+        assert!(limit.take(&"b", now).is_ok());
+        assert!(limit.take(&"a", now + Duration::from_secs(1)).is_ok());
+    }
+
+    #[test]
+    fn retry_after_rounds_up() {
+        assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(1500)), 2);
+        assert_eq!(retry_after_secs(Duration::from_secs(3)), 3);
+    }
+}

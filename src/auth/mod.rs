@@ -1,0 +1,414 @@
+//! Ownership and sign-in: the claim, the owner's password, sessions, abuse limits and the
+//! security events they leave behind. Handlers (API and pages) call these functions and only
+//! translate the outcome.
+
+pub mod limiter;
+pub mod password;
+pub mod sessions;
+pub mod tokens;
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use limiter::{Lockout, LockoutPolicy, RateLimit};
+use password::PasswordHashing;
+use sessions::{ActiveSession, SessionManager};
+
+use crate::clock::now_ms;
+use crate::store::{
+    self, ClaimOutcome, Event, EventKind, IssueCodeOutcome, NewEvent, Session, SharedStore, Store,
+    StoreError,
+};
+
+/// User agents are cut to this many characters before they are stored.
+const USER_AGENT_CHARS: usize = 256;
+
+/// Who is asking: the address the request came from and what it says it is.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    pub ip: IpAddr,
+    pub user_agent: String,
+}
+
+impl ClientInfo {
+    pub fn new(ip: IpAddr, user_agent: &str) -> Self {
+        let user_agent = user_agent
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(USER_AGENT_CHARS)
+            .collect();
+        Self { ip, user_agent }
+    }
+
+    fn event(&self, kind: EventKind) -> NewEvent {
+        NewEvent {
+            at: now_ms(),
+            kind,
+            ip: Some(self.ip.to_string()),
+            user_agent: Some(self.user_agent.clone()),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("too many attempts")]
+    TooManyAttempts { retry_after: Duration },
+    #[error("the instance already has an owner")]
+    AlreadyClaimed,
+    #[error("the claim code is wrong or expired")]
+    InvalidClaimCode,
+    #[error("{field}: {message}")]
+    InvalidField {
+        field: &'static str,
+        message: String,
+    },
+    #[error("no such session")]
+    NoSuchSession,
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for AuthError {
+    fn from(error: StoreError) -> Self {
+        Self::Internal(error.to_string())
+    }
+}
+
+impl From<password::HashError> for AuthError {
+    fn from(error: password::HashError) -> Self {
+        Self::Internal(error.to_string())
+    }
+}
+
+/// A session just opened: the token goes into the cookie and nowhere else.
+pub struct SignedIn {
+    pub token: String,
+    pub session: ActiveSession,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct AuthSettings {
+    pub session_absolute: Duration,
+    pub session_idle: Duration,
+}
+
+pub struct Auth {
+    store: SharedStore,
+    pub sessions: SessionManager,
+    settings: AuthSettings,
+    hashing: PasswordHashing,
+    /// Failed passwords per client address.
+    ip_failures: Lockout<IpAddr>,
+    /// Failed passwords for the owner account, from anywhere.
+    account_failures: Lockout<()>,
+    /// Wrong claim codes per client address.
+    claim_failures: Lockout<IpAddr>,
+    /// Attempts on the auth endpoints per client address, failed or not.
+    attempts: RateLimit<IpAddr>,
+}
+
+const FORGET_FAILURES_AFTER: Duration = Duration::from_secs(3600);
+const MAX_LOCKOUT: Duration = Duration::from_secs(15 * 60);
+
+impl Auth {
+    pub async fn new(store: SharedStore, settings: AuthSettings) -> Result<Self, StoreError> {
+        let epoch = store::run(&store, |s| s.auth_epoch()).await?;
+        let lockout = |free_failures| LockoutPolicy {
+            free_failures,
+            base: Duration::from_secs(1),
+            max: MAX_LOCKOUT,
+            forget_after: FORGET_FAILURES_AFTER,
+        };
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Self {
+            sessions: SessionManager::new(store.clone(), settings.session_idle, epoch),
+            store,
+            settings,
+            hashing: PasswordHashing::new(cores * 2),
+            ip_failures: Lockout::new(lockout(5)),
+            account_failures: Lockout::new(lockout(10)),
+            claim_failures: Lockout::new(lockout(10)),
+            attempts: RateLimit::new(60, 1.0),
+        })
+    }
+
+    pub async fn is_locked(&self) -> Result<bool, AuthError> {
+        Ok(store::run(&self.store, |s| s.owner()).await?.is_some())
+    }
+
+    pub async fn owner_created_at(&self) -> Result<Option<i64>, AuthError> {
+        let owner = store::run(&self.store, |s| s.owner()).await?;
+        Ok(owner.map(|o| o.created_at))
+    }
+
+    fn take_attempt(&self, client: &ClientInfo) -> Result<(), AuthError> {
+        self.attempts
+            .take(&client.ip, Instant::now())
+            .map_err(|retry_after| AuthError::TooManyAttempts { retry_after })
+    }
+
+    /// Becomes the owner with the claim code, and signs in.
+    pub async fn claim(
+        &self,
+        code: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<SignedIn, AuthError> {
+        self.take_attempt(client)?;
+        let now = Instant::now();
+        self.claim_failures
+            .check(&client.ip, now)
+            .map_err(|retry_after| AuthError::TooManyAttempts { retry_after })?;
+        password::check_policy(password).map_err(|message| AuthError::InvalidField {
+            field: "password",
+            message,
+        })?;
+        if self.is_locked().await? {
+            return Err(AuthError::AlreadyClaimed);
+        }
+        let code_hash = tokens::claim_code_hash(code);
+        let live = match code_hash {
+            Some(hash) => {
+                store::run(&self.store, move |s| s.claim_code_matches(hash, now_ms())).await?
+            }
+            None => false,
+        };
+        let (true, Some(code_hash)) = (live, code_hash) else {
+            self.claim_failures.record_failure(&client.ip, now);
+            return Err(AuthError::InvalidClaimCode);
+        };
+        let password_hash = self.hashing.hash(password.to_owned()).await?;
+        let (token, session) = self.new_session(client);
+        let event = client.event(EventKind::Claim);
+        let row = session.clone();
+        let outcome = store::run(&self.store, move |s| {
+            s.claim(code_hash, &password_hash, &row, &event)
+        })
+        .await?;
+        match outcome {
+            ClaimOutcome::Claimed => {
+                tracing::info!("the instance was claimed; it now has an owner");
+                self.sessions.refresh_epoch().await?;
+                Ok(SignedIn {
+                    token,
+                    session: active(&session),
+                })
+            }
+            ClaimOutcome::AlreadyClaimed => Err(AuthError::AlreadyClaimed),
+            ClaimOutcome::InvalidCode => Err(AuthError::InvalidClaimCode),
+        }
+    }
+
+    /// Signs the owner in with the password. Every failure looks and takes the same.
+    pub async fn login(&self, password: &str, client: &ClientInfo) -> Result<SignedIn, AuthError> {
+        self.take_attempt(client)?;
+        self.check_password(password, client).await?;
+        let (token, session) = self.new_session(client);
+        let event = client.event(EventKind::LoginOk);
+        let row = session.clone();
+        store::run(&self.store, move |s| s.insert_session(&row, &event)).await?;
+        Ok(SignedIn {
+            token,
+            session: active(&session),
+        })
+    }
+
+    /// Verifies the owner's password under the lockouts, recording failures.
+    async fn check_password(&self, password: &str, client: &ClientInfo) -> Result<(), AuthError> {
+        let now = Instant::now();
+        let locked = [
+            self.ip_failures.check(&client.ip, now),
+            self.account_failures.check(&(), now),
+        ];
+        if let Some(retry_after) = locked.iter().filter_map(|r| r.err()).max() {
+            return Err(AuthError::TooManyAttempts { retry_after });
+        }
+        let stored = store::run(&self.store, |s| s.owner()).await?;
+        // Bound the work before hashing: a megabyte "password" is refused like a wrong one.
+        let plausible = password.chars().count() <= password::MAX_CHARS;
+        let candidate = if plausible { password } else { "" }.to_owned();
+        let ok = self
+            .hashing
+            .verify(candidate, stored.map(|owner| owner.password_hash))
+            .await?
+            && plausible;
+        if ok {
+            self.ip_failures.reset(&client.ip);
+            self.account_failures.reset(&());
+            return Ok(());
+        }
+        let now = Instant::now();
+        let ip_lock = self.ip_failures.record_failure(&client.ip, now);
+        let account_lock = self.account_failures.record_failure(&(), now);
+        self.record(client.event(EventKind::LoginFailed)).await?;
+        if ip_lock.is_some() || account_lock.is_some() {
+            tracing::warn!(ip = %client.ip, "sign-in locked out after repeated failures");
+            self.record(client.event(EventKind::Lockout)).await?;
+        }
+        Err(AuthError::InvalidCredentials)
+    }
+
+    pub async fn logout(
+        &self,
+        session: &ActiveSession,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        let id = session.id.clone();
+        let event = client.event(EventKind::Logout);
+        store::run(&self.store, move |s| s.delete_session(&id, Some(&event))).await?;
+        self.sessions.refresh_epoch().await?;
+        Ok(())
+    }
+
+    pub async fn revoke(&self, id: &str, client: &ClientInfo) -> Result<(), AuthError> {
+        let id = id.to_owned();
+        let event = client.event(EventKind::SessionRevoked);
+        let existed = store::run(&self.store, move |s| s.delete_session(&id, Some(&event))).await?;
+        self.sessions.refresh_epoch().await?;
+        if existed {
+            Ok(())
+        } else {
+            Err(AuthError::NoSuchSession)
+        }
+    }
+
+    pub async fn revoke_others(
+        &self,
+        current: &ActiveSession,
+        client: &ClientInfo,
+    ) -> Result<usize, AuthError> {
+        let keep = current.id.clone();
+        let event = client.event(EventKind::OtherSessionsRevoked);
+        let ended =
+            store::run(&self.store, move |s| s.delete_other_sessions(&keep, &event)).await?;
+        self.sessions.refresh_epoch().await?;
+        Ok(ended)
+    }
+
+    /// Changes the password after checking the current one; every other session ends.
+    pub async fn change_password(
+        &self,
+        current: &ActiveSession,
+        current_password: &str,
+        new_password: &str,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        self.take_attempt(client)?;
+        password::check_policy(new_password).map_err(|message| AuthError::InvalidField {
+            field: "new_password",
+            message,
+        })?;
+        self.check_password(current_password, client)
+            .await
+            .map_err(|error| match error {
+                AuthError::InvalidCredentials => AuthError::InvalidField {
+                    field: "current_password",
+                    message: "This is not the current password.".into(),
+                },
+                other => other,
+            })?;
+        let hash = self.hashing.hash(new_password.to_owned()).await?;
+        let keep = current.id.clone();
+        let event = client.event(EventKind::PasswordChanged);
+        store::run(&self.store, move |s| {
+            s.change_password(&hash, &keep, &event)
+        })
+        .await?;
+        self.sessions.refresh_epoch().await?;
+        Ok(())
+    }
+
+    pub async fn list_sessions(&self) -> Result<Vec<Session>, AuthError> {
+        Ok(store::run(&self.store, |s| s.list_sessions()).await?)
+    }
+
+    pub async fn events(&self, before: Option<i64>, limit: usize) -> Result<Vec<Event>, AuthError> {
+        Ok(store::run(&self.store, move |s| s.events(before, limit)).await?)
+    }
+
+    async fn record(&self, event: NewEvent) -> Result<(), AuthError> {
+        store::run(&self.store, move |s| s.record_event(&event)).await?;
+        Ok(())
+    }
+
+    fn new_session(&self, client: &ClientInfo) -> (String, Session) {
+        let token = tokens::new_session_token();
+        let now = now_ms();
+        let lifetime =
+            i64::try_from(self.settings.session_absolute.as_millis()).unwrap_or(i64::MAX);
+        let session = Session {
+            id: tokens::new_session_id(),
+            token_hash: tokens::sha256(token.as_bytes()),
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now.saturating_add(lifetime),
+            ip: client.ip.to_string(),
+            user_agent: client.user_agent.clone(),
+        };
+        (token, session)
+    }
+}
+
+fn active(session: &Session) -> ActiveSession {
+    ActiveSession {
+        id: session.id.clone(),
+        created_at: session.created_at,
+        expires_at: session.expires_at,
+    }
+}
+
+fn expiry(ttl: Duration) -> i64 {
+    now_ms().saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn cli_event(kind: EventKind) -> NewEvent {
+    NewEvent {
+        at: now_ms(),
+        kind,
+        ip: None,
+        user_agent: Some("clawhost CLI".into()),
+    }
+}
+
+/// Issues a fresh claim code (the old one stops working). `None` when an owner exists.
+/// Synchronous: used by the CLI and at start, before the runtime serves requests.
+pub fn issue_claim_code(store: &dyn Store, ttl: Duration) -> Result<Option<String>, StoreError> {
+    let code = tokens::new_claim_code();
+    let hash = tokens::claim_code_hash(&code).expect("a generated claim code is well formed");
+    let outcome = store.issue_claim_code(
+        hash,
+        now_ms(),
+        expiry(ttl),
+        &cli_event(EventKind::ClaimCodeIssued),
+    )?;
+    Ok(match outcome {
+        IssueCodeOutcome::Issued => Some(code),
+        IssueCodeOutcome::AlreadyClaimed => None,
+    })
+}
+
+/// Removes the owner and every session; returns the new claim code.
+pub fn reset_owner(store: &dyn Store, ttl: Duration) -> Result<String, StoreError> {
+    let code = tokens::new_claim_code();
+    let hash = tokens::claim_code_hash(&code).expect("a generated claim code is well formed");
+    store.reset_owner(hash, expiry(ttl), &cli_event(EventKind::OwnerReset))?;
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_agent_is_bounded_and_clean() {
+        let client = ClientInfo::new(
+            "127.0.0.1".parse().expect("ip"),
+            &format!("a\nb{}", "x".repeat(400)),
+        );
+        assert_eq!(client.user_agent.chars().count(), USER_AGENT_CHARS);
+        assert!(client.user_agent.starts_with("ab"));
+    }
+}

@@ -1,0 +1,30 @@
+//! Wall-clock time as stored (Unix milliseconds) and as shown (RFC 3339, UTC).
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::store::UnixMs;
+
+pub fn now_ms() -> UnixMs {
+    let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
+    i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// `2026-11-25T13:06:48.123Z`
+pub fn rfc3339(ms: UnixMs) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_500), "1970-01-01T00:00:01.5Z");
+    }
+}

@@ -1,0 +1,142 @@
+//! clawhost: host an OpenClaw gateway on your own server, safely.
+//!
+//! [`app`] is the one place that assembles every route and layer; [`run`] starts the whole
+//! service (store, background tasks, listener) and stops it gracefully.
+
+pub mod api;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod fsutil;
+pub mod logging;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod ui;
+pub mod web;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware::{from_fn, from_fn_with_state};
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::auth::{Auth, AuthSettings};
+use crate::config::{Config, PublicUrl};
+use crate::state::AppState;
+use crate::store::{SharedStore, SqliteStore};
+
+/// Form posts from our pages are small; the API gets the configured limit.
+const FORM_BODY_LIMIT: usize = 64 * 1024;
+
+/// Every route, behind every layer. Layers run top to bottom on the way in.
+pub fn app(state: AppState) -> Router {
+    let api = api::routes().layer(DefaultBodyLimit::max(state.config.body_limit));
+    let pages = ui::routes().layer(DefaultBodyLimit::max(FORM_BODY_LIMIT));
+    Router::new()
+        .merge(api)
+        .merge(pages)
+        .fallback(web::problems::not_found)
+        .method_not_allowed_fallback(web::problems::method_not_allowed)
+        .layer(
+            ServiceBuilder::new()
+                .layer(from_fn(web::request_context::request_context))
+                .layer(from_fn_with_state(
+                    state.clone(),
+                    web::headers::security_headers,
+                ))
+                .layer(from_fn(web::problems::shape_errors))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    state.config.request_timeout,
+                ))
+                .layer(from_fn_with_state(
+                    state.clone(),
+                    web::csrf::require_same_origin,
+                )),
+        )
+        .with_state(state)
+}
+
+/// Opens the data directory and the store, binds, and serves until `shutdown` resolves.
+/// Prints the claim code on stdout the first time an unclaimed instance starts.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+    fsutil::ensure_private_dir(&config.data_dir)?;
+    let store: SharedStore = {
+        let path = config.database_path();
+        Arc::new(tokio::task::spawn_blocking(move || SqliteStore::open(&path)).await??)
+    };
+
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let local = listener.local_addr()?;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| PublicUrl::from_listen(local));
+
+    announce_claim(&store, &config, &public_url).await?;
+
+    let auth = Auth::new(
+        store.clone(),
+        AuthSettings {
+            session_absolute: config.session_absolute,
+            session_idle: config.session_idle,
+        },
+    )
+    .await?;
+    let header_timeout = config.header_timeout;
+    let state = AppState::new(config, public_url.clone(), auth);
+
+    let (stop_tasks, tasks_stopped) = tokio::sync::watch::channel(false);
+    let watcher = {
+        let state = state.clone();
+        tokio::spawn(async move { state.auth.sessions.watch(tasks_stopped).await })
+    };
+
+    tracing::info!(addr = %local, public_url = %public_url, "listening");
+    server::serve(listener, app(state), header_timeout, shutdown).await;
+
+    let _ = stop_tasks.send(true);
+    watcher.await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn announce_claim(
+    store: &SharedStore,
+    config: &Config,
+    public_url: &PublicUrl,
+) -> anyhow::Result<()> {
+    let ttl = config.claim_code_ttl;
+    let fresh_code = store::run(store, move |s| {
+        if s.owner()?.is_some() || s.has_live_claim_code(clock::now_ms())? {
+            return Ok(None);
+        }
+        auth::issue_claim_code(s, ttl)
+    })
+    .await?;
+    let claimed = store::run(store, |s| s.owner()).await?.is_some();
+    if claimed {
+        return Ok(());
+    }
+    if let Some(code) = fresh_code {
+        // stdout, once, for the person starting the server; never the structured log.
+        println!(
+            "clawhost has no owner yet. Claim code (single use, valid for {}):",
+            config::format_duration(ttl)
+        );
+        println!("{code}");
+    }
+    tracing::info!(
+        "Open {public_url}/claim and enter the claim code printed by 'clawhost claim-code'"
+    );
+    Ok(())
+}

@@ -1,0 +1,189 @@
+//! Persistent state behind one small trait.
+//!
+//! The trait is synchronous on purpose: each method is one short unit of work (often one
+//! transaction). Async code reaches it through [`run`], which moves the call onto the
+//! blocking pool so the runtime never waits on disk.
+
+mod sqlite;
+
+use std::sync::Arc;
+
+pub use sqlite::SqliteStore;
+
+/// Milliseconds since the Unix epoch, UTC.
+pub type UnixMs = i64;
+
+/// What went wrong inside the store. The text is for logs only, never for responses.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error(
+        "database schema is newer than this clawhost ({found} > {supported}); upgrade clawhost"
+    )]
+    SchemaTooNew { found: i64, supported: i64 },
+    #[error("store task failed: {0}")]
+    Task(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub password_hash: String,
+    pub created_at: UnixMs,
+    pub password_changed_at: UnixMs,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: String,
+    pub token_hash: [u8; 32],
+    pub created_at: UnixMs,
+    pub last_seen_at: UnixMs,
+    pub expires_at: UnixMs,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+/// A security event to record. `kind` is one of the names in [`EventKind`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub at: UnixMs,
+    pub kind: EventKind,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub id: i64,
+    pub at: UnixMs,
+    pub kind: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Claim,
+    LoginOk,
+    LoginFailed,
+    Lockout,
+    Logout,
+    SessionRevoked,
+    OtherSessionsRevoked,
+    PasswordChanged,
+    OwnerReset,
+    ClaimCodeIssued,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Claim => "claim",
+            Self::LoginOk => "login_ok",
+            Self::LoginFailed => "login_failed",
+            Self::Lockout => "lockout",
+            Self::Logout => "logout",
+            Self::SessionRevoked => "session_revoked",
+            Self::OtherSessionsRevoked => "other_sessions_revoked",
+            Self::PasswordChanged => "password_changed",
+            Self::OwnerReset => "owner_reset",
+            Self::ClaimCodeIssued => "claim_code_issued",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    Claimed,
+    AlreadyClaimed,
+    InvalidCode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssueCodeOutcome {
+    Issued,
+    AlreadyClaimed,
+}
+
+/// Everything clawhost keeps. Implementations must make each method atomic.
+pub trait Store: Send + Sync + 'static {
+    fn owner(&self) -> Result<Option<Owner>, StoreError>;
+
+    /// Replaces any claim code with a new one, unless an owner exists.
+    fn issue_claim_code(
+        &self,
+        code_hash: [u8; 32],
+        now: UnixMs,
+        expires_at: UnixMs,
+        event: &NewEvent,
+    ) -> Result<IssueCodeOutcome, StoreError>;
+
+    /// Whether an unexpired claim code with this hash exists (a cheap pre-check).
+    fn claim_code_matches(&self, code_hash: [u8; 32], now: UnixMs) -> Result<bool, StoreError>;
+
+    /// Whether any unexpired claim code exists.
+    fn has_live_claim_code(&self, now: UnixMs) -> Result<bool, StoreError>;
+
+    /// In one transaction: checks there is no owner and the code is valid, creates the owner,
+    /// consumes the code, and opens the first session.
+    fn claim(
+        &self,
+        code_hash: [u8; 32],
+        password_hash: &str,
+        session: &Session,
+        event: &NewEvent,
+    ) -> Result<ClaimOutcome, StoreError>;
+
+    /// Sets a new password hash and ends every session but `keep_session_id`.
+    fn change_password(
+        &self,
+        password_hash: &str,
+        keep_session_id: &str,
+        event: &NewEvent,
+    ) -> Result<(), StoreError>;
+
+    /// Removes the owner and every session, and installs a fresh claim code.
+    fn reset_owner(
+        &self,
+        code_hash: [u8; 32],
+        expires_at: UnixMs,
+        event: &NewEvent,
+    ) -> Result<(), StoreError>;
+
+    fn insert_session(&self, session: &Session, event: &NewEvent) -> Result<(), StoreError>;
+    fn session_by_token_hash(&self, token_hash: [u8; 32]) -> Result<Option<Session>, StoreError>;
+    fn touch_session(&self, id: &str, last_seen_at: UnixMs) -> Result<(), StoreError>;
+    fn list_sessions(&self) -> Result<Vec<Session>, StoreError>;
+
+    /// Ends one session; returns whether it existed.
+    fn delete_session(&self, id: &str, event: Option<&NewEvent>) -> Result<bool, StoreError>;
+
+    /// Ends every session except `keep_id`; returns how many ended.
+    fn delete_other_sessions(&self, keep_id: &str, event: &NewEvent) -> Result<usize, StoreError>;
+
+    /// Drops sessions past their absolute expiry or idle for longer than `idle_ms`.
+    fn delete_expired_sessions(&self, now: UnixMs, idle_ms: i64) -> Result<usize, StoreError>;
+
+    fn record_event(&self, event: &NewEvent) -> Result<(), StoreError>;
+
+    /// Events newest first, strictly older than `before_id` when given.
+    fn events(&self, before_id: Option<i64>, limit: usize) -> Result<Vec<Event>, StoreError>;
+
+    /// A counter bumped by every change that may end sessions, in this process or another.
+    fn auth_epoch(&self) -> Result<i64, StoreError>;
+}
+
+pub type SharedStore = Arc<dyn Store>;
+
+/// Runs one store call on the blocking pool.
+pub async fn run<T, F>(store: &SharedStore, call: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+{
+    let store = Arc::clone(store);
+    tokio::task::spawn_blocking(move || call(store.as_ref()))
+        .await
+        .map_err(|join| StoreError::Task(join.to_string()))?
+}

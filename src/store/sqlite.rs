@@ -1,0 +1,523 @@
+//! The embedded SQLite store: one connection in WAL mode, guarded by a mutex.
+//!
+//! One connection is enough: every call is a few microseconds of work, the hot path (session
+//! checks) is served from memory, and SQLite serializes writers anyway. Other processes (the
+//! CLI) open the same file; WAL and the busy timeout let them take turns.
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::{
+    ClaimOutcome, Event, IssueCodeOutcome, NewEvent, Owner, Session, Store, StoreError, UnixMs,
+};
+
+/// Migrations in order; `PRAGMA user_version` records how many have run.
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_foundation.sql")];
+
+/// Oldest security events are dropped beyond this many, so the table stays bounded.
+const MAX_EVENTS: i64 = 10_000;
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing, 0600) the database and applies pending migrations.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if !path.exists() {
+            // Create it ourselves so it is private from the first byte; SQLite gives its
+            // -wal and -shm files the same mode.
+            let _ = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path);
+        }
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Deleted rows (session hashes, old password hashes) are overwritten, not left behind.
+        conn.pragma_update(None, "secure_delete", "ON")?;
+        migrate(&mut conn)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a half-done transaction behind
+        // (rusqlite rolls back on drop), so a poisoned lock is still safe to use.
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let applied: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let supported = MIGRATIONS.len() as i64;
+    if applied > supported {
+        return Err(StoreError::SchemaTooNew {
+            found: applied,
+            supported,
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Another process may have migrated while we waited for the write lock.
+        let now: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        if now > index as i64 {
+            continue;
+        }
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn insert_event(conn: &Connection, event: &NewEvent) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO security_events (at, kind, ip, user_agent) VALUES (?1, ?2, ?3, ?4)",
+        params![event.at, event.kind.as_str(), event.ip, event.user_agent],
+    )?;
+    conn.execute(
+        "DELETE FROM security_events WHERE id <= \
+         (SELECT id FROM security_events ORDER BY id DESC LIMIT 1 OFFSET ?1)",
+        params![MAX_EVENTS],
+    )?;
+    Ok(())
+}
+
+fn bump_auth_epoch(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE meta SET value = value + 1 WHERE key = 'auth_epoch'",
+        [],
+    )?;
+    Ok(())
+}
+
+fn insert_session_row(conn: &Connection, session: &Session) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO sessions (id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            session.id,
+            session.token_hash.as_slice(),
+            session.created_at,
+            session.last_seen_at,
+            session.expires_at,
+            session.ip,
+            session.user_agent
+        ],
+    )?;
+    Ok(())
+}
+
+fn owner_exists(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row("SELECT EXISTS (SELECT 1 FROM owner)", [], |row| row.get(0))
+}
+
+const SESSION_COLUMNS: &str =
+    "id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent";
+
+fn session_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
+    let hash: Vec<u8> = row.get(1)?;
+    let mut token_hash = [0u8; 32];
+    if hash.len() == token_hash.len() {
+        token_hash.copy_from_slice(&hash);
+    }
+    Ok(Session {
+        id: row.get(0)?,
+        token_hash,
+        created_at: row.get(2)?,
+        last_seen_at: row.get(3)?,
+        expires_at: row.get(4)?,
+        ip: row.get(5)?,
+        user_agent: row.get(6)?,
+    })
+}
+
+impl Store for SqliteStore {
+    fn owner(&self) -> Result<Option<Owner>, StoreError> {
+        let conn = self.conn();
+        let owner = conn
+            .query_row(
+                "SELECT password_hash, created_at, password_changed_at FROM owner",
+                [],
+                |row| {
+                    Ok(Owner {
+                        password_hash: row.get(0)?,
+                        created_at: row.get(1)?,
+                        password_changed_at: row.get(2)?,
+                    })
+                },
+            )
+            .optional()?;
+        Ok(owner)
+    }
+
+    fn issue_claim_code(
+        &self,
+        code_hash: [u8; 32],
+        now: UnixMs,
+        expires_at: UnixMs,
+        event: &NewEvent,
+    ) -> Result<IssueCodeOutcome, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if owner_exists(&tx)? {
+            return Ok(IssueCodeOutcome::AlreadyClaimed);
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO claim_code (id, code_hash, created_at, expires_at) \
+             VALUES (1, ?1, ?2, ?3)",
+            params![code_hash.as_slice(), now, expires_at],
+        )?;
+        insert_event(&tx, event)?;
+        tx.commit()?;
+        Ok(IssueCodeOutcome::Issued)
+    }
+
+    fn claim_code_matches(&self, code_hash: [u8; 32], now: UnixMs) -> Result<bool, StoreError> {
+        let conn = self.conn();
+        Ok(conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM claim_code WHERE code_hash = ?1 AND expires_at > ?2)",
+            params![code_hash.as_slice(), now],
+            |row| row.get(0),
+        )?)
+    }
+
+    fn has_live_claim_code(&self, now: UnixMs) -> Result<bool, StoreError> {
+        let conn = self.conn();
+        Ok(conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM claim_code WHERE expires_at > ?1)",
+            params![now],
+            |row| row.get(0),
+        )?)
+    }
+
+    fn claim(
+        &self,
+        code_hash: [u8; 32],
+        password_hash: &str,
+        session: &Session,
+        event: &NewEvent,
+    ) -> Result<ClaimOutcome, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if owner_exists(&tx)? {
+            return Ok(ClaimOutcome::AlreadyClaimed);
+        }
+        let consumed = tx.execute(
+            "DELETE FROM claim_code WHERE code_hash = ?1 AND expires_at > ?2",
+            params![code_hash.as_slice(), event.at],
+        )?;
+        if consumed != 1 {
+            return Ok(ClaimOutcome::InvalidCode);
+        }
+        tx.execute(
+            "INSERT INTO owner (id, password_hash, created_at, password_changed_at) \
+             VALUES (1, ?1, ?2, ?2)",
+            params![password_hash, event.at],
+        )?;
+        insert_session_row(&tx, session)?;
+        insert_event(&tx, event)?;
+        bump_auth_epoch(&tx)?;
+        tx.commit()?;
+        Ok(ClaimOutcome::Claimed)
+    }
+
+    fn change_password(
+        &self,
+        password_hash: &str,
+        keep_session_id: &str,
+        event: &NewEvent,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "UPDATE owner SET password_hash = ?1, password_changed_at = ?2",
+            params![password_hash, event.at],
+        )?;
+        tx.execute(
+            "DELETE FROM sessions WHERE id <> ?1",
+            params![keep_session_id],
+        )?;
+        insert_event(&tx, event)?;
+        bump_auth_epoch(&tx)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn reset_owner(
+        &self,
+        code_hash: [u8; 32],
+        expires_at: UnixMs,
+        event: &NewEvent,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM owner", [])?;
+        tx.execute("DELETE FROM sessions", [])?;
+        tx.execute(
+            "INSERT OR REPLACE INTO claim_code (id, code_hash, created_at, expires_at) \
+             VALUES (1, ?1, ?2, ?3)",
+            params![code_hash.as_slice(), event.at, expires_at],
+        )?;
+        insert_event(&tx, event)?;
+        bump_auth_epoch(&tx)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn insert_session(&self, session: &Session, event: &NewEvent) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        insert_session_row(&tx, session)?;
+        insert_event(&tx, event)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn session_by_token_hash(&self, token_hash: [u8; 32]) -> Result<Option<Session>, StoreError> {
+        let conn = self.conn();
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = ?1");
+        Ok(conn
+            .query_row(&sql, params![token_hash.as_slice()], session_from_row)
+            .optional()?)
+    }
+
+    fn touch_session(&self, id: &str, last_seen_at: UnixMs) -> Result<(), StoreError> {
+        let conn = self.conn();
+        conn.execute(
+            "UPDATE sessions SET last_seen_at = max(last_seen_at, ?2) WHERE id = ?1",
+            params![id, last_seen_at],
+        )?;
+        Ok(())
+    }
+
+    fn list_sessions(&self) -> Result<Vec<Session>, StoreError> {
+        let conn = self.conn();
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions ORDER BY created_at DESC, id");
+        let mut statement = conn.prepare(&sql)?;
+        let rows = statement.query_map([], session_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn delete_session(&self, id: &str, event: Option<&NewEvent>) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let deleted = tx.execute("DELETE FROM sessions WHERE id = ?1", params![id])?;
+        if deleted > 0 {
+            if let Some(event) = event {
+                insert_event(&tx, event)?;
+            }
+            bump_auth_epoch(&tx)?;
+        }
+        tx.commit()?;
+        Ok(deleted > 0)
+    }
+
+    fn delete_other_sessions(&self, keep_id: &str, event: &NewEvent) -> Result<usize, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let deleted = tx.execute("DELETE FROM sessions WHERE id <> ?1", params![keep_id])?;
+        insert_event(&tx, event)?;
+        bump_auth_epoch(&tx)?;
+        tx.commit()?;
+        Ok(deleted)
+    }
+
+    fn delete_expired_sessions(&self, now: UnixMs, idle_ms: i64) -> Result<usize, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let deleted = tx.execute(
+            "DELETE FROM sessions WHERE expires_at <= ?1 OR last_seen_at + ?2 <= ?1",
+            params![now, idle_ms],
+        )?;
+        if deleted > 0 {
+            bump_auth_epoch(&tx)?;
+        }
+        tx.commit()?;
+        Ok(deleted)
+    }
+
+    fn record_event(&self, event: &NewEvent) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        insert_event(&tx, event)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn events(&self, before_id: Option<i64>, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let conn = self.conn();
+        let mut statement = conn.prepare(
+            "SELECT id, at, kind, ip, user_agent FROM security_events \
+             WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = statement.query_map(
+            params![before_id.unwrap_or(i64::MAX), limit as i64],
+            |row| {
+                Ok(Event {
+                    id: row.get(0)?,
+                    at: row.get(1)?,
+                    kind: row.get(2)?,
+                    ip: row.get(3)?,
+                    user_agent: row.get(4)?,
+                })
+            },
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn auth_epoch(&self) -> Result<i64, StoreError> {
+        let conn = self.conn();
+        Ok(conn.query_row(
+            "SELECT value FROM meta WHERE key = 'auth_epoch'",
+            [],
+            |row| row.get(0),
+        )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::EventKind;
+
+    fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(&dir.path().join("clawhost.db")).expect("open");
+        (dir, store)
+    }
+
+    fn event(kind: EventKind, at: UnixMs) -> NewEvent {
+        NewEvent {
+            at,
+            kind,
+            ip: Some("127.0.0.1".into()),
+            user_agent: None,
+        }
+    }
+
+    fn session(id: &str, byte: u8) -> Session {
+        Session {
+            id: id.into(),
+            token_hash: [byte; 32],
+            created_at: 1,
+            last_seen_at: 1,
+            expires_at: 1_000_000,
+            ip: "127.0.0.1".into(),
+            user_agent: "test".into(),
+        }
+    }
+
+    #[test]
+    fn claim_consumes_the_code_once() {
+        let (_dir, store) = store();
+        let code = [7u8; 32];
+        let issued = store
+            .issue_claim_code(code, 0, 100, &event(EventKind::ClaimCodeIssued, 0))
+            .expect("issue");
+        assert_eq!(issued, IssueCodeOutcome::Issued);
+        assert_eq!(
+            store
+                .claim(
+                    [8u8; 32],
+                    "hash",
+                    &session("a", 1),
+                    &event(EventKind::Claim, 1)
+                )
+                .expect("claim"),
+            ClaimOutcome::InvalidCode
+        );
+        assert_eq!(
+            store
+                .claim(code, "hash", &session("a", 1), &event(EventKind::Claim, 1))
+                .expect("claim"),
+            ClaimOutcome::Claimed
+        );
+        assert_eq!(
+            store
+                .claim(code, "hash", &session("b", 2), &event(EventKind::Claim, 2))
+                .expect("claim"),
+            ClaimOutcome::AlreadyClaimed
+        );
+        assert_eq!(
+            store
+                .issue_claim_code(code, 0, 100, &event(EventKind::ClaimCodeIssued, 3))
+                .expect("issue"),
+            IssueCodeOutcome::AlreadyClaimed
+        );
+    }
+
+    #[test]
+    fn expired_code_is_refused() {
+        let (_dir, store) = store();
+        let code = [7u8; 32];
+        store
+            .issue_claim_code(code, 0, 100, &event(EventKind::ClaimCodeIssued, 0))
+            .expect("issue");
+        assert_eq!(
+            store
+                .claim(
+                    code,
+                    "hash",
+                    &session("a", 1),
+                    &event(EventKind::Claim, 100)
+                )
+                .expect("claim"),
+            ClaimOutcome::InvalidCode
+        );
+    }
+
+    #[test]
+    fn revocations_bump_the_epoch() {
+        let (_dir, store) = store();
+        store
+            .issue_claim_code([1; 32], 0, 100, &event(EventKind::ClaimCodeIssued, 0))
+            .expect("issue");
+        store
+            .claim(
+                [1; 32],
+                "hash",
+                &session("a", 1),
+                &event(EventKind::Claim, 1),
+            )
+            .expect("claim");
+        store
+            .insert_session(&session("b", 2), &event(EventKind::LoginOk, 2))
+            .expect("insert");
+        let before = store.auth_epoch().expect("epoch");
+        let ended = store
+            .delete_other_sessions("a", &event(EventKind::OtherSessionsRevoked, 3))
+            .expect("delete");
+        assert_eq!(ended, 1);
+        assert!(store.auth_epoch().expect("epoch") > before);
+        assert_eq!(store.list_sessions().expect("list").len(), 1);
+    }
+
+    #[test]
+    fn events_page_newest_first_and_stay_bounded() {
+        let (_dir, store) = store();
+        for at in 0..25 {
+            store
+                .record_event(&event(EventKind::LoginFailed, at))
+                .expect("record");
+        }
+        let first = store.events(None, 10).expect("page");
+        assert_eq!(first.len(), 10);
+        assert!(first.windows(2).all(|pair| pair[0].id > pair[1].id));
+        let second = store.events(Some(first[9].id), 10).expect("page");
+        assert_eq!(second[0].id, first[9].id - 1);
+    }
+}

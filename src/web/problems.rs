@@ -1,0 +1,114 @@
+//! Errors the handlers did not shape themselves (unknown paths, wrong methods, timeouts,
+//! rejected bodies) still leave as problem+json for the API and as a readable page for a
+//! browser, never as bare text.
+
+use askama::Template;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+
+use crate::error::{ABOUT_BLANK, PROBLEM_JSON, problem};
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+}
+
+/// A browser navigating (not our scripts, not the API) gets HTML.
+pub fn wants_html(path: &str, headers: &HeaderMap) -> bool {
+    !path.starts_with("/api/")
+        && headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"))
+}
+
+pub fn html_error(status: StatusCode, detail: &str) -> Response {
+    let page = ErrorPage {
+        title: status.canonical_reason().unwrap_or("Error"),
+        status: status.as_u16(),
+        detail,
+    };
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(_) => problem(status, ABOUT_BLANK, Some(detail), None),
+    }
+}
+
+pub fn error_for_path(
+    path: &str,
+    headers: &HeaderMap,
+    status: StatusCode,
+    detail: &str,
+) -> Response {
+    if wants_html(path, headers) {
+        html_error(status, detail)
+    } else {
+        problem(status, ABOUT_BLANK, Some(detail), None)
+    }
+}
+
+pub async fn not_found(request: Request) -> Response {
+    error_for_path(
+        request.uri().path(),
+        request.headers(),
+        StatusCode::NOT_FOUND,
+        "There is nothing at this address.",
+    )
+}
+
+pub async fn method_not_allowed(request: Request) -> Response {
+    let detail = format!("{} is not allowed here.", request.method());
+    error_for_path(
+        request.uri().path(),
+        request.headers(),
+        StatusCode::METHOD_NOT_ALLOWED,
+        &detail,
+    )
+}
+
+fn default_detail(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::REQUEST_TIMEOUT => "The request took too long and was abandoned.",
+        StatusCode::PAYLOAD_TOO_LARGE => "The request body is larger than allowed.",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "Send the body as application/json.",
+        _ => "The request could not be handled.",
+    }
+}
+
+/// Turns any error response that is not already problem+json or HTML into problem+json,
+/// keeping its status and headers (`Allow`, `Retry-After`, …).
+pub async fn shape_errors(request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    let request_headers = request.headers().clone();
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.starts_with(PROBLEM_JSON) || content_type.starts_with("text/html") {
+        return response;
+    }
+    let (mut parts, _body) = response.into_parts();
+    let shaped = error_for_path(&path, &request_headers, status, default_detail(status));
+    let (shaped_parts, body) = shaped.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    if let Some(value) = shaped_parts.headers.get(header::CONTENT_TYPE) {
+        parts.headers.insert(header::CONTENT_TYPE, value.clone());
+    } else {
+        parts
+            .headers
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    }
+    Response::from_parts(parts, Body::new(body))
+}

@@ -1,0 +1,408 @@
+//! Starts the real `clawhost` binary on port 0 with a temporary data directory, collects its
+//! output, and, when the test ends, stops it and checks that no secret the test used ever
+//! reached its log.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use reqwest::cookie::{CookieStore, Jar};
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_clawhost");
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// How long the server may take to print that it is listening.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Default)]
+pub struct Options {
+    pub env: Vec<(String, String)>,
+    pub public_url: Option<String>,
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub origin: String,
+    data: TempDir,
+    child: Option<Child>,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    secrets: Mutex<Vec<String>>,
+}
+
+fn collect(
+    stream: impl std::io::Read + Send + 'static,
+    into: Arc<Mutex<String>>,
+    tx: Option<mpsc::Sender<String>>,
+) {
+    thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if let Some(tx) = &tx {
+                let _ = tx.send(line.clone());
+            }
+            let mut all = into.lock().expect("log buffer");
+            all.push_str(&line);
+            all.push('\n');
+        }
+    });
+}
+
+impl TestServer {
+    pub fn start() -> Self {
+        Self::start_with(Options::default())
+    }
+
+    pub fn start_with(options: Options) -> Self {
+        let data = tempfile::tempdir().expect("temp dir");
+        Self::start_in(data, options)
+    }
+
+    /// Starts on an existing data directory (e.g. to restart on the same state).
+    pub fn start_in(data: TempDir, options: Options) -> Self {
+        let mut command = Command::new(BIN);
+        command
+            .arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(data.path().join("data"))
+            .arg("--allow-root")
+            .env_clear()
+            .env("HOME", data.path())
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("CLAWHOST_LOG_FORMAT", "json")
+            .env("CLAWHOST_LOG_LEVEL", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(url) = &options.public_url {
+            command.arg("--public-url").arg(url);
+        }
+        for (name, value) in &options.env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("spawn clawhost");
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        collect(child.stdout.take().expect("stdout"), stdout.clone(), None);
+        collect(
+            child.stderr.take().expect("stderr"),
+            stderr.clone(),
+            Some(tx),
+        );
+
+        let deadline = Instant::now() + START_TIMEOUT;
+        let addr = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match rx.recv_timeout(left) {
+                Ok(line) => line,
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!(
+                        "clawhost did not start listening:\n{}",
+                        stderr.lock().expect("log")
+                    );
+                }
+            };
+            let Ok(event) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if event["message"] == "listening" {
+                break event["addr"]
+                    .as_str()
+                    .expect("addr field")
+                    .parse::<SocketAddr>()
+                    .expect("socket address");
+            }
+        };
+        let base = format!("http://{addr}");
+        let origin = options.public_url.clone().unwrap_or_else(|| base.clone());
+        Self {
+            addr,
+            base,
+            origin,
+            data,
+            child: Some(child),
+            stdout,
+            stderr,
+            secrets: Mutex::new(vec![PASSWORD.to_string()]),
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.data.path().join("data")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Registers a value that must never appear in the server's log.
+    pub fn secret(&self, value: &str) {
+        self.secrets
+            .lock()
+            .expect("secrets")
+            .push(value.to_string());
+    }
+
+    pub fn log(&self) -> String {
+        self.stderr.lock().expect("log").clone()
+    }
+
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().expect("stdout").clone()
+    }
+
+    /// A browser-like client: cookie jar, no redirects, and an Origin on every request.
+    pub fn client(&self) -> Client {
+        let jar = Arc::new(Jar::default());
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "origin",
+            HeaderValue::from_str(&self.origin).expect("origin"),
+        );
+        let http = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .default_headers(headers)
+            .build()
+            .expect("client");
+        Client {
+            http,
+            jar,
+            base: self.base.clone(),
+        }
+    }
+
+    /// A client that sends no Origin, Referer or Sec-Fetch-Site of its own.
+    pub fn bare_client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+
+    /// Runs a CLI command against this server's data directory.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        let output = Command::new(BIN)
+            .args(args)
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .env_clear()
+            .env("HOME", self.data.path())
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .output()
+            .expect("run clawhost");
+        let printed = String::from_utf8_lossy(&output.stderr);
+        assert!(!printed.contains("panicked"), "the CLI panicked: {printed}");
+        output
+    }
+
+    /// A fresh claim code from `clawhost claim-code` (its last stdout line).
+    pub fn claim_code(&self) -> String {
+        let output = self.cli(&["claim-code"]);
+        assert!(output.status.success(), "claim-code failed: {output:?}");
+        let code = last_line(&output.stdout);
+        self.secret(&code);
+        code
+    }
+
+    /// Claims the instance with [`PASSWORD`] and returns the signed-in client.
+    pub async fn claimed(&self) -> Client {
+        let client = self.client();
+        let code = self.claim_code();
+        let response = client
+            .post(
+                "/api/auth/claim",
+                &json!({"code": code, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "claim failed");
+        self.secret(&client.session_token().expect("session cookie"));
+        client
+    }
+
+    /// Signs in a new client with [`PASSWORD`].
+    pub async fn login(&self) -> Client {
+        let client = self.client();
+        let response = client
+            .post("/api/auth/login", &json!({"password": PASSWORD}))
+            .await;
+        assert_eq!(response.status(), 200, "login failed");
+        self.secret(&client.session_token().expect("session cookie"));
+        client
+    }
+
+    /// Stops the server with SIGTERM and returns its exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return child.wait().expect("wait");
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the server and hands back its data directory for a restart.
+    pub fn into_data(mut self) -> TempDir {
+        self.stop();
+        self.check_log();
+        std::mem::replace(&mut self.data, tempfile::tempdir().expect("temp dir"))
+    }
+
+    fn check_log(&self) {
+        let log = self.log();
+        for secret in self.secrets.lock().expect("secrets").iter() {
+            assert!(
+                !log.contains(secret.as_str()),
+                "a secret reached the server log: {secret:?}"
+            );
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            self.stop();
+        }
+        if !thread::panicking() {
+            self.check_log();
+        }
+    }
+}
+
+pub fn last_line(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// A browser-like client bound to one server.
+pub struct Client {
+    pub http: reqwest::Client,
+    jar: Arc<Jar>,
+    base: String,
+}
+
+impl Client {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    pub async fn post_empty(&self, path: &str) -> reqwest::Response {
+        self.http.post(self.url(path)).send().await.expect("POST")
+    }
+
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.http
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("DELETE")
+    }
+
+    /// The session token in this client's cookie jar.
+    pub fn session_token(&self) -> Option<String> {
+        let url = self.base.parse().expect("url");
+        let cookies = self.jar.cookies(&url)?;
+        cookies
+            .to_str()
+            .ok()?
+            .split(';')
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| name.ends_with("clawhost_session"))
+            .map(|(_, value)| value.to_string())
+    }
+}
+
+/// Polls `check` until it is true or `within` passes; returns how long it took.
+pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return Some(start.elapsed());
+        }
+        if start.elapsed() > within {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Asserts a response is RFC 9457 problem+json with the given status.
+pub async fn assert_problem(response: reqwest::Response, status: u16) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        content_type, "application/problem+json",
+        "content type for {status}"
+    );
+    let body: Value = response.json().await.expect("problem body");
+    assert_eq!(body["status"], status, "status field: {body}");
+    assert!(body["title"].is_string(), "title: {body}");
+    assert!(body["type"].is_string(), "type: {body}");
+    body
+}
+
+/// Every file under `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(next) = stack.pop() {
+        for entry in std::fs::read_dir(&next).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,134 @@
+//! Owner sign-in: the password, fresh sessions, and the lockouts.
+
+use serde_json::{Value, json};
+
+use crate::harness::{PASSWORD, TestServer, assert_problem};
+
+#[tokio::test]
+async fn login_opens_a_new_session_each_time() {
+    let server = TestServer::start();
+    let owner = server.claimed().await;
+    let first = server.login().await;
+    let second = server.login().await;
+    let tokens = [
+        owner.session_token().expect("token"),
+        first.session_token().expect("token"),
+        second.session_token().expect("token"),
+    ];
+    assert_ne!(tokens[0], tokens[1]);
+    assert_ne!(tokens[1], tokens[2]);
+    let me_first: Value = first.get("/api/auth/me").await.json().await.expect("json");
+    let me_second: Value = second.get("/api/auth/me").await.json().await.expect("json");
+    assert_ne!(me_first["session"]["id"], me_second["session"]["id"]);
+
+    let sessions: Value = owner
+        .get("/api/auth/sessions")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let sessions = sessions["sessions"].as_array().expect("sessions");
+    assert_eq!(sessions.len(), 3);
+    assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
+}
+
+#[tokio::test]
+async fn wrong_password_and_unclaimed_instance_answer_alike() {
+    let server = TestServer::start();
+    let client = server.client();
+    let unclaimed = client
+        .post("/api/auth/login", &json!({"password": PASSWORD}))
+        .await;
+    let unclaimed = assert_problem(unclaimed, 401).await;
+
+    let _owner = server.claimed().await;
+    let wrong = client
+        .post(
+            "/api/auth/login",
+            &json!({"password": "not the password at all"}),
+        )
+        .await;
+    let wrong = assert_problem(wrong, 401).await;
+    assert_eq!(unclaimed, wrong);
+    assert!(client.session_token().is_none());
+}
+
+#[tokio::test]
+async fn twenty_concurrent_logins_never_fail_on_the_server() {
+    let server = TestServer::start();
+    let _owner = server.claimed().await;
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let client = server.client();
+        tasks.push(tokio::spawn(async move {
+            let status = client
+                .post("/api/auth/login", &json!({"password": PASSWORD}))
+                .await
+                .status()
+                .as_u16();
+            (status, client.session_token())
+        }));
+    }
+    for task in tasks {
+        let (status, token) = task.await.expect("task");
+        assert!(status < 500, "status {status}");
+        if let Some(token) = token {
+            server.secret(&token);
+        }
+        assert_eq!(status, 200);
+    }
+}
+
+#[tokio::test]
+async fn repeated_failures_lock_out_even_the_right_password() {
+    let server = TestServer::start();
+    let owner = server.claimed().await;
+    let client = server.client();
+    let mut locked_at = None;
+    for attempt in 1..=30 {
+        let response = client
+            .post(
+                "/api/auth/login",
+                &json!({"password": format!("wrong password {attempt}")}),
+            )
+            .await;
+        if response.status() == 429 {
+            let retry_after: u64 = response
+                .headers()
+                .get("retry-after")
+                .expect("Retry-After")
+                .to_str()
+                .expect("text")
+                .parse()
+                .expect("seconds");
+            assert!(retry_after >= 1);
+            assert_problem(response, 429).await;
+            locked_at = Some(attempt);
+            break;
+        }
+        assert_problem(response, 401).await;
+    }
+    let locked_at = locked_at.expect("a lockout within 30 attempts");
+    assert!(locked_at < 30, "locked at attempt {locked_at}");
+
+    let right = client
+        .post("/api/auth/login", &json!({"password": PASSWORD}))
+        .await;
+    assert_problem(right, 429).await;
+    assert!(client.session_token().is_none());
+
+    let events: Value = owner
+        .get("/api/auth/events?limit=200")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let kinds: Vec<&str> = events["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert!(kinds.contains(&"login_failed"), "{kinds:?}");
+    assert!(kinds.contains(&"lockout"), "{kinds:?}");
+}

@@ -1,0 +1,10 @@
+//! The one integration-test binary: every test drives the real `clawhost` binary.
+
+mod claim;
+mod cli;
+mod harness;
+mod login;
+mod pages;
+mod readme;
+mod security;
+mod sessions;

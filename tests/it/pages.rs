@@ -1,0 +1,185 @@
+//! Server-rendered pages: they work without JavaScript and carry no inline script.
+
+use crate::harness::{PASSWORD, TestServer};
+
+fn assert_clean_html(html: &str) {
+    assert!(html.contains("<link rel=\"stylesheet\" href=\"/static/app.css\">"));
+    // Our CSP forbids inline script and style; the pages must not need them.
+    assert!(
+        !html.contains("<script>") && !html.contains("<script "),
+        "inline script"
+    );
+    assert!(!html.contains(" style="), "inline style");
+    assert!(!html.contains("<style"), "inline style block");
+}
+
+async fn form(
+    client: &crate::harness::Client,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    client
+        .http
+        .post(client.url(path))
+        .form(fields)
+        .send()
+        .await
+        .expect("POST form")
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response.headers()["location"]
+        .to_str()
+        .expect("text")
+        .to_string()
+}
+
+#[tokio::test]
+async fn claim_login_dashboard_and_logout_without_javascript() {
+    let server = TestServer::start();
+    let browser = server.client();
+
+    let root = browser.get("/").await;
+    assert_eq!(root.status(), 303);
+    assert_eq!(location(&root), "/claim");
+    let login = browser.get("/login").await;
+    assert_eq!(location(&login), "/claim");
+
+    let page = browser.get("/claim").await;
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .expect("type")
+            .starts_with("text/html")
+    );
+    assert_clean_html(&page.text().await.expect("html"));
+
+    let code = server.claim_code();
+    let mismatch = form(
+        &browser,
+        "/claim",
+        &[
+            ("code", &code),
+            ("password", PASSWORD),
+            ("password_confirm", "something else entirely"),
+        ],
+    )
+    .await;
+    assert_eq!(mismatch.status(), 422);
+    assert!(
+        mismatch
+            .text()
+            .await
+            .expect("html")
+            .contains("do not match")
+    );
+
+    let wrong = form(
+        &browser,
+        "/claim",
+        &[
+            ("code", "0000-0000-0000-0000-0000-0000-0000"),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(wrong.status(), 403);
+    assert!(
+        wrong
+            .text()
+            .await
+            .expect("html")
+            .contains("claim code is wrong")
+    );
+
+    let claimed = form(
+        &browser,
+        "/claim",
+        &[
+            ("code", &code),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(claimed.status(), 303);
+    assert_eq!(location(&claimed), "/");
+    server.secret(&browser.session_token().expect("token"));
+
+    let dashboard = browser.get("/").await;
+    assert_eq!(dashboard.status(), 200);
+    let html = dashboard.text().await.expect("html");
+    assert_clean_html(&html);
+    assert!(html.contains("this device"), "{html}");
+    assert!(html.contains("Log out everywhere else"));
+
+    let out = form(&browser, "/logout", &[]).await;
+    assert_eq!(out.status(), 303);
+    assert_eq!(location(&out), "/login");
+    assert_eq!(location(&browser.get("/").await), "/login");
+
+    let login_page = browser.get("/login?next=/openclaw/").await;
+    let html = login_page.text().await.expect("html");
+    assert_clean_html(&html);
+    assert!(html.contains("value=\"/openclaw/\""));
+
+    let wrong = form(
+        &browser,
+        "/login",
+        &[("password", "not the password!"), ("next", "/")],
+    )
+    .await;
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.text().await.expect("html").contains("not correct"));
+
+    let ok = form(
+        &browser,
+        "/login",
+        &[("password", PASSWORD), ("next", "//evil.example/")],
+    )
+    .await;
+    assert_eq!(ok.status(), 303);
+    assert_eq!(location(&ok), "/");
+    server.secret(&browser.session_token().expect("token"));
+}
+
+#[tokio::test]
+async fn revoking_from_the_dashboard_ends_the_other_session() {
+    let server = TestServer::start();
+    let owner = server.claimed().await;
+    let other = server.login().await;
+    let me: serde_json::Value = other.get("/api/auth/me").await.json().await.expect("json");
+    let id = me["session"]["id"].as_str().expect("id").to_string();
+    let html = owner.get("/").await.text().await.expect("html");
+    assert!(html.contains(&format!("/sessions/{id}/revoke")));
+    let response = form(&owner, &format!("/sessions/{id}/revoke"), &[]).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(other.get("/api/auth/me").await.status(), 401);
+}
+
+#[tokio::test]
+async fn browsers_get_readable_error_pages() {
+    let server = TestServer::start();
+    let response = server
+        .bare_client()
+        .get(server.url("/no-such-page"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 404);
+    let html = response.text().await.expect("html");
+    assert!(html.contains("Not Found"));
+    assert_clean_html(&html);
+
+    let css = server.client().get("/static/app.css").await;
+    assert_eq!(css.status(), 200);
+    assert!(
+        css.headers()["content-type"]
+            .to_str()
+            .expect("type")
+            .starts_with("text/css")
+    );
+}

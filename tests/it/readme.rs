@@ -1,0 +1,84 @@
+//! The README's two commands stay exact, and the start command works with embedded defaults.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::BIN;
+
+fn readme() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README")
+}
+
+#[test]
+fn readme_names_the_two_commands() {
+    let text = readme();
+    assert!(
+        text.contains("```sh\ncargo run --release -- serve\n```"),
+        "start command"
+    );
+    assert!(text.contains("```sh\nscripts/test\n```"), "test command");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test");
+    let mode = std::fs::metadata(&script)
+        .expect("scripts/test")
+        .permissions()
+        .mode();
+    assert!(mode & 0o111 != 0, "scripts/test is executable");
+    let ci = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/run"))
+        .expect(".ci/run");
+    assert!(
+        ci.contains("exec scripts/test"),
+        ".ci/run runs the README's test command"
+    );
+}
+
+/// `serve` with no flags: default data directory under HOME, text logs, and the claim hint.
+/// Only the port is changed (through the environment), since tests never use fixed ports.
+#[test]
+fn serve_with_embedded_defaults_says_how_to_claim() {
+    let home = tempfile::tempdir().expect("home");
+    let mut command = Command::new(BIN);
+    command
+        .arg("serve")
+        .env_clear()
+        .env("HOME", home.path())
+        .env("CLAWHOST_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if nix::unistd::geteuid().is_root() {
+        command.arg("--allow-root");
+    }
+    let mut child = command.spawn().expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut hint = None;
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        if line.contains("/claim and enter the claim code printed by 'clawhost claim-code'") {
+            hint = Some(line);
+            break;
+        }
+    }
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let status = child.wait().expect("wait");
+    let hint = hint.expect("the claim hint in the log");
+    assert!(hint.contains("Open http://127.0.0.1:"), "{hint}");
+    assert!(status.success(), "{status:?}");
+    let database = home.path().join(".local/share/clawhost/clawhost.db");
+    assert!(database.exists(), "default data directory used");
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().expect("stdout"), &mut stdout)
+        .expect("read");
+    assert!(stdout.contains("Claim code"), "{stdout}");
+}
