@@ -115,7 +115,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             logging::init(&config.log_level, config.log_format);
             let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(clawhost::run(config, server::shutdown_signal()))
+            runtime.block_on(async {
+                let shutdown = server::shutdown_signal()?;
+                clawhost::run(config, shutdown).await
+            })
         }
         Command::ClaimCode { common } => {
             let config = load(&common, None, None)?;

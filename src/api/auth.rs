@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::sessions::ActiveSession;
-use crate::auth::{AuthError, ClientInfo, SignedIn, limiter::retry_after_secs};
+use crate::auth::{AuthError, ClientInfo, SessionSummary, SignedIn, limiter::retry_after_secs};
 use crate::clock::rfc3339;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -159,37 +159,14 @@ async fn logout(
 
 #[derive(Serialize)]
 struct SessionList {
-    sessions: Vec<SessionItem>,
-}
-
-#[derive(Serialize)]
-struct SessionItem {
-    id: String,
-    created_at: String,
-    last_seen_at: String,
-    ip: String,
-    user_agent: String,
-    current: bool,
+    sessions: Vec<SessionSummary>,
 }
 
 async fn sessions(
     State(state): State<AppState>,
     Owner(current): Owner,
 ) -> Result<Json<SessionList>, ApiError> {
-    let sessions = state
-        .auth
-        .list_sessions()
-        .await?
-        .into_iter()
-        .map(|s| SessionItem {
-            current: s.id == current.id,
-            id: s.id,
-            created_at: rfc3339(s.created_at),
-            last_seen_at: rfc3339(s.last_seen_at),
-            ip: s.ip,
-            user_agent: s.user_agent,
-        })
-        .collect();
+    let sessions = state.auth.session_summaries(&current).await?;
     Ok(Json(SessionList { sessions }))
 }
 

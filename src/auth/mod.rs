@@ -14,7 +14,7 @@ use limiter::{Lockout, LockoutPolicy, RateLimit};
 use password::PasswordHashing;
 use sessions::{ActiveSession, SessionManager};
 
-use crate::clock::now_ms;
+use crate::clock::{now_ms, rfc3339};
 use crate::store::{
     self, ClaimOutcome, Event, EventKind, IssueCodeOutcome, NewEvent, Session, SharedStore, Store,
     StoreError,
@@ -81,6 +81,17 @@ impl From<password::HashError> for AuthError {
     fn from(error: password::HashError) -> Self {
         Self::Internal(error.to_string())
     }
+}
+
+/// One open session as listed to the owner (API and dashboard).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SessionSummary {
+    pub id: String,
+    pub created_at: String,
+    pub last_seen_at: String,
+    pub ip: String,
+    pub user_agent: String,
+    pub current: bool,
 }
 
 /// A session just opened: the token goes into the cookie and nowhere else.
@@ -321,8 +332,23 @@ impl Auth {
         Ok(())
     }
 
-    pub async fn list_sessions(&self) -> Result<Vec<Session>, AuthError> {
-        Ok(store::run(&self.store, |s| s.list_sessions()).await?)
+    /// Every open session, newest first, as the owner sees them.
+    pub async fn session_summaries(
+        &self,
+        current: &ActiveSession,
+    ) -> Result<Vec<SessionSummary>, AuthError> {
+        let sessions = store::run(&self.store, |s| s.list_sessions()).await?;
+        Ok(sessions
+            .into_iter()
+            .map(|s| SessionSummary {
+                current: s.id == current.id,
+                id: s.id,
+                created_at: rfc3339(s.created_at),
+                last_seen_at: rfc3339(s.last_seen_at),
+                ip: s.ip,
+                user_agent: s.user_agent,
+            })
+            .collect())
     }
 
     pub async fn events(&self, before: Option<i64>, limit: usize) -> Result<Vec<Event>, AuthError> {

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::auth::limiter::retry_after_secs;
 use crate::auth::sessions::ActiveSession;
-use crate::auth::{AuthError, ClientInfo};
+use crate::auth::{AuthError, ClientInfo, SessionSummary};
 use crate::clock::rfc3339;
 use crate::state::AppState;
 use crate::web::extract::MaybeOwner;
@@ -199,20 +199,11 @@ async fn login_submit(
     }
 }
 
-struct SessionRow {
-    id: String,
-    created_at: String,
-    last_seen_at: String,
-    ip: String,
-    user_agent: String,
-    current: bool,
-}
-
 #[derive(Template)]
 #[template(path = "dashboard.html")]
 struct DashboardPage {
     owner_since: String,
-    sessions: Vec<SessionRow>,
+    sessions: Vec<SessionSummary>,
 }
 
 async fn dashboard(State(state): State<AppState>, MaybeOwner(session): MaybeOwner) -> Response {
@@ -234,20 +225,7 @@ async fn dashboard_page(
     current: &ActiveSession,
 ) -> Result<DashboardPage, AuthError> {
     let owner_since = state.auth.owner_created_at().await?.unwrap_or_default();
-    let sessions = state
-        .auth
-        .list_sessions()
-        .await?
-        .into_iter()
-        .map(|s| SessionRow {
-            current: s.id == current.id,
-            id: s.id,
-            created_at: rfc3339(s.created_at),
-            last_seen_at: rfc3339(s.last_seen_at),
-            ip: s.ip,
-            user_agent: s.user_agent,
-        })
-        .collect();
+    let sessions = state.auth.session_summaries(current).await?;
     Ok(DashboardPage {
         owner_since: rfc3339(owner_since),
         sessions,

@@ -17,12 +17,7 @@ async fn claim_with_cli_code_signs_in_and_locks_the_instance() {
     assert_eq!(instance, json!({"locked": false}));
 
     let code = server.claim_code();
-    let response = client
-        .post(
-            "/api/auth/claim",
-            &json!({"code": code, "password": PASSWORD}),
-        )
-        .await;
+    let response = server.claim_with(&client, &code).await;
     assert_eq!(response.status(), 201);
     let cookie = response
         .headers()
@@ -31,7 +26,6 @@ async fn claim_with_cli_code_signs_in_and_locks_the_instance() {
         .to_str()
         .expect("text")
         .to_string();
-    server.secret(&client.session_token().expect("token"));
     assert!(cookie.starts_with("clawhost_session="), "{cookie}");
 
     let me = client.get("/api/auth/me").await;
@@ -73,19 +67,24 @@ async fn fifty_concurrent_claims_make_exactly_one_owner() {
         let client = server.client();
         let code = code.clone();
         tasks.push(tokio::spawn(async move {
-            client
+            let status = client
                 .post(
                     "/api/auth/claim",
                     &json!({"code": code, "password": PASSWORD}),
                 )
                 .await
                 .status()
-                .as_u16()
+                .as_u16();
+            (status, client.session_token())
         }));
     }
     let mut statuses = Vec::new();
     for task in tasks {
-        statuses.push(task.await.expect("task"));
+        let (status, token) = task.await.expect("task");
+        if let Some(token) = token {
+            server.secret(&token);
+        }
+        statuses.push(status);
     }
     let created = statuses.iter().filter(|s| **s == 201).count();
     assert_eq!(created, 1, "{statuses:?}");
@@ -128,14 +127,8 @@ async fn wrong_code_and_weak_password_are_refused_without_consuming_the_code() {
 
     // Case, spaces and dashes do not matter.
     let typed = code.to_lowercase().replace('-', " ");
-    let response = client
-        .post(
-            "/api/auth/claim",
-            &json!({"code": typed, "password": PASSWORD}),
-        )
-        .await;
+    let response = server.claim_with(&client, &typed).await;
     assert_eq!(response.status(), 201);
-    server.secret(&client.session_token().expect("token"));
 }
 
 #[tokio::test]
@@ -145,21 +138,10 @@ async fn a_new_code_invalidates_the_old_one() {
     let new = server.claim_code();
     assert_ne!(old, new);
     let client = server.client();
-    let response = client
-        .post(
-            "/api/auth/claim",
-            &json!({"code": old, "password": PASSWORD}),
-        )
-        .await;
+    let response = server.claim_with(&client, &old).await;
     assert_problem(response, 403).await;
-    let response = client
-        .post(
-            "/api/auth/claim",
-            &json!({"code": new, "password": PASSWORD}),
-        )
-        .await;
+    let response = server.claim_with(&client, &new).await;
     assert_eq!(response.status(), 201);
-    server.secret(&client.session_token().expect("token"));
 }
 
 #[tokio::test]
@@ -183,14 +165,8 @@ async fn first_start_prints_the_code_on_stdout_and_never_in_the_log() {
         )),
         "{log}"
     );
-    let response = client
-        .post(
-            "/api/auth/claim",
-            &json!({"code": code, "password": PASSWORD}),
-        )
-        .await;
+    let response = server.claim_with(&client, &code).await;
     assert_eq!(response.status(), 201);
-    server.secret(&client.session_token().expect("token"));
 
     // Restarting a claimed instance prints no code.
     let data = server.into_data();

@@ -235,6 +235,20 @@ impl TestServer {
         client
     }
 
+    /// Claims with `code` and [`PASSWORD`]; any session it opens is registered as a secret.
+    pub async fn claim_with(&self, client: &Client, code: &str) -> reqwest::Response {
+        let response = client
+            .post(
+                "/api/auth/claim",
+                &json!({"code": code, "password": PASSWORD}),
+            )
+            .await;
+        if let Some(token) = set_cookie_token(&response) {
+            self.secret(&token);
+        }
+        response
+    }
+
     /// Signs in a new client with [`PASSWORD`].
     pub async fn login(&self) -> Client {
         let client = self.client();
@@ -299,6 +313,18 @@ pub fn last_line(bytes: &[u8]) -> String {
         .unwrap_or_default()
         .trim()
         .to_string()
+}
+
+/// The session token a response sets, read from its `Set-Cookie`.
+pub fn set_cookie_token(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|cookie| cookie.split(';').next()?.split_once('='))
+        .find(|(name, value)| name.ends_with("clawhost_session") && !value.is_empty())
+        .map(|(_, value)| value.to_string())
 }
 
 /// A browser-like client bound to one server.

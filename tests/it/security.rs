@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::harness::{Options, PASSWORD, TestServer, assert_problem};
+use crate::harness::{Options, PASSWORD, TestServer, assert_problem, set_cookie_token};
 
 #[tokio::test]
 async fn state_changes_without_proof_of_origin_are_refused() {
@@ -73,16 +73,7 @@ async fn state_changes_without_proof_of_origin_are_refused() {
         .await
         .expect("send");
     assert_eq!(response.status(), 201);
-    let cookie = response.headers()["set-cookie"]
-        .to_str()
-        .expect("text")
-        .to_string();
-    let token = cookie
-        .split(';')
-        .next()
-        .and_then(|p| p.split_once('='))
-        .map(|(_, v)| v.to_string())
-        .expect("token");
+    let token = set_cookie_token(&response).expect("session cookie");
     server.secret(&token);
 
     // Sec-Fetch-Site: same-origin is, too; DELETE is covered like POST.

@@ -116,7 +116,6 @@ async fn password_change_ends_other_sessions_and_takes_effect() {
         .post("/api/auth/login", &json!({"password": new_password}))
         .await;
     assert_eq!(new.status(), 200);
-    server.secret(&client.session_token().expect("token"));
 }
 
 #[tokio::test]
@@ -147,14 +146,8 @@ async fn owner_reset_from_the_cli_ends_sessions_within_a_second() {
 
     // The printed code claims the instance again.
     let client = server.client();
-    let response = client
-        .post(
-            "/api/auth/claim",
-            &json!({"code": code, "password": PASSWORD}),
-        )
-        .await;
+    let response = server.claim_with(&client, &code).await;
     assert_eq!(response.status(), 201);
-    server.secret(&client.session_token().expect("token"));
 }
 
 #[tokio::test]
@@ -191,13 +184,7 @@ async fn cookie_attributes_follow_the_public_url() {
     let server = TestServer::start();
     let client = server.client();
     let code = server.claim_code();
-    let response = client
-        .post(
-            "/api/auth/claim",
-            &json!({"code": code, "password": PASSWORD}),
-        )
-        .await;
-    server.secret(&client.session_token().expect("token"));
+    let response = server.claim_with(&client, &code).await;
     let cookie = response.headers()["set-cookie"]
         .to_str()
         .expect("text")
@@ -213,24 +200,12 @@ async fn cookie_attributes_follow_the_public_url() {
     });
     let client = https.client();
     let code = https.claim_code();
-    let response = client
-        .post(
-            "/api/auth/claim",
-            &json!({"code": code, "password": PASSWORD}),
-        )
-        .await;
+    let response = https.claim_with(&client, &code).await;
     assert_eq!(response.status(), 201);
     let cookie = response.headers()["set-cookie"]
         .to_str()
         .expect("text")
         .to_string();
-    let token = cookie
-        .split(';')
-        .next()
-        .and_then(|pair| pair.split_once('='))
-        .map(|(_, v)| v.to_string())
-        .expect("token");
-    https.secret(&token);
     assert!(cookie.starts_with("__Host-clawhost_session="), "{cookie}");
     assert!(cookie.contains("; Secure"), "{cookie}");
 }
