@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod fsutil;
 pub mod logging;
+pub mod secrets;
 pub mod server;
 pub mod state;
 pub mod store;

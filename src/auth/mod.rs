@@ -119,6 +119,9 @@ pub struct Auth {
     claim_failures: Lockout<IpAddr>,
     /// Attempts on the auth endpoints per client address, failed or not.
     attempts: RateLimit<IpAddr>,
+    /// Claims run one at a time: once one succeeds, the rest see the owner and stop before
+    /// hashing a password nobody will use.
+    claiming: tokio::sync::Mutex<()>,
 }
 
 const FORGET_FAILURES_AFTER: Duration = Duration::from_secs(3600);
@@ -143,6 +146,7 @@ impl Auth {
             account_failures: Lockout::new(lockout(10)),
             claim_failures: Lockout::new(lockout(10)),
             attempts: RateLimit::new(60, 1.0),
+            claiming: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -177,6 +181,7 @@ impl Auth {
             field: "password",
             message,
         })?;
+        let _one_at_a_time = self.claiming.lock().await;
         if self.is_locked().await? {
             return Err(AuthError::AlreadyClaimed);
         }
