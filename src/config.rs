@@ -54,7 +54,47 @@ const SETTINGS: &[(&str, Option<&str>, &str)] = &[
         Some("10s"),
         "longest time to receive request headers",
     ),
+    (
+        "secret_key_file",
+        None,
+        "file holding the 32-byte key that seals provider keys",
+    ),
+    (
+        "gateway.port",
+        Some("18789"),
+        "loopback port of the OpenClaw gateway (0: any free port)",
+    ),
+    (
+        "gateway.command",
+        None,
+        "an existing openclaw executable to use instead of the runtime",
+    ),
+    (
+        "gateway.openclaw_version",
+        Some(OPENCLAW_VERSION),
+        "OpenClaw version to install",
+    ),
+    (
+        "gateway.ready_timeout",
+        Some("120s"),
+        "how long the gateway may take to become ready",
+    ),
+    (
+        "gateway.stop_timeout",
+        Some("60s"),
+        "how long the gateway may take to stop (max 330s)",
+    ),
+    (
+        "gateway.node_heap_mb",
+        Some("0"),
+        "Node heap limit for the gateway in MiB (0: Node's default)",
+    ),
 ];
+
+/// The OpenClaw release clawhost is built and tested against.
+pub const OPENCLAW_VERSION: &str = "2026.9.6";
+/// The Node runtime installed for it (OpenClaw 2026.9 needs Node >= 24.16).
+pub const NODE_VERSION: &str = "24.21.0";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -191,6 +231,19 @@ pub struct Config {
     pub body_limit: usize,
     pub request_timeout: Duration,
     pub header_timeout: Duration,
+    pub secret_key_file: PathBuf,
+    pub gateway: GatewayConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// 0 means "pick a free port at each start".
+    pub port: u16,
+    pub command: Option<PathBuf>,
+    pub openclaw_version: String,
+    pub ready_timeout: Duration,
+    pub stop_timeout: Duration,
+    pub node_heap_mb: u32,
 }
 
 impl Config {
@@ -264,6 +317,9 @@ impl Config {
         let runtime_dir = settings
             .parse_optional("runtime_dir", parse_dir)?
             .unwrap_or_else(|| data_dir.join("runtime"));
+        let secret_key_file = settings
+            .parse_optional("secret_key_file", parse_dir)?
+            .unwrap_or_else(|| data_dir.join("secret.key"));
         let log_format = settings.parse("log.format", |text| match text {
             "text" => Ok(LogFormat::Text),
             "json" => Ok(LogFormat::Json),
@@ -311,6 +367,32 @@ impl Config {
                 "http.header_timeout",
                 bounded(Duration::from_secs(1), 10 * minute),
             )?,
+            secret_key_file,
+            gateway: GatewayConfig {
+                port: settings.parse("gateway.port", |text| {
+                    text.parse::<u16>()
+                        .map_err(|_| format!("'{text}' is not a port number (0 to 65535)"))
+                })?,
+                command: settings.parse_optional("gateway.command", parse_dir)?,
+                openclaw_version: settings.parse("gateway.openclaw_version", parse_version)?,
+                ready_timeout: settings.parse(
+                    "gateway.ready_timeout",
+                    bounded(Duration::from_secs(5), 30 * minute),
+                )?,
+                stop_timeout: settings.parse(
+                    "gateway.stop_timeout",
+                    bounded(Duration::from_secs(1), Duration::from_secs(330)),
+                )?,
+                node_heap_mb: settings.parse("gateway.node_heap_mb", |text| {
+                    match text.parse::<u32>() {
+                        Ok(0) => Ok(0),
+                        Ok(mb) if (256..=65_536).contains(&mb) => Ok(mb),
+                        _ => Err(format!(
+                            "'{text}' must be 0 or a number of MiB from 256 to 65536"
+                        )),
+                    }
+                })?,
+            },
         };
         if config.session_idle > config.session_absolute {
             let (_, source) = &settings.values["session.idle_timeout"];
@@ -445,6 +527,29 @@ fn flatten(
         out.push((key, text));
     }
     Ok(())
+}
+
+/// An npm version such as `2026.9.6` (digits, dots, letters and dashes only, so it can never
+/// be read as an npm option or a path).
+fn parse_version(text: &str) -> Result<String, String> {
+    let ok = !text.is_empty()
+        && text.len() <= 64
+        && text.starts_with(|c: char| c.is_ascii_digit())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    if ok {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "'{text}' is not a version like {}",
+            OPENCLAW_VERSION
+        ))
+    }
+}
+
+pub fn validate_version(text: &str) -> Result<String, String> {
+    parse_version(text)
 }
 
 fn parse_dir(text: &str) -> Result<PathBuf, String> {

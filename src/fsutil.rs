@@ -21,6 +21,38 @@ pub fn ensure_private_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes `bytes` to `path` atomically and privately: a 0600 temporary file in the same
+/// directory, fsync, rename over the target, fsync the directory. Readers see the old file
+/// or the new one, never a mix; a crash leaves at most a stray temporary file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(
+        ".{name}.tmp-{}",
+        crate::auth::tokens::hex(&crate::auth::tokens::random_bytes::<6>())
+    ));
+    let result = (|| {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&temp, path)?;
+        fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
 /// The uid owning `path`, if it exists.
 pub fn owner_uid(path: &Path) -> Option<u32> {
     fs::metadata(path).ok().map(|m| m.uid())
@@ -29,6 +61,25 @@ pub fn owner_uid(path: &Path) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn atomic_write_replaces_privately() {
+        let root = tempfile::tempdir().expect("dir");
+        let path = root.path().join("file.json");
+        fs::write(&path, b"old").expect("write");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
+        write_atomic(&path, b"new").expect("atomic");
+        assert_eq!(fs::read(&path).expect("read"), b"new");
+        assert_eq!(
+            fs::metadata(&path).expect("meta").permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            fs::read_dir(root.path()).expect("ls").count(),
+            1,
+            "no temp file left"
+        );
+    }
 
     #[test]
     fn creates_and_tightens() {

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod fsutil;
+pub mod gateway;
 pub mod logging;
 pub mod secrets;
 pub mod server;
@@ -30,6 +31,9 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::auth::{Auth, AuthSettings};
 use crate::config::{Config, PublicUrl};
+use crate::gateway::logs::GatewayLogs;
+use crate::gateway::supervisor::{Gateway, GatewayDeps, Paths};
+use crate::secrets::SecretBox;
 use crate::state::AppState;
 use crate::store::{SharedStore, SqliteStore};
 
@@ -93,8 +97,27 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> a
         },
     )
     .await?;
+    let sealer = Arc::new(open_secret_box(&config)?);
+    let gateway = Gateway::start_up(GatewayDeps {
+        paths: Paths {
+            data_dir: config.data_dir.clone(),
+            runtime_dir: config.runtime_dir.clone(),
+        },
+        config: config.gateway.clone(),
+        store: store.clone(),
+        sealer: sealer.clone(),
+        logs: GatewayLogs::default(),
+    })
+    .await?;
     let header_timeout = config.header_timeout;
-    let state = AppState::new(config, public_url.clone(), auth);
+    let state = AppState::new(state::Inner {
+        config,
+        public_url: public_url.clone(),
+        auth,
+        store,
+        sealer,
+        gateway: gateway.clone(),
+    });
 
     let (stop_tasks, tasks_stopped) = tokio::sync::watch::channel(false);
     let watcher = {
@@ -105,10 +128,19 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> a
     tracing::info!(addr = %local, public_url = %public_url, "listening");
     server::serve(listener, app(state), header_timeout, shutdown).await;
 
+    gateway.shut_down().await;
     let _ = stop_tasks.send(true);
     watcher.await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The key that seals provider keys: created at first start in the data directory; a file
+/// named by `secret_key_file` (e.g. a systemd credential) must already exist.
+fn open_secret_box(config: &Config) -> anyhow::Result<SecretBox> {
+    let default = config.data_dir.join("secret.key");
+    let create = config.secret_key_file == default;
+    Ok(SecretBox::load_or_create(&config.secret_key_file, create)?)
 }
 
 async fn announce_claim(

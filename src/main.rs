@@ -54,6 +54,17 @@ enum Command {
         #[command(subcommand)]
         command: OwnerCommand,
     },
+    /// Install Node 24 and OpenClaw into the runtime directory (needs npm).
+    InstallOpenclaw {
+        #[command(flatten)]
+        common: DataDirArgs,
+        /// OpenClaw version; default: the one this clawhost is tested with.
+        #[arg(long, value_name = "V")]
+        version: Option<String>,
+        /// Runtime directory; also CLAWHOST_RUNTIME_DIR (default <data-dir>/runtime).
+        #[arg(long, value_name = "DIR")]
+        runtime_dir: Option<PathBuf>,
+    },
     /// Print the version.
     Version,
 }
@@ -95,8 +106,46 @@ fn load(
     Ok(Config::load(&flags)?)
 }
 
+fn install_openclaw(
+    common: &DataDirArgs,
+    version: Option<String>,
+    runtime_dir: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let flags = Flags {
+        config: common.config.clone(),
+        data_dir: common.data_dir.clone(),
+        runtime_dir,
+        ..Flags::default()
+    };
+    let config = Config::load(&flags)?;
+    let version = match version {
+        Some(v) => {
+            clawhost::config::validate_version(&v).map_err(|e| anyhow::anyhow!("--version: {e}"))?
+        }
+        None => config.gateway.openclaw_version.clone(),
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    let manifest = runtime.block_on(clawhost::gateway::runtime::install(
+        &config.runtime_dir,
+        &version,
+        &|line: String| println!("{line}"),
+    ))?;
+    println!(
+        "OpenClaw {} with Node {} is ready in {}",
+        manifest.openclaw_version,
+        manifest.node_version,
+        config.runtime_dir.join("current").display()
+    );
+    Ok(())
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::InstallOpenclaw {
+            common,
+            version,
+            runtime_dir,
+        } => install_openclaw(&common, version, runtime_dir),
         Command::Version => {
             println!("clawhost {}", env!("CARGO_PKG_VERSION"));
             Ok(())

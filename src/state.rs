@@ -7,6 +7,9 @@ use axum::http::HeaderValue;
 
 use crate::auth::Auth;
 use crate::config::{Config, PublicUrl};
+use crate::gateway::supervisor::Gateway;
+use crate::secrets::SecretBox;
+use crate::store::SharedStore;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -15,6 +18,9 @@ pub struct Inner {
     pub config: Config,
     pub public_url: PublicUrl,
     pub auth: Auth,
+    pub store: SharedStore,
+    pub sealer: Arc<SecretBox>,
+    pub gateway: Arc<Gateway>,
 }
 
 impl Deref for AppState {
@@ -26,12 +32,8 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(config: Config, public_url: PublicUrl, auth: Auth) -> Self {
-        Self(Arc::new(Inner {
-            config,
-            public_url,
-            auth,
-        }))
+    pub fn new(inner: Inner) -> Self {
+        Self(Arc::new(inner))
     }
 
     /// `__Host-` binds the cookie to this exact origin over https; plain http cannot use it.

@@ -1,6 +1,7 @@
 //! The JSON API: thin handlers that parse, call a domain module, and shape the answer.
 
 pub mod auth;
+pub mod gateway;
 
 use axum::Json;
 use axum::Router;
@@ -13,6 +14,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .merge(auth::routes())
+        .merge(gateway::routes())
 }
 
 async fn healthz() -> Json<Value> {

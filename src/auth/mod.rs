@@ -40,12 +40,13 @@ impl ClientInfo {
         Self { ip, user_agent }
     }
 
-    fn event(&self, kind: EventKind) -> NewEvent {
+    pub fn event(&self, kind: EventKind) -> NewEvent {
         NewEvent {
             at: now_ms(),
             kind,
             ip: Some(self.ip.to_string()),
             user_agent: Some(self.user_agent.clone()),
+            detail: None,
         }
     }
 }
@@ -401,6 +402,7 @@ fn cli_event(kind: EventKind) -> NewEvent {
         kind,
         ip: None,
         user_agent: Some("clawhost CLI".into()),
+        detail: None,
     }
 }
 

@@ -51,6 +51,8 @@ pub struct NewEvent {
     pub kind: EventKind,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// Non-secret context, e.g. a credential's fingerprint.
+    pub detail: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +62,18 @@ pub struct Event {
     pub kind: String,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// The owner's gateway choices as stored: the key only sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewaySettings {
+    pub provider: String,
+    pub model: String,
+    pub base_url: Option<String>,
+    pub api_key_sealed: Option<Vec<u8>>,
+    pub api_key_last4: Option<String>,
+    pub updated_at: UnixMs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +88,8 @@ pub enum EventKind {
     PasswordChanged,
     OwnerReset,
     ClaimCodeIssued,
+    GatewaySettingsChanged,
+    GatewayCredentialIssued,
 }
 
 impl EventKind {
@@ -89,6 +105,8 @@ impl EventKind {
             Self::PasswordChanged => "password_changed",
             Self::OwnerReset => "owner_reset",
             Self::ClaimCodeIssued => "claim_code_issued",
+            Self::GatewaySettingsChanged => "gateway_settings_changed",
+            Self::GatewayCredentialIssued => "gateway_credential_issued",
         }
     }
 }
@@ -172,6 +190,21 @@ pub trait Store: Send + Sync + 'static {
 
     /// A counter bumped by every change that may end sessions, in this process or another.
     fn auth_epoch(&self) -> Result<i64, StoreError>;
+
+    fn gateway_settings(&self) -> Result<Option<GatewaySettings>, StoreError>;
+    fn save_gateway_settings(
+        &self,
+        settings: &GatewaySettings,
+        event: &NewEvent,
+    ) -> Result<(), StoreError>;
+    fn gateway_wanted_running(&self) -> Result<bool, StoreError>;
+    fn set_gateway_wanted_running(&self, running: bool) -> Result<(), StoreError>;
+    /// Records the fingerprint of a new gateway credential.
+    fn record_gateway_credential(
+        &self,
+        sha256: [u8; 32],
+        event: &NewEvent,
+    ) -> Result<(), StoreError>;
 }
 
 pub type SharedStore = Arc<dyn Store>;

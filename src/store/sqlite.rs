@@ -13,11 +13,15 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    ClaimOutcome, Event, IssueCodeOutcome, NewEvent, Owner, Session, Store, StoreError, UnixMs,
+    ClaimOutcome, Event, GatewaySettings, IssueCodeOutcome, NewEvent, Owner, Session, Store,
+    StoreError, UnixMs,
 };
 
 /// Migrations in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_foundation.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_foundation.sql"),
+    include_str!("migrations/0002_gateway.sql"),
+];
 
 /// Oldest security events are dropped beyond this many, so the table stays bounded.
 const MAX_EVENTS: i64 = 10_000;
@@ -85,8 +89,8 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 
 fn insert_event(conn: &Connection, event: &NewEvent) -> rusqlite::Result<()> {
     conn.execute(
-        "INSERT INTO security_events (at, kind, ip, user_agent) VALUES (?1, ?2, ?3, ?4)",
-        params![event.at, event.kind.as_str(), event.ip, event.user_agent],
+        "INSERT INTO security_events (at, kind, ip, user_agent, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![event.at, event.kind.as_str(), event.ip, event.user_agent, event.detail],
     )?;
     conn.execute(
         "DELETE FROM security_events WHERE id <= \
@@ -361,7 +365,7 @@ impl Store for SqliteStore {
     fn events(&self, before_id: Option<i64>, limit: usize) -> Result<Vec<Event>, StoreError> {
         let conn = self.conn();
         let mut statement = conn.prepare(
-            "SELECT id, at, kind, ip, user_agent FROM security_events \
+            "SELECT id, at, kind, ip, user_agent, detail FROM security_events \
              WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
         )?;
         let rows = statement.query_map(
@@ -373,6 +377,7 @@ impl Store for SqliteStore {
                     kind: row.get(2)?,
                     ip: row.get(3)?,
                     user_agent: row.get(4)?,
+                    detail: row.get(5)?,
                 })
             },
         )?;
@@ -386,6 +391,86 @@ impl Store for SqliteStore {
             [],
             |row| row.get(0),
         )?)
+    }
+
+    fn gateway_settings(&self) -> Result<Option<GatewaySettings>, StoreError> {
+        let conn = self.conn();
+        Ok(conn
+            .query_row(
+                "SELECT provider, model, base_url, api_key_sealed, api_key_last4, updated_at \
+                 FROM gateway_settings",
+                [],
+                |row| {
+                    Ok(GatewaySettings {
+                        provider: row.get(0)?,
+                        model: row.get(1)?,
+                        base_url: row.get(2)?,
+                        api_key_sealed: row.get(3)?,
+                        api_key_last4: row.get(4)?,
+                        updated_at: row.get(5)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn save_gateway_settings(
+        &self,
+        settings: &GatewaySettings,
+        event: &NewEvent,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO gateway_settings \
+             (id, provider, model, base_url, api_key_sealed, api_key_last4, updated_at) \
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                settings.provider,
+                settings.model,
+                settings.base_url,
+                settings.api_key_sealed,
+                settings.api_key_last4,
+                settings.updated_at
+            ],
+        )?;
+        insert_event(&tx, event)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn gateway_wanted_running(&self) -> Result<bool, StoreError> {
+        let conn = self.conn();
+        Ok(
+            conn.query_row("SELECT wanted_running FROM gateway_state", [], |row| {
+                row.get(0)
+            })?,
+        )
+    }
+
+    fn set_gateway_wanted_running(&self, running: bool) -> Result<(), StoreError> {
+        let conn = self.conn();
+        conn.execute(
+            "UPDATE gateway_state SET wanted_running = ?1",
+            params![running],
+        )?;
+        Ok(())
+    }
+
+    fn record_gateway_credential(
+        &self,
+        sha256: [u8; 32],
+        event: &NewEvent,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "UPDATE gateway_state SET credential_sha256 = ?1",
+            params![sha256.as_slice()],
+        )?;
+        insert_event(&tx, event)?;
+        tx.commit()?;
+        Ok(())
     }
 }
 
@@ -406,6 +491,7 @@ mod tests {
             kind,
             ip: Some("127.0.0.1".into()),
             user_agent: None,
+            detail: None,
         }
     }
 

@@ -174,7 +174,7 @@ impl TestServer {
             "origin",
             HeaderValue::from_str(&self.origin).expect("origin"),
         );
-        let http = reqwest::Client::builder()
+        let http = http_builder()
             .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
             .default_headers(headers)
@@ -189,7 +189,7 @@ impl TestServer {
 
     /// A client that sends no Origin, Referer or Sec-Fetch-Site of its own.
     pub fn bare_client(&self) -> reqwest::Client {
-        reqwest::Client::builder()
+        http_builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client")
@@ -304,6 +304,12 @@ impl Drop for TestServer {
             self.check_log();
         }
     }
+}
+
+/// reqwest as clawhost builds it: rustls with the ring provider (installed once).
+pub fn http_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
 }
 
 pub fn last_line(bytes: &[u8]) -> String {

@@ -1,0 +1,395 @@
+//! `/api/gateway/*`: providers and settings, the OpenClaw runtime, the supervised gateway,
+//! its progress and its logs. Every route needs the owner's session.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::{BroadcastStream, WatchStream};
+
+use crate::auth::ClientInfo;
+use crate::clock::now_ms;
+use crate::error::{ApiError, FieldError};
+use crate::gateway::providers::{self, PROVIDERS};
+use crate::gateway::runtime;
+use crate::gateway::supervisor::{GatewayError, KEY_PURPOSE, State as GatewayState, Status};
+
+use crate::state::AppState;
+use crate::store::{self, EventKind, GatewaySettings};
+use crate::web::extract::{ApiJson, ApiQuery, Owner};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/gateway/providers", get(list_providers))
+        .route("/api/gateway/settings", get(get_settings).put(put_settings))
+        .route("/api/gateway/settings/test", post(test_settings))
+        .route("/api/gateway/runtime", get(get_runtime))
+        .route("/api/gateway/runtime/install", post(install_runtime))
+        .route("/api/gateway/start", post(start))
+        .route("/api/gateway/stop", post(stop))
+        .route("/api/gateway/restart", post(restart))
+        .route("/api/gateway/rotate-credential", post(rotate_credential))
+        .route("/api/gateway/status", get(status))
+        .route("/api/gateway/events", get(events))
+        .route("/api/gateway/logs", get(logs))
+        .route("/api/gateway/logs/stream", get(logs_stream))
+}
+
+impl From<GatewayError> for ApiError {
+    fn from(error: GatewayError) -> Self {
+        match error {
+            GatewayError::Conflict(detail) => ApiError::status(StatusCode::CONFLICT, detail),
+            GatewayError::Gone => ApiError::internal(error),
+        }
+    }
+}
+
+async fn list_providers(Owner(_): Owner) -> Json<Value> {
+    Json(json!({ "providers": PROVIDERS }))
+}
+
+#[derive(Serialize)]
+struct SettingsView {
+    provider: Option<String>,
+    model: Option<String>,
+    base_url: Option<String>,
+    key: KeyView,
+}
+
+#[derive(Serialize)]
+struct KeyView {
+    set: bool,
+    last4: Option<String>,
+}
+
+fn settings_view(settings: Option<GatewaySettings>) -> SettingsView {
+    match settings {
+        Some(s) => SettingsView {
+            provider: Some(s.provider),
+            model: Some(s.model),
+            base_url: s.base_url,
+            key: KeyView {
+                set: s.api_key_sealed.is_some(),
+                last4: s.api_key_last4,
+            },
+        },
+        None => SettingsView {
+            provider: None,
+            model: None,
+            base_url: None,
+            key: KeyView {
+                set: false,
+                last4: None,
+            },
+        },
+    }
+}
+
+async fn get_settings(
+    State(state): State<AppState>,
+    Owner(_): Owner,
+) -> Result<Json<SettingsView>, ApiError> {
+    let settings = store::run(&state.store, |s| s.gateway_settings()).await?;
+    Ok(Json(settings_view(settings)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsRequest {
+    provider: String,
+    api_key: Option<String>,
+    base_url: Option<String>,
+    model: Option<String>,
+}
+
+async fn put_settings(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Owner(_): Owner,
+    ApiJson(body): ApiJson<SettingsRequest>,
+) -> Result<Json<SettingsView>, ApiError> {
+    let Some(provider) = providers::find(&body.provider) else {
+        let ids: Vec<&str> = PROVIDERS.iter().map(|p| p.id).collect();
+        return Err(ApiError::field(
+            "provider",
+            format!("Choose one of: {}.", ids.join(", ")),
+        ));
+    };
+    let previous = store::run(&state.store, |s| s.gateway_settings()).await?;
+    let same_provider = previous.as_ref().is_some_and(|p| p.provider == provider.id);
+    let mut errors: Vec<FieldError> = Vec::new();
+
+    let model = body
+        .model
+        .as_deref()
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .unwrap_or(provider.default_model)
+        .to_string();
+    if let Err(error) = providers::check_model(&model) {
+        errors.push(error);
+    }
+
+    let base_url = match body
+        .base_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    {
+        _ if !provider.needs_base_url => None,
+        Some(url) => Some(url.trim_end_matches('/').to_string()),
+        None => match provider.default_base_url {
+            Some(default) => Some(default.to_string()),
+            None => {
+                errors.push(FieldError::new(
+                    "base_url",
+                    format!(
+                        "{} needs the endpoint's base URL, e.g. https://llm.example.com/v1.",
+                        provider.name
+                    ),
+                ));
+                None
+            }
+        },
+    };
+    if let Some(url) = &base_url
+        && let Err(error) = providers::check_base_url(provider, url)
+    {
+        errors.push(error);
+    }
+
+    let key = body.api_key.filter(|k| !k.is_empty());
+    let sealed = match (&key, provider.needs_key) {
+        (Some(key), _) => match providers::check_key(provider, key) {
+            Ok(()) => Some((
+                state
+                    .sealer
+                    .seal(KEY_PURPOSE, key.as_bytes())
+                    .map_err(ApiError::internal)?,
+                providers::last4(key),
+            )),
+            Err(error) => {
+                errors.push(error);
+                None
+            }
+        },
+        (None, true) if same_provider => previous
+            .as_ref()
+            .and_then(|p| p.api_key_sealed.clone().zip(p.api_key_last4.clone())),
+        (None, true) => {
+            errors.push(FieldError::new(
+                "api_key",
+                format!("Paste your {} API key.", provider.name),
+            ));
+            None
+        }
+        (None, false) => None,
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let (api_key_sealed, api_key_last4) = sealed.unzip();
+    let settings = GatewaySettings {
+        provider: provider.id.to_string(),
+        model,
+        base_url,
+        api_key_sealed,
+        api_key_last4,
+        updated_at: now_ms(),
+    };
+    let event = client.event(EventKind::GatewaySettingsChanged);
+    let saved = settings.clone();
+    store::run(&state.store, move |s| {
+        s.save_gateway_settings(&saved, &event)
+    })
+    .await?;
+    Ok(Json(settings_view(Some(settings))))
+}
+
+async fn test_settings(
+    State(state): State<AppState>,
+    Owner(_): Owner,
+) -> Result<Json<Value>, ApiError> {
+    let settings = store::run(&state.store, |s| s.gateway_settings())
+        .await?
+        .ok_or_else(|| ApiError::status(StatusCode::CONFLICT, "Save a provider first."))?;
+    let key = match &settings.api_key_sealed {
+        Some(sealed) => Some(
+            state
+                .sealer
+                .open(KEY_PURPOSE, sealed)
+                .map_err(ApiError::internal)
+                .and_then(|bytes| String::from_utf8(bytes.to_vec()).map_err(ApiError::internal))?,
+        ),
+        None => None,
+    };
+    let outcome = crate::gateway::keycheck::check(&settings, key.as_deref()).await;
+    Ok(Json(
+        json!({"ok": outcome.is_ok(), "detail": match outcome { Ok(d) | Err(d) => d }}),
+    ))
+}
+
+async fn get_runtime(State(state): State<AppState>, Owner(_): Owner) -> Json<Value> {
+    let command = state.config.gateway.command.clone();
+    let runtime_dir = state.config.runtime_dir.clone();
+    let located =
+        tokio::task::spawn_blocking(move || runtime::locate(&runtime_dir, command.as_deref()))
+            .await;
+    match located {
+        Ok(Ok((launcher, Some(manifest)))) => {
+            let _ = launcher;
+            Json(json!({
+                "installed": true,
+                "openclaw_version": manifest.openclaw_version,
+                "node_version": manifest.node_version,
+            }))
+        }
+        Ok(Ok((launcher, None))) => {
+            let version = runtime::openclaw_version(&launcher).await.ok();
+            Json(
+                json!({"installed": version.is_some(), "openclaw_version": version, "node_version": null}),
+            )
+        }
+        _ => Json(json!({"installed": false, "openclaw_version": null, "node_version": null})),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct InstallRequest {
+    version: Option<String>,
+}
+
+async fn install_runtime(
+    State(state): State<AppState>,
+    Owner(_): Owner,
+    body: Option<ApiJson<InstallRequest>>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if state.config.gateway.command.is_some() {
+        return Err(ApiError::status(
+            StatusCode::CONFLICT,
+            "clawhost uses the openclaw configured in gateway.command; update that install instead.",
+        ));
+    }
+    let requested = body.and_then(|b| b.0.version);
+    let version = match requested {
+        Some(v) => {
+            crate::config::validate_version(&v).map_err(|m| ApiError::field("version", m))?
+        }
+        None => state.config.gateway.openclaw_version.clone(),
+    };
+    let new_state = state.gateway.install(version).await?;
+    Ok(accepted(new_state))
+}
+
+fn accepted(new_state: GatewayState) -> (StatusCode, Json<Value>) {
+    (StatusCode::ACCEPTED, Json(json!({ "state": new_state })))
+}
+
+async fn start(
+    State(state): State<AppState>,
+    Owner(_): Owner,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    Ok(accepted(state.gateway.start().await?))
+}
+
+async fn stop(
+    State(state): State<AppState>,
+    Owner(_): Owner,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    Ok(accepted(state.gateway.stop().await?))
+}
+
+async fn restart(
+    State(state): State<AppState>,
+    Owner(_): Owner,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    Ok(accepted(state.gateway.restart().await?))
+}
+
+async fn rotate_credential(
+    State(state): State<AppState>,
+    Owner(_): Owner,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    Ok(accepted(state.gateway.rotate_credential().await?))
+}
+
+async fn status_body(state: &AppState, status: Status) -> Result<Value, ApiError> {
+    let settings = store::run(&state.store, |s| s.gateway_settings()).await?;
+    let memory = state.gateway.memory_rss_bytes().await;
+    let mut body = serde_json::to_value(&status).map_err(ApiError::internal)?;
+    body["provider"] = json!(settings.as_ref().map(|s| &s.provider));
+    body["model"] = json!(settings.as_ref().map(|s| &s.model));
+    body["control_url"] = json!("/openclaw/");
+    body["memory_rss_bytes"] = json!(memory);
+    Ok(body)
+}
+
+async fn status(State(state): State<AppState>, Owner(_): Owner) -> Result<Json<Value>, ApiError> {
+    let status = state.gateway.status();
+    Ok(Json(status_body(&state, status).await?))
+}
+
+fn sse(stream: impl tokio_stream::Stream<Item = Event> + Send + 'static) -> impl IntoResponse {
+    let stream = stream.map(Ok::<Event, Infallible>);
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+/// `progress` and `state` events: the current state first, then every change.
+async fn events(State(state): State<AppState>, Owner(_): Owner) -> impl IntoResponse {
+    let progress = BroadcastStream::new(state.gateway.subscribe_progress()).filter_map(|p| {
+        let progress = p.ok()?;
+        Event::default().event("progress").json_data(progress).ok()
+    });
+    let states = WatchStream::new(state.gateway.watch_status()).then({
+        let state = state.clone();
+        move |status| {
+            let state = state.clone();
+            async move {
+                let body = status_body(&state, status).await.unwrap_or(Value::Null);
+                Event::default()
+                    .event("state")
+                    .json_data(body)
+                    .unwrap_or_default()
+            }
+        }
+    });
+    sse(states.merge(progress))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogsQuery {
+    tail: Option<usize>,
+}
+
+async fn logs(
+    State(state): State<AppState>,
+    Owner(_): Owner,
+    ApiQuery(query): ApiQuery<LogsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let tail = query.tail.unwrap_or(200);
+    if !(1..=crate::gateway::logs::CAPACITY).contains(&tail) {
+        return Err(ApiError::field(
+            "tail",
+            format!("Use a number from 1 to {}.", crate::gateway::logs::CAPACITY),
+        ));
+    }
+    Ok(Json(json!({ "lines": state.gateway.logs().tail(tail) })))
+}
+
+async fn logs_stream(State(state): State<AppState>, Owner(_): Owner) -> impl IntoResponse {
+    let lines = BroadcastStream::new(state.gateway.logs().subscribe()).filter_map(|line| {
+        let line = line.ok()?;
+        Event::default().event("log").json_data(line).ok()
+    });
+    sse(lines)
+}

