@@ -150,6 +150,10 @@ impl TestServer {
         format!("{}{path}", self.base)
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     /// Registers a value that must never appear in the server's log.
     pub fn secret(&self, value: &str) {
         self.secrets
@@ -300,16 +304,85 @@ impl Drop for TestServer {
         if self.child.is_some() {
             self.stop();
         }
-        if !thread::panicking() {
+        if thread::panicking() {
+            // The server's side of the story, for whoever reads the failure.
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(80).collect();
+            eprintln!("--- last lines of the clawhost log ---");
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        } else {
             self.check_log();
         }
     }
 }
 
+/// The OpenClaw runtime shared by every test that runs a gateway: installed once per machine
+/// with `clawhost install-openclaw` into a cache outside the clone.
+pub fn openclaw_runtime() -> PathBuf {
+    static RUNTIME: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            let dir = match std::env::var_os("CLAWHOST_TEST_RUNTIME_DIR") {
+                Some(dir) => PathBuf::from(dir),
+                None => {
+                    let home = std::env::var_os("HOME")
+                        .map(PathBuf::from)
+                        .unwrap_or_else(std::env::temp_dir);
+                    home.join(format!(
+                        ".cache/clawhost/runtime-{}",
+                        clawhost::config::OPENCLAW_VERSION
+                    ))
+                }
+            };
+            if !dir.join("current/runtime.json").is_file() {
+                let scratch = tempfile::tempdir().expect("temp dir");
+                let output = Command::new(BIN)
+                    .arg("install-openclaw")
+                    .arg("--runtime-dir")
+                    .arg(&dir)
+                    .arg("--data-dir")
+                    .arg(scratch.path())
+                    .output()
+                    .expect("run install-openclaw");
+                assert!(
+                    output.status.success(),
+                    "install-openclaw failed:\n{}\n{}",
+                    String::from_utf8_lossy(&output.stdout),
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+            dir
+        })
+        .clone()
+}
+
+/// Tests that start a real gateway run one at a time: each takes a core and a gigabyte.
+pub async fn one_gateway_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}
+
+/// Settings for a server that runs a real gateway on any free port.
+pub fn gateway_options() -> Options {
+    let runtime = openclaw_runtime();
+    Options {
+        env: vec![
+            ("CLAWHOST_RUNTIME_DIR".into(), runtime.display().to_string()),
+            ("CLAWHOST_GATEWAY_PORT".into(), "0".into()),
+            ("CLAWHOST_GATEWAY_STOP_TIMEOUT".into(), "30s".into()),
+        ],
+        ..Options::default()
+    }
+}
+
 /// reqwest as clawhost builds it: rustls with the ring provider (installed once).
+/// Idle pooled connections are dropped before the server's header timeout (10 s) would close
+/// them under the client, as browsers do.
 pub fn http_builder() -> reqwest::ClientBuilder {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
+    reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(3))
 }
 
 pub fn last_line(bytes: &[u8]) -> String {
@@ -360,6 +433,21 @@ impl Client {
 
     pub async fn post_empty(&self, path: &str) -> reqwest::Response {
         self.http.post(self.url(path)).send().await.expect("POST")
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .put(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("PUT")
+    }
+
+    pub async fn json(&self, path: &str) -> Value {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.expect("json")
     }
 
     pub async fn delete(&self, path: &str) -> reqwest::Response {

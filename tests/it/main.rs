@@ -2,7 +2,9 @@
 
 mod claim;
 mod cli;
+mod gateway;
 mod harness;
+mod llm;
 mod login;
 mod pages;
 mod readme;
