@@ -119,7 +119,7 @@ fn assert_not_in_files(dir: &Path, secrets: &[&str]) {
 }
 
 /// Reads an SSE response until `until` says stop; returns (event, data) pairs.
-async fn read_events(
+pub async fn read_events(
     mut response: reqwest::Response,
     within: Duration,
     until: impl Fn(&str, &Value) -> bool,

@@ -72,6 +72,7 @@ impl TestServer {
     /// Starts on an existing data directory (e.g. to restart on the same state).
     pub fn start_in(data: TempDir, options: Options) -> Self {
         let mut command = Command::new(BIN);
+        isolate(&mut command);
         command
             .arg("serve")
             .arg("--listen")
@@ -79,9 +80,7 @@ impl TestServer {
             .arg("--data-dir")
             .arg(data.path().join("data"))
             .arg("--allow-root")
-            .env_clear()
             .env("HOME", data.path())
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("CLAWHOST_LOG_FORMAT", "json")
             .env("CLAWHOST_LOG_LEVEL", "debug")
             .stdin(Stdio::null())
@@ -201,13 +200,13 @@ impl TestServer {
 
     /// Runs a CLI command against this server's data directory.
     pub fn cli(&self, args: &[&str]) -> Output {
-        let output = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        isolate(&mut command);
+        let output = command
             .args(args)
             .arg("--data-dir")
             .arg(self.data_dir())
-            .env_clear()
             .env("HOME", self.data.path())
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
             .output()
             .expect("run clawhost");
         let printed = String::from_utf8_lossy(&output.stderr);
@@ -374,6 +373,19 @@ pub fn gateway_options() -> Options {
             ("CLAWHOST_GATEWAY_STOP_TIMEOUT".into(), "30s".into()),
         ],
         ..Options::default()
+    }
+}
+
+/// Keeps the machine's environment (npm needs its proxy and CA settings) but drops every
+/// `CLAWHOST_*` setting a developer may have exported, and shares the npm download cache.
+fn isolate(command: &mut Command) {
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("CLAWHOST_") {
+            command.env_remove(name);
+        }
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        command.env("npm_config_cache", PathBuf::from(home).join(".npm"));
     }
 }
 

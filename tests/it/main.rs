@@ -10,3 +10,4 @@ mod pages;
 mod readme;
 mod security;
 mod sessions;
+mod settings;
