@@ -337,7 +337,9 @@ pub fn openclaw_runtime() -> PathBuf {
             };
             if !dir.join("current/runtime.json").is_file() {
                 let scratch = tempfile::tempdir().expect("temp dir");
-                let output = Command::new(BIN)
+                let mut command = Command::new(BIN);
+                isolate(&mut command);
+                let output = command
                     .arg("install-openclaw")
                     .arg("--runtime-dir")
                     .arg(&dir)
