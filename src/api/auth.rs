@@ -241,6 +241,7 @@ struct EventItem {
     kind: String,
     ip: Option<String>,
     user_agent: Option<String>,
+    detail: Option<String>,
 }
 
 pub const MAX_PAGE: usize = 200;
@@ -286,6 +287,7 @@ async fn events(
             kind: e.kind,
             ip: e.ip,
             user_agent: e.user_agent,
+            detail: e.detail,
         })
         .collect();
     Ok(Json(EventList {

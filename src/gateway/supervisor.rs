@@ -547,15 +547,56 @@ enum Ended {
     Crashed(String),
 }
 
+/// The restart policy: exponential backoff, and giving up after too many crashes in a window.
+struct Restarts {
+    crashes: VecDeque<Instant>,
+    backoff: Duration,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum AfterCrash {
+    RestartIn(Duration),
+    GiveUp,
+}
+
+impl Restarts {
+    fn new() -> Self {
+        Self {
+            crashes: VecDeque::new(),
+            backoff: FIRST_BACKOFF,
+        }
+    }
+
+    /// A run that began at `began` crashed at `now`.
+    fn crashed(&mut self, began: Instant, now: Instant) -> AfterCrash {
+        self.crashes.push_back(now);
+        while self
+            .crashes
+            .front()
+            .is_some_and(|at| now.duration_since(*at) > CRASH_WINDOW)
+        {
+            self.crashes.pop_front();
+        }
+        if self.crashes.len() >= CRASH_LIMIT {
+            return AfterCrash::GiveUp;
+        }
+        if now.duration_since(began) >= STABLE_AFTER {
+            self.backoff = FIRST_BACKOFF;
+        }
+        let wait = self.backoff;
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        AfterCrash::RestartIn(wait)
+    }
+}
+
 async fn supervise(ctx: Arc<Ctx>, mut cancelled: watch::Receiver<bool>) {
-    let mut crashes: VecDeque<Instant> = VecDeque::new();
-    let mut backoff = FIRST_BACKOFF;
+    let mut restarts = Restarts::new();
     loop {
         let began = Instant::now();
         let ended = run_once(&ctx, &mut cancelled).await;
         ctx.set_credential(None);
         ctx.status.send_modify(|s| s.pid = None);
-        match ended {
+        let reason = match ended {
             Ended::Stopped => {
                 ctx.status.send_modify(|s| {
                     s.state = State::Stopped;
@@ -568,44 +609,34 @@ async fn supervise(ctx: Arc<Ctx>, mut cancelled: watch::Receiver<bool>) {
                 attention(&ctx, reason);
                 return;
             }
-            Ended::Crashed(reason) => {
-                let now = Instant::now();
-                crashes.push_back(now);
-                while crashes
-                    .front()
-                    .is_some_and(|at| now.duration_since(*at) > CRASH_WINDOW)
-                {
-                    crashes.pop_front();
-                }
-                if crashes.len() >= CRASH_LIMIT {
-                    attention(
-                        &ctx,
-                        format!(
-                            "The gateway failed {CRASH_LIMIT} times in 10 minutes; the last time: {reason}"
-                        ),
-                    );
-                    return;
-                }
-                if began.elapsed() >= STABLE_AFTER {
-                    backoff = FIRST_BACKOFF;
-                }
-                ctx.note(&format!("{reason}; restarting in {} s", backoff.as_secs()));
-                ctx.status.send_modify(|s| {
-                    s.state = State::Backoff;
-                    s.restarts += 1;
-                    s.started_at = None;
-                });
-                tokio::select! {
-                    () = tokio::time::sleep(backoff) => {}
-                    () = stop_requested(&mut cancelled) => {
-                        ctx.set_state(State::Stopped);
-                        return;
-                    }
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                ctx.set_state(State::Starting);
+            Ended::Crashed(reason) => reason,
+        };
+        let wait = match restarts.crashed(began, Instant::now()) {
+            AfterCrash::GiveUp => {
+                attention(
+                    &ctx,
+                    format!(
+                        "The gateway failed {CRASH_LIMIT} times in 10 minutes; the last time: {reason}"
+                    ),
+                );
+                return;
+            }
+            AfterCrash::RestartIn(wait) => wait,
+        };
+        ctx.note(&format!("{reason}; restarting in {} s", wait.as_secs()));
+        ctx.status.send_modify(|s| {
+            s.state = State::Backoff;
+            s.restarts += 1;
+            s.started_at = None;
+        });
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = stop_requested(&mut cancelled) => {
+                ctx.set_state(State::Stopped);
+                return;
             }
         }
+        ctx.set_state(State::Starting);
     }
 }
 
@@ -1158,6 +1189,51 @@ mod tests {
         let me = nix::unistd::getpgrp().as_raw();
         assert!(group_rss_bytes(me).is_some_and(|bytes| bytes > 0));
         assert_eq!(group_rss_bytes(i32::MAX), None);
+    }
+
+    #[test]
+    fn backoff_doubles_to_a_minute_and_five_fast_crashes_give_up() {
+        let mut restarts = Restarts::new();
+        let start = Instant::now();
+        let mut now = start;
+        let mut waits = Vec::new();
+        for _ in 0..4 {
+            match restarts.crashed(now, now + Duration::from_secs(1)) {
+                AfterCrash::RestartIn(wait) => waits.push(wait.as_secs()),
+                AfterCrash::GiveUp => panic!("gave up too early"),
+            }
+            now += Duration::from_secs(5);
+        }
+        assert_eq!(waits, [1, 2, 4, 8]);
+        assert_eq!(restarts.crashed(now, now), AfterCrash::GiveUp);
+    }
+
+    #[test]
+    fn crashes_spread_out_never_give_up_and_stable_runs_reset_the_backoff() {
+        let mut restarts = Restarts::new();
+        let mut now = Instant::now();
+        for _ in 0..8 {
+            restarts.crashed(now, now);
+            now += Duration::from_secs(200);
+        }
+        // Only crashes within 10 minutes count: never five at once here.
+        let began = now;
+        now += Duration::from_secs(120);
+        assert_eq!(
+            restarts.crashed(began, now),
+            AfterCrash::RestartIn(FIRST_BACKOFF)
+        );
+        let mut fresh = Restarts::new();
+        let t = Instant::now();
+        for _ in 0..3 {
+            fresh.crashed(t, t);
+        }
+        let mut later = t;
+        for _ in 0..10 {
+            later += CRASH_WINDOW + Duration::from_secs(1);
+            fresh.crashed(later, later);
+        }
+        assert_eq!(fresh.backoff, MAX_BACKOFF);
     }
 
     #[test]

@@ -2,13 +2,12 @@
 //! permissions, and a graceful stop.
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
 
-use crate::harness::{BIN, TestServer};
+use crate::harness::{TestServer, clawhost};
 
 #[test]
 fn version_prints_the_version() {
-    let output = Command::new(BIN).arg("version").output().expect("run");
+    let output = clawhost().arg("version").output().expect("run");
     assert!(output.status.success());
     assert_eq!(
         String::from_utf8_lossy(&output.stdout).trim(),
@@ -23,7 +22,7 @@ fn serve_refuses_root_without_allow_root() {
         return;
     }
     let dir = tempfile::tempdir().expect("dir");
-    let output = Command::new(BIN)
+    let output = clawhost()
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path().join("data"))
         .output()
@@ -41,7 +40,7 @@ fn serve_refuses_root_without_allow_root() {
 fn bad_settings_are_reported_with_where_they_came_from() {
     let dir = tempfile::tempdir().expect("dir");
     let run = |name: &str, value: &str| {
-        Command::new(BIN)
+        clawhost()
             .args(["serve", "--allow-root", "--data-dir"])
             .arg(dir.path().join("data"))
             .env(name, value)
@@ -73,7 +72,7 @@ fn bad_settings_are_reported_with_where_they_came_from() {
 
     let file = dir.path().join("clawhost.toml");
     std::fs::write(&file, "[sesion]\nidle_timeout = \"1d\"\n").expect("write");
-    let output = Command::new(BIN)
+    let output = clawhost()
         .args(["serve", "--allow-root", "--config"])
         .arg(&file)
         .output()

@@ -215,8 +215,23 @@ async fn gateway_lifecycle_against_the_real_openclaw() {
         .await
         .expect("events");
     assert_eq!(events.status(), 200);
-    let response = owner.post_empty("/api/gateway/start").await;
-    assert_eq!(response.status(), 202);
+    // Ten concurrent starts from stopped: exactly one gateway is spawned.
+    let mut starts = Vec::new();
+    for _ in 0..10 {
+        let http = owner.http.clone();
+        let url = owner.url("/api/gateway/start");
+        starts.push(tokio::spawn(async move {
+            http.post(url)
+                .send()
+                .await
+                .expect("start")
+                .status()
+                .as_u16()
+        }));
+    }
+    for start in starts {
+        assert_eq!(start.await.expect("task"), 202);
+    }
     let seen = read_events(events, READY, |name, data| {
         name == "progress" && data["phase"] == "ready"
             || name == "state" && data["state"] == "needs_attention"
@@ -359,23 +374,8 @@ async fn gateway_lifecycle_against_the_real_openclaw() {
     let pid = status["pid"].as_u64().expect("pid");
     server.secret(&gateway_token(pid));
 
-    // Ten concurrent starts while running: still one gateway.
-    let mut starts = Vec::new();
-    for _ in 0..10 {
-        let http = owner.http.clone();
-        let url = owner.url("/api/gateway/start");
-        starts.push(tokio::spawn(async move {
-            http.post(url)
-                .send()
-                .await
-                .expect("start")
-                .status()
-                .as_u16()
-        }));
-    }
-    for start in starts {
-        assert_eq!(start.await.expect("task"), 202);
-    }
+    // Another start while running changes nothing.
+    assert_eq!(owner.post_empty("/api/gateway/start").await.status(), 202);
     assert_eq!(state(&owner).await["pid"].as_u64(), Some(pid));
     assert_eq!(openclaw_children(server.pid()), 1);
 
@@ -469,7 +469,58 @@ async fn a_gateway_wanted_running_comes_back_after_clawhost_restarts() {
     restarted.secret("sk-test-restart");
     let owner = restarted.login().await;
     let status = wait_for_state(&owner, "running").await;
-    restarted.secret(&gateway_token(status["pid"].as_u64().expect("pid")));
+    let old_pid = status["pid"].as_u64().expect("pid");
+    let old_token = gateway_token(old_pid);
+    restarted.secret(&old_token);
+
+    // Rotating the credential restarts the gateway with a new one; the old one stops working.
+    let lines = owner
+        .http
+        .get(owner.url("/api/gateway/logs/stream"))
+        .send()
+        .await
+        .expect("logs");
+    assert_eq!(
+        owner
+            .post_empty("/api/gateway/rotate-credential")
+            .await
+            .status(),
+        202
+    );
+    let logged = read_events(lines, READY, |name, data| {
+        name == "log"
+            && data["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("rotating the gateway credential"))
+    })
+    .await;
+    assert!(logged.iter().all(|(name, _)| name == "log"));
+    let status = wait_for_state(&owner, "running").await;
+    let new_pid = status["pid"].as_u64().expect("pid");
+    assert_ne!(new_pid, old_pid);
+    let new_token = gateway_token(new_pid);
+    restarted.secret(&new_token);
+    assert_ne!(new_token, old_token);
+    let port = gateway_port(&restarted);
+    assert!(
+        RpcClient::connect(port, &old_token, Duration::from_secs(30))
+            .await
+            .is_err()
+    );
+    let rpc = RpcClient::connect(port, &new_token, Duration::from_secs(30))
+        .await
+        .expect("new token works");
+    rpc.close().await;
+    let events = owner.json("/api/auth/events?limit=200").await;
+    let issued = events["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["kind"] == "gateway_credential_issued")
+        .count();
+    assert!(issued >= 3, "{events}");
+    assert!(!events.to_string().contains(&new_token));
+
     assert_eq!(owner.post_empty("/api/gateway/stop").await.status(), 202);
     wait_for_state(&owner, "stopped").await;
 }

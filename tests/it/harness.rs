@@ -323,7 +323,7 @@ pub fn openclaw_runtime() -> PathBuf {
     static RUNTIME: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     RUNTIME
         .get_or_init(|| {
-            let dir = match std::env::var_os("CLAWHOST_TEST_RUNTIME_DIR") {
+            let dir = match std::env::var_os("OPENCLAW_TEST_RUNTIME_DIR") {
                 Some(dir) => PathBuf::from(dir),
                 None => {
                     let home = std::env::var_os("HOME")
@@ -376,6 +376,13 @@ pub fn gateway_options() -> Options {
         ],
         ..Options::default()
     }
+}
+
+/// `clawhost` with the test isolation below applied.
+pub fn clawhost() -> Command {
+    let mut command = Command::new(BIN);
+    isolate(&mut command);
+    command
 }
 
 /// Keeps the machine's environment (npm needs its proxy and CA settings) but drops every
