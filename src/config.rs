@@ -89,6 +89,31 @@ const SETTINGS: &[(&str, Option<&str>, &str)] = &[
         Some("0"),
         "Node heap limit for the gateway in MiB (0: Node's default)",
     ),
+    (
+        "proxy.body_limit",
+        Some("32MiB"),
+        "largest request body sent to the Control UI",
+    ),
+    (
+        "proxy.response_timeout",
+        Some("60s"),
+        "how long the gateway may take to answer a request",
+    ),
+    (
+        "proxy.ws_max_message",
+        Some("25MiB"),
+        "largest WebSocket message relayed (OpenClaw's own limit)",
+    ),
+    (
+        "proxy.ws_idle_timeout",
+        Some("30m"),
+        "close a Control UI socket after this long without traffic",
+    ),
+    (
+        "proxy.ws_per_session",
+        Some("16"),
+        "open Control UI sockets allowed per session",
+    ),
 ];
 
 /// The OpenClaw release clawhost is built and tested against.
@@ -233,6 +258,16 @@ pub struct Config {
     pub header_timeout: Duration,
     pub secret_key_file: PathBuf,
     pub gateway: GatewayConfig,
+    pub proxy: ProxyConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    pub body_limit: usize,
+    pub response_timeout: Duration,
+    pub ws_max_message: usize,
+    pub ws_idle_timeout: Duration,
+    pub ws_per_session: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -368,6 +403,36 @@ impl Config {
                 bounded(Duration::from_secs(1), 10 * minute),
             )?,
             secret_key_file,
+            proxy: ProxyConfig {
+                body_limit: settings.parse("proxy.body_limit", |text| {
+                    let bytes = parse_size(text)?;
+                    if !(1024..=1024 * 1024 * 1024).contains(&bytes) {
+                        return Err(format!("'{text}' must be between 1KiB and 1024MiB"));
+                    }
+                    Ok(bytes)
+                })?,
+                response_timeout: settings.parse(
+                    "proxy.response_timeout",
+                    bounded(Duration::from_secs(1), 30 * minute),
+                )?,
+                ws_max_message: settings.parse("proxy.ws_max_message", |text| {
+                    let bytes = parse_size(text)?;
+                    if !(64 * 1024..=256 * 1024 * 1024).contains(&bytes) {
+                        return Err(format!("'{text}' must be between 64KiB and 256MiB"));
+                    }
+                    Ok(bytes)
+                })?,
+                ws_idle_timeout: settings.parse(
+                    "proxy.ws_idle_timeout",
+                    bounded(Duration::from_secs(1), day),
+                )?,
+                ws_per_session: settings.parse("proxy.ws_per_session", |text| {
+                    match text.parse::<usize>() {
+                        Ok(n) if (1..=1024).contains(&n) => Ok(n),
+                        _ => Err(format!("'{text}' must be a number from 1 to 1024")),
+                    }
+                })?,
+            },
             gateway: GatewayConfig {
                 port: settings.parse("gateway.port", |text| {
                     text.parse::<u16>()

@@ -11,6 +11,7 @@ pub mod error;
 pub mod fsutil;
 pub mod gateway;
 pub mod logging;
+pub mod proxy;
 pub mod secrets;
 pub mod server;
 pub mod state;
@@ -25,6 +26,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::any;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::timeout::TimeoutLayer;
@@ -42,11 +44,25 @@ const FORM_BODY_LIMIT: usize = 64 * 1024;
 
 /// Every route, behind every layer. Layers run top to bottom on the way in.
 pub fn app(state: AppState) -> Router {
-    let api = api::routes().layer(DefaultBodyLimit::max(state.config.body_limit));
-    let pages = ui::routes().layer(DefaultBodyLimit::max(FORM_BODY_LIMIT));
+    // Our own handlers answer within the request timeout; the proxy has its own timeouts and
+    // long-lived sockets, so the timeout is not applied there.
+    let timeout = || {
+        TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.config.request_timeout)
+    };
+    let api = api::routes()
+        .layer(DefaultBodyLimit::max(state.config.body_limit))
+        .layer(timeout());
+    let pages = ui::routes()
+        .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
+        .layer(timeout());
+    let control_ui = Router::new()
+        .route("/openclaw", any(proxy::handle))
+        .route("/openclaw/", any(proxy::handle))
+        .route("/openclaw/{*rest}", any(proxy::handle));
     Router::new()
         .merge(api)
         .merge(pages)
+        .merge(control_ui)
         .fallback(web::problems::not_found)
         .method_not_allowed_fallback(web::problems::method_not_allowed)
         .layer(
@@ -57,10 +73,6 @@ pub fn app(state: AppState) -> Router {
                     web::headers::security_headers,
                 ))
                 .layer(from_fn(web::problems::shape_errors))
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::REQUEST_TIMEOUT,
-                    state.config.request_timeout,
-                ))
                 .layer(from_fn_with_state(
                     state.clone(),
                     web::csrf::require_same_origin,
@@ -110,6 +122,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> a
     })
     .await?;
     let header_timeout = config.header_timeout;
+    let config_proxy = config.proxy.clone();
     let state = AppState::new(state::Inner {
         config,
         public_url: public_url.clone(),
@@ -117,6 +130,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> a
         store,
         sealer,
         gateway: gateway.clone(),
+        proxy: proxy::Proxy::new(config_proxy),
     });
 
     let (stop_tasks, tasks_stopped) = tokio::sync::watch::channel(false);

@@ -8,6 +8,7 @@ use axum::http::HeaderValue;
 use crate::auth::Auth;
 use crate::config::{Config, PublicUrl};
 use crate::gateway::supervisor::Gateway;
+use crate::proxy::Proxy;
 use crate::secrets::SecretBox;
 use crate::store::SharedStore;
 
@@ -21,6 +22,7 @@ pub struct Inner {
     pub store: SharedStore,
     pub sealer: Arc<SecretBox>,
     pub gateway: Arc<Gateway>,
+    pub proxy: Proxy,
 }
 
 impl Deref for AppState {

@@ -85,6 +85,10 @@ fn default_detail(status: StatusCode) -> &'static str {
 /// keeping its status and headers (`Allow`, `Retry-After`, …).
 pub async fn shape_errors(request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
+    // The Control UI's own answers pass through as the gateway made them.
+    if path == "/openclaw" || path.starts_with("/openclaw/") {
+        return next.run(request).await;
+    }
     let request_headers = request.headers().clone();
     let response = next.run(request).await;
     let status = response.status();

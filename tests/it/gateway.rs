@@ -20,7 +20,7 @@ async fn state(owner: &Client) -> Value {
     owner.json("/api/gateway/status").await
 }
 
-async fn wait_for_state(owner: &Client, wanted: &str) -> Value {
+pub async fn wait_for_state(owner: &Client, wanted: &str) -> Value {
     let deadline = tokio::time::Instant::now() + READY;
     loop {
         let status = state(owner).await;
@@ -43,7 +43,7 @@ fn gateway_port(server: &TestServer) -> u16 {
 }
 
 /// The gateway's credential, read the way only root or its own user can: from its environment.
-fn gateway_token(pid: u64) -> String {
+pub fn gateway_token(pid: u64) -> String {
     let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");
     environ
         .split(|b| *b == 0)
@@ -158,7 +158,7 @@ pub async fn read_events(
     }
 }
 
-async fn configure_test_llm(owner: &Client, llm: &TestLlm, key: &str) {
+pub async fn configure_test_llm(owner: &Client, llm: &TestLlm, key: &str) {
     let response = owner
         .put(
             "/api/gateway/settings",

@@ -7,6 +7,7 @@ mod harness;
 mod llm;
 mod login;
 mod pages;
+mod proxy;
 mod readme;
 mod security;
 mod sessions;

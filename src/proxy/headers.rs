@@ -1,0 +1,151 @@
+//! Which headers cross the proxy. The browser's credentials for clawhost (cookie), anything
+//! that would make the gateway treat the request as proxied (`Forwarded`, `X-Forwarded-*`,
+//! `X-Real-IP`), and `x-openclaw-scopes` never reach the gateway; hop-by-hop headers are
+//! connection-specific and never cross in either direction.
+
+use axum::http::{HeaderMap, HeaderValue, header};
+
+/// RFC 9110 §7.6.1 hop-by-hop headers, plus the old `Proxy-Connection` and `Keep-Alive`.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn connection_listed(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
+fn never_forwarded(name: &str) -> bool {
+    matches!(
+        name,
+        "cookie" | "authorization" | "forwarded" | "x-real-ip" | "x-openclaw-scopes" | "host"
+    ) || name.starts_with("x-forwarded-")
+}
+
+/// The request headers the gateway gets; `Authorization` and `Host` are added by the caller.
+pub fn request_headers(incoming: &HeaderMap) -> HeaderMap {
+    let listed = connection_listed(incoming);
+    let mut out = HeaderMap::with_capacity(incoming.len());
+    for (name, value) in incoming {
+        let lower = name.as_str();
+        if HOP_BY_HOP.contains(&lower)
+            || never_forwarded(lower)
+            || listed.iter().any(|l| l == lower)
+        {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    out
+}
+
+/// The response headers the browser gets: everything but hop-by-hop headers and cookies the
+/// gateway might try to set on clawhost's origin.
+pub fn response_headers(incoming: &HeaderMap) -> HeaderMap {
+    let listed = connection_listed(incoming);
+    let mut out = HeaderMap::with_capacity(incoming.len());
+    for (name, value) in incoming {
+        let lower = name.as_str();
+        if HOP_BY_HOP.contains(&lower) || lower == "set-cookie" || listed.iter().any(|l| l == lower)
+        {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    out
+}
+
+pub fn bearer(token: &str) -> Option<HeaderValue> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {token}")).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
+pub fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    let upgrade = headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    upgrade && connection_listed(headers).iter().any(|v| v == "upgrade")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderName;
+
+    #[test]
+    fn credentials_and_forwarding_headers_are_dropped() {
+        let mut incoming = HeaderMap::new();
+        for (name, value) in [
+            ("cookie", "clawhost_session=secret"),
+            ("authorization", "Bearer mine"),
+            ("forwarded", "for=1.2.3.4"),
+            ("x-forwarded-for", "1.2.3.4"),
+            ("x-forwarded-user", "admin"),
+            ("x-real-ip", "1.2.3.4"),
+            ("x-openclaw-scopes", "operator.admin"),
+            ("connection", "keep-alive, x-custom"),
+            ("x-custom", "hop"),
+            ("te", "trailers"),
+            ("accept-encoding", "br, gzip"),
+            ("accept", "text/html"),
+        ] {
+            incoming.append(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        let out = request_headers(&incoming);
+        let names: Vec<&str> = out.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["accept-encoding", "accept"]);
+    }
+
+    #[test]
+    fn responses_keep_encoding_and_security_headers() {
+        let mut incoming = HeaderMap::new();
+        for (name, value) in [
+            ("content-encoding", "br"),
+            ("content-security-policy", "frame-ancestors 'none'"),
+            ("set-cookie", "x=1"),
+            ("transfer-encoding", "chunked"),
+        ] {
+            incoming.append(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        let out = response_headers(&incoming);
+        assert!(out.contains_key("content-encoding"));
+        assert!(out.contains_key("content-security-policy"));
+        assert!(!out.contains_key("set-cookie"));
+        assert!(!out.contains_key("transfer-encoding"));
+    }
+
+    #[test]
+    fn recognizes_upgrades() {
+        let mut headers = HeaderMap::new();
+        headers.insert("upgrade", HeaderValue::from_static("websocket"));
+        headers.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, Upgrade"),
+        );
+        assert!(is_websocket_upgrade(&headers));
+        headers.insert("connection", HeaderValue::from_static("keep-alive"));
+        assert!(!is_websocket_upgrade(&headers));
+    }
+}

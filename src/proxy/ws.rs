@@ -1,0 +1,238 @@
+//! The Control UI's WebSocket, relayed message by message.
+//!
+//! The first client frame, when it is the `connect` request, gets the gateway's credential
+//! as `params.auth.password` (never `auth.token`: the browser's device signature covers that
+//! field). Everything after is relayed as it comes, one message at a time, so a slow side
+//! slows the other instead of filling memory. The relay is one future: when it ends, both
+//! sockets are closed and nothing is left running.
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::extract::ws::{self, CloseFrame as AxumClose, Message as AxumMessage, WebSocket};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame as UpstreamClose;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{self, Message as UpstreamMessage};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub type Upstream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// OpenClaw's own cap on frames before authentication.
+pub const FIRST_FRAME_MAX: usize = 64 * 1024;
+
+pub const CLOSE_NORMAL: u16 = 1000;
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+pub const CLOSE_POLICY: u16 = 1008;
+pub const CLOSE_TOO_BIG: u16 = 1009;
+pub const CLOSE_RESTART: u16 = 1012;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_message: usize,
+    pub idle: Duration,
+}
+
+/// Puts the credential into a `connect` request; other frames are returned unchanged.
+pub fn inject_credential(text: &str, token: &str) -> Option<String> {
+    let mut frame: Value = serde_json::from_str(text).ok()?;
+    if frame["type"] != "req" || frame["method"] != "connect" {
+        return None;
+    }
+    let params = frame.get_mut("params")?.as_object_mut()?;
+    let auth = params
+        .entry("auth")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if !auth.is_object() {
+        *auth = Value::Object(Default::default());
+    }
+    auth.as_object_mut()?
+        .insert("password".into(), Value::String(token.to_owned()));
+    serde_json::to_string(&frame).ok()
+}
+
+fn to_upstream(message: AxumMessage) -> Option<UpstreamMessage> {
+    Some(match message {
+        AxumMessage::Text(text) => UpstreamMessage::Text(
+            tungstenite::Utf8Bytes::try_from(hyper::body::Bytes::from(text)).ok()?,
+        ),
+        AxumMessage::Binary(data) => UpstreamMessage::Binary(data),
+        AxumMessage::Ping(data) => UpstreamMessage::Ping(data),
+        AxumMessage::Pong(data) => UpstreamMessage::Pong(data),
+        AxumMessage::Close(frame) => UpstreamMessage::Close(frame.map(|f| UpstreamClose {
+            code: CloseCode::from(f.code),
+            reason: tungstenite::Utf8Bytes::from(f.reason.as_str()),
+        })),
+    })
+}
+
+fn to_client(message: UpstreamMessage) -> Option<AxumMessage> {
+    Some(match message {
+        UpstreamMessage::Text(text) => {
+            AxumMessage::Text(ws::Utf8Bytes::try_from(hyper::body::Bytes::from(text)).ok()?)
+        }
+        UpstreamMessage::Binary(data) => AxumMessage::Binary(data),
+        UpstreamMessage::Ping(data) => AxumMessage::Ping(data),
+        UpstreamMessage::Pong(data) => AxumMessage::Pong(data),
+        UpstreamMessage::Close(frame) => AxumMessage::Close(frame.map(|f| AxumClose {
+            code: u16::from(f.code),
+            reason: ws::Utf8Bytes::from(f.reason.as_str()),
+        })),
+        UpstreamMessage::Frame(_) => return None,
+    })
+}
+
+fn client_close(code: u16, reason: &str) -> AxumMessage {
+    AxumMessage::Close(Some(AxumClose {
+        code,
+        reason: ws::Utf8Bytes::from(reason),
+    }))
+}
+
+fn upstream_close(code: u16, reason: &str) -> UpstreamMessage {
+    UpstreamMessage::Close(Some(UpstreamClose {
+        code: CloseCode::from(code),
+        reason: tungstenite::Utf8Bytes::from(reason),
+    }))
+}
+
+fn message_len(message: &AxumMessage) -> usize {
+    match message {
+        AxumMessage::Text(text) => text.len(),
+        AxumMessage::Binary(data) | AxumMessage::Ping(data) | AxumMessage::Pong(data) => data.len(),
+        AxumMessage::Close(_) => 0,
+    }
+}
+
+/// Relays until either side closes, the socket idles out, or `ended` resolves with a close
+/// code and reason (session ended, gateway restarted).
+pub async fn relay(
+    client: WebSocket,
+    upstream: Upstream,
+    token: &str,
+    limits: Limits,
+    ended: impl Future<Output = (u16, &'static str)>,
+) {
+    let (mut client_tx, mut client_rx) = client.split();
+    let (mut upstream_tx, mut upstream_rx) = upstream.split();
+    tokio::pin!(ended);
+    let mut first = true;
+    let mut deadline = Instant::now() + limits.idle;
+    let (to_client, to_upstream): (AxumMessage, UpstreamMessage) = loop {
+        tokio::select! {
+            incoming = client_rx.next() => {
+                let message = match incoming {
+                    Some(Ok(message)) => message,
+                    Some(Err(error)) => {
+                        // tungstenite refuses an over-long message while reading it.
+                        let too_big = error.to_string().to_ascii_lowercase().contains("too long")
+                            || error.to_string().to_ascii_lowercase().contains("too big");
+                        if too_big {
+                            break (client_close(CLOSE_TOO_BIG, "message too big"), upstream_close(CLOSE_GOING_AWAY, "client message too big"));
+                        }
+                        break (client_close(CLOSE_GOING_AWAY, ""), upstream_close(CLOSE_GOING_AWAY, "client went away"));
+                    }
+                    None => break (client_close(CLOSE_GOING_AWAY, ""), upstream_close(CLOSE_GOING_AWAY, "client went away")),
+                };
+                deadline = Instant::now() + limits.idle;
+                let limit = if first { FIRST_FRAME_MAX } else { limits.max_message };
+                if message_len(&message) > limit {
+                    break (client_close(CLOSE_TOO_BIG, "message too big"), upstream_close(CLOSE_GOING_AWAY, "client message too big"));
+                }
+                let message = match message {
+                    AxumMessage::Text(text) if first => {
+                        first = false;
+                        match inject_credential(text.as_str(), token) {
+                            Some(rewritten) => AxumMessage::Text(rewritten.into()),
+                            None => AxumMessage::Text(text),
+                        }
+                    }
+                    AxumMessage::Close(frame) => {
+                        let code = frame.as_ref().map_or(CLOSE_NORMAL, |f| f.code);
+                        let reason = frame.as_ref().map(|f| f.reason.to_string()).unwrap_or_default();
+                        let _ = upstream_tx.send(upstream_close(code, &reason)).await;
+                        let _ = upstream_tx.close().await;
+                        return;
+                    }
+                    other => {
+                        if matches!(other, AxumMessage::Binary(_)) {
+                            first = false;
+                        }
+                        other
+                    }
+                };
+                if let Some(message) = to_upstream(message)
+                    && upstream_tx.send(message).await.is_err()
+                {
+                    break (client_close(CLOSE_GOING_AWAY, "gateway went away"), upstream_close(CLOSE_GOING_AWAY, ""));
+                }
+            }
+            incoming = upstream_rx.next() => {
+                let message = match incoming {
+                    Some(Ok(message)) => message,
+                    _ => break (client_close(CLOSE_GOING_AWAY, "gateway went away"), upstream_close(CLOSE_GOING_AWAY, "")),
+                };
+                deadline = Instant::now() + limits.idle;
+                if let UpstreamMessage::Close(frame) = &message {
+                    let code = frame.as_ref().map_or(CLOSE_NORMAL, |f| u16::from(f.code));
+                    let reason = frame.as_ref().map(|f| f.reason.to_string()).unwrap_or_default();
+                    let _ = client_tx.send(client_close(code, &reason)).await;
+                    let _ = client_tx.close().await;
+                    return;
+                }
+                if let Some(message) = to_client(message)
+                    && client_tx.send(message).await.is_err()
+                {
+                    break (client_close(CLOSE_GOING_AWAY, ""), upstream_close(CLOSE_GOING_AWAY, "client went away"));
+                }
+            }
+            () = tokio::time::sleep_until(deadline) => {
+                break (client_close(CLOSE_GOING_AWAY, "idle timeout"), upstream_close(CLOSE_GOING_AWAY, "idle timeout"));
+            }
+            (code, reason) = &mut ended => {
+                break (client_close(code, reason), upstream_close(CLOSE_NORMAL, reason));
+            }
+        }
+    };
+    // Both closes are bounded: a peer that stopped reading must not hold the relay.
+    let close_both = async {
+        let _ = client_tx.send(to_client).await;
+        let _ = client_tx.close().await;
+        let _ = upstream_tx.send(to_upstream).await;
+        let _ = upstream_tx.close().await;
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), close_both).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_gets_the_password_and_keeps_the_rest() {
+        let frame = r#"{"type":"req","id":"1","method":"connect","params":{"client":{"id":"openclaw-control-ui"},"auth":{"deviceToken":"d"}}}"#;
+        let rewritten: Value =
+            serde_json::from_str(&inject_credential(frame, "tok").expect("connect")).expect("json");
+        assert_eq!(rewritten["params"]["auth"]["password"], "tok");
+        assert_eq!(rewritten["params"]["auth"]["deviceToken"], "d");
+        assert!(rewritten["params"]["auth"].get("token").is_none());
+        assert_eq!(rewritten["params"]["client"]["id"], "openclaw-control-ui");
+
+        let bare = r#"{"type":"req","id":"1","method":"connect","params":{}}"#;
+        let rewritten: Value =
+            serde_json::from_str(&inject_credential(bare, "tok").expect("connect")).expect("json");
+        assert_eq!(rewritten["params"]["auth"]["password"], "tok");
+    }
+
+    #[test]
+    fn other_frames_are_untouched() {
+        assert!(
+            inject_credential(r#"{"type":"req","method":"health","params":{}}"#, "t").is_none()
+        );
+        assert!(inject_credential("not json", "t").is_none());
+        assert!(inject_credential(r#"{"type":"req","method":"connect"}"#, "t").is_none());
+    }
+}

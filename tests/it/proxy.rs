@@ -1,0 +1,309 @@
+//! The Control UI behind clawhost, HTTP and WebSocket, against the real gateway.
+
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use crate::gateway::{configure_test_llm, gateway_token, wait_for_state};
+use crate::harness::{TestServer, assert_problem, gateway_options, one_gateway_at_a_time};
+use crate::llm::TestLlm;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn open_socket(
+    server: &TestServer,
+    cookie: Option<&str>,
+    origin: &str,
+) -> Result<Socket, u16> {
+    let mut request = format!("ws://{}/openclaw", server.addr)
+        .into_client_request()
+        .expect("request");
+    request
+        .headers_mut()
+        .insert("origin", origin.parse().expect("origin"));
+    if let Some(token) = cookie {
+        request.headers_mut().insert(
+            "cookie",
+            format!("clawhost_session={token}").parse().expect("cookie"),
+        );
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, _)) => Ok(socket),
+        Err(tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+        Err(error) => panic!("unexpected socket error: {error}"),
+    }
+}
+
+async fn next_json(socket: &mut Socket) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(60), socket.next())
+            .await
+            .expect("a frame in time")
+            .expect("open")
+            .expect("frame");
+        if let Message::Text(text) = message {
+            return serde_json::from_str(text.as_str()).expect("json frame");
+        }
+    }
+}
+
+/// Waits for the close frame; returns its code and how long it took.
+async fn closed_with(socket: &mut Socket, within: Duration) -> (u16, Duration) {
+    let start = Instant::now();
+    loop {
+        let next = tokio::time::timeout(within, socket.next())
+            .await
+            .expect("closed in time");
+        match next {
+            Some(Ok(Message::Close(frame))) => {
+                return (frame.map_or(1005, |f| u16::from(f.code)), start.elapsed());
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("the socket ended without a close frame: {other:?}"),
+        }
+    }
+}
+
+/// Connects as the Control UI's handshake would, but without any credential of its own:
+/// `hello-ok` proves the proxy added it.
+async fn handshake(socket: &mut Socket) -> Value {
+    let challenge = next_json(socket).await;
+    assert_eq!(challenge["event"], "connect.challenge", "{challenge}");
+    let connect = json!({
+        "type": "req", "id": "c1", "method": "connect",
+        "params": {
+            "minProtocol": 4, "maxProtocol": 4,
+            "client": {"id": "gateway-client", "version": "test", "platform": "linux", "mode": "backend"},
+            "role": "operator", "scopes": ["operator.read"], "caps": [], "locale": "en-US", "userAgent": "test",
+        }
+    });
+    socket
+        .send(Message::text(connect.to_string()))
+        .await
+        .expect("send");
+    loop {
+        let frame = next_json(socket).await;
+        if frame["type"] == "res" && frame["id"] == "c1" {
+            return frame;
+        }
+    }
+}
+
+async fn connected(server: &TestServer, token: &str) -> Socket {
+    let mut socket = open_socket(server, Some(token), &server.base)
+        .await
+        .expect("upgrade");
+    let hello = handshake(&mut socket).await;
+    assert_eq!(hello["ok"], true, "{hello}");
+    assert_eq!(hello["payload"]["type"], "hello-ok");
+    socket
+}
+
+fn never_contains(haystack: &str, secret: &str, what: &str) {
+    assert!(!haystack.contains(secret), "the gateway token is in {what}");
+}
+
+#[tokio::test]
+async fn control_ui_through_the_proxy() {
+    let _one = one_gateway_at_a_time().await;
+    let llm = TestLlm::start().await;
+    let mut options = gateway_options();
+    options
+        .env
+        .push(("CLAWHOST_PROXY_WS_IDLE_TIMEOUT".into(), "4s".into()));
+    options
+        .env
+        .push(("CLAWHOST_PROXY_WS_MAX_MESSAGE".into(), "256KiB".into()));
+    let server = TestServer::start_with(options);
+    let owner = server.claimed().await;
+    let owner_token = owner.session_token().expect("token");
+
+    // Gateway stopped: 503, with a way back to the dashboard.
+    let stopped = owner
+        .http
+        .get(owner.url("/openclaw/"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(stopped.status(), 503);
+    assert!(stopped.text().await.expect("html").contains("href=\"/\""));
+
+    configure_test_llm(&owner, &llm, "sk-test-proxy").await;
+    server.secret("sk-test-proxy");
+    assert_eq!(owner.post_empty("/api/gateway/start").await.status(), 202);
+    let status = wait_for_state(&owner, "running").await;
+    let token = gateway_token(status["pid"].as_u64().expect("pid"));
+    server.secret(&token);
+
+    // No session: pages go to the sign-in, everything else is 401.
+    let anonymous = server.client();
+    let page = anonymous
+        .http
+        .get(anonymous.url("/openclaw/"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(page.status(), 303);
+    assert_eq!(page.headers()["location"], "/login?next=/openclaw/");
+    assert_problem(anonymous.get("/openclaw/control-ui-config.json").await, 401).await;
+    assert_eq!(
+        open_socket(&server, None, &server.base).await.err(),
+        Some(401)
+    );
+    assert_eq!(
+        open_socket(&server, Some(&owner_token), "https://evil.example")
+            .await
+            .err(),
+        Some(403)
+    );
+
+    // With the session: the gateway's own page, never cached, nothing secret in it.
+    let page = owner
+        .http
+        .get(owner.url("/openclaw/"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp")
+        .to_string();
+    let headers = format!("{:?}", page.headers());
+    let html = page.text().await.expect("html");
+    assert!(
+        html.contains("data-openclaw-control-ui-base-path=\"/openclaw\""),
+        "{html}"
+    );
+    assert_ne!(
+        csp,
+        clawhost::web::headers::CONTENT_SECURITY_POLICY,
+        "the gateway's CSP passes through"
+    );
+    never_contains(&html, &token, "the page");
+    never_contains(&headers, &token, "the headers");
+
+    // An asset, compressed as the gateway serves it, bytes untouched.
+    let asset = html
+        .split('"')
+        .find(|part| part.starts_with("/openclaw/assets/") && part.ends_with(".js"))
+        .expect("a script asset")
+        .to_string();
+    let script = owner
+        .http
+        .get(owner.url(&asset))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .expect("asset");
+    assert_eq!(script.status(), 200);
+    let encoding = script
+        .headers()
+        .get("content-encoding")
+        .map(|v| v.to_str().expect("text").to_string());
+    let body = script.bytes().await.expect("bytes");
+    assert!(!body.is_empty());
+    if encoding.as_deref() == Some("gzip") {
+        assert_eq!(&body[..2], &[0x1f, 0x8b], "gzip bytes passed through");
+    }
+
+    // The socket: authenticated by the proxy, never by the client.
+    let mut socket = connected(&server, &owner_token).await;
+    socket
+        .send(Message::text(
+            json!({"type": "req", "id": "h1", "method": "health", "params": {}}).to_string(),
+        ))
+        .await
+        .expect("send");
+    loop {
+        let frame = next_json(&mut socket).await;
+        never_contains(&frame.to_string(), &token, "a frame");
+        if frame["id"] == "h1" {
+            assert_eq!(frame["ok"], true, "{frame}");
+            break;
+        }
+    }
+    // A message over the limit closes with 1009.
+    socket
+        .send(Message::text("x".repeat(300 * 1024)))
+        .await
+        .expect("send");
+    assert_eq!(
+        closed_with(&mut socket, Duration::from_secs(10)).await.0,
+        1009
+    );
+
+    // A first frame over 64 KiB closes with 1009 before anything reaches the gateway.
+    let mut socket = open_socket(&server, Some(&owner_token), &server.base)
+        .await
+        .expect("upgrade");
+    let challenge = next_json(&mut socket).await;
+    assert_eq!(challenge["event"], "connect.challenge");
+    socket
+        .send(Message::text("y".repeat(65 * 1024)))
+        .await
+        .expect("send");
+    assert_eq!(
+        closed_with(&mut socket, Duration::from_secs(10)).await.0,
+        1009
+    );
+
+    // An idle socket closes with 1001 after the (shortened) idle timeout.
+    let mut socket = connected(&server, &owner_token).await;
+    let (code, took) = closed_with(&mut socket, Duration::from_secs(60)).await;
+    assert_eq!(code, 1001);
+    assert!(took >= Duration::from_secs(2), "closed too early: {took:?}");
+
+    // Revoking a session closes its sockets within a second.
+    let other = server.login().await;
+    let other_token = other.session_token().expect("token");
+    let mut socket = connected(&server, &other_token).await;
+    let me = other.json("/api/auth/me").await;
+    let id = me["session"]["id"].as_str().expect("id").to_string();
+    assert_eq!(
+        owner
+            .delete(&format!("/api/auth/sessions/{id}"))
+            .await
+            .status(),
+        204
+    );
+    let (code, took) = closed_with(&mut socket, Duration::from_secs(5)).await;
+    assert_eq!(code, 1008);
+    assert!(took <= Duration::from_secs(1), "took {took:?}");
+
+    // Sixteen sockets per session, no more.
+    let mut sockets = Vec::new();
+    for _ in 0..16 {
+        sockets.push(
+            open_socket(&server, Some(&owner_token), &server.base)
+                .await
+                .expect("upgrade"),
+        );
+    }
+    assert_eq!(
+        open_socket(&server, Some(&owner_token), &server.base)
+            .await
+            .err(),
+        Some(429)
+    );
+    drop(sockets);
+
+    // Restarting the gateway closes the sockets with 1012 within a second.
+    let mut socket = connected(&server, &owner_token).await;
+    assert_eq!(owner.post_empty("/api/gateway/restart").await.status(), 202);
+    let (code, took) = closed_with(&mut socket, Duration::from_secs(5)).await;
+    assert_eq!(code, 1012);
+    assert!(took <= Duration::from_secs(1), "took {took:?}");
+    let status = wait_for_state(&owner, "running").await;
+    server.secret(&gateway_token(status["pid"].as_u64().expect("pid")));
+    assert_eq!(owner.post_empty("/api/gateway/stop").await.status(), 202);
+    wait_for_state(&owner, "stopped").await;
+}
