@@ -28,6 +28,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Options {
     pub env: Vec<(String, String)>,
     pub public_url: Option<String>,
+    /// Defaults to `127.0.0.1:0`.
+    pub listen: Option<String>,
 }
 
 pub struct TestServer {
@@ -76,7 +78,7 @@ impl TestServer {
         command
             .arg("serve")
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(options.listen.as_deref().unwrap_or("127.0.0.1:0"))
             .arg("--data-dir")
             .arg(data.path().join("data"))
             .arg("--allow-root")

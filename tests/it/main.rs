@@ -1,5 +1,6 @@
 //! The one integration-test binary: every test drives the real `clawhost` binary.
 
+mod browser;
 mod claim;
 mod cli;
 mod gateway;
