@@ -25,6 +25,9 @@ use crate::web::problems::{html_error, wants_html};
 
 /// How long the gateway may take to accept a WebSocket.
 const UPSTREAM_CONNECT: Duration = Duration::from_secs(10);
+/// Per-socket read buffer. Control UI frames are small; tungstenite's 128 KiB default would
+/// cost half a megabyte per relayed socket pair for nothing.
+const READ_BUFFER: usize = 8 * 1024;
 
 pub struct Proxy {
     client: http::UpstreamClient,
@@ -205,6 +208,10 @@ async fn websocket(
         idle: state.proxy.config.ws_idle_timeout,
     };
     upgrade
+        .read_buffer_size(READ_BUFFER)
+        // Each relayed message is flushed at once: no write buffer to fill, lower latency.
+        .write_buffer_size(0)
+        .max_write_buffer_size(2 * max_message)
         .max_message_size(max_message)
         .max_frame_size(max_message)
         .on_upgrade(move |socket| async move {
@@ -228,6 +235,9 @@ async fn connect_upstream(
         HeaderValue::from_str(&format!("http://127.0.0.1:{port}")).map_err(|e| e.to_string())?;
     request.headers_mut().insert(header::ORIGIN, origin);
     let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(2 * max_message)
         .max_message_size(Some(max_message))
         .max_frame_size(Some(max_message));
     let connect = tokio_tungstenite::connect_async_with_config(request, Some(config), true);

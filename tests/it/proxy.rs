@@ -103,6 +103,17 @@ async fn connected(server: &TestServer, token: &str) -> Socket {
     socket
 }
 
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse::<u64>().ok())
+        .expect("VmRSS")
+        * 1024
+}
+
 fn never_contains(haystack: &str, secret: &str, what: &str) {
     assert!(!haystack.contains(secret), "the gateway token is in {what}");
 }
@@ -295,6 +306,57 @@ async fn control_ui_through_the_proxy() {
         Some(429)
     );
     drop(sockets);
+
+    // Two hundred sockets at once, over 13 sessions, each making RPC round trips: every answer
+    // matches its request, and clawhost's memory stays bounded.
+    let mut tokens = Vec::new();
+    for _ in 0..13 {
+        tokens.push(server.login().await.session_token().expect("token"));
+    }
+    // Measured after the sign-ins: argon2's 19 MiB per hash is not the proxy's doing.
+    let rss_before = rss_bytes(server.pid());
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let mut socket = connected(&server, &tokens[i % tokens.len()]).await;
+        tasks.push(tokio::spawn(async move {
+            for round in 0..3 {
+                let id = format!("s{i}-{round}");
+                socket
+                    .send(Message::text(
+                        json!({"type": "req", "id": id, "method": "health", "params": {}})
+                            .to_string(),
+                    ))
+                    .await
+                    .expect("send");
+                loop {
+                    let frame = next_json(&mut socket).await;
+                    if frame["type"] == "res" {
+                        assert_eq!(frame["id"], id.as_str(), "answers stay on their socket");
+                        assert_eq!(frame["ok"], true);
+                        break;
+                    }
+                }
+            }
+            socket
+        }));
+    }
+    let mut open = Vec::new();
+    for task in tasks {
+        open.push(task.await.expect("socket task"));
+    }
+    let rss_with_sockets = rss_bytes(server.pid());
+    eprintln!(
+        "clawhost RSS: {} MiB before, {} MiB with {} open sockets",
+        rss_before / (1 << 20),
+        rss_with_sockets / (1 << 20),
+        open.len()
+    );
+    assert!(
+        rss_with_sockets < rss_before + 64 * (1 << 20),
+        "200 sockets grew clawhost by {} MiB",
+        (rss_with_sockets - rss_before) / (1 << 20)
+    );
+    drop(open);
 
     // Restarting the gateway closes the sockets with 1012 within a second.
     let mut socket = connected(&server, &owner_token).await;
