@@ -88,6 +88,7 @@ pub async fn forward(
     let (parts, body) = response.into_parts();
     let mut out = Response::new(Body::new(body));
     *out.status_mut() = parts.status;
+    out.extensions_mut().insert(crate::web::headers::Proxied);
     *out.headers_mut() = headers::response_headers(&parts.headers);
     let html = out
         .headers()

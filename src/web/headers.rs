@@ -22,13 +22,28 @@ interest-cohort=()";
 /// Two years; no includeSubDomains, since other hosts of the owner's domain are not ours.
 pub const HSTS: &str = "max-age=63072000";
 
+/// Marks a response that came from the gateway through the proxy.
+#[derive(Debug, Clone, Copy)]
+pub struct Proxied;
+
 pub async fn security_headers(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
     let mut response = next.run(request).await;
+    let proxied = response.extensions().get::<Proxied>().is_some();
     let headers = response.headers_mut();
+    if proxied {
+        // The Control UI is the gateway's page: its own CSP, framing and permission headers
+        // pass through untouched (ours would, e.g., switch off its microphone button).
+        if state.public_url.is_https() {
+            headers
+                .entry(header::STRICT_TRANSPORT_SECURITY)
+                .or_insert_with(|| HeaderValue::from_static(HSTS));
+        }
+        return response;
+    }
     let mut set = |name: HeaderName, value: &'static str| {
         headers
             .entry(name)
