@@ -305,6 +305,7 @@ async fn main() {
         .expect("claim code");
     let clawhost = Killed(child);
     wait_port(port).await;
+    let fresh_rss = rss_bytes(clawhost.0.id());
 
     let http = reqwest::Client::builder()
         .cookie_store(false)
@@ -381,6 +382,8 @@ async fn main() {
         .expect("an asset")
         .to_string();
 
+    // Idle means idle: give the allocator its moment to hand freed memory back.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let idle_rss = rss_bytes(clawhost.0.id());
 
     println!("asset: {asset}");
@@ -433,6 +436,7 @@ async fn main() {
             .expect("cookie");
         cookies.push(value);
     }
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let rss_before_sockets = rss_bytes(clawhost.0.id());
     let mut sockets = Vec::with_capacity(SOCKETS);
     for i in 0..SOCKETS {
@@ -445,6 +449,7 @@ async fn main() {
         handshake(&mut s, None).await;
         sockets.push(s);
     }
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let sockets_rss = rss_bytes(clawhost.0.id());
     drop(sockets);
 
@@ -470,7 +475,8 @@ async fn main() {
     );
     let mib = |bytes: u64| bytes as f64 / 1048576.0;
     println!(
-        "clawhost RSS: {:.1} MiB idle (after the claim), {:.1} MiB after {} more sign-ins, {:.1} MiB with {SOCKETS} open sockets",
+        "clawhost RSS: {:.1} MiB at start, {:.1} MiB idle with the gateway running, {:.1} MiB after {} more sign-ins, {:.1} MiB with {SOCKETS} open sockets",
+        mib(fresh_rss),
         mib(idle_rss),
         mib(rss_before_sockets),
         cookies.len() - 1,

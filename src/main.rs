@@ -8,6 +8,10 @@ use clawhost::config::{Config, Flags};
 use clawhost::store::{SqliteStore, Store};
 use clawhost::{auth, fsutil, logging, server};
 
+/// See Cargo.toml: memory freed after password hashing goes back to the OS.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "clawhost",

@@ -313,7 +313,7 @@ async fn control_ui_through_the_proxy() {
     for _ in 0..13 {
         tokens.push(server.login().await.session_token().expect("token"));
     }
-    // Measured after the sign-ins: argon2's 19 MiB per hash is not the proxy's doing.
+    // Measured after the sign-ins: argon2's working memory is not the proxy's doing.
     let rss_before = rss_bytes(server.pid());
     let mut tasks = Vec::new();
     for i in 0..200 {
