@@ -38,6 +38,18 @@ impl Drop for Killed {
     }
 }
 
+/// The session token a response sets.
+fn set_cookie(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .and_then(|c| c.split_once('='))
+        .map(|(_, v)| v.to_string())
+        .expect("session cookie")
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -318,14 +330,7 @@ async fn main() {
         .send()
         .await
         .expect("claim");
-    let cookie = claimed
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|c| c.split(';').next())
-        .and_then(|c| c.split_once('='))
-        .map(|(_, v)| v.to_string())
-        .expect("session cookie");
+    let cookie = set_cookie(&claimed);
     let with_session = |request: reqwest::RequestBuilder| {
         request
             .header("origin", &base)
@@ -340,20 +345,28 @@ async fn main() {
         .send()
         .await
         .expect("start");
-    let status = loop {
-        let status: Value = with_session(http.get(format!("{base}/api/gateway/status")))
-            .send()
-            .await
-            .expect("status")
-            .json()
-            .await
-            .expect("json");
-        if status["state"] == "running" {
-            break status;
+    let wait_for = |wanted: &'static str| {
+        let request = with_session(http.get(format!("{base}/api/gateway/status")));
+        async move {
+            loop {
+                let status: Value = request
+                    .try_clone()
+                    .expect("clone")
+                    .send()
+                    .await
+                    .expect("status")
+                    .json()
+                    .await
+                    .expect("json");
+                if status["state"] == wanted {
+                    return status;
+                }
+                assert_ne!(status["state"], "needs_attention", "{status}");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
         }
-        assert_ne!(status["state"], "needs_attention", "{status}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
     };
+    let status = wait_for("running").await;
     let token = gateway_token(status["pid"].as_u64().expect("pid"));
     let config: Value = serde_json::from_str(
         &std::fs::read_to_string(data.join("openclaw/openclaw.json")).expect("config"),
@@ -426,15 +439,7 @@ async fn main() {
             .send()
             .await
             .expect("login");
-        let value = response
-            .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|c| c.split(';').next())
-            .and_then(|c| c.split_once('='))
-            .map(|(_, v)| v.to_string())
-            .expect("cookie");
-        cookies.push(value);
+        cookies.push(set_cookie(&response));
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rss_before_sockets = rss_bytes(clawhost.0.id());
@@ -487,18 +492,6 @@ async fn main() {
         .send()
         .await
         .expect("stop");
-    for _ in 0..600 {
-        let status: Value = with_session(http.get(format!("{base}/api/gateway/status")))
-            .send()
-            .await
-            .expect("status")
-            .json()
-            .await
-            .expect("json");
-        if status["state"] == "stopped" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for("stopped").await;
     drop(clawhost);
 }

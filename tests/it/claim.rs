@@ -8,12 +8,7 @@ use crate::harness::{PASSWORD, TestServer, assert_problem, last_line};
 async fn claim_with_cli_code_signs_in_and_locks_the_instance() {
     let server = TestServer::start();
     let client = server.client();
-    let instance: Value = client
-        .get("/api/auth/instance")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let instance: Value = client.json("/api/auth/instance").await;
     assert_eq!(instance, json!({"locked": false}));
 
     let code = server.claim_code();
@@ -39,12 +34,7 @@ async fn claim_with_cli_code_signs_in_and_locks_the_instance() {
     );
     assert_eq!(me["session"]["id"].as_str().expect("id").len(), 32);
 
-    let instance: Value = client
-        .get("/api/auth/instance")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let instance: Value = client.json("/api/auth/instance").await;
     assert_eq!(instance, json!({"locked": true}));
 
     let again = server

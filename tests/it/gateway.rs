@@ -208,12 +208,7 @@ async fn gateway_lifecycle_against_the_real_openclaw() {
     );
 
     // Start, following the progress stream to the end.
-    let events = owner
-        .http
-        .get(owner.url("/api/gateway/events"))
-        .send()
-        .await
-        .expect("events");
+    let events = owner.get("/api/gateway/events").await;
     assert_eq!(events.status(), 200);
     // Ten concurrent starts from stopped: exactly one gateway is spawned.
     let mut starts = Vec::new();
@@ -474,12 +469,7 @@ async fn a_gateway_wanted_running_comes_back_after_clawhost_restarts() {
     restarted.secret(&old_token);
 
     // Rotating the credential restarts the gateway with a new one; the old one stops working.
-    let lines = owner
-        .http
-        .get(owner.url("/api/gateway/logs/stream"))
-        .send()
-        .await
-        .expect("logs");
+    let lines = owner.get("/api/gateway/logs/stream").await;
     assert_eq!(
         owner
             .post_empty("/api/gateway/rotate-credential")

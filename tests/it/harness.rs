@@ -458,6 +458,16 @@ impl Client {
         self.http.post(self.url(path)).send().await.expect("POST")
     }
 
+    /// A GET as a browser navigation (accepting HTML).
+    pub async fn get_html(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .expect("GET")
+    }
+
     pub async fn put(&self, path: &str, body: &Value) -> reqwest::Response {
         self.http
             .put(self.url(path))

@@ -17,16 +17,11 @@ async fn login_opens_a_new_session_each_time() {
     ];
     assert_ne!(tokens[0], tokens[1]);
     assert_ne!(tokens[1], tokens[2]);
-    let me_first: Value = first.get("/api/auth/me").await.json().await.expect("json");
-    let me_second: Value = second.get("/api/auth/me").await.json().await.expect("json");
+    let me_first: Value = first.json("/api/auth/me").await;
+    let me_second: Value = second.json("/api/auth/me").await;
     assert_ne!(me_first["session"]["id"], me_second["session"]["id"]);
 
-    let sessions: Value = owner
-        .get("/api/auth/sessions")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let sessions: Value = owner.json("/api/auth/sessions").await;
     let sessions = sessions["sessions"].as_array().expect("sessions");
     assert_eq!(sessions.len(), 3);
     assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
@@ -117,12 +112,7 @@ async fn repeated_failures_lock_out_even_the_right_password() {
     assert_problem(right, 429).await;
     assert!(client.session_token().is_none());
 
-    let events: Value = owner
-        .get("/api/auth/events?limit=200")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let events: Value = owner.json("/api/auth/events?limit=200").await;
     let kinds: Vec<&str> = events["events"]
         .as_array()
         .expect("events")

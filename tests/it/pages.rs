@@ -150,7 +150,7 @@ async fn revoking_from_the_dashboard_ends_the_other_session() {
     let server = TestServer::start();
     let owner = server.claimed().await;
     let other = server.login().await;
-    let me: serde_json::Value = other.get("/api/auth/me").await.json().await.expect("json");
+    let me: serde_json::Value = other.json("/api/auth/me").await;
     let id = me["session"]["id"].as_str().expect("id").to_string();
     let html = owner.get("/").await.text().await.expect("html");
     assert!(html.contains(&format!("/sessions/{id}/revoke")));

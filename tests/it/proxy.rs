@@ -134,13 +134,7 @@ async fn control_ui_through_the_proxy() {
     let owner_token = owner.session_token().expect("token");
 
     // Gateway stopped: 503, with a way back to the dashboard.
-    let stopped = owner
-        .http
-        .get(owner.url("/openclaw/"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("get");
+    let stopped = owner.get_html("/openclaw/").await;
     assert_eq!(stopped.status(), 503);
     assert!(stopped.text().await.expect("html").contains("href=\"/\""));
 
@@ -153,13 +147,7 @@ async fn control_ui_through_the_proxy() {
 
     // No session: pages go to the sign-in, everything else is 401.
     let anonymous = server.client();
-    let page = anonymous
-        .http
-        .get(anonymous.url("/openclaw/"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("get");
+    let page = anonymous.get_html("/openclaw/").await;
     assert_eq!(page.status(), 303);
     assert_eq!(page.headers()["location"], "/login?next=/openclaw/");
     assert_problem(anonymous.get("/openclaw/control-ui-config.json").await, 401).await;
@@ -175,13 +163,7 @@ async fn control_ui_through_the_proxy() {
     );
 
     // With the session: the gateway's own page, never cached, nothing secret in it.
-    let page = owner
-        .http
-        .get(owner.url("/openclaw/"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("get");
+    let page = owner.get_html("/openclaw/").await;
     assert_eq!(page.status(), 200);
     assert_eq!(page.headers()["cache-control"], "no-store");
     let csp = page.headers()["content-security-policy"]

@@ -30,12 +30,7 @@ async fn revoke_others_ends_them_within_a_second() {
         assert!(took.is_some(), "another session still works after 1 s");
     }
     assert_eq!(owner.get("/api/auth/me").await.status(), 200);
-    let sessions: Value = owner
-        .get("/api/auth/sessions")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let sessions: Value = owner.json("/api/auth/sessions").await;
     assert_eq!(sessions["sessions"].as_array().expect("list").len(), 1);
 }
 
@@ -44,7 +39,7 @@ async fn revoke_one_and_log_out() {
     let server = TestServer::start();
     let owner = server.claimed().await;
     let other = server.login().await;
-    let me: Value = other.get("/api/auth/me").await.json().await.expect("json");
+    let me: Value = other.json("/api/auth/me").await;
     let id = me["session"]["id"].as_str().expect("id").to_string();
 
     let response = owner.delete(&format!("/api/auth/sessions/{id}")).await;
@@ -136,12 +131,7 @@ async fn owner_reset_from_the_cli_ends_sessions_within_a_second() {
             "a session survived the owner reset for over 1 s"
         );
     }
-    let instance: Value = owner
-        .get("/api/auth/instance")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let instance: Value = owner.json("/api/auth/instance").await;
     assert_eq!(instance, json!({"locked": false}));
 
     // The printed code claims the instance again.
@@ -246,7 +236,7 @@ async fn security_events_page_by_cursor() {
             Some(c) => format!("/api/auth/events?limit=2&cursor={c}"),
             None => "/api/auth/events?limit=2".to_string(),
         };
-        let page: Value = owner.get(&path).await.json().await.expect("json");
+        let page: Value = owner.json(&path).await;
         for event in page["events"].as_array().expect("events") {
             assert!(event["at"].as_str().expect("at").ends_with('Z'));
             // Events from the CLI have no client address; the rest come from this test.

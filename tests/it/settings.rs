@@ -213,12 +213,7 @@ async fn a_failed_install_leaves_the_previous_runtime() {
         ..Options::default()
     });
     let owner = server.claimed().await;
-    let events = owner
-        .http
-        .get(owner.url("/api/gateway/events"))
-        .send()
-        .await
-        .expect("events");
+    let events = owner.get("/api/gateway/events").await;
     let response = owner
         .post(
             "/api/gateway/runtime/install",
