@@ -10,20 +10,20 @@ use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::{BroadcastStream, WatchStream};
 
 use crate::auth::ClientInfo;
-use crate::clock::now_ms;
-use crate::error::{ApiError, FieldError};
-use crate::gateway::providers::{self, PROVIDERS};
+use crate::error::ApiError;
+use crate::gateway::providers::PROVIDERS;
 use crate::gateway::runtime;
+use crate::gateway::settings::{self, SettingsRequest, SettingsView};
 use crate::gateway::supervisor::{GatewayError, KEY_PURPOSE, State as GatewayState, Status};
 
 use crate::state::AppState;
-use crate::store::{self, EventKind, GatewaySettings};
+use crate::store;
 use crate::web::extract::{ApiJson, ApiQuery, Owner};
 
 pub fn routes() -> Router<AppState> {
@@ -56,58 +56,11 @@ async fn list_providers(Owner(_): Owner) -> Json<Value> {
     Json(json!({ "providers": PROVIDERS }))
 }
 
-#[derive(Serialize)]
-struct SettingsView {
-    provider: Option<String>,
-    model: Option<String>,
-    base_url: Option<String>,
-    key: KeyView,
-}
-
-#[derive(Serialize)]
-struct KeyView {
-    set: bool,
-    last4: Option<String>,
-}
-
-fn settings_view(settings: Option<GatewaySettings>) -> SettingsView {
-    match settings {
-        Some(s) => SettingsView {
-            provider: Some(s.provider),
-            model: Some(s.model),
-            base_url: s.base_url,
-            key: KeyView {
-                set: s.api_key_sealed.is_some(),
-                last4: s.api_key_last4,
-            },
-        },
-        None => SettingsView {
-            provider: None,
-            model: None,
-            base_url: None,
-            key: KeyView {
-                set: false,
-                last4: None,
-            },
-        },
-    }
-}
-
 async fn get_settings(
     State(state): State<AppState>,
     Owner(_): Owner,
 ) -> Result<Json<SettingsView>, ApiError> {
-    let settings = store::run(&state.store, |s| s.gateway_settings()).await?;
-    Ok(Json(settings_view(settings)))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SettingsRequest {
-    provider: String,
-    api_key: Option<String>,
-    base_url: Option<String>,
-    model: Option<String>,
+    Ok(Json(settings::current(&state).await?))
 }
 
 async fn put_settings(
@@ -116,102 +69,7 @@ async fn put_settings(
     Owner(_): Owner,
     ApiJson(body): ApiJson<SettingsRequest>,
 ) -> Result<Json<SettingsView>, ApiError> {
-    let Some(provider) = providers::find(&body.provider) else {
-        let ids: Vec<&str> = PROVIDERS.iter().map(|p| p.id).collect();
-        return Err(ApiError::field(
-            "provider",
-            format!("Choose one of: {}.", ids.join(", ")),
-        ));
-    };
-    let previous = store::run(&state.store, |s| s.gateway_settings()).await?;
-    let same_provider = previous.as_ref().is_some_and(|p| p.provider == provider.id);
-    let mut errors: Vec<FieldError> = Vec::new();
-
-    let model = body
-        .model
-        .as_deref()
-        .map(str::trim)
-        .filter(|m| !m.is_empty())
-        .unwrap_or(provider.default_model)
-        .to_string();
-    if let Err(error) = providers::check_model(&model) {
-        errors.push(error);
-    }
-
-    let base_url = match body
-        .base_url
-        .as_deref()
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-    {
-        _ if !provider.needs_base_url => None,
-        Some(url) => Some(url.trim_end_matches('/').to_string()),
-        None => match provider.default_base_url {
-            Some(default) => Some(default.to_string()),
-            None => {
-                errors.push(FieldError::new(
-                    "base_url",
-                    format!(
-                        "{} needs the endpoint's base URL, e.g. https://llm.example.com/v1.",
-                        provider.name
-                    ),
-                ));
-                None
-            }
-        },
-    };
-    if let Some(url) = &base_url
-        && let Err(error) = providers::check_base_url(provider, url)
-    {
-        errors.push(error);
-    }
-
-    let key = body.api_key.filter(|k| !k.is_empty());
-    let sealed = match (&key, provider.needs_key) {
-        (Some(key), _) => match providers::check_key(provider, key) {
-            Ok(()) => Some((
-                state
-                    .sealer
-                    .seal(KEY_PURPOSE, key.as_bytes())
-                    .map_err(ApiError::internal)?,
-                providers::last4(key),
-            )),
-            Err(error) => {
-                errors.push(error);
-                None
-            }
-        },
-        (None, true) if same_provider => previous
-            .as_ref()
-            .and_then(|p| p.api_key_sealed.clone().zip(p.api_key_last4.clone())),
-        (None, true) => {
-            errors.push(FieldError::new(
-                "api_key",
-                format!("Paste your {} API key.", provider.name),
-            ));
-            None
-        }
-        (None, false) => None,
-    };
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
-    let (api_key_sealed, api_key_last4) = sealed.unzip();
-    let settings = GatewaySettings {
-        provider: provider.id.to_string(),
-        model,
-        base_url,
-        api_key_sealed,
-        api_key_last4,
-        updated_at: now_ms(),
-    };
-    let event = client.event(EventKind::GatewaySettingsChanged);
-    let saved = settings.clone();
-    store::run(&state.store, move |s| {
-        s.save_gateway_settings(&saved, &event)
-    })
-    .await?;
-    Ok(Json(settings_view(Some(settings))))
+    Ok(Json(settings::save(&state, &client, body).await?))
 }
 
 async fn test_settings(

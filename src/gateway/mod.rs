@@ -7,4 +7,5 @@ pub mod openclaw_config;
 pub mod providers;
 pub mod rpc;
 pub mod runtime;
+pub mod settings;
 pub mod supervisor;

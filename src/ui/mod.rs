@@ -10,28 +10,30 @@ use axum::{Form, Router};
 use serde::Deserialize;
 
 use crate::auth::limiter::retry_after_secs;
-use crate::auth::sessions::ActiveSession;
-use crate::auth::{AuthError, ClientInfo, SessionSummary};
-use crate::clock::rfc3339;
+use crate::auth::{AuthError, ClientInfo};
 use crate::state::AppState;
 use crate::web::extract::MaybeOwner;
 use crate::web::problems::html_error;
 
+mod owner_pages;
+
 const STYLESHEET: &str = include_str!("../../static/app.css");
+const SCRIPT: &str = include_str!("../../static/app.js");
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/", get(dashboard))
         .route("/claim", get(claim_page).post(claim_submit))
         .route("/login", get(login_page).post(login_submit))
         .route("/logout", post(logout))
         .route("/sessions/{id}/revoke", post(revoke))
         .route("/sessions/revoke-others", post(revoke_others))
         .route("/static/app.css", get(stylesheet))
+        .route("/static/app.js", get(script))
+        .merge(owner_pages::routes())
 }
 
 /// A page failed for a reason the visitor cannot fix; the log has the cause.
-fn internal(cause: impl std::fmt::Display) -> Response {
+pub(crate) fn internal(cause: impl std::fmt::Display) -> Response {
     tracing::error!(%cause, "page failed");
     html_error(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -39,14 +41,14 @@ fn internal(cause: impl std::fmt::Display) -> Response {
     )
 }
 
-fn render(status: StatusCode, page: impl Template) -> Response {
+pub(crate) fn render(status: StatusCode, page: impl Template) -> Response {
     match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(error) => internal(error),
     }
 }
 
-fn see_other(location: &str, cookie: Option<HeaderValue>) -> Response {
+pub(crate) fn see_other(location: &str, cookie: Option<HeaderValue>) -> Response {
     let mut response = Redirect::to(location).into_response();
     if let Some(cookie) = cookie {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
@@ -72,7 +74,7 @@ pub fn safe_next(next: Option<&str>) -> &str {
 }
 
 /// What the visitor sees for an auth failure on a form.
-fn form_message(error: &AuthError) -> Option<String> {
+pub(crate) fn form_message(error: &AuthError) -> Option<String> {
     Some(match error {
         AuthError::InvalidCredentials => "The password is not correct.".into(),
         AuthError::TooManyAttempts { retry_after } => format!(
@@ -87,7 +89,7 @@ fn form_message(error: &AuthError) -> Option<String> {
     })
 }
 
-fn form_status(error: &AuthError) -> StatusCode {
+pub(crate) fn form_status(error: &AuthError) -> StatusCode {
     match error {
         AuthError::InvalidCredentials => StatusCode::UNAUTHORIZED,
         AuthError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -199,39 +201,6 @@ async fn login_submit(
     }
 }
 
-#[derive(Template)]
-#[template(path = "dashboard.html")]
-struct DashboardPage {
-    owner_since: String,
-    sessions: Vec<SessionSummary>,
-}
-
-async fn dashboard(State(state): State<AppState>, MaybeOwner(session): MaybeOwner) -> Response {
-    let Some(current) = session else {
-        return match state.auth.is_locked().await {
-            Ok(true) => see_other("/login", None),
-            Ok(false) => see_other("/claim", None),
-            Err(error) => internal(error),
-        };
-    };
-    match dashboard_page(&state, &current).await {
-        Ok(page) => render(StatusCode::OK, page),
-        Err(error) => internal(error),
-    }
-}
-
-async fn dashboard_page(
-    state: &AppState,
-    current: &ActiveSession,
-) -> Result<DashboardPage, AuthError> {
-    let owner_since = state.auth.owner_created_at().await?.unwrap_or_default();
-    let sessions = state.auth.session_summaries(current).await?;
-    Ok(DashboardPage {
-        owner_since: rfc3339(owner_since),
-        sessions,
-    })
-}
-
 async fn logout(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -275,6 +244,17 @@ async fn revoke_others(
         Ok(_) => see_other("/", None),
         Err(error) => internal(error),
     }
+}
+
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        SCRIPT,
+    )
+        .into_response()
 }
 
 async fn stylesheet(_headers: HeaderMap) -> Response {

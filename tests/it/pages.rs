@@ -5,8 +5,14 @@ use crate::harness::{PASSWORD, TestServer};
 fn assert_clean_html(html: &str) {
     assert!(html.contains("<link rel=\"stylesheet\" href=\"/static/app.css\">"));
     // Our CSP forbids inline script and style; the pages must not need them.
+    let scripts: Vec<&str> = html
+        .match_indices("<script")
+        .map(|(i, _)| &html[i..])
+        .collect();
     assert!(
-        !html.contains("<script>") && !html.contains("<script "),
+        scripts
+            .iter()
+            .all(|tag| tag.starts_with("<script src=\"/static/app.js\" defer></script>")),
         "inline script"
     );
     assert!(!html.contains(" style="), "inline style");
@@ -112,8 +118,14 @@ async fn claim_login_dashboard_and_logout_without_javascript() {
     assert_eq!(dashboard.status(), 200);
     let html = dashboard.text().await.expect("html");
     assert_clean_html(&html);
-    assert!(html.contains("this device"), "{html}");
-    assert!(html.contains("Log out everywhere else"));
+    assert!(html.contains("Stopped"), "{html}");
+    let settings = browser.get("/settings").await.text().await.expect("html");
+    assert_clean_html(&settings);
+    assert!(settings.contains("this device"), "{settings}");
+    assert!(settings.contains("Log out everywhere else"));
+    let setup = browser.get("/setup").await.text().await.expect("html");
+    assert_clean_html(&setup);
+    assert!(setup.contains("Model provider"));
 
     let out = form(&browser, "/logout", &[]).await;
     assert_eq!(out.status(), 303);
@@ -152,7 +164,7 @@ async fn revoking_from_the_dashboard_ends_the_other_session() {
     let other = server.login().await;
     let me: serde_json::Value = other.json("/api/auth/me").await;
     let id = me["session"]["id"].as_str().expect("id").to_string();
-    let html = owner.get("/").await.text().await.expect("html");
+    let html = owner.get("/settings").await.text().await.expect("html");
     assert!(html.contains(&format!("/sessions/{id}/revoke")));
     let response = form(&owner, &format!("/sessions/{id}/revoke"), &[]).await;
     assert_eq!(response.status(), 303);

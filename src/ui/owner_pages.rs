@@ -1,0 +1,438 @@
+//! The owner's pages: dashboard, setup wizard and settings. Every form posts without
+//! JavaScript; `static/app.js` adds live progress, logs and inline errors on top.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+
+use super::{form_message, form_status, internal, render, see_other};
+use crate::auth::sessions::ActiveSession;
+use crate::auth::{AuthError, ClientInfo, SessionSummary};
+use crate::clock::rfc3339;
+use crate::error::ApiError;
+use crate::gateway::logs::LogLine;
+use crate::gateway::providers::{PROVIDERS, Provider};
+use crate::gateway::runtime;
+use crate::gateway::settings::{self, SettingsRequest};
+use crate::gateway::supervisor::{GatewayError, State as GatewayState};
+use crate::state::AppState;
+use crate::web::extract::MaybeOwner;
+use crate::web::problems::html_error;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(dashboard))
+        .route("/setup", get(setup))
+        .route("/setup/runtime", post(install))
+        .route("/setup/provider", post(save_provider))
+        .route("/gateway/start", post(start))
+        .route("/gateway/stop", post(stop))
+        .route("/gateway/restart", post(restart))
+        .route("/gateway/rotate-credential", post(rotate))
+        .route("/settings", get(settings_page))
+        .route("/settings/password", post(change_password))
+}
+
+/// The owner's session, or where to send a visitor without one.
+async fn owner_or_redirect(
+    state: &AppState,
+    session: Option<ActiveSession>,
+    path: &str,
+) -> Result<ActiveSession, Response> {
+    if let Some(session) = session {
+        return Ok(session);
+    }
+    match state.auth.is_locked().await {
+        Ok(true) if path == "/" => Err(see_other("/login", None)),
+        Ok(true) => Err(see_other(&format!("/login?next={path}"), None)),
+        Ok(false) => Err(see_other("/claim", None)),
+        Err(error) => Err(internal(error)),
+    }
+}
+
+fn state_label(state: GatewayState) -> &'static str {
+    match state {
+        GatewayState::Stopped => "Stopped",
+        GatewayState::Installing => "Installing",
+        GatewayState::Starting => "Starting",
+        GatewayState::Running => "Running",
+        GatewayState::Stopping => "Stopping",
+        GatewayState::Backoff => "Restarting",
+        GatewayState::NeedsAttention => "Needs attention",
+    }
+}
+
+fn state_id(state: GatewayState) -> String {
+    serde_json::to_value(state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    state: String,
+    state_label: &'static str,
+    provider: String,
+    model: String,
+    started_at: String,
+    memory: String,
+    openclaw_version: String,
+    restarts: u32,
+    attention: String,
+    logs: Vec<LogLine>,
+}
+
+async fn dashboard(State(state): State<AppState>, MaybeOwner(session): MaybeOwner) -> Response {
+    if let Err(redirect) = owner_or_redirect(&state, session, "/").await {
+        return redirect;
+    }
+    let status = state.gateway.status();
+    let current = match settings::current(&state).await {
+        Ok(current) => current,
+        Err(error) => return internal(format!("{error:?}")),
+    };
+    let memory = state.gateway.memory_rss_bytes().await.map_or_else(
+        || "—".to_string(),
+        |bytes| format!("{} MiB", bytes / (1024 * 1024)),
+    );
+    let dash = |value: Option<String>| value.unwrap_or_else(|| "—".into());
+    let page = DashboardPage {
+        state: state_id(status.state),
+        state_label: state_label(status.state),
+        provider: dash(current.provider),
+        model: dash(current.model),
+        started_at: dash(status.started_at),
+        memory,
+        openclaw_version: dash(status.openclaw_version),
+        restarts: status.restarts,
+        attention: status.attention.map(|a| a.reason).unwrap_or_default(),
+        logs: state.gateway.logs().tail(200),
+    };
+    render(StatusCode::OK, page)
+}
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+struct SetupPage {
+    runtime_installed: bool,
+    runtime_version: String,
+    wanted_version: String,
+    providers: &'static [Provider],
+    provider: String,
+    key_set: bool,
+    key_last4: String,
+    base_url: String,
+    model: String,
+    saved: Option<String>,
+    error_provider: String,
+    error_api_key: String,
+    error_base_url: String,
+    error_model: String,
+    state: String,
+    state_label: &'static str,
+}
+
+#[derive(Deserialize)]
+struct SetupQuery {
+    saved: Option<String>,
+}
+
+async fn setup_page(
+    state: &AppState,
+    form: Option<&SettingsRequest>,
+    errors: &[crate::error::FieldError],
+    saved: bool,
+) -> Result<SetupPage, ApiError> {
+    let command = state.config.gateway.command.clone();
+    let runtime_dir = state.config.runtime_dir.clone();
+    let located =
+        tokio::task::spawn_blocking(move || runtime::locate(&runtime_dir, command.as_deref()))
+            .await
+            .map_err(ApiError::internal)?;
+    let (runtime_installed, runtime_version) = match located {
+        Ok((_, Some(manifest))) => (true, manifest.openclaw_version),
+        Ok((launcher, None)) => match runtime::openclaw_version(&launcher).await {
+            Ok(version) => (true, version),
+            Err(_) => (false, String::new()),
+        },
+        Err(_) => (false, String::new()),
+    };
+    let current = settings::current(state).await?;
+    let error = |field: &str| {
+        errors
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.clone())
+            .unwrap_or_default()
+    };
+    let status = state.gateway.status();
+    Ok(SetupPage {
+        runtime_installed,
+        runtime_version,
+        wanted_version: state.config.gateway.openclaw_version.clone(),
+        providers: PROVIDERS,
+        provider: form
+            .map(|f| f.provider.clone())
+            .or(current.provider)
+            .unwrap_or_else(|| "anthropic".into()),
+        key_set: current.key.set,
+        key_last4: current.key.last4.unwrap_or_default(),
+        base_url: form
+            .and_then(|f| f.base_url.clone())
+            .or(current.base_url)
+            .unwrap_or_default(),
+        model: form
+            .and_then(|f| f.model.clone())
+            .or(current.model)
+            .unwrap_or_default(),
+        saved: saved.then(|| "Saved.".to_string()),
+        error_provider: error("provider"),
+        error_api_key: error("api_key"),
+        error_base_url: error("base_url"),
+        error_model: error("model"),
+        state: state_id(status.state),
+        state_label: state_label(status.state),
+    })
+}
+
+async fn setup(
+    State(state): State<AppState>,
+    MaybeOwner(session): MaybeOwner,
+    Query(query): Query<SetupQuery>,
+) -> Response {
+    if let Err(redirect) = owner_or_redirect(&state, session, "/setup").await {
+        return redirect;
+    }
+    match setup_page(&state, None, &[], query.saved.is_some()).await {
+        Ok(page) => render(StatusCode::OK, page),
+        Err(error) => internal(format!("{error:?}")),
+    }
+}
+
+async fn install(State(state): State<AppState>, MaybeOwner(session): MaybeOwner) -> Response {
+    if let Err(redirect) = owner_or_redirect(&state, session, "/setup").await {
+        return redirect;
+    }
+    let version = state.config.gateway.openclaw_version.clone();
+    match state.gateway.install(version).await {
+        Ok(_) => see_other("/setup#step-runtime", None),
+        Err(error) => gateway_error(error),
+    }
+}
+
+#[derive(Deserialize)]
+struct ProviderForm {
+    provider: String,
+    api_key: Option<String>,
+    base_url: Option<String>,
+    model: Option<String>,
+}
+
+async fn save_provider(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    MaybeOwner(session): MaybeOwner,
+    Form(form): Form<ProviderForm>,
+) -> Response {
+    if let Err(redirect) = owner_or_redirect(&state, session, "/setup").await {
+        return redirect;
+    }
+    let request = SettingsRequest {
+        provider: form.provider,
+        api_key: form.api_key.filter(|k| !k.is_empty()),
+        base_url: form.base_url,
+        model: form.model,
+    };
+    let echo = SettingsRequest {
+        provider: request.provider.clone(),
+        api_key: None,
+        base_url: request.base_url.clone(),
+        model: request.model.clone(),
+    };
+    match settings::save(&state, &client, request).await {
+        Ok(_) => see_other("/setup?saved=1#step-provider", None),
+        Err(ApiError::Validation(errors)) => {
+            match setup_page(&state, Some(&echo), &errors, false).await {
+                Ok(page) => render(StatusCode::UNPROCESSABLE_ENTITY, page),
+                Err(error) => internal(format!("{error:?}")),
+            }
+        }
+        Err(error) => internal(format!("{error:?}")),
+    }
+}
+
+fn gateway_error(error: GatewayError) -> Response {
+    match error {
+        GatewayError::Conflict(message) => html_error(StatusCode::CONFLICT, &message),
+        GatewayError::Gone => internal(error),
+    }
+}
+
+async fn gateway_action(
+    state: AppState,
+    session: Option<ActiveSession>,
+    action: impl AsyncFnOnce(&AppState) -> Result<GatewayState, GatewayError>,
+) -> Response {
+    if let Err(redirect) = owner_or_redirect(&state, session, "/").await {
+        return redirect;
+    }
+    match action(&state).await {
+        Ok(_) => see_other("/", None),
+        Err(error) => gateway_error(error),
+    }
+}
+
+async fn start(State(state): State<AppState>, MaybeOwner(session): MaybeOwner) -> Response {
+    gateway_action(state, session, async |s: &AppState| s.gateway.start().await).await
+}
+
+async fn stop(State(state): State<AppState>, MaybeOwner(session): MaybeOwner) -> Response {
+    gateway_action(state, session, async |s: &AppState| s.gateway.stop().await).await
+}
+
+async fn restart(State(state): State<AppState>, MaybeOwner(session): MaybeOwner) -> Response {
+    gateway_action(state, session, async |s: &AppState| {
+        s.gateway.restart().await
+    })
+    .await
+}
+
+async fn rotate(State(state): State<AppState>, MaybeOwner(session): MaybeOwner) -> Response {
+    gateway_action(state, session, async |s: &AppState| {
+        s.gateway.rotate_credential().await
+    })
+    .await
+}
+
+struct EventRow {
+    at: String,
+    kind: String,
+    ip: String,
+    user_agent: String,
+}
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    password_message: Option<String>,
+    password_ok: bool,
+    sessions: Vec<SessionSummary>,
+    events: Vec<EventRow>,
+    next_cursor: Option<String>,
+    paged: bool,
+}
+
+#[derive(Deserialize)]
+struct SettingsQuery {
+    cursor: Option<String>,
+}
+
+const EVENTS_PER_PAGE: usize = 20;
+
+async fn settings_view(
+    state: &AppState,
+    current: &ActiveSession,
+    cursor: Option<i64>,
+    password_message: Option<(String, bool)>,
+) -> Result<SettingsPage, AuthError> {
+    let sessions = state.auth.session_summaries(current).await?;
+    let mut rows = state.auth.events(cursor, EVENTS_PER_PAGE + 1).await?;
+    let more = rows.len() > EVENTS_PER_PAGE;
+    rows.truncate(EVENTS_PER_PAGE);
+    let next_cursor = if more {
+        rows.last().map(|e| e.id.to_string())
+    } else {
+        None
+    };
+    let events = rows
+        .into_iter()
+        .map(|e| EventRow {
+            at: rfc3339(e.at),
+            kind: e.kind.replace('_', " "),
+            ip: e.ip.unwrap_or_default(),
+            user_agent: e.user_agent.unwrap_or_default(),
+        })
+        .collect();
+    let (password_message, password_ok) = match password_message {
+        Some((message, ok)) => (Some(message), ok),
+        None => (None, false),
+    };
+    Ok(SettingsPage {
+        password_message,
+        password_ok,
+        sessions,
+        events,
+        next_cursor,
+        paged: cursor.is_some(),
+    })
+}
+
+async fn settings_page(
+    State(state): State<AppState>,
+    MaybeOwner(session): MaybeOwner,
+    Query(query): Query<SettingsQuery>,
+) -> Response {
+    let current = match owner_or_redirect(&state, session, "/settings").await {
+        Ok(current) => current,
+        Err(redirect) => return redirect,
+    };
+    let cursor = query
+        .cursor
+        .as_deref()
+        .and_then(|c| c.parse::<i64>().ok())
+        .filter(|c| *c > 0);
+    match settings_view(&state, &current, cursor, None).await {
+        Ok(page) => render(StatusCode::OK, page),
+        Err(error) => internal(error),
+    }
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    current_password: String,
+    new_password: String,
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    MaybeOwner(session): MaybeOwner,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    let current = match owner_or_redirect(&state, session, "/settings").await {
+        Ok(current) => current,
+        Err(redirect) => return redirect,
+    };
+    let outcome = state
+        .auth
+        .change_password(
+            &current,
+            &form.current_password,
+            &form.new_password,
+            &client,
+        )
+        .await;
+    let (status, message) = match outcome {
+        Ok(()) => (
+            StatusCode::OK,
+            (
+                "Password changed; every other session is signed out.".to_string(),
+                true,
+            ),
+        ),
+        Err(error) => match form_message(&error) {
+            Some(message) => (form_status(&error), (message, false)),
+            None => return internal(error),
+        },
+    };
+    match settings_view(&state, &current, None, Some(message)).await {
+        Ok(page) => render(status, page),
+        Err(error) => internal(error),
+    }
+}

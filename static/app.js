@@ -1,0 +1,244 @@
+// clawhost: small enhancements on top of server-rendered pages that work without it.
+// Live progress (install, start), live gateway state and logs, inline form errors, and
+// "Test key". No inline script anywhere: the CSP allows only this file.
+"use strict";
+
+const $ = (selector, root = document) => root.querySelector(selector);
+const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
+
+async function api(method, path, body) {
+  const options = { method, credentials: "same-origin", headers: {} };
+  if (body !== undefined) {
+    options.headers["content-type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, options);
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    data = null;
+  }
+  return { ok: response.ok, status: response.status, data };
+}
+
+const STATE_LABELS = {
+  stopped: "Stopped",
+  installing: "Installing",
+  starting: "Starting",
+  running: "Running",
+  stopping: "Stopping",
+  backoff: "Restarting",
+  needs_attention: "Needs attention",
+};
+
+const PHASES = {
+  config_written: [10, "Configuration written"],
+  validated: [25, "Configuration checked by OpenClaw"],
+  spawned: [35, "Gateway process started"],
+  waiting_for_readiness: [40, "Waiting for the gateway to be ready"],
+  ready: [100, "Ready"],
+};
+
+function showProgress(container, progress) {
+  if (!container) return;
+  container.hidden = false;
+  const bar = $("progress", container);
+  const text = $("p", container);
+  const phase = PHASES[progress.phase];
+  if (phase && bar) {
+    let value = phase[0];
+    if (progress.phase === "waiting_for_readiness" && progress.timeout_ms > 0) {
+      value = 40 + Math.min(55, (55 * progress.elapsed_ms) / progress.timeout_ms);
+    }
+    bar.max = 100;
+    bar.value = value;
+  }
+  const seconds = (progress.elapsed_ms / 1000).toFixed(0);
+  const label = phase ? phase[1] : progress.detail;
+  if (text) text.textContent = `${label} (${seconds} s)`;
+}
+
+function setField(root, name, value) {
+  const element = $(`[data-field="${name}"]`, root);
+  if (element) element.textContent = value ?? "—";
+  return element;
+}
+
+function renderState(root, status) {
+  const badge = setField(root, "state", STATE_LABELS[status.state] || status.state);
+  if (badge) badge.className = `badge state-${status.state}`;
+  setField(root, "provider", status.provider);
+  setField(root, "model", status.model);
+  setField(root, "started_at", status.started_at);
+  setField(root, "openclaw_version", status.openclaw_version);
+  setField(root, "restarts", String(status.restarts ?? 0));
+  setField(root, "memory", status.memory_rss_bytes ? `${Math.round(status.memory_rss_bytes / 1048576)} MiB` : null);
+  const attention = $('[data-field="attention"]', root);
+  if (attention) {
+    attention.hidden = !status.attention;
+    attention.textContent = status.attention ? status.attention.reason : "";
+  }
+  const log = $('[data-field="attention-log"]', root);
+  if (log) {
+    log.hidden = !status.attention;
+    log.textContent = status.attention ? status.attention.log_tail.join("\n") : "";
+  }
+  const done = $('[data-field="done"]', root);
+  if (done) done.hidden = status.state !== "running";
+  if (status.state === "running" || status.state === "needs_attention" || status.state === "stopped") {
+    const progress = $('[data-field="progress"]', root);
+    if (progress && status.state !== "running") progress.hidden = true;
+    if (progress && status.state === "running") {
+      const bar = $("progress", progress);
+      if (bar) bar.value = 100;
+    }
+  }
+}
+
+function followGateway(root) {
+  const source = new EventSource("/api/gateway/events");
+  source.addEventListener("state", (event) => renderState(root, JSON.parse(event.data)));
+  source.addEventListener("progress", (event) => {
+    const progress = JSON.parse(event.data);
+    if (progress.phase.startsWith("install")) {
+      const container = $('[data-field="install-progress"]');
+      if (!container) return;
+      container.hidden = false;
+      $("p", container).textContent = progress.detail;
+      if (progress.phase === "installed") {
+        const bar = $("progress", container);
+        bar.max = 1;
+        bar.value = 1;
+        window.setTimeout(() => window.location.reload(), 800);
+      }
+      return;
+    }
+    showProgress($('[data-field="progress"]', root), progress);
+  });
+  window.addEventListener("beforeunload", () => source.close());
+}
+
+function confirmFirst(form) {
+  const question = form.dataset.confirm;
+  return !question || window.confirm(question);
+}
+
+function enhanceGatewayForms() {
+  for (const form of $$("form[data-action]")) {
+    const action = form.dataset.action;
+    if (!["start", "stop", "restart", "install"].includes(action)) continue;
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (!confirmFirst(form)) return;
+      const path = action === "install" ? "/api/gateway/runtime/install" : `/api/gateway/${action}`;
+      const result = await api("POST", path);
+      if (!result.ok) {
+        const root = form.closest(".card") || document;
+        const attention = $('[data-field="attention"]', root);
+        const message = (result.data && result.data.detail) || `The request failed (${result.status}).`;
+        if (attention) {
+          attention.hidden = false;
+          attention.textContent = message;
+        } else {
+          window.alert(message);
+        }
+      }
+    });
+  }
+  for (const form of $$("form[data-confirm]:not([data-action])")) {
+    form.addEventListener("submit", (event) => {
+      if (!confirmFirst(form)) event.preventDefault();
+    });
+  }
+}
+
+function providerForm() {
+  const form = $('form[data-action="settings"]');
+  if (!form) return;
+  const select = $("#provider", form);
+  const keyBlock = $('[data-for="key"]', form);
+  const urlBlock = $('[data-for="base-url"]', form);
+  const model = $("#model", form);
+  const sync = () => {
+    const option = select.selectedOptions[0];
+    keyBlock.hidden = option.dataset.needsKey !== "true";
+    urlBlock.hidden = option.dataset.needsBaseUrl !== "true";
+    model.placeholder = option.dataset.defaultModel || "";
+  };
+  select.addEventListener("change", sync);
+  sync();
+  const clearErrors = () => {
+    for (const element of $$("[data-error]", form)) element.textContent = "";
+    for (const input of $$("input, select", form)) input.removeAttribute("aria-invalid");
+  };
+  const result = $('[data-field="test-result"]', form);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors();
+    const body = { provider: select.value, model: model.value.trim() || undefined };
+    const key = $("#api_key", form).value;
+    if (key) body.api_key = key;
+    if (!urlBlock.hidden && $("#base_url", form).value.trim()) body.base_url = $("#base_url", form).value.trim();
+    const saved = await api("PUT", "/api/gateway/settings", body);
+    if (saved.ok) {
+      $("#api_key", form).value = "";
+      result.textContent = "Saved.";
+      if (saved.data.key.set) $("#api_key", form).placeholder = `Saved key ending in ${saved.data.key.last4}`;
+      return;
+    }
+    result.textContent = "";
+    for (const error of (saved.data && saved.data.errors) || []) {
+      const slot = $(`[data-error="${error.field}"]`, form);
+      if (slot) slot.textContent = error.message;
+      const input = $(`#${error.field}`, form);
+      if (input) input.setAttribute("aria-invalid", "true");
+    }
+    if (!(saved.data && saved.data.errors)) result.textContent = (saved.data && saved.data.detail) || "Saving failed.";
+  });
+  const test = $("[data-test-key]", form);
+  test.hidden = false;
+  test.addEventListener("click", async () => {
+    result.textContent = "Testing…";
+    const outcome = await api("POST", "/api/gateway/settings/test");
+    result.textContent = (outcome.data && outcome.data.detail) || `The test failed (${outcome.status}).`;
+  });
+}
+
+function logs() {
+  const panel = $("[data-logs]");
+  if (!panel) return;
+  const filter = $("[data-log-filter]");
+  const toggle = $("[data-log-toggle]");
+  let paused = false;
+  const applyFilter = () => {
+    for (const line of $$("span", panel)) line.hidden = Boolean(filter.value) && line.dataset.stream !== filter.value;
+  };
+  filter.addEventListener("change", applyFilter);
+  toggle.addEventListener("click", () => {
+    paused = !paused;
+    toggle.textContent = paused ? "Follow" : "Pause";
+    toggle.setAttribute("aria-pressed", String(paused));
+  });
+  panel.scrollTop = panel.scrollHeight;
+  const source = new EventSource("/api/gateway/logs/stream");
+  source.addEventListener("log", (event) => {
+    const line = JSON.parse(event.data);
+    const span = document.createElement("span");
+    span.dataset.stream = line.stream;
+    span.textContent = `${line.text}\n`;
+    span.hidden = Boolean(filter.value) && line.stream !== filter.value;
+    panel.append(span);
+    while (panel.childElementCount > 2000) panel.firstElementChild.remove();
+    if (!paused) panel.scrollTop = panel.scrollHeight;
+  });
+  window.addEventListener("beforeunload", () => source.close());
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const live = $("#gateway") || $("#step-start");
+  if (live) followGateway(document);
+  enhanceGatewayForms();
+  providerForm();
+  logs();
+});
