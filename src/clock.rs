@@ -18,9 +18,23 @@ pub fn rfc3339(ms: UnixMs) -> String {
         .unwrap_or_default()
 }
 
+/// `2026-11-25T13:06:48.123Z` → `2026-11-25 13:06 UTC`, for pages.
+pub fn display(rfc3339: &str) -> String {
+    match (rfc3339.get(..10), rfc3339.get(11..16)) {
+        (Some(date), Some(time)) => format!("{date} {time} UTC"),
+        _ => rfc3339.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn displays_minutes() {
+        assert_eq!(display("2026-11-25T13:06:48.123Z"), "2026-11-25 13:06 UTC");
+        assert_eq!(display("—"), "—");
+    }
 
     #[test]
     fn formats_utc() {

@@ -70,7 +70,7 @@ function renderState(root, status) {
   if (badge) badge.className = `badge state-${status.state}`;
   setField(root, "provider", status.provider);
   setField(root, "model", status.model);
-  setField(root, "started_at", status.started_at);
+  setField(root, "started_at", status.started_at ? `${status.started_at.slice(0, 10)} ${status.started_at.slice(11, 16)} UTC` : null);
   setField(root, "openclaw_version", status.openclaw_version);
   setField(root, "restarts", String(status.restarts ?? 0));
   setField(root, "memory", status.memory_rss_bytes ? `${Math.round(status.memory_rss_bytes / 1048576)} MiB` : null);

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::{form_message, form_status, internal, render, see_other};
 use crate::auth::sessions::ActiveSession;
 use crate::auth::{AuthError, ClientInfo, SessionSummary};
-use crate::clock::rfc3339;
+use crate::clock::{display, rfc3339};
 use crate::error::ApiError;
 use crate::gateway::logs::LogLine;
 use crate::gateway::providers::{PROVIDERS, Provider};
@@ -107,7 +107,7 @@ async fn dashboard(State(state): State<AppState>, MaybeOwner(session): MaybeOwne
         state_label: state_label(status.state),
         provider: dash(current.provider),
         model: dash(current.model),
-        started_at: dash(status.started_at),
+        started_at: dash(status.started_at.as_deref().map(display)),
         memory,
         openclaw_version: dash(status.openclaw_version),
         restarts: status.restarts,
@@ -341,7 +341,17 @@ async fn settings_view(
     cursor: Option<i64>,
     password_message: Option<(String, bool)>,
 ) -> Result<SettingsPage, AuthError> {
-    let sessions = state.auth.session_summaries(current).await?;
+    let sessions = state
+        .auth
+        .session_summaries(current)
+        .await?
+        .into_iter()
+        .map(|mut s| {
+            s.created_at = display(&s.created_at);
+            s.last_seen_at = display(&s.last_seen_at);
+            s
+        })
+        .collect();
     let mut rows = state.auth.events(cursor, EVENTS_PER_PAGE + 1).await?;
     let more = rows.len() > EVENTS_PER_PAGE;
     rows.truncate(EVENTS_PER_PAGE);
@@ -353,7 +363,7 @@ async fn settings_view(
     let events = rows
         .into_iter()
         .map(|e| EventRow {
-            at: rfc3339(e.at),
+            at: display(&rfc3339(e.at)),
             kind: e.kind.replace('_', " "),
             ip: e.ip.unwrap_or_default(),
             user_agent: e.user_agent.unwrap_or_default(),

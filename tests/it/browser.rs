@@ -88,3 +88,61 @@ async fn control_ui_in_chromium_on_127_0_0_1() {
 async fn control_ui_in_chromium_on_localhost() {
     chat_in_chromium("localhost").await;
 }
+
+/// The whole first run through the UI only (D): claim, setup, start, dashboard, chat, and the
+/// error paths, with screenshots of every page at two sizes.
+#[tokio::test]
+async fn first_run_journey() {
+    let script = repo().join("e2e/journey.mjs");
+    let _one = one_gateway_at_a_time().await;
+    let llm = TestLlm::start().await;
+    let server = TestServer::start_with(gateway_options());
+    server.secret("sk-test-journey");
+    let code = server.claim_code();
+    let artifacts = artifacts().join("pages");
+    let base = server.base.clone();
+    let llm_url = llm.base_url.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(script)
+            .env("CLAWHOST_E2E_URL", &base)
+            .env("CLAWHOST_E2E_CODE", &code)
+            .env("CLAWHOST_E2E_PASSWORD", PASSWORD)
+            .env("CLAWHOST_E2E_LLM_URL", &llm_url)
+            .env("CLAWHOST_E2E_REPLY", REPLY)
+            .env("CLAWHOST_E2E_ARTIFACTS", &artifacts)
+            .output()
+            .expect("run node")
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the journey failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for page in [
+        "claim",
+        "setup",
+        "dashboard",
+        "login",
+        "settings",
+        "not-found",
+    ] {
+        for size in ["1280x800", "390x844"] {
+            let shot = repo().join(format!("e2e/artifacts/pages/{page}-{size}.png"));
+            assert!(shot.is_file(), "missing screenshot {}", shot.display());
+        }
+    }
+    let status = reqwest_status(&server).await;
+    assert_eq!(status, "stopped");
+}
+
+async fn reqwest_status(server: &TestServer) -> String {
+    let owner = server.login().await;
+    owner.json("/api/gateway/status").await["state"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}

@@ -1,0 +1,167 @@
+// The first-run journey through the UI only, in a real Chromium: claim, setup wizard (a bad
+// key first, then the test LLM), start with live progress, dashboard, Control UI chat; then a
+// wrong password, Stop from the dashboard, and revoking another session in /settings.
+// Screenshots of every page at 1280×800 and 390×844 go to CLAWHOST_E2E_ARTIFACTS.
+// Any console error or CSP violation on clawhost's own pages fails the run.
+//
+// Driven by the Rust test `browser::first_run_journey`. Input (environment):
+// CLAWHOST_E2E_URL, CLAWHOST_E2E_CODE, CLAWHOST_E2E_PASSWORD, CLAWHOST_E2E_LLM_URL,
+// CLAWHOST_E2E_REPLY, CLAWHOST_E2E_ARTIFACTS. Output: one JSON line; exit 0 on success.
+
+import { mkdirSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+const base = process.env.CLAWHOST_E2E_URL;
+const code = process.env.CLAWHOST_E2E_CODE;
+const password = process.env.CLAWHOST_E2E_PASSWORD;
+const llmUrl = process.env.CLAWHOST_E2E_LLM_URL;
+const reply = process.env.CLAWHOST_E2E_REPLY;
+const artifacts = process.env.CLAWHOST_E2E_ARTIFACTS;
+mkdirSync(artifacts, { recursive: true });
+
+const SIZES = [
+  [1280, 800],
+  [390, 844],
+];
+const problems = [];
+const steps = [];
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
+  headless: true,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+
+function watch(page, label) {
+  page.on("console", (message) => {
+    const url = page.url();
+    const ours = url.startsWith(base) && !new URL(url).pathname.startsWith("/openclaw");
+    if (!ours || message.type() !== "error") return;
+    // Chromium logs every 4xx answer as "Failed to load resource". The pages and API calls
+    // that answer 401/404/422 on purpose are the error paths under test; a missing script,
+    // stylesheet or icon is a real fault.
+    const resource = message.location().url || "";
+    const expected =
+      message.text().startsWith("Failed to load resource: the server responded with a status of 4") &&
+      !resource.includes("/static/") &&
+      !resource.includes("favicon");
+    if (!expected) problems.push(`${label}: console error on ${url}: ${message.text()} (${resource})`);
+  });
+  page.on("pageerror", (error) => {
+    if (!new URL(page.url()).pathname.startsWith("/openclaw")) problems.push(`${label}: script error on ${page.url()}: ${error}`);
+  });
+  page.on("dialog", (dialog) => dialog.accept());
+}
+
+async function shots(context, name, path) {
+  for (const [width, height] of SIZES) {
+    const page = await context.newPage();
+    watch(page, `screenshot ${name}`);
+    await page.setViewportSize({ width, height });
+    await page.goto(`${base}${path}`);
+    await page.waitForLoadState("networkidle").catch(() => {});
+    await page.screenshot({ path: `${artifacts}/${name}-${width}x${height}.png`, fullPage: true });
+    await page.close();
+  }
+}
+
+async function badge(page, text, timeout) {
+  await page.locator('[data-field="state"]', { hasText: text }).first().waitFor({ timeout });
+}
+
+let result;
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  watch(page, "owner");
+
+  // Claim.
+  await shots(context, "claim", "/claim");
+  await page.goto(`${base}/`);
+  await page.waitForURL(/\/claim$/);
+  await page.fill("#code", code);
+  await page.fill("#password", password);
+  await page.fill("#password_confirm", password);
+  await Promise.all([page.waitForURL(`${base}/`), page.click("button[type=submit]")]);
+  steps.push("claimed");
+
+  // Setup: a bad key shows an inline error next to the field.
+  await page.goto(`${base}/setup`);
+  await page.selectOption("#provider", "anthropic");
+  await page.fill("#api_key", "not-an-anthropic-key");
+  await page.click('form[data-action="settings"] button[type=submit]');
+  await page.locator("#error-api_key", { hasText: "sk-ant-" }).waitFor({ timeout: 10_000 });
+  steps.push("bad key shown inline");
+
+  // Then the test LLM, tested, saved.
+  await page.selectOption("#provider", "openai-compatible");
+  await page.fill("#api_key", "sk-test-journey");
+  await page.fill("#base_url", llmUrl);
+  await page.fill("#model", "test-model");
+  await page.click('form[data-action="settings"] button[type=submit]');
+  await page.locator('[data-field="test-result"]', { hasText: "Saved." }).waitFor({ timeout: 10_000 });
+  await page.click("[data-test-key]");
+  await page.locator('[data-field="test-result"]', { hasText: "accepted the key" }).waitFor({ timeout: 20_000 });
+  steps.push("provider saved and tested");
+  await shots(context, "setup", "/setup");
+
+  // Start with live progress, until running.
+  await page.click('#step-start form[data-action="start"] button');
+  await page.locator('#step-start [data-field="progress"]').waitFor({ state: "visible", timeout: 30_000 });
+  await badge(page, "Running", 180_000);
+  steps.push("started with progress");
+
+  // Dashboard shows Running; open the Control UI and chat.
+  await page.goto(`${base}/`);
+  await badge(page, "Running", 30_000);
+  await shots(context, "dashboard", "/");
+  await Promise.all([page.waitForURL(/\/openclaw\//), page.click("text=Open Control UI")]);
+  const input = page.getByPlaceholder(/^Message/);
+  await input.waitFor({ state: "visible", timeout: 120_000 });
+  await input.fill("hello");
+  await input.press("Enter");
+  await page.getByText(reply).first().waitFor({ state: "visible", timeout: 120_000 });
+  steps.push("chat reply in the Control UI");
+
+  // A wrong password shows an error.
+  const stranger = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const strangerPage = await stranger.newPage();
+  watch(strangerPage, "stranger");
+  await strangerPage.goto(`${base}/login`);
+  await shots(stranger, "login", "/login");
+  await strangerPage.fill("#password", "definitely not the password");
+  await strangerPage.click("button[type=submit]");
+  await strangerPage.locator(".alert", { hasText: "not correct" }).waitFor({ timeout: 10_000 });
+  steps.push("wrong password shown");
+  await shots(stranger, "not-found", "/no-such-page");
+
+  // Another device signs in; the owner revokes it in /settings.
+  const other = await browser.newContext();
+  const otherPage = await other.newPage();
+  watch(otherPage, "other device");
+  await otherPage.goto(`${base}/login`);
+  await otherPage.fill("#password", password);
+  await Promise.all([otherPage.waitForURL(`${base}/`), otherPage.click("button[type=submit]")]);
+  await page.goto(`${base}/settings`);
+  await shots(context, "settings", "/settings");
+  const otherRow = page.locator("#sessions tbody tr", { hasNotText: "this device" }).first();
+  await Promise.all([page.waitForURL(/\/$/), otherRow.locator("button", { hasText: "Revoke" }).click()]);
+  const me = await otherPage.request.get(`${base}/api/auth/me`);
+  if (me.status() !== 401) problems.push(`the revoked session still works (${me.status()})`);
+  steps.push("other session revoked");
+
+  // Stop from the dashboard (after confirming) reaches Stopped.
+  await page.goto(`${base}/`);
+  await page.click('form[data-action="stop"] button');
+  await badge(page, "Stopped", 120_000);
+  steps.push("stopped from the dashboard");
+
+  result = { ok: problems.length === 0, steps, problems };
+} catch (error) {
+  result = { ok: false, steps, problems, error: String(error) };
+} finally {
+  await browser.close();
+}
+
+console.log(JSON.stringify(result));
+process.exit(result.ok ? 0 : 1);
