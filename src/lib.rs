@@ -131,6 +131,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> a
         sealer,
         gateway: gateway.clone(),
         proxy: proxy::Proxy::new(config_proxy),
+        status_limit: auth::limiter::RateLimit::new(30, 0.5),
     });
 
     let (stop_tasks, tasks_stopped) = tokio::sync::watch::channel(false);

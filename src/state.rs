@@ -6,11 +6,13 @@ use std::sync::Arc;
 use axum::http::HeaderValue;
 
 use crate::auth::Auth;
+use crate::auth::limiter::RateLimit;
 use crate::config::{Config, PublicUrl};
 use crate::gateway::supervisor::Gateway;
 use crate::proxy::Proxy;
 use crate::secrets::SecretBox;
 use crate::store::SharedStore;
+use std::net::IpAddr;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -23,6 +25,8 @@ pub struct Inner {
     pub sealer: Arc<SecretBox>,
     pub gateway: Arc<Gateway>,
     pub proxy: Proxy,
+    /// Anonymous `POST /api/status` per client address.
+    pub status_limit: RateLimit<IpAddr>,
 }
 
 impl Deref for AppState {

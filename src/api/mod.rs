@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod gateway;
+pub mod status;
 
 use axum::Json;
 use axum::Router;
@@ -15,6 +16,7 @@ pub fn routes() -> Router<AppState> {
         .route("/healthz", get(healthz))
         .merge(auth::routes())
         .merge(gateway::routes())
+        .merge(status::routes())
 }
 
 async fn healthz() -> Json<Value> {

@@ -65,6 +65,13 @@ pub struct Event {
     pub detail: Option<String>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusCheck {
+    pub id: String,
+    pub client_name: String,
+    pub created_at: UnixMs,
+}
+
 /// The owner's gateway choices as stored: the key only sealed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewaySettings {
@@ -199,6 +206,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     fn gateway_wanted_running(&self) -> Result<bool, StoreError>;
     fn set_gateway_wanted_running(&self, running: bool) -> Result<(), StoreError>;
+    /// Stores a status check; the oldest beyond `keep` are dropped.
+    fn insert_status_check(&self, check: &StatusCheck, keep: usize) -> Result<(), StoreError>;
+    /// Status checks newest first, strictly older than `before_id` when given.
+    fn status_checks(
+        &self,
+        before_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StatusCheck>, StoreError>;
+
     /// Records the fingerprint of a new gateway credential.
     fn record_gateway_credential(
         &self,

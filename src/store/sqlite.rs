@@ -13,14 +13,15 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    ClaimOutcome, Event, GatewaySettings, IssueCodeOutcome, NewEvent, Owner, Session, Store,
-    StoreError, UnixMs,
+    ClaimOutcome, Event, GatewaySettings, IssueCodeOutcome, NewEvent, Owner, Session, StatusCheck,
+    Store, StoreError, UnixMs,
 };
 
 /// Migrations in order; `PRAGMA user_version` records how many have run.
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_foundation.sql"),
     include_str!("migrations/0002_gateway.sql"),
+    include_str!("migrations/0003_status_checks.sql"),
 ];
 
 /// Oldest security events are dropped beyond this many, so the table stays bounded.
@@ -437,6 +438,42 @@ impl Store for SqliteStore {
         insert_event(&tx, event)?;
         tx.commit()?;
         Ok(())
+    }
+
+    fn insert_status_check(&self, check: &StatusCheck, keep: usize) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO status_checks (id, client_name, created_at) VALUES (?1, ?2, ?3)",
+            params![check.id, check.client_name, check.created_at],
+        )?;
+        tx.execute(
+            "DELETE FROM status_checks WHERE id <= \
+             (SELECT id FROM status_checks ORDER BY id DESC LIMIT 1 OFFSET ?1)",
+            params![keep as i64],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn status_checks(
+        &self,
+        before_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StatusCheck>, StoreError> {
+        let conn = self.conn();
+        let mut statement = conn.prepare(
+            "SELECT id, client_name, created_at FROM status_checks \
+             WHERE ?1 IS NULL OR id < ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = statement.query_map(params![before_id, limit as i64], |row| {
+            Ok(StatusCheck {
+                id: row.get(0)?,
+                client_name: row.get(1)?,
+                created_at: row.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn gateway_wanted_running(&self) -> Result<bool, StoreError> {

@@ -13,3 +13,4 @@ mod readme;
 mod security;
 mod sessions;
 mod settings;
+mod status;

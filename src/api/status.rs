@@ -1,0 +1,215 @@
+//! `/api/status`: the replaced wrapper's "status checks", kept for scripts that use them.
+//! `POST` stays open (as before) but is rate-limited per client address unless the owner's
+//! session makes it; `GET` is the owner's, newest first, by cursor. Names are checked
+//! (1–255 characters after trimming, no control characters), ids are UUIDv7, times RFC 3339.
+
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::ClientInfo;
+use crate::auth::limiter::retry_after_secs;
+use crate::auth::tokens::{hex, random_bytes};
+use crate::clock::{now_ms, rfc3339};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::{self, StatusCheck};
+use crate::web::extract::{ApiJson, ApiQuery, MaybeOwner, Owner};
+
+const MAX_NAME_CHARS: usize = 255;
+/// Rows kept; the oldest go first.
+const KEEP: usize = 100_000;
+const MAX_PAGE: usize = 200;
+const DEFAULT_PAGE: usize = 50;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/status", get(list).post(create))
+}
+
+/// A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, a 12-bit counter that keeps ids made
+/// in the same millisecond in creation order (RFC 9562 §6.2, method 1), then random bits.
+pub fn uuid_v7(ms: i64) -> String {
+    static LAST: std::sync::Mutex<(u64, u16)> = std::sync::Mutex::new((0, 0));
+    let (ms, counter) = {
+        let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+        let ms = ms.max(0) as u64;
+        *last = if ms > last.0 {
+            (ms, 0)
+        } else if last.1 < 0x0fff {
+            (last.0, last.1 + 1)
+        } else {
+            (last.0 + 1, 0)
+        };
+        *last
+    };
+    let mut bytes = random_bytes::<16>();
+    bytes[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+    bytes[6] = 0x70 | (counter >> 8) as u8;
+    bytes[7] = (counter & 0xff) as u8;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let h = hex(&bytes);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateRequest {
+    client_name: String,
+}
+
+#[derive(Serialize)]
+struct Item {
+    id: String,
+    client_name: String,
+    timestamp: String,
+}
+
+fn item(check: StatusCheck) -> Item {
+    Item {
+        timestamp: rfc3339(check.created_at),
+        id: check.id,
+        client_name: check.client_name,
+    }
+}
+
+fn check_name(raw: &str) -> Result<String, ApiError> {
+    let name = raw.trim();
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_NAME_CHARS {
+        return Err(ApiError::field(
+            "client_name",
+            format!("Use 1 to {MAX_NAME_CHARS} characters (spaces at either end do not count)."),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::field(
+            "client_name",
+            "Control characters (line breaks, tabs, …) are not allowed.",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+async fn create(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    MaybeOwner(owner): MaybeOwner,
+    ApiJson(body): ApiJson<CreateRequest>,
+) -> Result<(StatusCode, Json<Item>), ApiError> {
+    if owner.is_none() {
+        state
+            .status_limit
+            .take(&client.ip, Instant::now())
+            .map_err(|wait| ApiError::TooManyRequests {
+                retry_after_secs: retry_after_secs(wait),
+            })?;
+    }
+    let client_name = check_name(&body.client_name)?;
+    let now = now_ms();
+    let check = StatusCheck {
+        id: uuid_v7(now),
+        client_name,
+        created_at: now,
+    };
+    let saved = check.clone();
+    store::run(&state.store, move |s| s.insert_status_check(&saved, KEEP)).await?;
+    Ok((StatusCode::CREATED, Json(item(check))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Page {
+    items: Vec<Item>,
+    next_cursor: Option<String>,
+}
+
+fn valid_cursor(cursor: &str) -> bool {
+    cursor.len() == 36 && cursor.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Owner(_): Owner,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<Page>, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::field(
+            "limit",
+            format!("Use a number from 1 to {MAX_PAGE}."),
+        ));
+    }
+    let cursor = query.cursor.filter(|c| !c.is_empty());
+    if cursor.as_deref().is_some_and(|c| !valid_cursor(c)) {
+        return Err(ApiError::field(
+            "cursor",
+            "Use the next_cursor of a previous page.",
+        ));
+    }
+    let mut rows = store::run(&state.store, move |s| {
+        s.status_checks(cursor.as_deref(), limit + 1)
+    })
+    .await?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next_cursor = if more {
+        rows.last().map(|r| r.id.clone())
+    } else {
+        None
+    };
+    Ok(Json(Page {
+        items: rows.into_iter().map(item).collect(),
+        next_cursor,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids_are_version_7_and_ordered() {
+        let a = uuid_v7(1_000);
+        let b = uuid_v7(2_000);
+        let same: Vec<String> = (0..100).map(|_| uuid_v7(3_000)).collect();
+        assert!(
+            same.windows(2).all(|w| w[0] < w[1]),
+            "same-millisecond ids stay ordered"
+        );
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "7");
+        assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"));
+        assert!(a < b);
+        assert!(valid_cursor(&a));
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert_eq!(check_name("  probe-1 ").ok().as_deref(), Some("probe-1"));
+        assert!(check_name("   ").is_err());
+        assert!(check_name(&"x".repeat(256)).is_err());
+        assert!(check_name(&"é".repeat(255)).is_ok());
+        assert!(check_name("a\u{7}b").is_err());
+        assert!(
+            check_name("{\"$gt\": \"\"}").is_ok(),
+            "stored as text, never interpreted"
+        );
+    }
+}
