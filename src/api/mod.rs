@@ -1,6 +1,7 @@
 //! The JSON API: thin handlers that parse, call a domain module, and shape the answer.
 
 pub mod auth;
+pub mod channels;
 pub mod gateway;
 pub mod status;
 
@@ -17,6 +18,7 @@ pub fn routes() -> Router<AppState> {
         .merge(auth::routes())
         .merge(gateway::routes())
         .merge(status::routes())
+        .merge(channels::routes())
 }
 
 async fn healthz() -> Json<Value> {

@@ -1,6 +1,7 @@
 //! The one integration-test binary: every test drives the real `clawhost` binary.
 
 mod browser;
+mod channels;
 mod claim;
 mod cli;
 mod gateway;

@@ -145,6 +145,14 @@ async fn control_ui_through_the_proxy() {
     let token = gateway_token(status["pid"].as_u64().expect("pid"));
     server.secret(&token);
 
+    // Channel health comes from the running gateway.
+    let channels = owner.json("/api/channels").await;
+    assert!(channels["channels"].is_array(), "{channels}");
+    assert_eq!(
+        owner.json("/api/channels/whatsapp").await["source"],
+        "gateway"
+    );
+
     // No session: pages go to the sign-in, everything else is 401.
     let anonymous = server.client();
     let page = anonymous.get_html("/openclaw/").await;
