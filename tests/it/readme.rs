@@ -82,3 +82,22 @@ fn serve_with_embedded_defaults_says_how_to_claim() {
         .expect("read");
     assert!(stdout.contains("Claim code"), "{stdout}");
 }
+
+/// The scripts fail loudly (audit L10): strict mode, and no silenced commands.
+#[test]
+fn scripts_fail_loudly() {
+    for script in ["scripts/test", ".ci/run"] {
+        let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(script))
+            .expect("script");
+        assert!(
+            text.contains("set -euo pipefail"),
+            "{script} is not in strict mode"
+        );
+        for silencer in ["|| true", "2>/dev/null", "&>/dev/null"] {
+            assert!(
+                !text.contains(silencer),
+                "{script} silences a failure with {silencer}"
+            );
+        }
+    }
+}
