@@ -155,6 +155,7 @@ try {
   await page.click('form[data-action="stop"] button');
   await badge(page, "Stopped", 120_000);
   steps.push("stopped from the dashboard");
+  await shots(context, "gateway-down", "/openclaw/");
 
   result = { ok: problems.length === 0, steps, problems };
 } catch (error) {
