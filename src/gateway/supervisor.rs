@@ -143,6 +143,12 @@ impl Paths {
     pub fn log_file(&self) -> PathBuf {
         self.state_dir().join("logs/openclaw.log")
     }
+    /// The running gateway's pid (= its process group), so a gateway left behind by a
+    /// clawhost that was killed can be found and stopped at the next start.
+    pub fn pid_file(&self) -> PathBuf {
+        // In clawhost's own directory: OpenClaw manages its state directory itself.
+        self.data_dir.join("gateway.pid")
+    }
 }
 
 /// What the actor and the run task share.
@@ -240,6 +246,7 @@ impl Gateway {
             generation: watch::Sender::new(0),
             http: HttpClient::builder(TokioExecutor::new()).build_http(),
         });
+        stop_leftover(&ctx).await;
         let (commands, receiver) = mpsc::channel(64);
         let actor = tokio::spawn(actor(ctx.clone(), receiver));
         let gateway = Arc::new(Self {
@@ -938,6 +945,11 @@ async fn run_once(ctx: &Arc<Ctx>, cancelled: &mut watch::Receiver<bool>) -> Ende
             .map(|err| spawn_reader(ctx, "stderr", err)),
     ];
     ctx.status.send_modify(|s| s.pid = Some(pid));
+    if let Err(error) =
+        crate::fsutil::write_atomic(&ctx.paths.pid_file(), pid.to_string().as_bytes())
+    {
+        tracing::warn!(%error, "cannot record the gateway's pid");
+    }
     ctx.note(&format!(
         "started the gateway (pid {pid}, port {})",
         prepared.port
@@ -945,6 +957,7 @@ async fn run_once(ctx: &Arc<Ctx>, cancelled: &mut watch::Receiver<bool>) -> Ende
     ctx.progress("spawned", started, timeout, format!("pid {pid}"));
 
     let ended = watch_child(ctx, &prepared, &mut child, pid, started, cancelled).await;
+    let _ = std::fs::remove_file(ctx.paths.pid_file());
     for reader in readers.into_iter().flatten() {
         // A helper that kept the pipe open must not hold the supervisor.
         if tokio::time::timeout(Duration::from_secs(3), reader)
@@ -1136,6 +1149,45 @@ fn spawn_reader(
             logs.push(stream, &line);
         }
     })
+}
+
+/// Stops a gateway that a previous clawhost left running (it was killed before it could stop
+/// its child). Only a process group led by the recorded pid whose environment names this
+/// instance's state directory is touched.
+async fn stop_leftover(ctx: &Ctx) {
+    let pid_file = ctx.paths.pid_file();
+    let Ok(text) = std::fs::read_to_string(&pid_file) else {
+        return;
+    };
+    let _ = std::fs::remove_file(&pid_file);
+    let Ok(pid) = text.trim().parse::<i32>() else {
+        return;
+    };
+    let marker = format!("OPENCLAW_STATE_DIR={}", ctx.paths.state_dir().display());
+    let ours = std::fs::read(format!("/proc/{pid}/environ"))
+        .map(|environ| {
+            environ
+                .split(|b| *b == 0)
+                .any(|entry| entry == marker.as_bytes())
+        })
+        .unwrap_or(false);
+    if !ours {
+        return;
+    }
+    tracing::warn!(
+        pid,
+        "a gateway from a previous run of clawhost is still running; stopping it"
+    );
+    let group = Pid::from_raw(pid);
+    let _ = killpg(group, Signal::SIGTERM);
+    let deadline = Instant::now() + ctx.config.stop_timeout;
+    while Instant::now() < deadline {
+        if killpg(group, None).is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = killpg(group, Signal::SIGKILL);
 }
 
 /// Sums VmRSS over the processes whose process group is `group`.

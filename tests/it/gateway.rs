@@ -514,3 +514,45 @@ async fn a_gateway_wanted_running_comes_back_after_clawhost_restarts() {
     assert_eq!(owner.post_empty("/api/gateway/stop").await.status(), 202);
     wait_for_state(&owner, "stopped").await;
 }
+
+#[tokio::test]
+async fn a_gateway_left_behind_by_a_killed_clawhost_is_stopped() {
+    let _one = one_gateway_at_a_time().await;
+    let llm = TestLlm::start().await;
+    let server = TestServer::start_with(gateway_options());
+    let owner = server.claimed().await;
+    configure_test_llm(&owner, &llm, "sk-test-orphan").await;
+    server.secret("sk-test-orphan");
+    assert_eq!(owner.post_empty("/api/gateway/start").await.status(), 202);
+    let status = wait_for_state(&owner, "running").await;
+    let pid = status["pid"].as_u64().expect("pid");
+    server.secret(&gateway_token(pid));
+
+    // clawhost dies without a chance to stop its child: the gateway is orphaned.
+    let data = server.kill_hard();
+    assert!(
+        !group_members(pid).is_empty(),
+        "the gateway should have outlived a SIGKILLed clawhost"
+    );
+
+    // The next clawhost finds and stops it before starting its own.
+    let restarted = TestServer::start_in(data, gateway_options());
+    restarted.secret("sk-test-orphan");
+    let owner = restarted.login().await;
+    let status = wait_for_state(&owner, "running").await;
+    let new_pid = status["pid"].as_u64().expect("pid");
+    restarted.secret(&gateway_token(new_pid));
+    assert_ne!(new_pid, pid);
+    assert!(
+        group_members(pid).is_empty(),
+        "the old gateway is still running: {:?}",
+        group_members(pid)
+    );
+    assert!(
+        restarted
+            .log()
+            .contains("a gateway from a previous run of clawhost is still running")
+    );
+    assert_eq!(owner.post_empty("/api/gateway/stop").await.status(), 202);
+    wait_for_state(&owner, "stopped").await;
+}

@@ -282,6 +282,15 @@ impl TestServer {
         }
     }
 
+    /// Kills the server with SIGKILL (no cleanup at all) and hands back its data directory.
+    pub fn kill_hard(mut self) -> TempDir {
+        let mut child = self.child.take().expect("running");
+        let _ = child.kill();
+        let _ = child.wait();
+        self.check_log();
+        std::mem::replace(&mut self.data, tempfile::tempdir().expect("temp dir"))
+    }
+
     /// Stops the server and hands back its data directory for a restart.
     pub fn into_data(mut self) -> TempDir {
         self.stop();
