@@ -69,6 +69,24 @@ async function badge(page, text, timeout) {
   await page.locator('[data-field="state"]', { hasText: text }).first().waitFor({ timeout });
 }
 
+// Sends "hello" and waits for the test LLM's reply. Right after a gateway start the first
+// message is occasionally not answered (seen about once in ten runs, in OpenClaw's first
+// agent run); it is sent once more before giving up, and the retry is reported.
+let retried = false;
+async function sendUntilAnswered(page, input, reply) {
+  for (let attempt = 0; attempt < 2; attempt += 1) {
+    await input.fill("hello");
+    await input.press("Enter");
+    try {
+      await page.getByText(reply).first().waitFor({ state: "visible", timeout: 60_000 });
+      return;
+    } catch (error) {
+      if (attempt === 1) throw error;
+      retried = true;
+    }
+  }
+}
+
 let result;
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -114,13 +132,16 @@ try {
   // Dashboard shows Running; open the Control UI and chat.
   await page.goto(`${base}/`);
   await badge(page, "Running", 30_000);
+  await page.locator('#channels [data-field="whatsapp"]', { hasText: "WhatsApp" }).waitFor({ timeout: 30_000 });
+  steps.push("channels card filled");
   await shots(context, "dashboard", "/");
   await Promise.all([page.waitForURL(/\/openclaw\//), page.click("text=Open Control UI")]);
   const input = page.getByPlaceholder(/^Message/);
   await input.waitFor({ state: "visible", timeout: 120_000 });
-  await input.fill("hello");
-  await input.press("Enter");
-  await page.getByText(reply).first().waitFor({ state: "visible", timeout: 120_000 });
+  // The composer shows the session's model once the UI has its connection and snapshot;
+  // typing before that could go nowhere.
+  await page.getByText("test-model").first().waitFor({ state: "visible", timeout: 120_000 });
+  await sendUntilAnswered(page, input, reply);
   steps.push("chat reply in the Control UI");
 
   // A wrong password shows an error.
@@ -157,7 +178,7 @@ try {
   steps.push("stopped from the dashboard");
   await shots(context, "gateway-down", "/openclaw/");
 
-  result = { ok: problems.length === 0, steps, problems };
+  result = { ok: problems.length === 0, steps, problems, retried };
 } catch (error) {
   result = { ok: false, steps, problems, error: String(error) };
 } finally {

@@ -98,7 +98,15 @@ function renderState(root, status) {
 
 function followGateway(root) {
   const source = new EventSource("/api/gateway/events");
-  source.addEventListener("state", (event) => renderState(root, JSON.parse(event.data)));
+  let lastState = null;
+  source.addEventListener("state", (event) => {
+    const status = JSON.parse(event.data);
+    renderState(root, status);
+    if (status.state !== lastState) {
+      lastState = status.state;
+      channels();
+    }
+  });
   source.addEventListener("progress", (event) => {
     const progress = JSON.parse(event.data);
     if (progress.phase.startsWith("install")) {
@@ -235,7 +243,44 @@ function logs() {
   window.addEventListener("beforeunload", () => source.close());
 }
 
+async function channels() {
+  const card = $("[data-channels]");
+  if (!card) return;
+  const list = $('[data-field="channels-list"]', card);
+  const empty = $('[data-field="channels-empty"]', card);
+  const whatsapp = $('[data-field="whatsapp"]', card);
+  const link = await api("GET", "/api/channels/whatsapp");
+  if (link.ok) {
+    const phone = link.data.phone ? ` (${link.data.phone})` : "";
+    whatsapp.textContent = link.data.linked ? `WhatsApp is linked${phone}.` : "WhatsApp is not linked.";
+    if (link.data.problem) whatsapp.textContent += ` ${link.data.problem}`;
+  }
+  list.replaceChildren();
+  // Channel health comes from the running gateway only; don't ask otherwise.
+  const badge = $('[data-field="state"]');
+  if (!badge || !badge.classList.contains("state-running")) {
+    empty.hidden = false;
+    return;
+  }
+  const health = await api("GET", "/api/channels");
+  if (!health.ok) return;
+  empty.hidden = health.data.channels.length > 0;
+  for (const channel of health.data.channels) {
+    const item = document.createElement("li");
+    const state = channel.connected ? "connected" : channel.running ? "running" : channel.linked ? "linked, not running" : channel.configured ? "not linked" : "not configured";
+    item.textContent = `${channel.id}: ${state}`;
+    for (const issue of channel.issues) {
+      const detail = document.createElement("p");
+      detail.className = "hint";
+      detail.textContent = issue.fix ? `${issue.message} ${issue.fix}` : issue.message;
+      item.append(detail);
+    }
+    list.append(item);
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  channels();
   const live = $("#gateway") || $("#step-start");
   if (live) followGateway(document);
   enhanceGatewayForms();

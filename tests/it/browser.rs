@@ -66,8 +66,9 @@ async fn chat_in_chromium(host: &str) {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
-        "the browser check failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+        "the browser check failed:\n{stdout}\n{}\nthe test LLM saw: {:?}",
+        String::from_utf8_lossy(&output.stderr),
+        llm.seen()
     );
     let chats = llm
         .seen()
