@@ -395,8 +395,9 @@ async fn main() {
         .expect("an asset")
         .to_string();
 
-    // Idle means idle: give the allocator its moment to hand freed memory back.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Idle means idle: tokio retires blocking threads after 10 s without work, and the
+    // allocator returns what they held (the password hash's working memory).
+    tokio::time::sleep(Duration::from_secs(12)).await;
     let idle_rss = rss_bytes(clawhost.0.id());
 
     println!("asset: {asset}");

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::channels::{self, WhatsAppLink};
 use crate::error::ApiError;
 use crate::gateway::rpc::RpcClient;
+use crate::gateway::supervisor::State as GatewayState;
 use crate::state::AppState;
 use crate::web::extract::Owner;
 
@@ -23,26 +24,29 @@ pub fn routes() -> Router<AppState> {
         .route("/api/channels/whatsapp", get(whatsapp))
 }
 
-/// `channels.status` from the running gateway, or `None` when it is not running.
+/// `channels.status` from the running gateway, or `None` when it is not running (or stopped
+/// while we asked: a gateway on its way down has no channels to report).
 async fn gateway_status(state: &AppState) -> Result<Option<Value>, ApiError> {
     let Some(credential) = state.gateway.credential() else {
         return Ok(None);
     };
-    let unavailable = |e: crate::gateway::rpc::RpcError| {
-        ApiError::status(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("The gateway did not report its channels: {e}"),
-        )
+    let asked = async {
+        let mut client =
+            RpcClient::connect(credential.port, &credential.token, RPC_TIMEOUT).await?;
+        let payload = client
+            .call("channels.status", json!({}), RPC_TIMEOUT)
+            .await?;
+        client.close().await;
+        Ok::<Value, crate::gateway::rpc::RpcError>(payload)
     };
-    let mut client = RpcClient::connect(credential.port, &credential.token, RPC_TIMEOUT)
-        .await
-        .map_err(unavailable)?;
-    let payload = client
-        .call("channels.status", json!({}), RPC_TIMEOUT)
-        .await
-        .map_err(unavailable)?;
-    client.close().await;
-    Ok(Some(payload))
+    match asked.await {
+        Ok(payload) => Ok(Some(payload)),
+        Err(_) if state.gateway.status().state != GatewayState::Running => Ok(None),
+        Err(error) => Err(ApiError::status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("The gateway did not report its channels: {error}"),
+        )),
+    }
 }
 
 /// Channel health while the gateway runs; an empty list while it does not (there is nothing
