@@ -8,14 +8,13 @@
 // CLAWHOST_E2E_SCREENSHOT (where to save the screenshot).
 // Output: one JSON line; exit code 0 when every check passed.
 
-import { chromium } from "playwright-core";
+import { chatWithTestLlm, launchChromium } from "./lib.mjs";
 
 const base = process.env.CLAWHOST_E2E_URL;
 const password = process.env.CLAWHOST_E2E_PASSWORD;
 const secret = process.env.CLAWHOST_E2E_SECRET;
 const reply = process.env.CLAWHOST_E2E_REPLY;
 const screenshot = process.env.CLAWHOST_E2E_SCREENSHOT;
-const chromiumPath = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 
 const FAILURE_TEXTS = ["pairing required", "origin not allowed", "device identity", "secure context", "disconnected ("];
 const leaks = [];
@@ -25,37 +24,9 @@ function check(where, text) {
   if (secret && typeof text === "string" && text.includes(secret)) leaks.push(where);
 }
 
-const browser = await chromium.launch({
-  executablePath: chromiumPath,
-  headless: true,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await launchChromium();
 
-// Sends "hello" and waits for the test LLM's reply. Right after a gateway start the first
-// message is occasionally not answered (seen about once in ten runs, in OpenClaw's first
-// agent run); it is sent once more before giving up, and the retry is reported.
 let retried = false;
-async function sendUntilAnswered(page, input, reply) {
-  for (let attempt = 0; attempt < 2; attempt += 1) {
-    await input.fill("hello");
-    await input.press("Enter");
-    try {
-      await page.getByText(reply).first().waitFor({ state: "visible", timeout: 60_000 });
-      return;
-    } catch (error) {
-      if (attempt === 1) throw error;
-      retried = true;
-    }
-  }
-}
 
 let result;
 try {
@@ -85,12 +56,7 @@ try {
   await Promise.all([page.waitForURL(/\/openclaw\/?/), page.click("button[type=submit]")]);
 
   // The Control UI: connected, no pairing or origin error, chat works.
-  const input = page.getByPlaceholder(/^Message/);
-  await input.waitFor({ state: "visible", timeout: 120_000 });
-  // The composer shows the session's model once the UI has its connection and snapshot;
-  // typing before that could go nowhere.
-  await page.getByText("test-model").first().waitFor({ state: "visible", timeout: 120_000 });
-  await sendUntilAnswered(page, input, reply);
+  retried = await chatWithTestLlm(page, reply);
   const text = await page.evaluate(() => document.body.innerText);
   const failures = FAILURE_TEXTS.filter((t) => text.toLowerCase().includes(t));
   await page.screenshot({ path: screenshot, fullPage: false });

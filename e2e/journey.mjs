@@ -9,7 +9,7 @@
 // CLAWHOST_E2E_REPLY, CLAWHOST_E2E_ARTIFACTS. Output: one JSON line; exit 0 on success.
 
 import { mkdirSync } from "node:fs";
-import { chromium } from "playwright-core";
+import { chatWithTestLlm, launchChromium } from "./lib.mjs";
 
 const base = process.env.CLAWHOST_E2E_URL;
 const code = process.env.CLAWHOST_E2E_CODE;
@@ -26,11 +26,7 @@ const SIZES = [
 const problems = [];
 const steps = [];
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchChromium();
 
 function watch(page, label) {
   page.on("console", (message) => {
@@ -69,23 +65,7 @@ async function badge(page, text, timeout) {
   await page.locator('[data-field="state"]', { hasText: text }).first().waitFor({ timeout });
 }
 
-// Sends "hello" and waits for the test LLM's reply. Right after a gateway start the first
-// message is occasionally not answered (seen about once in ten runs, in OpenClaw's first
-// agent run); it is sent once more before giving up, and the retry is reported.
 let retried = false;
-async function sendUntilAnswered(page, input, reply) {
-  for (let attempt = 0; attempt < 2; attempt += 1) {
-    await input.fill("hello");
-    await input.press("Enter");
-    try {
-      await page.getByText(reply).first().waitFor({ state: "visible", timeout: 60_000 });
-      return;
-    } catch (error) {
-      if (attempt === 1) throw error;
-      retried = true;
-    }
-  }
-}
 
 let result;
 try {
@@ -136,12 +116,7 @@ try {
   steps.push("channels card filled");
   await shots(context, "dashboard", "/");
   await Promise.all([page.waitForURL(/\/openclaw\//), page.click("text=Open Control UI")]);
-  const input = page.getByPlaceholder(/^Message/);
-  await input.waitFor({ state: "visible", timeout: 120_000 });
-  // The composer shows the session's model once the UI has its connection and snapshot;
-  // typing before that could go nowhere.
-  await page.getByText("test-model").first().waitFor({ state: "visible", timeout: 120_000 });
-  await sendUntilAnswered(page, input, reply);
+  retried = await chatWithTestLlm(page, reply);
   steps.push("chat reply in the Control UI");
 
   // A wrong password shows an error.

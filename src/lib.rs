@@ -12,6 +12,7 @@ pub mod error;
 pub mod fsutil;
 pub mod gateway;
 pub mod logging;
+pub mod paging;
 pub mod proxy;
 pub mod secrets;
 pub mod server;

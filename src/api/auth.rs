@@ -244,21 +244,12 @@ struct EventItem {
     detail: Option<String>,
 }
 
-pub const MAX_PAGE: usize = 200;
-pub const DEFAULT_PAGE: usize = 50;
-
 async fn events(
     State(state): State<AppState>,
     Owner(_): Owner,
     ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> Result<Json<EventList>, ApiError> {
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::field(
-            "limit",
-            format!("Use a number from 1 to {MAX_PAGE}."),
-        ));
-    }
+    let limit = super::page_limit(query.limit)?;
     let before = match query.cursor.as_deref() {
         None | Some("") => None,
         Some(text) => Some(
@@ -270,15 +261,8 @@ async fn events(
                 })?,
         ),
     };
-    // One extra row tells whether another page exists.
-    let mut rows = state.auth.events(before, limit + 1).await?;
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    let next_cursor = if more {
-        rows.last().map(|e| e.id.to_string())
-    } else {
-        None
-    };
+    let rows = state.auth.events(before, limit + 1).await?;
+    let (rows, next_cursor) = crate::paging::split(rows, limit, |e| e.id.to_string());
     let events = rows
         .into_iter()
         .map(|e| EventItem {

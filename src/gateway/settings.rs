@@ -48,6 +48,22 @@ pub fn view(settings: Option<GatewaySettings>) -> SettingsView {
     }
 }
 
+/// The stored provider key, opened (in memory only), when one is stored.
+pub fn open_key(
+    sealer: &crate::secrets::SecretBox,
+    settings: &GatewaySettings,
+) -> Result<Option<zeroize::Zeroizing<String>>, String> {
+    let Some(sealed) = &settings.api_key_sealed else {
+        return Ok(None);
+    };
+    let bytes = sealer
+        .open(KEY_PURPOSE, sealed)
+        .map_err(|e| e.to_string())?;
+    String::from_utf8(bytes.to_vec())
+        .map(|key| Some(zeroize::Zeroizing::new(key)))
+        .map_err(|_| "the stored key is not text".to_string())
+}
+
 pub async fn current(state: &AppState) -> Result<SettingsView, ApiError> {
     let settings = store::run(&state.store, |s| s.gateway_settings()).await?;
     Ok(view(settings))

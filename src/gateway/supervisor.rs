@@ -692,14 +692,11 @@ async fn prepare(ctx: &Ctx, started: Instant) -> Result<Prepared, String> {
             settings.provider
         )
     })?;
-    let key = match (&settings.api_key_sealed, provider.needs_key) {
-        (Some(sealed), true) => Some(
-            ctx.sealer
-                .open(KEY_PURPOSE, sealed)
-                .map_err(|e| e.to_string())
-                .and_then(|bytes| String::from_utf8(bytes.to_vec()).map_err(|e| e.to_string()))
-                .map(Zeroizing::new)?,
-        ),
+    let key = match (
+        super::settings::open_key(&ctx.sealer, &settings)?,
+        provider.needs_key,
+    ) {
+        (Some(key), true) => Some(key),
         (None, true) => {
             return Err(format!(
                 "Enter the {} API key in the setup first.",

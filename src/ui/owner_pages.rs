@@ -149,20 +149,13 @@ async fn setup_page(
     errors: &[crate::error::FieldError],
     saved: bool,
 ) -> Result<SetupPage, ApiError> {
-    let command = state.config.gateway.command.clone();
-    let runtime_dir = state.config.runtime_dir.clone();
-    let located =
-        tokio::task::spawn_blocking(move || runtime::locate(&runtime_dir, command.as_deref()))
-            .await
-            .map_err(ApiError::internal)?;
-    let (runtime_installed, runtime_version) = match located {
-        Ok((_, Some(manifest))) => (true, manifest.openclaw_version),
-        Ok((launcher, None)) => match runtime::openclaw_version(&launcher).await {
-            Ok(version) => (true, version),
-            Err(_) => (false, String::new()),
-        },
-        Err(_) => (false, String::new()),
-    };
+    let installed = runtime::installed(
+        &state.config.runtime_dir,
+        state.config.gateway.command.as_deref(),
+    )
+    .await;
+    let runtime_installed = installed.is_some();
+    let runtime_version = installed.map(|(version, _)| version).unwrap_or_default();
     let current = settings::current(state).await?;
     let error = |field: &str| {
         errors
@@ -352,14 +345,8 @@ async fn settings_view(
             s
         })
         .collect();
-    let mut rows = state.auth.events(cursor, EVENTS_PER_PAGE + 1).await?;
-    let more = rows.len() > EVENTS_PER_PAGE;
-    rows.truncate(EVENTS_PER_PAGE);
-    let next_cursor = if more {
-        rows.last().map(|e| e.id.to_string())
-    } else {
-        None
-    };
+    let rows = state.auth.events(cursor, EVENTS_PER_PAGE + 1).await?;
+    let (rows, next_cursor) = crate::paging::split(rows, EVENTS_PER_PAGE, |e| e.id.to_string());
     let events = rows
         .into_iter()
         .map(|e| EventRow {

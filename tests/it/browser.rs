@@ -26,13 +26,34 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn chat_in_chromium(host: &str) {
-    let script = repo().join("e2e/control-ui.mjs");
+/// Runs one browser script with `env` and fails the test, with its report and what the test
+/// LLM saw, unless every check in it passed.
+async fn run_e2e(script: &str, env: Vec<(&'static str, String)>, llm: &TestLlm) {
     assert!(
         repo().join("e2e/node_modules/playwright-core").is_dir()
             && std::path::Path::new("/usr/bin/chromium").exists(),
-        "the browser test needs Chromium and e2e/node_modules: run scripts/test, which installs both"
+        "the browser tests need Chromium and e2e/node_modules: run scripts/test, which installs both"
     );
+    let script = repo().join("e2e").join(script);
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(&script)
+            .envs(env)
+            .output()
+            .expect("run node")
+    })
+    .await
+    .expect("join");
+    assert!(
+        output.status.success(),
+        "the browser check failed:\n{}\n{}\nthe test LLM saw: {:?}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+        llm.seen()
+    );
+}
+
+async fn chat_in_chromium(host: &str) {
     let _one = one_gateway_at_a_time().await;
     let llm = TestLlm::start().await;
     let port = free_port();
@@ -50,26 +71,18 @@ async fn chat_in_chromium(host: &str) {
     server.secret(&token);
 
     let screenshot = artifacts().join(format!("control-ui-{host}.png"));
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(script)
-            .env("CLAWHOST_E2E_URL", &public_url)
-            .env("CLAWHOST_E2E_PASSWORD", PASSWORD)
-            .env("CLAWHOST_E2E_SECRET", &token)
-            .env("CLAWHOST_E2E_REPLY", REPLY)
-            .env("CLAWHOST_E2E_SCREENSHOT", &screenshot)
-            .output()
-            .expect("run node")
-    })
-    .await
-    .expect("join");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "the browser check failed:\n{stdout}\n{}\nthe test LLM saw: {:?}",
-        String::from_utf8_lossy(&output.stderr),
-        llm.seen()
-    );
+    run_e2e(
+        "control-ui.mjs",
+        vec![
+            ("CLAWHOST_E2E_URL", public_url),
+            ("CLAWHOST_E2E_PASSWORD", PASSWORD.to_string()),
+            ("CLAWHOST_E2E_SECRET", token),
+            ("CLAWHOST_E2E_REPLY", REPLY.to_string()),
+            ("CLAWHOST_E2E_SCREENSHOT", screenshot.display().to_string()),
+        ],
+        &llm,
+    )
+    .await;
     let chats = llm
         .seen()
         .iter()
@@ -94,35 +107,25 @@ async fn control_ui_in_chromium_on_localhost() {
 /// error paths, with screenshots of every page at two sizes.
 #[tokio::test]
 async fn first_run_journey() {
-    let script = repo().join("e2e/journey.mjs");
     let _one = one_gateway_at_a_time().await;
     let llm = TestLlm::start().await;
     let server = TestServer::start_with(gateway_options());
     server.secret("sk-test-journey");
     let code = server.claim_code();
     let artifacts = artifacts().join("pages");
-    let base = server.base.clone();
-    let llm_url = llm.base_url.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(script)
-            .env("CLAWHOST_E2E_URL", &base)
-            .env("CLAWHOST_E2E_CODE", &code)
-            .env("CLAWHOST_E2E_PASSWORD", PASSWORD)
-            .env("CLAWHOST_E2E_LLM_URL", &llm_url)
-            .env("CLAWHOST_E2E_REPLY", REPLY)
-            .env("CLAWHOST_E2E_ARTIFACTS", &artifacts)
-            .output()
-            .expect("run node")
-    })
-    .await
-    .expect("join");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "the journey failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_e2e(
+        "journey.mjs",
+        vec![
+            ("CLAWHOST_E2E_URL", server.base.clone()),
+            ("CLAWHOST_E2E_CODE", code),
+            ("CLAWHOST_E2E_PASSWORD", PASSWORD.to_string()),
+            ("CLAWHOST_E2E_LLM_URL", llm.base_url.clone()),
+            ("CLAWHOST_E2E_REPLY", REPLY.to_string()),
+            ("CLAWHOST_E2E_ARTIFACTS", artifacts.display().to_string()),
+        ],
+        &llm,
+    )
+    .await;
     for page in [
         "claim",
         "setup",
