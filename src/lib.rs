@@ -132,6 +132,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> a
         store,
         sealer,
         gateway: gateway.clone(),
+        whatsapp: crate::channels::whatsapp_link::Linker::new(gateway.clone()),
         proxy: proxy::Proxy::new(config_proxy),
         status_limit: auth::limiter::RateLimit::new(30, 0.5),
     });

@@ -7,6 +7,7 @@ use axum::http::HeaderValue;
 
 use crate::auth::Auth;
 use crate::auth::limiter::RateLimit;
+use crate::channels::whatsapp_link::Linker;
 use crate::config::{Config, PublicUrl};
 use crate::gateway::supervisor::Gateway;
 use crate::proxy::Proxy;
@@ -24,6 +25,7 @@ pub struct Inner {
     pub store: SharedStore,
     pub sealer: Arc<SecretBox>,
     pub gateway: Arc<Gateway>,
+    pub whatsapp: Linker,
     pub proxy: Proxy,
     /// Anonymous `POST /api/status` per client address.
     pub status_limit: RateLimit<IpAddr>,

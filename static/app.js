@@ -279,8 +279,45 @@ async function channels() {
   }
 }
 
+// The WhatsApp linking page: follow the flow's steps instead of reloading.
+function followWhatsAppLink() {
+  const card = $("[data-whatsapp-link]");
+  if (!card) return;
+  const status = $('[data-field="link-status"]', card);
+  const figure = $('[data-field="qr"]', card);
+  const failed = $('[data-field="link-failed"]', card);
+  const form = $('[data-field="link-form"]', card);
+  const source = new EventSource("/api/channels/whatsapp/link/events");
+  const show = (state, text) => {
+    card.dataset.state = state;
+    status.textContent = text;
+    const running = state === "progress" || state === "qr";
+    form.hidden = running;
+    figure.hidden = state !== "qr";
+    failed.hidden = state !== "failed";
+  };
+  source.addEventListener("progress", (event) => show("progress", `${JSON.parse(event.data).detail}…`));
+  source.addEventListener("qr", (event) => {
+    $("img", figure).src = JSON.parse(event.data).data_url;
+    show("qr", "Scan the QR code with WhatsApp. It refreshes by itself.");
+  });
+  // A flow that ends while the page watches it: the server renders the outcome and the
+  // right next action (link another phone, try again).
+  const ended = () => {
+    const state = card.dataset.state;
+    if (state === "progress" || state === "qr") {
+      source.close();
+      window.location.reload();
+    }
+  };
+  source.addEventListener("linked", ended);
+  source.addEventListener("failed", ended);
+  window.addEventListener("beforeunload", () => source.close());
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   channels();
+  followWhatsAppLink();
   const live = $("#gateway") || $("#step-start");
   if (live) followGateway(document);
   enhanceGatewayForms();

@@ -5,16 +5,23 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::response::IntoResponse;
+use axum::response::sse::Event;
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::WatchStream;
 
+use super::sse;
+use crate::channels::whatsapp_link::LinkError;
 use crate::channels::{self, WhatsAppLink};
 use crate::error::ApiError;
 use crate::gateway::rpc::RpcClient;
 use crate::gateway::supervisor::State as GatewayState;
 use crate::state::AppState;
-use crate::web::extract::Owner;
+use crate::web::extract::{ApiJson, Owner};
 
 const RPC_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -22,6 +29,8 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/channels", get(list))
         .route("/api/channels/whatsapp", get(whatsapp))
+        .route("/api/channels/whatsapp/link", post(link))
+        .route("/api/channels/whatsapp/link/events", get(link_events))
 }
 
 /// `channels.status` from the running gateway, or `None` when it is not running (or stopped
@@ -71,4 +80,43 @@ async fn whatsapp(
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(link))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LinkRequest {
+    /// A fresh QR even when WhatsApp is linked (the old link is logged out).
+    #[serde(default)]
+    relink: bool,
+}
+
+/// Starts linking (or joins the flow already running); its steps are on the events stream.
+async fn link(
+    State(state): State<AppState>,
+    Owner(_): Owner,
+    body: Option<ApiJson<LinkRequest>>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let request = body.map(|ApiJson(r)| r).unwrap_or_default();
+    state
+        .whatsapp
+        .start(request.relink)
+        .map_err(|error @ LinkError::GatewayNotRunning| {
+            ApiError::status(StatusCode::CONFLICT, error.to_string())
+        })?;
+    let current = state.whatsapp.current();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"event": current.name(), "data": current.data()})),
+    ))
+}
+
+/// SSE: the flow's current step first, then each new one (`progress`, `qr`, `linked`,
+/// `failed`; `idle` before any flow ran).
+async fn link_events(State(state): State<AppState>, Owner(_): Owner) -> impl IntoResponse {
+    sse(WatchStream::new(state.whatsapp.watch()).map(|event| {
+        Event::default()
+            .event(event.name())
+            .json_data(event.data())
+            .unwrap_or_default()
+    }))
 }

@@ -1,13 +1,10 @@
 //! `/api/gateway/*`: providers and settings, the OpenClaw runtime, the supervised gateway,
 //! its progress and its logs. Every route needs the owner's session.
 
-use std::convert::Infallible;
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::Event;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -15,6 +12,7 @@ use serde_json::{Value, json};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::{BroadcastStream, WatchStream};
 
+use super::sse;
 use crate::auth::ClientInfo;
 use crate::error::ApiError;
 use crate::gateway::providers::PROVIDERS;
@@ -175,11 +173,6 @@ async fn status_body(state: &AppState, status: Status) -> Result<Value, ApiError
 async fn status(State(state): State<AppState>, Owner(_): Owner) -> Result<Json<Value>, ApiError> {
     let status = state.gateway.status();
     Ok(Json(status_body(&state, status).await?))
-}
-
-fn sse(stream: impl tokio_stream::Stream<Item = Event> + Send + 'static) -> impl IntoResponse {
-    let stream = stream.map(Ok::<Event, Infallible>);
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
 /// `progress` and `state` events: the current state first, then every change.

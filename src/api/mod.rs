@@ -5,10 +5,16 @@ pub mod channels;
 pub mod gateway;
 pub mod status;
 
+use std::convert::Infallible;
+use std::time::Duration;
+
 use axum::Json;
 use axum::Router;
+use axum::response::IntoResponse;
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
 use serde_json::{Value, json};
+use tokio_stream::{Stream, StreamExt};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -28,6 +34,12 @@ pub fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
             format!("Use a number from 1 to {MAX_PAGE}."),
         ))
     }
+}
+
+/// A server-sent events response with a keep-alive comment every 15 s.
+pub fn sse(stream: impl Stream<Item = Event> + Send + 'static) -> impl IntoResponse {
+    let stream = stream.map(Ok::<Event, Infallible>);
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
 pub fn routes() -> Router<AppState> {

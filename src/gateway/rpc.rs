@@ -101,6 +101,15 @@ impl RpcClient {
     }
 
     async fn call_raw(&mut self, method: &str, params: Value) -> Result<Value, RpcError> {
+        self.call_observing(method, params, &mut |_| {}).await
+    }
+
+    async fn call_observing(
+        &mut self,
+        method: &str,
+        params: Value,
+        on_event: &mut (dyn FnMut(&Value) + Send),
+    ) -> Result<Value, RpcError> {
         self.next_id += 1;
         let id = format!("c{}", self.next_id);
         let request = json!({"type": "req", "id": id, "method": method, "params": params});
@@ -110,6 +119,10 @@ impl RpcClient {
             .map_err(|e| RpcError::Connect(e.to_string()))?;
         loop {
             let frame = self.next_json().await?;
+            if frame["type"] == "event" {
+                on_event(&frame);
+                continue;
+            }
             if frame["type"] != "res" || frame["id"] != id.as_str() {
                 continue;
             }
@@ -133,6 +146,20 @@ impl RpcClient {
         timeout: Duration,
     ) -> Result<Value, RpcError> {
         tokio::time::timeout(timeout, self.call_raw(method, params))
+            .await
+            .map_err(|_| RpcError::Timeout)?
+    }
+
+    /// Like [`call`](Self::call), handing every event the gateway sends meanwhile to
+    /// `on_event` (progress of a plugin install, for one).
+    pub async fn call_observed(
+        &mut self,
+        method: &str,
+        params: Value,
+        timeout: Duration,
+        on_event: &mut (dyn FnMut(&Value) + Send),
+    ) -> Result<Value, RpcError> {
+        tokio::time::timeout(timeout, self.call_observing(method, params, on_event))
             .await
             .map_err(|_| RpcError::Timeout)?
     }

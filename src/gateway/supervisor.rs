@@ -795,6 +795,7 @@ fn base_env(
         plain("OPENCLAW_NO_AUTO_UPDATE", "1".into()),
         plain("OPENCLAW_DISABLE_BONJOUR", "1".into()),
     ];
+    env.extend(network_env(|name| std::env::var(name).ok()));
     if ctx.config.node_heap_mb > 0 && matches!(launcher, Launcher::Command(_)) {
         env.push(plain(
             "NODE_OPTIONS",
@@ -802,6 +803,30 @@ fn base_env(
         ));
     }
     env
+}
+
+/// How this host reaches the internet: its proxy and its extra CA certificates. The gateway
+/// needs them for LLM providers and for npm when it installs a plugin; nothing else of
+/// clawhost's environment is passed on.
+const NETWORK_ENV: &[&str] = &[
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "NODE_EXTRA_CA_CERTS",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+];
+
+fn network_env(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> impl Iterator<Item = (String, Zeroizing<String>)> {
+    NETWORK_ENV.iter().filter_map(move |name| {
+        let value = lookup(name).filter(|v| !v.is_empty())?;
+        Some((name.to_string(), Zeroizing::new(value)))
+    })
 }
 
 fn command(ctx: &Ctx, launcher: &Launcher, env: &[(String, Zeroizing<String>)]) -> Command {
@@ -1232,6 +1257,19 @@ fn group_rss_bytes(group: i32) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_network_settings_reach_the_gateway() {
+        let host = |name: &str| match name {
+            "HTTPS_PROXY" => Some("http://proxy:3128".to_string()),
+            "NODE_EXTRA_CA_CERTS" => Some("/etc/ssl/certs/ca-certificates.crt".to_string()),
+            "NO_PROXY" => Some(String::new()),
+            "CLAWHOST_SECRET_KEY_FILE" | "AWS_SECRET_ACCESS_KEY" => Some("secret".to_string()),
+            _ => None,
+        };
+        let passed: Vec<String> = network_env(host).map(|(name, _)| name).collect();
+        assert_eq!(passed, ["HTTPS_PROXY", "NODE_EXTRA_CA_CERTS"]);
+    }
 
     #[test]
     fn own_group_memory_is_found() {

@@ -16,6 +16,7 @@ use crate::web::extract::MaybeOwner;
 use crate::web::problems::html_error;
 
 mod owner_pages;
+mod whatsapp_page;
 
 const STYLESHEET: &str = include_str!("../../static/app.css");
 const SCRIPT: &str = include_str!("../../static/app.js");
@@ -30,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/static/app.css", get(stylesheet))
         .route("/static/app.js", get(script))
         .merge(owner_pages::routes())
+        .merge(whatsapp_page::routes())
 }
 
 /// A page failed for a reason the visitor cannot fix; the log has the cause.

@@ -38,7 +38,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The owner's session, or where to send a visitor without one.
-async fn owner_or_redirect(
+pub(super) async fn owner_or_redirect(
     state: &AppState,
     session: Option<ActiveSession>,
     path: &str,

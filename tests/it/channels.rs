@@ -1,9 +1,18 @@
 //! Channel state: WhatsApp's link read from fixture credential files with the gateway
-//! stopped (never followed through a symlink, never fatal), and 503 for channel health.
+//! stopped (never followed through a symlink, never fatal); linking WhatsApp through the
+//! real gateway (plugin install, then the QR or the plugin's own error: this machine cannot
+//! reach WhatsApp) and the channel health the gateway then reports.
 
-use serde_json::json;
+use std::time::Duration;
 
-use crate::harness::{TestServer, assert_problem};
+use serde_json::{Value, json};
+
+use crate::gateway::{configure_test_llm, read_events, wait_for_state};
+use crate::harness::{TestServer, assert_problem, gateway_options, one_gateway_at_a_time};
+use crate::llm::TestLlm;
+
+/// npm fetches the ~60 MB plugin; then the gateway asks WhatsApp for a QR.
+const LINK_FLOW: Duration = Duration::from_secs(600);
 
 #[tokio::test]
 async fn whatsapp_link_state_from_files() {
@@ -76,4 +85,157 @@ async fn whatsapp_link_state_from_files() {
 
     assert_eq!(owner.json("/api/channels").await, json!({"channels": []}));
     assert_problem(server.client().get("/api/channels/whatsapp").await, 401).await;
+}
+
+#[tokio::test]
+async fn whatsapp_links_through_the_real_gateway() {
+    let _one = one_gateway_at_a_time().await;
+    let llm = TestLlm::start().await;
+    let server = TestServer::start_with(gateway_options());
+    let owner = server.claimed().await;
+    configure_test_llm(&owner, &llm, "sk-test-whatsapp").await;
+    server.secret("sk-test-whatsapp");
+
+    // Linking needs the running gateway; before any flow the stream says idle.
+    let refused = assert_problem(owner.post_empty("/api/channels/whatsapp/link").await, 409).await;
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Start the gateway")
+    );
+    let idle = read_events(
+        owner.get("/api/channels/whatsapp/link/events").await,
+        Duration::from_secs(10),
+        |_, _| true,
+    )
+    .await;
+    assert_eq!(idle, [("idle".to_string(), json!({}))]);
+    assert_problem(
+        server
+            .client()
+            .post_empty("/api/channels/whatsapp/link")
+            .await,
+        401,
+    )
+    .await;
+    let unknown = owner
+        .post("/api/channels/whatsapp/link", &json!({"relink": "yes"}))
+        .await;
+    assert_problem(unknown, 422).await;
+
+    assert_eq!(owner.post_empty("/api/gateway/start").await.status(), 202);
+    wait_for_state(&owner, "running").await;
+    // A gateway without the WhatsApp plugin lists no WhatsApp channel.
+    let before = owner.json("/api/channels").await;
+    assert!(
+        !channel_ids(&before).contains(&"whatsapp".to_string()),
+        "{before}"
+    );
+
+    let events = owner.get("/api/channels/whatsapp/link/events").await;
+    assert_eq!(
+        owner
+            .post_empty("/api/channels/whatsapp/link")
+            .await
+            .status(),
+        202
+    );
+    // A second press joins the running flow instead of starting another.
+    assert_eq!(
+        owner
+            .post_empty("/api/channels/whatsapp/link")
+            .await
+            .status(),
+        202
+    );
+    let seen = read_events(events, LINK_FLOW, |name, _| {
+        matches!(name, "qr" | "linked" | "failed")
+    })
+    .await;
+    let (last, data) = seen.last().expect("events");
+    assert!(
+        seen.iter().any(|(name, data)| name == "progress"
+            && data["phase"] == "plugin"
+            && data["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("@openclaw/whatsapp@2026.9.6")),
+        "{seen:?}"
+    );
+    match last.as_str() {
+        "qr" => assert!(
+            data["data_url"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("data:image/png;base64,"),
+            "{data}"
+        ),
+        "failed" => {
+            // The plugin's own reason (no WhatsApp servers here), not an install failure.
+            let detail = data["detail"].as_str().unwrap_or_default();
+            assert!(detail.contains("WhatsApp login"), "{seen:?}");
+            assert!(!detail.contains("Installing"), "{seen:?}");
+            let page = owner.get_html("/channels/whatsapp").await;
+            assert_eq!(page.status(), 200);
+            let html = page.text().await.expect("html");
+            assert!(html.contains("WhatsApp is not linked."), "{html}");
+            assert!(html.contains("Try again"), "{html}");
+        }
+        other => panic!("unexpected end {other}: {seen:?}"),
+    }
+    let log = owner.json("/api/gateway/logs?tail=2000").await;
+    let installs = log["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .filter(|line| {
+            line["text"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("WhatsApp: Installing the WhatsApp plugin (")
+        })
+        .count();
+    assert_eq!(installs, 1, "{log}");
+
+    // With the plugin installed the gateway lists WhatsApp as not linked, with its fix.
+    let channels = owner.json("/api/channels").await;
+    let whatsapp = channels["channels"]
+        .as_array()
+        .expect("channels")
+        .iter()
+        .find(|c| c["id"] == "whatsapp")
+        .unwrap_or_else(|| panic!("no whatsapp in {channels}"))
+        .clone();
+    assert_eq!(whatsapp["configured"], true, "{whatsapp}");
+    assert_eq!(whatsapp["linked"], false, "{whatsapp}");
+    assert_eq!(whatsapp["issues"][0]["kind"], "auth", "{whatsapp}");
+    assert!(
+        whatsapp["issues"][0]["fix"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("openclaw channels login"),
+        "{whatsapp}"
+    );
+    let link = owner.json("/api/channels/whatsapp").await;
+    assert_eq!(
+        link,
+        json!({"linked": false, "phone": null, "source": "gateway"})
+    );
+
+    assert_eq!(owner.post_empty("/api/gateway/stop").await.status(), 202);
+    wait_for_state(&owner, "stopped").await;
+    assert_eq!(
+        owner.json("/api/channels/whatsapp").await["source"],
+        "files"
+    );
+}
+
+fn channel_ids(list: &Value) -> Vec<String> {
+    list["channels"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["id"].as_str().map(str::to_string))
+        .collect()
 }

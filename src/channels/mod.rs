@@ -6,6 +6,8 @@
 //! repair of Baileys' `registered` flag is obsolete for OpenClaw 2026.x: "linked" means only
 //! that `creds.json` exists, is larger than one byte and is valid JSON.
 
+pub mod whatsapp_link;
+
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;

@@ -1,0 +1,377 @@
+//! Linking WhatsApp from the dashboard, through the running gateway: install the
+//! `@openclaw/whatsapp` plugin when the gateway has no WhatsApp channel, then show the QR
+//! from `web.login.start`, follow `web.login.wait` (which hands over each refreshed QR) and
+//! end linked or with the plugin's own reason.
+//!
+//! One flow runs at a time; its latest step is kept in a `watch` channel so a page opened
+//! mid-flow (or reloaded) shows where it is, and the events stream replays it first.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::OPENCLAW_VERSION;
+use crate::gateway::rpc::{RpcClient, RpcError};
+use crate::gateway::supervisor::{Gateway, State as GatewayState};
+
+const CHANNEL: &str = "whatsapp";
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const STATUS_TIMEOUT: Duration = Duration::from_secs(15);
+/// npm fetches ~60 MB for the plugin; slow links need minutes.
+const INSTALL_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// After an install the gateway hot-reloads its plugins before the channel appears.
+const CHANNEL_APPEARS_TIMEOUT: Duration = Duration::from_secs(90);
+const QR_TIMEOUT_MS: u64 = 30_000;
+/// The plugin keeps a login alive for three minutes; stop waiting a little before that so
+/// the owner gets our clear message rather than a half-expired QR.
+const LINK_WINDOW: Duration = Duration::from_secs(170);
+/// A QR PNG is a few KiB; anything far larger is not one.
+const MAX_QR_DATA_URL: usize = 256 * 1024;
+const PNG_DATA_URL: &str = "data:image/png;base64,";
+
+/// Where the current (or last) link flow is. Serialized as `{"event", "data"}`, the SSE
+/// event name and its payload.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(tag = "event", content = "data", rename_all = "snake_case")]
+pub enum LinkEvent {
+    /// No flow has run since clawhost started.
+    Idle {},
+    Progress {
+        phase: &'static str,
+        detail: String,
+    },
+    Qr {
+        data_url: String,
+    },
+    Linked {
+        phone: Option<String>,
+    },
+    Failed {
+        detail: String,
+    },
+}
+
+impl LinkEvent {
+    pub fn name(&self) -> &'static str {
+        match self {
+            LinkEvent::Idle {} => "idle",
+            LinkEvent::Progress { .. } => "progress",
+            LinkEvent::Qr { .. } => "qr",
+            LinkEvent::Linked { .. } => "linked",
+            LinkEvent::Failed { .. } => "failed",
+        }
+    }
+
+    /// The payload alone, for the SSE `data:` line.
+    pub fn data(&self) -> Value {
+        serde_json::to_value(self)
+            .map(|mut v| v["data"].take())
+            .unwrap_or(Value::Null)
+    }
+
+    pub fn in_progress(&self) -> bool {
+        matches!(self, LinkEvent::Progress { .. } | LinkEvent::Qr { .. })
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LinkError {
+    #[error("Start the gateway first: WhatsApp is linked through the running gateway.")]
+    GatewayNotRunning,
+}
+
+pub struct Linker {
+    gateway: Arc<Gateway>,
+    events: watch::Sender<LinkEvent>,
+    running: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Linker {
+    pub fn new(gateway: Arc<Gateway>) -> Self {
+        Self {
+            gateway,
+            events: watch::Sender::new(LinkEvent::Idle {}),
+            running: Mutex::new(None),
+        }
+    }
+
+    pub fn current(&self) -> LinkEvent {
+        self.events.borrow().clone()
+    }
+
+    pub fn watch(&self) -> watch::Receiver<LinkEvent> {
+        self.events.subscribe()
+    }
+
+    /// Starts a flow, or leaves the one already running alone (a second click joins it).
+    /// `relink` asks for a fresh QR even when WhatsApp is linked.
+    pub fn start(&self, relink: bool) -> Result<(), LinkError> {
+        let credential = match self.gateway.credential() {
+            Some(credential) if self.gateway.status().state == GatewayState::Running => credential,
+            _ => return Err(LinkError::GatewayNotRunning),
+        };
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        if running.as_ref().is_some_and(|task| !task.is_finished()) {
+            return Ok(());
+        }
+        let flow = Flow {
+            events: self.events.clone(),
+            gateway: self.gateway.clone(),
+        };
+        flow.emit(LinkEvent::Progress {
+            phase: "connecting",
+            detail: "Asking the gateway about WhatsApp".into(),
+        });
+        *running = Some(tokio::spawn(async move {
+            let ended = match flow.run(credential.port, &credential.token, relink).await {
+                Ok(ended) => ended,
+                Err(error) => LinkEvent::Failed {
+                    detail: format!("Linking stopped: {error}."),
+                },
+            };
+            flow.emit(ended);
+        }));
+        Ok(())
+    }
+}
+
+struct Flow {
+    events: watch::Sender<LinkEvent>,
+    gateway: Arc<Gateway>,
+}
+
+impl Flow {
+    fn emit(&self, event: LinkEvent) {
+        let line = match &event {
+            LinkEvent::Progress { detail, .. } => Some(detail.clone()),
+            LinkEvent::Qr { .. } => None,
+            LinkEvent::Linked { .. } => Some("linked".into()),
+            LinkEvent::Failed { detail } => Some(format!("not linked: {detail}")),
+            LinkEvent::Idle {} => None,
+        };
+        if let Some(line) = line {
+            self.gateway
+                .logs()
+                .push("clawhost", &format!("WhatsApp: {line}"));
+        }
+        self.events.send_replace(event);
+    }
+
+    fn progress(&self, phase: &'static str, detail: impl Into<String>) {
+        self.emit(LinkEvent::Progress {
+            phase,
+            detail: detail.into(),
+        });
+    }
+
+    /// The whole flow; returns how it ended.
+    async fn run(&self, port: u16, token: &str, relink: bool) -> Result<LinkEvent, RpcError> {
+        let mut client = RpcClient::connect(port, token, CONNECT_TIMEOUT).await?;
+        let ended = self.link(&mut client, relink).await;
+        client.close().await;
+        ended
+    }
+
+    async fn link(&self, client: &mut RpcClient, relink: bool) -> Result<LinkEvent, RpcError> {
+        let mut status = channels_status(client).await?;
+        if status["channels"].get(CHANNEL).is_none() {
+            if let Err(detail) = self.install_plugin(client).await {
+                return Ok(LinkEvent::Failed { detail });
+            }
+            status = match self.channel_appears(client).await? {
+                Some(status) => status,
+                None => {
+                    return Ok(LinkEvent::Failed {
+                        detail: "The WhatsApp plugin is installed but the gateway did not load \
+                                 it; restart the gateway and try again."
+                            .into(),
+                    });
+                }
+            };
+        }
+        if !relink && status["channels"][CHANNEL]["linked"] == true {
+            return Ok(linked(&status));
+        }
+        self.progress("qr", "Waiting for WhatsApp's QR code");
+        let started = Instant::now();
+        let start = client
+            .call(
+                "web.login.start",
+                json!({"channel": CHANNEL, "force": relink, "timeoutMs": QR_TIMEOUT_MS}),
+                Duration::from_millis(QR_TIMEOUT_MS) + STATUS_TIMEOUT,
+            )
+            .await;
+        let mut reply = match start {
+            Ok(reply) => reply,
+            Err(RpcError::Refused(message)) => return Ok(LinkEvent::Failed { detail: message }),
+            Err(error) => return Err(error),
+        };
+        loop {
+            if reply["connected"] == true {
+                return Ok(linked(&channels_status(client).await?));
+            }
+            let Some(data_url) = reply["qrDataUrl"].as_str() else {
+                let detail = if started.elapsed() >= LINK_WINDOW {
+                    "The QR code was not scanned in time. Press Link WhatsApp to get a new one."
+                        .to_string()
+                } else {
+                    plugin_message(&reply)
+                };
+                return Ok(LinkEvent::Failed { detail });
+            };
+            if !is_png_data_url(data_url) {
+                return Ok(LinkEvent::Failed {
+                    detail: "The gateway sent a QR code clawhost cannot show.".into(),
+                });
+            }
+            let current = data_url.to_string();
+            self.emit(LinkEvent::Qr {
+                data_url: current.clone(),
+            });
+            let remaining = LINK_WINDOW.saturating_sub(started.elapsed());
+            let wait_ms = remaining.as_millis().max(1000) as u64;
+            reply = match client
+                .call(
+                    "web.login.wait",
+                    json!({"channel": CHANNEL, "timeoutMs": wait_ms, "currentQrDataUrl": current}),
+                    Duration::from_millis(wait_ms) + STATUS_TIMEOUT,
+                )
+                .await
+            {
+                Ok(reply) => reply,
+                Err(RpcError::Refused(message)) => {
+                    return Ok(LinkEvent::Failed { detail: message });
+                }
+                Err(error) => return Err(error),
+            };
+            // Back to the top: linked, a refreshed QR to show, or the end with a reason.
+        }
+    }
+
+    /// `plugins.install` from the npm registry, pinned to the gateway's own version, with
+    /// the gateway's progress events passed on.
+    async fn install_plugin(&self, client: &mut RpcClient) -> Result<(), String> {
+        let spec = plugin_spec();
+        self.progress("plugin", format!("Installing the WhatsApp plugin ({spec})"));
+        let mut on_event = |frame: &Value| {
+            if frame["event"] != "plugins.install.progress" {
+                return;
+            }
+            let payload = &frame["payload"];
+            let (Some(stage), Some(status)) =
+                (payload["stage"].as_str(), payload["status"].as_str())
+            else {
+                return;
+            };
+            self.progress(
+                "plugin",
+                format!("Installing the WhatsApp plugin: {stage} {status}"),
+            );
+        };
+        let installed = client
+            .call_observed(
+                "plugins.install",
+                json!({"source": "npm", "spec": spec}),
+                INSTALL_TIMEOUT,
+                &mut on_event,
+            )
+            .await;
+        match installed {
+            Ok(_) => {
+                self.progress("plugin", "WhatsApp plugin installed; loading it");
+                Ok(())
+            }
+            Err(error) => Err(format!("Installing the WhatsApp plugin failed: {error}")),
+        }
+    }
+
+    /// Polls `channels.status` until the gateway lists WhatsApp (or gives up).
+    async fn channel_appears(&self, client: &mut RpcClient) -> Result<Option<Value>, RpcError> {
+        let deadline = Instant::now() + CHANNEL_APPEARS_TIMEOUT;
+        loop {
+            let status = channels_status(client).await?;
+            if status["channels"].get(CHANNEL).is_some() {
+                return Ok(Some(status));
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+pub fn plugin_spec() -> String {
+    format!("@openclaw/whatsapp@{OPENCLAW_VERSION}")
+}
+
+async fn channels_status(client: &mut RpcClient) -> Result<Value, RpcError> {
+    client
+        .call("channels.status", json!({}), STATUS_TIMEOUT)
+        .await
+}
+
+fn linked(status: &Value) -> LinkEvent {
+    LinkEvent::Linked {
+        phone: super::whatsapp_from_status(status).phone,
+    }
+}
+
+fn plugin_message(reply: &Value) -> String {
+    reply["message"]
+        .as_str()
+        .filter(|m| !m.trim().is_empty())
+        .unwrap_or("WhatsApp did not link.")
+        .to_string()
+}
+
+/// Only a base64 PNG is ever put in an `<img src>`.
+fn is_png_data_url(url: &str) -> bool {
+    url.len() <= MAX_QR_DATA_URL
+        && url.strip_prefix(PNG_DATA_URL).is_some_and(|data| {
+            !data.is_empty()
+                && data
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_base64_png_data_urls_are_shown() {
+        assert!(is_png_data_url("data:image/png;base64,iVBORw0KGgo="));
+        assert!(!is_png_data_url("data:image/png;base64,"));
+        assert!(!is_png_data_url("data:image/svg+xml;base64,PHN2Zz4="));
+        assert!(!is_png_data_url("javascript:alert(1)"));
+        assert!(!is_png_data_url("data:image/png;base64,abc\"onerror=x"));
+        let huge = format!("{PNG_DATA_URL}{}", "A".repeat(MAX_QR_DATA_URL));
+        assert!(!is_png_data_url(&huge));
+    }
+
+    #[test]
+    fn events_name_themselves_and_carry_their_payload() {
+        let qr = LinkEvent::Qr {
+            data_url: "data:image/png;base64,AA==".into(),
+        };
+        assert_eq!(qr.name(), "qr");
+        assert_eq!(qr.data(), json!({"data_url": "data:image/png;base64,AA=="}));
+        let failed = LinkEvent::Failed {
+            detail: "no".into(),
+        };
+        assert_eq!(failed.name(), "failed");
+        assert_eq!(failed.data(), json!({"detail": "no"}));
+        assert!(!failed.in_progress());
+        assert_eq!(LinkEvent::Idle {}.data(), json!({}));
+        assert_eq!(
+            plugin_message(&json!({"message": ""})),
+            "WhatsApp did not link."
+        );
+    }
+}

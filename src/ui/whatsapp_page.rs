@@ -1,0 +1,121 @@
+//! `/channels/whatsapp`: linking WhatsApp with the QR code the gateway produces. Without
+//! JavaScript the page reloads itself while a flow runs; `static/app.js` follows the
+//! events stream instead.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+
+use super::owner_pages::owner_or_redirect;
+use super::{render, see_other};
+use crate::channels::whatsapp_link::LinkEvent;
+use crate::state::AppState;
+use crate::web::extract::MaybeOwner;
+use crate::web::problems::html_error;
+
+const PAGE: &str = "/channels/whatsapp";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(PAGE, get(page))
+        .route("/channels/whatsapp/link", post(link))
+}
+
+#[derive(Template)]
+#[template(path = "whatsapp.html")]
+struct WhatsAppPage {
+    state: &'static str,
+    status: String,
+    qr: String,
+    failed: String,
+    relink: bool,
+    reload: bool,
+}
+
+fn view(event: LinkEvent) -> WhatsAppPage {
+    let mut page = WhatsAppPage {
+        state: event.name(),
+        status: String::new(),
+        qr: String::new(),
+        failed: String::new(),
+        relink: false,
+        reload: event.in_progress(),
+    };
+    match event {
+        LinkEvent::Idle {} => {
+            page.status = "Press Link WhatsApp: clawhost asks the gateway for a QR code (and \
+                           installs the WhatsApp plugin first if the gateway has none)."
+                .into();
+        }
+        LinkEvent::Progress { detail, .. } => page.status = format!("{detail}…"),
+        LinkEvent::Qr { data_url } => {
+            page.status = "Scan the QR code with WhatsApp. It refreshes by itself.".into();
+            page.qr = data_url;
+        }
+        LinkEvent::Linked { phone } => {
+            page.status = match phone {
+                Some(phone) => format!("WhatsApp is linked ({phone})."),
+                None => "WhatsApp is linked.".into(),
+            };
+            page.relink = true;
+        }
+        LinkEvent::Failed { detail } => {
+            page.status = "WhatsApp is not linked.".into();
+            page.failed = detail;
+        }
+    }
+    page
+}
+
+async fn page(State(state): State<AppState>, MaybeOwner(session): MaybeOwner) -> Response {
+    if let Err(redirect) = owner_or_redirect(&state, session, PAGE).await {
+        return redirect;
+    }
+    render(StatusCode::OK, view(state.whatsapp.current()))
+}
+
+#[derive(Deserialize)]
+struct LinkForm {
+    #[serde(default)]
+    relink: Option<String>,
+}
+
+async fn link(
+    State(state): State<AppState>,
+    MaybeOwner(session): MaybeOwner,
+    Form(form): Form<LinkForm>,
+) -> Response {
+    if let Err(redirect) = owner_or_redirect(&state, session, PAGE).await {
+        return redirect;
+    }
+    match state.whatsapp.start(form.relink.is_some()) {
+        Ok(()) => see_other(PAGE, None),
+        Err(error) => html_error(StatusCode::CONFLICT, &error.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_step_reads_as_a_sentence() {
+        let page = view(LinkEvent::Qr {
+            data_url: "data:image/png;base64,AA==".into(),
+        });
+        assert!(page.reload && page.failed.is_empty() && !page.qr.is_empty());
+        let page = view(LinkEvent::Failed {
+            detail: "WhatsApp login failed: offline".into(),
+        });
+        assert!(!page.reload && page.qr.is_empty());
+        assert_eq!(page.failed, "WhatsApp login failed: offline");
+        let page = view(LinkEvent::Linked {
+            phone: Some("+1•••••4321".into()),
+        });
+        assert!(page.relink && page.status.contains("+1•••••4321"));
+    }
+}
