@@ -51,7 +51,8 @@ pub fn app(state: AppState) -> Router {
     let timeout = || {
         TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.config.request_timeout)
     };
-    let api = api::routes()
+    let (api, _) = api::routes();
+    let api = api
         .layer(DefaultBodyLimit::max(state.config.body_limit))
         .layer(timeout());
     let pages = ui::routes()

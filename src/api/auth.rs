@@ -1,11 +1,13 @@
 //! `/api/auth/*`: instance lock, claim, login, sessions, password, security events.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::sessions::ActiveSession;
 use crate::auth::{AuthError, ClientInfo, SessionSummary, SignedIn, limiter::retry_after_secs};
@@ -14,18 +16,18 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::web::extract::{ApiJson, ApiQuery, Owner};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/auth/instance", get(instance))
-        .route("/api/auth/claim", post(claim))
-        .route("/api/auth/login", post(login))
-        .route("/api/auth/me", get(me))
-        .route("/api/auth/logout", post(logout))
-        .route("/api/auth/sessions", get(sessions))
-        .route("/api/auth/sessions/{id}", delete(revoke))
-        .route("/api/auth/sessions/revoke-others", post(revoke_others))
-        .route("/api/auth/password", post(change_password))
-        .route("/api/auth/events", get(events))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(instance))
+        .routes(routes!(claim))
+        .routes(routes!(login))
+        .routes(routes!(me))
+        .routes(routes!(logout))
+        .routes(routes!(sessions))
+        .routes(routes!(revoke))
+        .routes(routes!(revoke_others))
+        .routes(routes!(change_password))
+        .routes(routes!(events))
 }
 
 impl From<AuthError> for ApiError {
@@ -52,24 +54,30 @@ impl From<AuthError> for ApiError {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Instance {
     locked: bool,
 }
 
+/// Whether the instance has an owner yet (claimed instances only let the owner sign in).
+#[utoipa::path(get, path = "/api/auth/instance", tag = "auth", responses((status = 200, body = Instance)))]
 async fn instance(State(state): State<AppState>) -> Result<Json<Instance>, ApiError> {
     Ok(Json(Instance {
         locked: state.auth.is_locked().await?,
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ClaimRequest {
     code: String,
     password: String,
 }
 
+/// Claims an unclaimed instance with the one-time code from `clawhost claim-code`, sets the
+/// owner's password and signs in.
+#[utoipa::path(post, path = "/api/auth/claim", tag = "auth", request_body = ClaimRequest,
+    responses((status = 201, body = Me, description = "Claimed; the session cookie is set")))]
 async fn claim(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -82,12 +90,15 @@ async fn claim(
     signed_in_response(&state, StatusCode::CREATED, signed_in).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginRequest {
     password: String,
 }
 
+/// Signs the owner in.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = Me, description = "Signed in; the session cookie is set")))]
 async fn login(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -108,18 +119,18 @@ async fn signed_in_response(
     Ok((status, headers, Json(body)).into_response())
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Me {
     owner: OwnerView,
     session: SessionView,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct OwnerView {
     created_at: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SessionView {
     id: String,
     created_at: String,
@@ -140,10 +151,16 @@ async fn me_body(state: &AppState, session: &ActiveSession) -> Result<Me, ApiErr
     })
 }
 
+/// The owner and the current session.
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("session" = [])),
+    responses((status = 200, body = Me)))]
 async fn me(State(state): State<AppState>, Owner(session): Owner) -> Result<Json<Me>, ApiError> {
     Ok(Json(me_body(&state, &session).await?))
 }
 
+/// Ends the current session.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security(("session" = [])),
+    responses((status = 204, description = "Signed out; the cookie is cleared")))]
 async fn logout(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -157,11 +174,14 @@ async fn logout(
         .into_response())
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SessionList {
     sessions: Vec<SessionSummary>,
 }
 
+/// The owner's open sessions.
+#[utoipa::path(get, path = "/api/auth/sessions", tag = "auth", security(("session" = [])),
+    responses((status = 200, body = SessionList)))]
 async fn sessions(
     State(state): State<AppState>,
     Owner(current): Owner,
@@ -170,6 +190,10 @@ async fn sessions(
     Ok(Json(SessionList { sessions }))
 }
 
+/// Ends one session (the current one too, which clears its cookie).
+#[utoipa::path(delete, path = "/api/auth/sessions/{id}", tag = "auth", security(("session" = [])),
+    params(("id" = String, Path, description = "A session id from the list")),
+    responses((status = 204, description = "Ended")))]
 async fn revoke(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -187,6 +211,9 @@ async fn revoke(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// Ends every session but the current one.
+#[utoipa::path(post, path = "/api/auth/sessions/revoke-others", tag = "auth", security(("session" = [])),
+    responses((status = 204, description = "Ended")))]
 async fn revoke_others(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -196,13 +223,16 @@ async fn revoke_others(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PasswordRequest {
     current_password: String,
     new_password: String,
 }
 
+/// Changes the owner's password; every other session ends.
+#[utoipa::path(post, path = "/api/auth/password", tag = "auth", security(("session" = [])),
+    request_body = PasswordRequest, responses((status = 204, description = "Changed")))]
 async fn change_password(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -221,20 +251,24 @@ async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct EventsQuery {
+    /// Events per page (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<usize>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct EventList {
     events: Vec<EventItem>,
     next_cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct EventItem {
     id: String,
     at: String,
@@ -244,6 +278,9 @@ struct EventItem {
     detail: Option<String>,
 }
 
+/// Security events, newest first, a page at a time.
+#[utoipa::path(get, path = "/api/auth/events", tag = "auth", security(("session" = [])),
+    params(EventsQuery), responses((status = 200, body = EventList)))]
 async fn events(
     State(state): State<AppState>,
     Owner(_): Owner,

@@ -3,20 +3,22 @@
 
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::response::sse::Event;
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::WatchStream;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::sse;
-use crate::channels::whatsapp_link::LinkError;
-use crate::channels::{self, WhatsAppLink};
+use crate::channels::whatsapp_link::{LinkError, LinkEvent};
+use crate::channels::{self, Channel, WhatsAppLink};
 use crate::error::ApiError;
 use crate::gateway::rpc::RpcClient;
 use crate::gateway::supervisor::State as GatewayState;
@@ -25,12 +27,12 @@ use crate::web::extract::{ApiJson, Owner};
 
 const RPC_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/channels", get(list))
-        .route("/api/channels/whatsapp", get(whatsapp))
-        .route("/api/channels/whatsapp/link", post(link))
-        .route("/api/channels/whatsapp/link/events", get(link_events))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(whatsapp))
+        .routes(routes!(link))
+        .routes(routes!(link_events))
 }
 
 /// `channels.status` from the running gateway, or `None` when it is not running (or stopped
@@ -58,16 +60,30 @@ async fn gateway_status(state: &AppState) -> Result<Option<Value>, ApiError> {
     }
 }
 
+#[derive(Serialize, ToSchema)]
+struct ChannelList {
+    channels: Vec<Channel>,
+}
+
 /// Channel health while the gateway runs; an empty list while it does not (there is nothing
 /// running to report on, which is a state, not an error).
-async fn list(State(state): State<AppState>, Owner(_): Owner) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/channels", tag = "channels", security(("session" = [])),
+    responses((status = 200, body = ChannelList)))]
+async fn list(
+    State(state): State<AppState>,
+    Owner(_): Owner,
+) -> Result<Json<ChannelList>, ApiError> {
     let channels = match gateway_status(&state).await? {
         Some(payload) => channels::from_status(&payload),
         None => Vec::new(),
     };
-    Ok(Json(json!({ "channels": channels })))
+    Ok(Json(ChannelList { channels }))
 }
 
+/// WhatsApp's link state: from the gateway while it runs, from its credential files
+/// (read-only, under a shared lock) while it does not.
+#[utoipa::path(get, path = "/api/channels/whatsapp", tag = "channels", security(("session" = [])),
+    responses((status = 200, body = WhatsAppLink)))]
 async fn whatsapp(
     State(state): State<AppState>,
     Owner(_): Owner,
@@ -82,7 +98,7 @@ async fn whatsapp(
     Ok(Json(link))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LinkRequest {
     /// A fresh QR even when WhatsApp is linked (the old link is logged out).
@@ -91,11 +107,15 @@ struct LinkRequest {
 }
 
 /// Starts linking (or joins the flow already running); its steps are on the events stream.
+/// Installs the `@openclaw/whatsapp` plugin first when the gateway has no WhatsApp channel.
+#[utoipa::path(post, path = "/api/channels/whatsapp/link", tag = "channels", security(("session" = [])),
+    request_body(content = Option<LinkRequest>),
+    responses((status = 202, body = LinkEvent, description = "The flow's current step")))]
 async fn link(
     State(state): State<AppState>,
     Owner(_): Owner,
     body: Option<ApiJson<LinkRequest>>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<LinkEvent>), ApiError> {
     let request = body.map(|ApiJson(r)| r).unwrap_or_default();
     state
         .whatsapp
@@ -103,15 +123,15 @@ async fn link(
         .map_err(|error @ LinkError::GatewayNotRunning| {
             ApiError::status(StatusCode::CONFLICT, error.to_string())
         })?;
-    let current = state.whatsapp.current();
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({"event": current.name(), "data": current.data()})),
-    ))
+    Ok((StatusCode::ACCEPTED, Json(state.whatsapp.current())))
 }
 
-/// SSE: the flow's current step first, then each new one (`progress`, `qr`, `linked`,
-/// `failed`; `idle` before any flow ran).
+/// Server-sent events: the flow's current step first, then each new one: `progress`
+/// `{"phase", "detail"}`, `qr` `{"data_url"}` (a PNG data URL), `linked` `{"phone"}`,
+/// `failed` `{"detail"}`; `idle` `{}` before any flow ran.
+#[utoipa::path(get, path = "/api/channels/whatsapp/link/events", tag = "channels",
+    security(("session" = [])),
+    responses((status = 200, content_type = "text/event-stream", body = String)))]
 async fn link_events(State(state): State<AppState>, Owner(_): Owner) -> impl IntoResponse {
     sse(WatchStream::new(state.whatsapp.watch()).map(|event| {
         Event::default()

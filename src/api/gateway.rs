@@ -1,21 +1,23 @@
 //! `/api/gateway/*`: providers and settings, the OpenClaw runtime, the supervised gateway,
 //! its progress and its logs. Every route needs the owner's session.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::response::sse::Event;
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::{BroadcastStream, WatchStream};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::sse;
 use crate::auth::ClientInfo;
 use crate::error::ApiError;
-use crate::gateway::providers::PROVIDERS;
+use crate::gateway::logs::LogLine;
+use crate::gateway::providers::{PROVIDERS, Provider};
 use crate::gateway::runtime;
 use crate::gateway::settings::{self, SettingsRequest, SettingsView};
 use crate::gateway::supervisor::{GatewayError, State as GatewayState, Status};
@@ -24,21 +26,21 @@ use crate::state::AppState;
 use crate::store;
 use crate::web::extract::{ApiJson, ApiQuery, Owner};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/gateway/providers", get(list_providers))
-        .route("/api/gateway/settings", get(get_settings).put(put_settings))
-        .route("/api/gateway/settings/test", post(test_settings))
-        .route("/api/gateway/runtime", get(get_runtime))
-        .route("/api/gateway/runtime/install", post(install_runtime))
-        .route("/api/gateway/start", post(start))
-        .route("/api/gateway/stop", post(stop))
-        .route("/api/gateway/restart", post(restart))
-        .route("/api/gateway/rotate-credential", post(rotate_credential))
-        .route("/api/gateway/status", get(status))
-        .route("/api/gateway/events", get(events))
-        .route("/api/gateway/logs", get(logs))
-        .route("/api/gateway/logs/stream", get(logs_stream))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_providers))
+        .routes(routes!(get_settings, put_settings))
+        .routes(routes!(test_settings))
+        .routes(routes!(get_runtime))
+        .routes(routes!(install_runtime))
+        .routes(routes!(start))
+        .routes(routes!(stop))
+        .routes(routes!(restart))
+        .routes(routes!(rotate_credential))
+        .routes(routes!(status))
+        .routes(routes!(events))
+        .routes(routes!(logs))
+        .routes(routes!(logs_stream))
 }
 
 impl From<GatewayError> for ApiError {
@@ -50,10 +52,23 @@ impl From<GatewayError> for ApiError {
     }
 }
 
-async fn list_providers(Owner(_): Owner) -> Json<Value> {
-    Json(json!({ "providers": PROVIDERS }))
+#[derive(Serialize, ToSchema)]
+struct ProviderList {
+    providers: &'static [Provider],
 }
 
+/// The LLM providers clawhost can configure.
+#[utoipa::path(get, path = "/api/gateway/providers", tag = "gateway", security(("session" = [])),
+    responses((status = 200, body = ProviderList)))]
+async fn list_providers(Owner(_): Owner) -> Json<ProviderList> {
+    Json(ProviderList {
+        providers: PROVIDERS,
+    })
+}
+
+/// The provider, model, endpoint, and whether a key is set (never the key).
+#[utoipa::path(get, path = "/api/gateway/settings", tag = "gateway", security(("session" = [])),
+    responses((status = 200, body = SettingsView)))]
 async fn get_settings(
     State(state): State<AppState>,
     Owner(_): Owner,
@@ -61,6 +76,9 @@ async fn get_settings(
     Ok(Json(settings::current(&state).await?))
 }
 
+/// Checks and saves the provider settings; the key is sealed at rest.
+#[utoipa::path(put, path = "/api/gateway/settings", tag = "gateway", security(("session" = [])),
+    request_body = SettingsRequest, responses((status = 200, body = SettingsView)))]
 async fn put_settings(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -70,46 +88,73 @@ async fn put_settings(
     Ok(Json(settings::save(&state, &client, body).await?))
 }
 
+#[derive(Serialize, ToSchema)]
+struct KeyCheck {
+    ok: bool,
+    /// What the provider said, in words.
+    detail: String,
+}
+
+/// One real call to the provider with the saved key.
+#[utoipa::path(post, path = "/api/gateway/settings/test", tag = "gateway", security(("session" = [])),
+    responses((status = 200, body = KeyCheck)))]
 async fn test_settings(
     State(state): State<AppState>,
     Owner(_): Owner,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<KeyCheck>, ApiError> {
     let settings = store::run(&state.store, |s| s.gateway_settings())
         .await?
         .ok_or_else(|| ApiError::status(StatusCode::CONFLICT, "Save a provider first."))?;
     let key = settings::open_key(&state.sealer, &settings).map_err(ApiError::internal)?;
     let outcome =
         crate::gateway::keycheck::check(&settings, key.as_ref().map(|k| k.as_str())).await;
-    Ok(Json(
-        json!({"ok": outcome.is_ok(), "detail": match outcome { Ok(d) | Err(d) => d }}),
-    ))
+    Ok(Json(KeyCheck {
+        ok: outcome.is_ok(),
+        detail: match outcome {
+            Ok(d) | Err(d) => d,
+        },
+    }))
 }
 
-async fn get_runtime(State(state): State<AppState>, Owner(_): Owner) -> Json<Value> {
+#[derive(Serialize, ToSchema)]
+struct RuntimeView {
+    installed: bool,
+    openclaw_version: Option<String>,
+    node_version: Option<String>,
+}
+
+/// Whether OpenClaw and its Node runtime are installed, and which versions.
+#[utoipa::path(get, path = "/api/gateway/runtime", tag = "gateway", security(("session" = [])),
+    responses((status = 200, body = RuntimeView)))]
+async fn get_runtime(State(state): State<AppState>, Owner(_): Owner) -> Json<RuntimeView> {
     let installed = runtime::installed(
         &state.config.runtime_dir,
         state.config.gateway.command.as_deref(),
     )
     .await;
     let (openclaw_version, node_version) = installed.clone().unzip();
-    Json(json!({
-        "installed": installed.is_some(),
-        "openclaw_version": openclaw_version,
-        "node_version": node_version.flatten(),
-    }))
+    Json(RuntimeView {
+        installed: installed.is_some(),
+        openclaw_version,
+        node_version: node_version.flatten(),
+    })
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct InstallRequest {
+    /// An OpenClaw release such as `2026.9.6`; the pinned one when absent.
     version: Option<String>,
 }
 
+/// Installs (or replaces) the OpenClaw runtime; progress is on `/api/gateway/events`.
+#[utoipa::path(post, path = "/api/gateway/runtime/install", tag = "gateway", security(("session" = [])),
+    request_body(content = Option<InstallRequest>), responses((status = 202, body = Accepted)))]
 async fn install_runtime(
     State(state): State<AppState>,
     Owner(_): Owner,
     body: Option<ApiJson<InstallRequest>>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     if state.config.gateway.command.is_some() {
         return Err(ApiError::status(
             StatusCode::CONFLICT,
@@ -127,55 +172,94 @@ async fn install_runtime(
     Ok(accepted(new_state))
 }
 
-fn accepted(new_state: GatewayState) -> (StatusCode, Json<Value>) {
-    (StatusCode::ACCEPTED, Json(json!({ "state": new_state })))
+/// The gateway's state once the command was taken.
+#[derive(Serialize, ToSchema)]
+struct Accepted {
+    state: GatewayState,
 }
 
+fn accepted(state: GatewayState) -> (StatusCode, Json<Accepted>) {
+    (StatusCode::ACCEPTED, Json(Accepted { state }))
+}
+
+/// Starts the gateway. Progress and state changes are on `/api/gateway/events`.
+#[utoipa::path(post, path = "/api/gateway/start", tag = "gateway", security(("session" = [])),
+    responses((status = 202, body = Accepted)))]
 async fn start(
     State(state): State<AppState>,
     Owner(_): Owner,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     Ok(accepted(state.gateway.start().await?))
 }
 
+/// Stops the gateway. Progress and state changes are on `/api/gateway/events`.
+#[utoipa::path(post, path = "/api/gateway/stop", tag = "gateway", security(("session" = [])),
+    responses((status = 202, body = Accepted)))]
 async fn stop(
     State(state): State<AppState>,
     Owner(_): Owner,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     Ok(accepted(state.gateway.stop().await?))
 }
 
+/// Restarts the gateway. Progress and state changes are on `/api/gateway/events`.
+#[utoipa::path(post, path = "/api/gateway/restart", tag = "gateway", security(("session" = [])),
+    responses((status = 202, body = Accepted)))]
 async fn restart(
     State(state): State<AppState>,
     Owner(_): Owner,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     Ok(accepted(state.gateway.restart().await?))
 }
 
+/// Gives the gateway a new credential (it restarts). Progress and state changes are on `/api/gateway/events`.
+#[utoipa::path(post, path = "/api/gateway/rotate-credential", tag = "gateway", security(("session" = [])),
+    responses((status = 202, body = Accepted)))]
 async fn rotate_credential(
     State(state): State<AppState>,
     Owner(_): Owner,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     Ok(accepted(state.gateway.rotate_credential().await?))
 }
 
-async fn status_body(state: &AppState, status: Status) -> Result<Value, ApiError> {
-    let settings = store::run(&state.store, |s| s.gateway_settings()).await?;
-    let memory = state.gateway.memory_rss_bytes().await;
-    let mut body = serde_json::to_value(&status).map_err(ApiError::internal)?;
-    body["provider"] = json!(settings.as_ref().map(|s| &s.provider));
-    body["model"] = json!(settings.as_ref().map(|s| &s.model));
-    body["control_url"] = json!("/openclaw/");
-    body["memory_rss_bytes"] = json!(memory);
-    Ok(body)
+#[derive(Serialize, ToSchema)]
+struct GatewayStatus {
+    #[serde(flatten)]
+    status: Status,
+    provider: Option<String>,
+    model: Option<String>,
+    /// Where the Control UI is served, through clawhost.
+    control_url: &'static str,
+    memory_rss_bytes: Option<u64>,
 }
 
-async fn status(State(state): State<AppState>, Owner(_): Owner) -> Result<Json<Value>, ApiError> {
+async fn status_body(state: &AppState, status: Status) -> Result<GatewayStatus, ApiError> {
+    let settings = store::run(&state.store, |s| s.gateway_settings()).await?;
+    let (provider, model) = settings.map(|s| (s.provider, s.model)).unzip();
+    Ok(GatewayStatus {
+        status,
+        provider,
+        model,
+        control_url: "/openclaw/",
+        memory_rss_bytes: state.gateway.memory_rss_bytes().await,
+    })
+}
+
+/// The supervised gateway: state, process, restarts, last exit, what needs attention.
+#[utoipa::path(get, path = "/api/gateway/status", tag = "gateway", security(("session" = [])),
+    responses((status = 200, body = GatewayStatus)))]
+async fn status(
+    State(state): State<AppState>,
+    Owner(_): Owner,
+) -> Result<Json<GatewayStatus>, ApiError> {
     let status = state.gateway.status();
     Ok(Json(status_body(&state, status).await?))
 }
 
-/// `progress` and `state` events: the current state first, then every change.
+/// Server-sent events: `state` (a gateway status: the current one first, then every
+/// change) and `progress` (`{"phase", "elapsed_ms", "timeout_ms", "detail"}`).
+#[utoipa::path(get, path = "/api/gateway/events", tag = "gateway", security(("session" = [])),
+    responses((status = 200, content_type = "text/event-stream", body = String)))]
 async fn events(State(state): State<AppState>, Owner(_): Owner) -> impl IntoResponse {
     let progress = BroadcastStream::new(state.gateway.subscribe_progress()).filter_map(|p| {
         let progress = p.ok()?;
@@ -186,7 +270,7 @@ async fn events(State(state): State<AppState>, Owner(_): Owner) -> impl IntoResp
         move |status| {
             let state = state.clone();
             async move {
-                let body = status_body(&state, status).await.unwrap_or(Value::Null);
+                let body = status_body(&state, status).await.ok();
                 Event::default()
                     .event("state")
                     .json_data(body)
@@ -197,17 +281,28 @@ async fn events(State(state): State<AppState>, Owner(_): Owner) -> impl IntoResp
     sse(states.merge(progress))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct LogsQuery {
+    /// How many of the latest lines (default 200).
+    #[param(minimum = 1, maximum = 2000)]
     tail: Option<usize>,
 }
 
+#[derive(Serialize, ToSchema)]
+struct LogList {
+    lines: Vec<LogLine>,
+}
+
+/// The latest lines of the gateway's output (secrets redacted).
+#[utoipa::path(get, path = "/api/gateway/logs", tag = "gateway", security(("session" = [])),
+    params(LogsQuery), responses((status = 200, body = LogList)))]
 async fn logs(
     State(state): State<AppState>,
     Owner(_): Owner,
     ApiQuery(query): ApiQuery<LogsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<LogList>, ApiError> {
     let tail = query.tail.unwrap_or(200);
     if !(1..=crate::gateway::logs::CAPACITY).contains(&tail) {
         return Err(ApiError::field(
@@ -215,9 +310,14 @@ async fn logs(
             format!("Use a number from 1 to {}.", crate::gateway::logs::CAPACITY),
         ));
     }
-    Ok(Json(json!({ "lines": state.gateway.logs().tail(tail) })))
+    Ok(Json(LogList {
+        lines: state.gateway.logs().tail(tail),
+    }))
 }
 
+/// Server-sent events: `log`, one per new line.
+#[utoipa::path(get, path = "/api/gateway/logs/stream", tag = "gateway", security(("session" = [])),
+    responses((status = 200, content_type = "text/event-stream", body = String)))]
 async fn logs_stream(State(state): State<AppState>, Owner(_): Owner) -> impl IntoResponse {
     let lines = BroadcastStream::new(state.gateway.logs().subscribe()).filter_map(|line| {
         let line = line.ok()?;

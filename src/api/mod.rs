@@ -1,4 +1,8 @@
 //! The JSON API: thin handlers that parse, call a domain module, and shape the answer.
+//!
+//! Each handler carries its own `#[utoipa::path]`; the router is built from those handlers
+//! (`utoipa_axum::routes!`), so the document at `/api/openapi.json` lists exactly the routes
+//! that exist, with the types they really take and return.
 
 pub mod auth;
 pub mod channels;
@@ -10,18 +14,27 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
-use serde_json::{Value, json};
+use serde::Serialize;
 use tokio_stream::{Stream, StreamExt};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi as Document, RefOr, ResponseBuilder};
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, PROBLEM_JSON};
 use crate::state::AppState;
 
 /// Page sizes of the paged lists (security events, status checks).
 pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_PAGE: usize = 200;
+
+/// The name of the session security scheme in the document.
+pub const SESSION: &str = "session";
 
 /// The `limit` query parameter: 1 to [`MAX_PAGE`], [`DEFAULT_PAGE`] when absent.
 pub fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
@@ -42,15 +55,140 @@ pub fn sse(stream: impl Stream<Item = Event> + Send + 'static) -> impl IntoRespo
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "clawhost",
+        description = "Host an OpenClaw gateway on your own server. Every error is a problem \
+                       (RFC 9457, application/problem+json). Requests that change state need \
+                       an Origin (or Referer) equal to the instance's public origin.",
+        license(name = "MIT OR Apache-2.0"),
+    ),
+    components(schemas(crate::error::ProblemBody, crate::error::FieldError))
+)]
+struct ApiDoc;
+
+/// The API's routes, and the document that describes them.
+pub fn routes() -> (Router<AppState>, Document) {
+    let (router, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
         .merge(auth::routes())
         .merge(gateway::routes())
         .merge(status::routes())
         .merge(channels::routes())
+        .split_for_parts();
+    conventions(&mut document);
+    let json = document.to_pretty_json().unwrap_or_default();
+    let router = router.route(
+        "/api/openapi.json",
+        get(move || {
+            let json = json.clone();
+            async move { ([(header::CONTENT_TYPE, "application/json")], json) }
+        }),
+    );
+    (router, document)
 }
 
-async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+/// What holds for every operation, said once: the session cookie scheme, and that any
+/// status not listed is answered with a problem document.
+fn conventions(document: &mut Document) {
+    let components = document.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        SESSION,
+        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+            "clawhost_session",
+            "The owner's session, set by claim or login. Named __Host-clawhost_session when \
+             the public URL is https.",
+        ))),
+    );
+    let problem = ResponseBuilder::new()
+        .description("A problem (RFC 9457)")
+        .content(
+            PROBLEM_JSON,
+            ContentBuilder::new()
+                .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                    "Problem",
+                ))))
+                .build(),
+        )
+        .build();
+    for item in document.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let responses = &mut operation.responses.responses;
+            // OpenAPI requires a description on every response; the status's name will do.
+            for (status, response) in responses.iter_mut() {
+                if let RefOr::T(response) = response
+                    && response.description.is_empty()
+                {
+                    response.description = status
+                        .parse::<u16>()
+                        .ok()
+                        .and_then(|code| StatusCode::from_u16(code).ok())
+                        .and_then(|code| code.canonical_reason())
+                        .unwrap_or("Success")
+                        .to_string();
+                }
+            }
+            responses
+                .entry("default".into())
+                .or_insert_with(|| RefOr::T(problem.clone()));
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+struct Health {
+    /// Always `ok` when the server answers.
+    status: &'static str,
+}
+
+/// Liveness of clawhost itself (not of the gateway).
+#[utoipa::path(get, path = "/healthz", tag = "meta", responses((status = 200, body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_is_described_and_answers_problems() {
+        let (_, document) = routes();
+        let mut operations = 0;
+        for (path, item) in &document.paths.paths {
+            for operation in [&item.get, &item.put, &item.post, &item.delete, &item.patch]
+                .into_iter()
+                .flatten()
+            {
+                operations += 1;
+                let responses = &operation.responses.responses;
+                assert!(responses.contains_key("default"), "{path}");
+                for response in responses.values() {
+                    if let RefOr::T(response) = response {
+                        assert!(!response.description.is_empty(), "{path}");
+                    }
+                }
+                let public = [
+                    "/healthz",
+                    "/api/auth/instance",
+                    "/api/auth/claim",
+                    "/api/auth/login",
+                ]
+                .contains(&path.as_str())
+                    || (path == "/api/status" && item.post.as_ref() == Some(operation));
+                assert_eq!(operation.security.is_none(), public, "{path}");
+            }
+        }
+        assert_eq!(operations, 31);
+    }
 }

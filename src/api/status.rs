@@ -5,11 +5,13 @@
 
 use std::time::Instant;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::ClientInfo;
 use crate::auth::limiter::retry_after_secs;
@@ -24,8 +26,8 @@ const MAX_NAME_CHARS: usize = 255;
 /// Rows kept; the oldest go first.
 const KEEP: usize = 100_000;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/status", get(list).post(create))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, create))
 }
 
 /// A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, a 12-bit counter that keeps ids made
@@ -60,16 +62,26 @@ pub fn uuid_v7(ms: i64) -> String {
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateRequest {
+    /// 1–255 characters once spaces at either end are trimmed; no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     client_name: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Item {
+    /// A UUIDv7: ids sort in creation order.
+    #[schema(format = "uuid")]
     id: String,
     client_name: String,
+    /// RFC 3339, UTC.
+    #[schema(format = DateTime)]
     timestamp: String,
 }
 
@@ -99,6 +111,10 @@ fn check_name(raw: &str) -> Result<String, ApiError> {
     Ok(name.to_string())
 }
 
+/// Records a status check (open to anyone, rate-limited per client address unless the
+/// owner's session makes it).
+#[utoipa::path(post, path = "/api/status", tag = "status", request_body = CreateRequest,
+    responses((status = 201, body = Item)))]
 async fn create(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -125,14 +141,18 @@ async fn create(
     Ok((StatusCode::CREATED, Json(item(check))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Items per page (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<usize>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Page {
     items: Vec<Item>,
     next_cursor: Option<String>,
@@ -142,6 +162,9 @@ fn valid_cursor(cursor: &str) -> bool {
     cursor.len() == 36 && cursor.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
 }
 
+/// Status checks, newest first, a page at a time.
+#[utoipa::path(get, path = "/api/status", tag = "status", security(("session" = [])),
+    params(ListQuery), responses((status = 200, body = Page)))]
 async fn list(
     State(state): State<AppState>,
     Owner(_): Owner,

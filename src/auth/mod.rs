@@ -85,7 +85,7 @@ impl From<password::HashError> for AuthError {
 }
 
 /// One open session as listed to the owner (API and dashboard).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct SessionSummary {
     pub id: String,
     pub created_at: String,

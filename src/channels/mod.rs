@@ -19,14 +19,14 @@ use serde_json::Value;
 /// Larger credential files are reported, not read.
 const MAX_CREDS_BYTES: u64 = 1024 * 1024;
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Issue {
     pub kind: String,
     pub message: String,
     pub fix: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Channel {
     pub id: String,
     pub configured: bool,
@@ -87,10 +87,13 @@ pub fn from_status(payload: &Value) -> Vec<Channel> {
         .collect()
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct WhatsAppLink {
     pub linked: bool,
+    /// Masked: `+1•••••4321`.
     pub phone: Option<String>,
+    /// `gateway` while it runs, `files` (its credential files) while it does not.
+    #[schema(value_type = String, pattern = "^(gateway|files)$")]
     pub source: &'static str,
     /// Why the files could not be read, when they could not.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -35,12 +35,14 @@ const PNG_DATA_URL: &str = "data:image/png;base64,";
 
 /// Where the current (or last) link flow is. Serialized as `{"event", "data"}`, the SSE
 /// event name and its payload.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(tag = "event", content = "data", rename_all = "snake_case")]
 pub enum LinkEvent {
     /// No flow has run since clawhost started.
     Idle {},
     Progress {
+        /// `connecting`, `plugin` (installing it) or `qr` (waiting for one).
+        #[schema(value_type = String)]
         phase: &'static str,
         detail: String,
     },

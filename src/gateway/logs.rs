@@ -15,7 +15,7 @@ pub const CAPACITY: usize = 2000;
 pub const MAX_LINE_CHARS: usize = 4096;
 const REDACTED: &str = "[redacted]";
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct LogLine {
     pub at: String,
     pub stream: &'static str,

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::error::FieldError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Provider {
     pub id: &'static str,
     pub name: &'static str,

@@ -11,7 +11,7 @@ use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 use crate::store::{self, EventKind, GatewaySettings};
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SettingsView {
     pub provider: Option<String>,
     pub model: Option<String>,
@@ -19,7 +19,7 @@ pub struct SettingsView {
     pub key: KeyView,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct KeyView {
     pub set: bool,
     pub last4: Option<String>,
@@ -69,7 +69,7 @@ pub async fn current(state: &AppState) -> Result<SettingsView, ApiError> {
     Ok(view(settings))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsRequest {
     pub provider: String,

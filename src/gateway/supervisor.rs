@@ -54,7 +54,7 @@ const LOG_TAIL: usize = 50;
 /// The purpose the provider key is sealed under (see secrets.rs).
 pub const KEY_PURPOSE: &str = "clawhost/provider-api-key/v1";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
     Stopped,
@@ -66,20 +66,20 @@ pub enum State {
     NeedsAttention,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Exit {
     pub code: Option<i32>,
     pub signal: Option<i32>,
     pub at: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Attention {
     pub reason: String,
     pub log_tail: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Status {
     pub state: State,
     pub pid: Option<u32>,
