@@ -1,6 +1,7 @@
 // The first-run journey through the UI only, in a real Chromium: claim, setup wizard (a bad
-// key first, then the test LLM), start with live progress, dashboard, Control UI chat; then a
-// wrong password, Stop from the dashboard, and revoking another session in /settings.
+// key first, then the test LLM), start with live progress, dashboard, Control UI chat,
+// linking WhatsApp; then a wrong password, Stop from the dashboard, and revoking another
+// session in /settings.
 // Screenshots of every page at 1280×800 and 390×844 go to CLAWHOST_E2E_ARTIFACTS.
 // Any console error or CSP violation on clawhost's own pages fails the run.
 //
@@ -118,6 +119,27 @@ try {
   await Promise.all([page.waitForURL(/\/openclaw\//), page.click("text=Open Control UI")]);
   retried = await chatWithTestLlm(page, reply);
   steps.push("chat reply in the Control UI");
+
+  // Link WhatsApp from the dashboard: the gateway installs the plugin (progress on the page),
+  // then the QR shows, or, where WhatsApp cannot be reached (as on CI), the plugin's reason.
+  await page.goto(`${base}/`);
+  await Promise.all([
+    page.waitForURL(/\/channels\/whatsapp$/),
+    page.click('#channels button:has-text("Link WhatsApp")'),
+  ]);
+  await page.screenshot({ path: `${artifacts}/whatsapp-progress-1280x800.png`, fullPage: true });
+  const linkCard = page.locator('[data-whatsapp-link][data-state="qr"], [data-whatsapp-link][data-state="failed"]');
+  await linkCard.waitFor({ timeout: 600_000 });
+  if ((await linkCard.getAttribute("data-state")) === "qr") {
+    await page.locator('[data-field="qr"] img').waitFor({ state: "visible" });
+    steps.push("whatsapp QR shown");
+  } else {
+    const reason = await page.locator('[data-field="link-failed"]').innerText();
+    if (!reason.includes("WhatsApp login")) problems.push(`unexpected WhatsApp failure: ${reason}`);
+    await page.locator('[data-field="link-form"] button', { hasText: "Try again" }).waitFor();
+    steps.push("whatsapp plugin's reason shown");
+  }
+  await shots(context, "whatsapp", "/channels/whatsapp");
 
   // A wrong password shows an error.
   const stranger = await browser.newContext({ viewport: { width: 1280, height: 800 } });
