@@ -177,7 +177,13 @@ pub async fn configure_test_llm(owner: &Client, llm: &TestLlm, key: &str) {
 async fn gateway_lifecycle_against_the_real_openclaw() {
     let _one = one_gateway_at_a_time().await;
     let llm = TestLlm::start().await;
-    let server = TestServer::start_with(gateway_options());
+    let mut options = gateway_options();
+    // Something of clawhost's own environment that must not reach the gateway.
+    options.env.push((
+        "AWS_SECRET_ACCESS_KEY".into(),
+        "canary-not-for-the-gateway".into(),
+    ));
+    let server = TestServer::start_with(options);
     let owner = server.claimed().await;
     server.secret(SHELL_KEY);
 
@@ -278,9 +284,24 @@ async fn gateway_lifecycle_against_the_real_openclaw() {
     );
     let pid = status["pid"].as_u64().expect("pid");
 
-    // The child got only what clawhost names.
+    // The child got only what clawhost names, plus the host's proxy and CA-bundle settings.
     let mut names = gateway_env_names(pid);
     names.sort();
+    let network: Vec<&str> = [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "NO_PROXY",
+        "no_proxy",
+        "NODE_EXTRA_CA_CERTS",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+    ]
+    .into_iter()
+    .filter(|name| std::env::var(name).is_ok_and(|v| !v.is_empty()))
+    .collect();
+    names.retain(|name| !network.contains(&name.as_str()));
     assert_eq!(
         names,
         [
