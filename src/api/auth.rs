@@ -70,7 +70,10 @@ async fn instance(State(state): State<AppState>) -> Result<Json<Instance>, ApiEr
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ClaimRequest {
+    /// The code `clawhost claim-code` printed.
     code: String,
+    /// The owner's new password: 12 to 1024 characters.
+    #[schema(min_length = 12, max_length = 1024)]
     password: String,
 }
 
@@ -227,6 +230,8 @@ async fn revoke_others(
 #[serde(deny_unknown_fields)]
 struct PasswordRequest {
     current_password: String,
+    /// 12 to 1024 characters.
+    #[schema(min_length = 12, max_length = 1024)]
     new_password: String,
 }
 

@@ -191,4 +191,20 @@ mod tests {
         }
         assert_eq!(operations, 31);
     }
+
+    #[test]
+    fn the_documented_provider_ids_are_the_real_ones() {
+        let (_, document) = routes();
+        let json = serde_json::to_value(&document).expect("json");
+        let pattern =
+            json["components"]["schemas"]["SettingsRequest"]["properties"]["provider"]["pattern"]
+                .as_str()
+                .expect("pattern")
+                .to_string();
+        let ids: Vec<&str> = crate::gateway::providers::PROVIDERS
+            .iter()
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(pattern, format!("^({})$", ids.join("|")));
+    }
 }

@@ -72,6 +72,8 @@ pub async fn current(state: &AppState) -> Result<SettingsView, ApiError> {
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsRequest {
+    /// One of the ids `/api/gateway/providers` lists.
+    #[schema(pattern = r"^(anthropic|openai|openrouter|openai-compatible|ollama)$")]
     pub provider: String,
     pub api_key: Option<String>,
     pub base_url: Option<String>,

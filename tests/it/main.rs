@@ -8,6 +8,7 @@ mod gateway;
 mod harness;
 mod llm;
 mod login;
+mod openapi;
 mod pages;
 mod proxy;
 mod readme;
