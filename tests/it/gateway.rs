@@ -35,7 +35,7 @@ pub async fn wait_for_state(owner: &Client, wanted: &str) -> Value {
     }
 }
 
-fn gateway_port(server: &TestServer) -> u16 {
+pub fn gateway_port(server: &TestServer) -> u16 {
     let text = std::fs::read_to_string(server.data_dir().join("openclaw/openclaw.json"))
         .expect("openclaw.json");
     let config: Value = serde_json::from_str(&text).expect("json");

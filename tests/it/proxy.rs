@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use crate::gateway::{configure_test_llm, gateway_token, wait_for_state};
+use crate::gateway::{configure_test_llm, gateway_port, gateway_token, wait_for_state};
 use crate::harness::{TestServer, assert_problem, gateway_options, one_gateway_at_a_time};
 use crate::llm::TestLlm;
 
@@ -114,6 +114,22 @@ fn rss_bytes(pid: u32) -> u64 {
         * 1024
 }
 
+/// TCP connections on loopback to or from `port` other than its listener, in any state
+/// (TIME_WAIT included: a closed connection stays counted for a minute).
+fn tcp_connections_with(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    let port = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let listening = fields.get(3) == Some(&"0A");
+            !listening && (fields[1].ends_with(&port) || fields[2].ends_with(&port))
+        })
+        .count()
+}
+
 fn never_contains(haystack: &str, secret: &str, what: &str) {
     assert!(!haystack.contains(secret), "the gateway token is in {what}");
 }
@@ -215,6 +231,21 @@ async fn control_ui_through_the_proxy() {
     if encoding.as_deref() == Some("gzip") {
         assert_eq!(&body[..2], &[0x1f, 0x8b], "gzip bytes passed through");
     }
+
+    // One pooled upstream client (audit H5): twenty requests reuse its connection instead of
+    // opening (and leaving in TIME_WAIT) one each.
+    let port = gateway_port(&server);
+    let before = tcp_connections_with(port);
+    for _ in 0..20 {
+        let config = owner.get("/openclaw/control-ui-config.json").await;
+        assert_eq!(config.status(), 200);
+        config.bytes().await.expect("body");
+    }
+    let opened = tcp_connections_with(port).saturating_sub(before);
+    assert!(
+        opened <= 2,
+        "{opened} new connections to the gateway for 20 requests"
+    );
 
     // The socket: authenticated by the proxy, never by the client.
     let mut socket = connected(&server, &owner_token).await;
