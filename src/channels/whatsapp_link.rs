@@ -213,24 +213,11 @@ impl Flow {
             Err(error) => return Err(error),
         };
         loop {
-            if reply["connected"] == true {
-                return Ok(linked(&channels_status(client).await?));
-            }
-            let Some(data_url) = reply["qrDataUrl"].as_str() else {
-                let detail = if started.elapsed() >= LINK_WINDOW {
-                    "The QR code was not scanned in time. Press Link WhatsApp to get a new one."
-                        .to_string()
-                } else {
-                    plugin_message(&reply)
-                };
-                return Ok(LinkEvent::Failed { detail });
+            let current = match next_step(&reply, started.elapsed()) {
+                Step::Linked => return Ok(linked(&channels_status(client).await?)),
+                Step::Ended(event) => return Ok(event),
+                Step::Show(data_url) => data_url,
             };
-            if !is_png_data_url(data_url) {
-                return Ok(LinkEvent::Failed {
-                    detail: "The gateway sent a QR code clawhost cannot show.".into(),
-                });
-            }
-            let current = data_url.to_string();
             self.emit(LinkEvent::Qr {
                 data_url: current.clone(),
             });
@@ -307,6 +294,35 @@ impl Flow {
     }
 }
 
+/// What a reply of `web.login.start` or `web.login.wait` means for the flow.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    Linked,
+    /// A QR to show (the first, or a refreshed one), then wait again.
+    Show(String),
+    Ended(LinkEvent),
+}
+
+fn next_step(reply: &Value, elapsed: Duration) -> Step {
+    if reply["connected"] == true {
+        return Step::Linked;
+    }
+    match reply["qrDataUrl"].as_str() {
+        Some(url) if is_png_data_url(url) => Step::Show(url.to_string()),
+        Some(_) => Step::Ended(LinkEvent::Failed {
+            detail: "The gateway sent a QR code clawhost cannot show.".into(),
+        }),
+        // The wait lasts as long as the link window, so "still waiting" means it passed.
+        None if elapsed >= LINK_WINDOW => Step::Ended(LinkEvent::Failed {
+            detail: "The QR code was not scanned in time. Press Link WhatsApp to get a new one."
+                .into(),
+        }),
+        None => Step::Ended(LinkEvent::Failed {
+            detail: plugin_message(reply),
+        }),
+    }
+}
+
 pub fn plugin_spec() -> String {
     format!("@openclaw/whatsapp@{OPENCLAW_VERSION}")
 }
@@ -355,6 +371,51 @@ mod tests {
         assert!(!is_png_data_url("data:image/png;base64,abc\"onerror=x"));
         let huge = format!("{PNG_DATA_URL}{}", "A".repeat(MAX_QR_DATA_URL));
         assert!(!is_png_data_url(&huge));
+    }
+
+    /// Replies shaped as OpenClaw 2026.9.6's WhatsApp plugin gives them.
+    #[test]
+    fn replies_lead_to_the_next_step() {
+        let qr = "data:image/png;base64,iVBORw0KGgo=";
+        let early = Duration::from_secs(5);
+        assert_eq!(
+            next_step(
+                &json!({"qrDataUrl": qr, "message": "Scan this QR in WhatsApp → Linked Devices."}),
+                early
+            ),
+            Step::Show(qr.into())
+        );
+        assert_eq!(
+            next_step(
+                &json!({"connected": false, "qrDataUrl": qr, "message": "QR refreshed. Scan the latest code in WhatsApp → Linked Devices."}),
+                early
+            ),
+            Step::Show(qr.into())
+        );
+        assert_eq!(
+            next_step(
+                &json!({"connected": true, "message": "✅ Linked! WhatsApp is ready."}),
+                early
+            ),
+            Step::Linked
+        );
+        assert_eq!(
+            next_step(&json!({"message": "WhatsApp login failed: WebSocket Error (getaddrinfo ENOTFOUND web.whatsapp.com)"}), early),
+            Step::Ended(LinkEvent::Failed {
+                detail: "WhatsApp login failed: WebSocket Error (getaddrinfo ENOTFOUND web.whatsapp.com)".into()
+            })
+        );
+        let late = next_step(
+            &json!({"connected": false, "message": "Still waiting for the QR scan. Let me know when you’ve scanned it."}),
+            LINK_WINDOW,
+        );
+        assert!(
+            matches!(late, Step::Ended(LinkEvent::Failed { detail }) if detail.contains("not scanned in time"))
+        );
+        assert!(matches!(
+            next_step(&json!({"qrDataUrl": "https://evil.example/qr.png"}), early),
+            Step::Ended(LinkEvent::Failed { .. })
+        ));
     }
 
     #[test]
