@@ -808,7 +808,7 @@ fn base_env(
 /// How this host reaches the internet: its proxy and its extra CA certificates. The gateway
 /// needs them for LLM providers and for npm when it installs a plugin; nothing else of
 /// clawhost's environment is passed on.
-const NETWORK_ENV: &[&str] = &[
+pub const NETWORK_ENV: &[&str] = &[
     "HTTPS_PROXY",
     "https_proxy",
     "HTTP_PROXY",

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use clawhost::gateway::rpc::RpcClient;
+use clawhost::gateway::supervisor::NETWORK_ENV;
 use serde_json::{Value, json};
 
 use crate::harness::{
@@ -287,21 +288,10 @@ async fn gateway_lifecycle_against_the_real_openclaw() {
     // The child got only what clawhost names, plus the host's proxy and CA-bundle settings.
     let mut names = gateway_env_names(pid);
     names.sort();
-    let network: Vec<&str> = [
-        "HTTPS_PROXY",
-        "https_proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-        "NO_PROXY",
-        "no_proxy",
-        "NODE_EXTRA_CA_CERTS",
-        "SSL_CERT_FILE",
-        "SSL_CERT_DIR",
-    ]
-    .into_iter()
-    .filter(|name| std::env::var(name).is_ok_and(|v| !v.is_empty()))
-    .collect();
-    names.retain(|name| !network.contains(&name.as_str()));
+    names.retain(|name| {
+        let passed_on = NETWORK_ENV.contains(&name.as_str());
+        !(passed_on && std::env::var(name).is_ok_and(|v| !v.is_empty()))
+    });
     assert_eq!(
         names,
         [
