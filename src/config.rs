@@ -5,6 +5,7 @@
 //! Secrets never come from here as plain values: settings that carry one are read from a file
 //! named by a `*_FILE` setting.
 
+use crate::web::client_addr::{Network, parse_trusted};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
@@ -53,6 +54,11 @@ const SETTINGS: &[(&str, Option<&str>, &str)] = &[
         "http.header_timeout",
         Some("10s"),
         "longest time to receive request headers",
+    ),
+    (
+        "http.trusted_proxies",
+        Some(""),
+        "reverse proxies whose X-Forwarded-For names the client (IPs or CIDRs, comma-separated)",
     ),
     (
         "secret_key_file",
@@ -256,6 +262,8 @@ pub struct Config {
     pub body_limit: usize,
     pub request_timeout: Duration,
     pub header_timeout: Duration,
+    /// Peers whose `X-Forwarded-For` is believed; empty: the socket's peer is the client.
+    pub trusted_proxies: Vec<Network>,
     pub secret_key_file: PathBuf,
     pub gateway: GatewayConfig,
     pub proxy: ProxyConfig,
@@ -402,6 +410,7 @@ impl Config {
                 "http.header_timeout",
                 bounded(Duration::from_secs(1), 10 * minute),
             )?,
+            trusted_proxies: settings.parse("http.trusted_proxies", parse_trusted)?,
             secret_key_file,
             proxy: ProxyConfig {
                 body_limit: settings.parse("proxy.body_limit", |text| {

@@ -2,6 +2,7 @@
 //! request ids, error shaping) and the extractors handlers use (client, owner session, JSON).
 //! No routes live here.
 
+pub mod client_addr;
 pub mod csrf;
 pub mod extract;
 pub mod headers;

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::{PASSWORD, TestServer, assert_problem};
+use crate::harness::{Options, PASSWORD, TestServer, assert_problem};
 
 #[tokio::test]
 async fn login_opens_a_new_session_each_time() {
@@ -121,4 +121,64 @@ async fn repeated_failures_lock_out_even_the_right_password() {
         .collect();
     assert!(kinds.contains(&"login_failed"), "{kinds:?}");
     assert!(kinds.contains(&"lockout"), "{kinds:?}");
+}
+
+/// Behind a reverse proxy listed in `http.trusted_proxies`, lockouts follow the client the
+/// proxy names in `X-Forwarded-For`; without that setting the header is ignored, so nobody
+/// can pose as another address (or spread guesses over made-up ones).
+#[tokio::test]
+async fn lockouts_follow_the_forwarded_client_only_behind_a_trusted_proxy() {
+    for trusted in [false, true] {
+        let mut options = Options::default();
+        if trusted {
+            options.env.push((
+                "CLAWHOST_HTTP_TRUSTED_PROXIES".into(),
+                "127.0.0.1, ::1".into(),
+            ));
+        }
+        let server = TestServer::start_with(options);
+        let owner = server.claimed().await;
+        let client = server.client();
+        let login = |from: &'static str, password: String| {
+            client
+                .http
+                .post(client.url("/api/auth/login"))
+                .header("x-forwarded-for", from)
+                .json(&json!({ "password": password }))
+                .send()
+        };
+        let mut locked = false;
+        for attempt in 1..=8 {
+            let response = login("198.51.100.7", format!("wrong password {attempt}"))
+                .await
+                .expect("POST");
+            if response.status() == 429 {
+                locked = true;
+                break;
+            }
+            assert_problem(response, 401).await;
+        }
+        assert!(locked, "no lockout (trusted: {trusted})");
+
+        let other = login("198.51.100.8", PASSWORD.to_string())
+            .await
+            .expect("POST");
+        let events: Value = owner.json("/api/auth/events?limit=200").await;
+        let addresses: Vec<&str> = events["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .filter_map(|e| e["ip"].as_str())
+            .collect();
+        if trusted {
+            assert_eq!(other.status(), 200, "another client is not locked out");
+            assert!(addresses.contains(&"198.51.100.7"), "{addresses:?}");
+        } else {
+            assert_problem(other, 429).await;
+            assert!(
+                !addresses.iter().any(|ip| ip.starts_with("198.51.100.")),
+                "{addresses:?}"
+            );
+        }
+    }
 }
