@@ -192,19 +192,48 @@ mod tests {
         assert_eq!(operations, 31);
     }
 
+    /// utoipa takes only literals for bounds and patterns; these are the constants the
+    /// handlers really check.
     #[test]
-    fn the_documented_provider_ids_are_the_real_ones() {
+    fn the_documented_bounds_are_the_checked_ones() {
+        use crate::auth::password::{MAX_CHARS, MIN_CHARS};
         let (_, document) = routes();
         let json = serde_json::to_value(&document).expect("json");
-        let pattern =
-            json["components"]["schemas"]["SettingsRequest"]["properties"]["provider"]["pattern"]
-                .as_str()
-                .expect("pattern")
-                .to_string();
+        let schemas = &json["components"]["schemas"];
         let ids: Vec<&str> = crate::gateway::providers::PROVIDERS
             .iter()
             .map(|p| p.id)
             .collect();
-        assert_eq!(pattern, format!("^({})$", ids.join("|")));
+        assert_eq!(
+            schemas["SettingsRequest"]["properties"]["provider"]["pattern"],
+            format!("^({})$", ids.join("|"))
+        );
+        for (schema, field) in [
+            ("ClaimRequest", "password"),
+            ("PasswordRequest", "new_password"),
+        ] {
+            let field = &schemas[schema]["properties"][field];
+            assert_eq!(field["minLength"], MIN_CHARS, "{schema}");
+            assert_eq!(field["maxLength"], MAX_CHARS, "{schema}");
+        }
+        assert_eq!(
+            schemas["CreateRequest"]["properties"]["client_name"]["maxLength"],
+            status::MAX_NAME_CHARS
+        );
+        let maximum = |path: &str, name: &str| {
+            json["paths"][path]["get"]["parameters"]
+                .as_array()
+                .expect("parameters")
+                .iter()
+                .find(|p| p["name"] == name)
+                .map(|p| p["schema"]["maximum"].clone())
+                .expect("parameter")
+        };
+        assert_eq!(maximum("/api/auth/events", "limit"), MAX_PAGE);
+        assert_eq!(maximum("/api/status", "limit"), MAX_PAGE);
+        assert_eq!(
+            maximum("/api/gateway/logs", "tail"),
+            crate::gateway::logs::CAPACITY
+        );
     }
 }

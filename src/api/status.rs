@@ -22,7 +22,7 @@ use crate::state::AppState;
 use crate::store::{self, StatusCheck};
 use crate::web::extract::{ApiJson, ApiQuery, MaybeOwner, Owner};
 
-const MAX_NAME_CHARS: usize = 255;
+pub(super) const MAX_NAME_CHARS: usize = 255;
 /// Rows kept; the oldest go first.
 const KEEP: usize = 100_000;
 
