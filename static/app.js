@@ -288,13 +288,13 @@ function followWhatsAppLink() {
   const failed = $('[data-field="link-failed"]', card);
   const form = $('[data-field="link-form"]', card);
   const source = new EventSource("/api/channels/whatsapp/link/events");
+  // Only a running flow's steps are shown here; its outcome comes from the server (below).
   const show = (state, text) => {
     card.dataset.state = state;
     status.textContent = text;
-    const running = state === "progress" || state === "qr";
-    form.hidden = running;
+    form.hidden = true;
+    failed.hidden = true;
     figure.hidden = state !== "qr";
-    failed.hidden = state !== "failed";
   };
   source.addEventListener("progress", (event) => show("progress", `${JSON.parse(event.data).detail}…`));
   source.addEventListener("qr", (event) => {

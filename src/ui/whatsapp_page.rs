@@ -80,7 +80,6 @@ async fn page(State(state): State<AppState>, MaybeOwner(session): MaybeOwner) ->
 
 #[derive(Deserialize)]
 struct LinkForm {
-    #[serde(default)]
     relink: Option<String>,
 }
 
