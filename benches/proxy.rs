@@ -6,6 +6,14 @@
 //! and the OpenClaw runtime, installed on first use like the tests do). Results are ratios
 //! within this run; absolute numbers depend on the machine.
 
+// A measurement that cannot be taken ends the run with its reason; the run is one script,
+// read top to bottom; counts become floating point only to be reported.
+#![allow(
+    clippy::expect_used,
+    clippy::too_many_lines,
+    clippy::cast_precision_loss
+)]
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -31,7 +39,7 @@ struct Killed(Child);
 impl Drop for Killed {
     fn drop(&mut self) {
         let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.0.id() as i32),
+            nix::unistd::Pid::from_raw(self.0.id().cast_signed()),
             nix::sys::signal::Signal::SIGTERM,
         );
         let _ = self.0.wait();
@@ -172,17 +180,14 @@ async fn socket(url: &str, origin: &str, cookie: Option<&str>) -> Socket {
 
 async fn next_res(socket: &mut Socket, id: &str) -> Value {
     loop {
-        match socket.next().await.expect("open").expect("frame") {
-            Message::Text(text) => {
-                let frame: Value = serde_json::from_str(text.as_str()).expect("json");
-                if frame["type"] == "res" && frame["id"] == id {
-                    return frame;
-                }
-                if frame["event"] == "connect.challenge" && id == "challenge" {
-                    return frame;
-                }
+        if let Message::Text(text) = socket.next().await.expect("open").expect("frame") {
+            let frame: Value = serde_json::from_str(text.as_str()).expect("json");
+            if frame["type"] == "res" && frame["id"] == id {
+                return frame;
             }
-            _ => continue,
+            if frame["event"] == "connect.challenge" && id == "challenge" {
+                return frame;
+            }
         }
     }
 }
@@ -221,9 +226,10 @@ async fn rpc_round_trips(mut socket: Socket) -> (f64, f64) {
         next_res(&mut socket, &id).await;
         times.push(started.elapsed().as_secs_f64() * 1000.0);
     }
-    times.sort_by(|a, b| a.total_cmp(b));
-    let at = |q: f64| times[((times.len() as f64 - 1.0) * q).round() as usize];
-    (at(0.50), at(0.99))
+    times.sort_by(f64::total_cmp);
+    // The percentile by nearest rank (rounded half up), as a share of the sorted times.
+    let at = |percent: usize| times[((times.len() - 1) * percent + 50) / 100];
+    (at(50), at(99))
 }
 
 fn start_nginx(dir: &Path, port: u16, gateway_port: u16, token: &str) -> Killed {
@@ -372,7 +378,8 @@ async fn main() {
         &std::fs::read_to_string(data.join("openclaw/openclaw.json")).expect("config"),
     )
     .expect("json");
-    let gateway_port = config["gateway"]["port"].as_u64().expect("port") as u16;
+    let gateway_port =
+        u16::try_from(config["gateway"]["port"].as_u64().expect("port")).expect("a port");
     let direct = format!("http://127.0.0.1:{gateway_port}");
     let nginx_port = free_port();
     let nginx_dir = work.path().join("nginx");
@@ -390,7 +397,10 @@ async fn main() {
         .expect("html");
     let asset = html
         .split('"')
-        .find(|p| p.starts_with("/openclaw/assets/") && p.ends_with(".css"))
+        .find(|p| {
+            p.starts_with("/openclaw/assets/")
+                && Path::new(p).extension().is_some_and(|e| e == "css")
+        })
         .or_else(|| html.split('"').find(|p| p.starts_with("/openclaw/assets/")))
         .expect("an asset")
         .to_string();
@@ -479,7 +489,7 @@ async fn main() {
         ratio(http_clawhost.requests_per_sec, http_nginx.requests_per_sec),
         ratio(ws_clawhost.0, ws_direct.0)
     );
-    let mib = |bytes: u64| bytes as f64 / 1048576.0;
+    let mib = |bytes: u64| bytes as f64 / 1_048_576.0;
     println!(
         "clawhost RSS: {:.1} MiB at start, {:.1} MiB idle with the gateway running, {:.1} MiB after {} more sign-ins, {:.1} MiB with {SOCKETS} open sockets",
         mib(fresh_rss),

@@ -5,13 +5,13 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::store::UnixMs;
 
-pub fn now_ms() -> UnixMs {
+pub(crate) fn now_ms() -> UnixMs {
     let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
     i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX)
 }
 
 /// `2026-11-25T13:06:48.123Z`
-pub fn rfc3339(ms: UnixMs) -> String {
+pub(crate) fn rfc3339(ms: UnixMs) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())
@@ -19,7 +19,7 @@ pub fn rfc3339(ms: UnixMs) -> String {
 }
 
 /// `2026-11-25T13:06:48.123Z` → `2026-11-25 13:06 UTC`, for pages.
-pub fn display(rfc3339: &str) -> String {
+pub(crate) fn display(rfc3339: &str) -> String {
     match (rfc3339.get(..10), rfc3339.get(11..16)) {
         (Some(date), Some(time)) => format!("{date} {time} UTC"),
         _ => rfc3339.to_string(),

@@ -5,7 +5,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 
 /// Creates `dir` (and parents) as 0700, or tightens an existing one to 0700.
-pub fn ensure_private_dir(dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn ensure_private_dir(dir: &Path) -> anyhow::Result<()> {
     DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -24,7 +24,7 @@ pub fn ensure_private_dir(dir: &Path) -> anyhow::Result<()> {
 /// Writes `bytes` to `path` atomically and privately: a 0600 temporary file in the same
 /// directory, fsync, rename over the target, fsync the directory. Readers see the old file
 /// or the new one, never a mix; a crash leaves at most a stray temporary file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -34,7 +34,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .unwrap_or_default();
     let temp = dir.join(format!(
         ".{name}.tmp-{}",
-        crate::auth::tokens::hex(&crate::auth::tokens::random_bytes::<6>())
+        crate::crypto::hex(&crate::crypto::random_bytes::<6>())
     ));
     let result = (|| {
         let mut file = fs::OpenOptions::new()
@@ -54,7 +54,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// The uid owning `path`, if it exists.
-pub fn owner_uid(path: &Path) -> Option<u32> {
+pub(crate) fn owner_uid(path: &Path) -> Option<u32> {
     fs::metadata(path).ok().map(|m| m.uid())
 }
 

@@ -1,25 +1,47 @@
 //! clawhost: host an OpenClaw gateway on your own server, safely.
 //!
 //! [`app`] is the one place that assembles every route and layer; [`run`] starts the whole
-//! service (store, background tasks, listener) and stops it gracefully.
+//! service (store, background tasks, listener) and stops it gracefully; [`cli`] is the
+//! command line around them.
+//!
+//! # Which module may name which
+//!
+//! Imports point down, never up, and no two files import each other through any chain:
+//!
+//! - **The edge** turns HTTP into domain calls and domain results into responses: `api`
+//!   (JSON handlers), `ui` (pages), `proxy` (the Control UI), `web` (middleware, extractors,
+//!   and the one translation of each domain error into a status and a sentence, in
+//!   `web::error`), `state` (what handlers share), `server` (the accept loop) and `cli`.
+//! - **The domain** decides: `auth`, `gateway`, `channels`, `store`, `secrets`, and every
+//!   module added below the edge later. So do the small parts everything uses: `config`,
+//!   `clock`, `crypto`, `fsutil`, `logging`, `validation`.
+//!
+//! Nothing below the edge names `state`, `web`, `api`, `ui`, `proxy`, `server`, `cli`, or
+//! `ApiError`: a domain function returns its own error type and takes what it works with
+//! (a store, a sealer), never the app state. `tests/it/layout.rs` parses `src/` and fails on
+//! an upward import or an import cycle.
 
-pub mod api;
-pub mod auth;
-pub mod channels;
-pub mod clock;
-pub mod config;
-pub mod error;
-pub mod fsutil;
-pub mod gateway;
-pub mod logging;
-pub mod paging;
-pub mod proxy;
-pub mod secrets;
-pub mod server;
-pub mod state;
-pub mod store;
-pub mod ui;
-pub mod web;
+// Every dependency is used (a test build also sees the integration tests' dev-dependencies).
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
+mod api;
+mod auth;
+mod channels;
+pub mod cli;
+mod clock;
+mod config;
+mod crypto;
+mod fsutil;
+mod gateway;
+mod logging;
+mod proxy;
+mod secrets;
+mod server;
+mod state;
+mod store;
+mod ui;
+mod validation;
+mod web;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -36,16 +58,32 @@ use tower_http::timeout::TimeoutLayer;
 use crate::auth::{Auth, AuthSettings};
 use crate::config::{Config, PublicUrl};
 use crate::gateway::logs::GatewayLogs;
-use crate::gateway::supervisor::{Gateway, GatewayDeps, Paths};
+use crate::gateway::paths::Paths;
+use crate::gateway::supervisor::{Gateway, GatewayDeps};
 use crate::secrets::SecretBox;
 use crate::state::AppState;
-use crate::store::{SharedStore, SqliteStore};
+use crate::store::sqlite::SqliteStore;
+use crate::store::{SharedStore, Store};
+use crate::web::cookie::SessionCookie;
+
+// What the integration tests compare against, from the inside.
+pub use crate::config::OPENCLAW_VERSION;
+pub use crate::gateway::launch::NETWORK_ENV;
+pub use crate::gateway::rpc::{RpcClient, RpcError};
+pub use crate::web::headers::CONTENT_SECURITY_POLICY;
+
+/// Memory freed after password hashing goes back to the OS (see Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Form posts from our pages are small; the API gets the configured limit.
 const FORM_BODY_LIMIT: usize = 64 * 1024;
+/// Requests per second an anonymous client may make to `POST /api/status`, after a burst.
+const STATUS_BURST: u32 = 30;
+const STATUS_PER_SECOND: f64 = 0.5;
 
 /// Every route, behind every layer. Layers run top to bottom on the way in.
-pub fn app(state: AppState) -> Router {
+fn app(state: AppState) -> Router {
     // Our own handlers answer within the request timeout; the proxy has its own timeouts and
     // long-lived sockets, so the timeout is not applied there.
     let timeout = || {
@@ -59,9 +97,9 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
         .layer(timeout());
     let control_ui = Router::new()
-        .route("/openclaw", any(proxy::handle))
-        .route("/openclaw/", any(proxy::handle))
-        .route("/openclaw/{*rest}", any(proxy::handle));
+        .route("/openclaw", any(proxy::handler::handle))
+        .route("/openclaw/", any(proxy::handler::handle))
+        .route("/openclaw/{*rest}", any(proxy::handler::handle));
     Router::new()
         .merge(api)
         .merge(pages)
@@ -72,12 +110,12 @@ pub fn app(state: AppState) -> Router {
             ServiceBuilder::new()
                 .layer(from_fn(web::request_context::request_context))
                 .layer(from_fn_with_state(
-                    state.clone(),
+                    state.public_url.clone(),
                     web::headers::security_headers,
                 ))
                 .layer(from_fn(web::problems::shape_errors))
                 .layer(from_fn_with_state(
-                    state.clone(),
+                    state.public_url.clone(),
                     web::csrf::require_same_origin,
                 )),
         )
@@ -86,7 +124,7 @@ pub fn app(state: AppState) -> Router {
 
 /// Opens the data directory and the store, binds, and serves until `shutdown` resolves.
 /// Prints the claim code on stdout the first time an unclaimed instance starts.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
     fsutil::ensure_private_dir(&config.data_dir)?;
     let store: SharedStore = {
         let path = config.database_path();
@@ -125,17 +163,17 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> a
     })
     .await?;
     let header_timeout = config.header_timeout;
-    let config_proxy = config.proxy.clone();
     let state = AppState::new(state::Inner {
+        cookie: SessionCookie::new(&public_url, config.session_absolute),
+        proxy: proxy::service::Proxy::new(config.proxy.clone()),
         config,
         public_url: public_url.clone(),
         auth,
         store,
         sealer,
         gateway: gateway.clone(),
-        whatsapp: crate::channels::whatsapp_link::Linker::new(gateway.clone()),
-        proxy: proxy::Proxy::new(config_proxy),
-        status_limit: auth::limiter::RateLimit::new(30, 0.5),
+        whatsapp: channels::whatsapp_link::Linker::new(gateway.clone()),
+        status_limit: auth::limiter::RateLimit::new(STATUS_BURST, STATUS_PER_SECOND),
     });
 
     let (stop_tasks, tasks_stopped) = tokio::sync::watch::channel(false);
@@ -175,7 +213,7 @@ async fn announce_claim(
         auth::issue_claim_code(s, ttl)
     })
     .await?;
-    let claimed = store::run(store, |s| s.owner()).await?.is_some();
+    let claimed = store::run(store, Store::owner).await?.is_some();
     if claimed {
         return Ok(());
     }

@@ -1,11 +1,10 @@
-//! Structured logs on stderr (text or JSON). Nothing secret is ever passed to a log call;
-//! what identifies a person (an email) is masked first.
+//! Structured logs on stderr (text or JSON). Nothing secret is ever passed to a log call.
 
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
-pub fn init(level: &str, format: LogFormat) {
+pub(crate) fn init(level: &str, format: LogFormat) {
     let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -19,32 +18,4 @@ pub fn init(level: &str, format: LogFormat) {
             .with_current_span(true)
             .try_init(),
     };
-}
-
-/// `alice@example.com` → `a•••e@example.com`; anything without an `@` is masked whole.
-pub fn mask_email(email: &str) -> String {
-    match email.rsplit_once('@') {
-        Some((local, domain)) => {
-            let mut chars = local.chars();
-            match (chars.next(), chars.last()) {
-                (Some(first), Some(last)) => format!("{first}•••{last}@{domain}"),
-                (Some(first), None) => format!("{first}•••@{domain}"),
-                _ => format!("•••@{domain}"),
-            }
-        }
-        None => "•••".into(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::mask_email;
-
-    #[test]
-    fn masks_the_local_part() {
-        assert_eq!(mask_email("alice@example.com"), "a•••e@example.com");
-        assert_eq!(mask_email("a@example.com"), "a•••@example.com");
-        assert_eq!(mask_email("@example.com"), "•••@example.com");
-        assert_eq!(mask_email("not an email"), "•••");
-    }
 }

@@ -13,13 +13,13 @@ use chacha20poly1305::aead::Payload;
 use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
 use zeroize::Zeroizing;
 
-use crate::auth::tokens::random_bytes;
+use crate::crypto::random_bytes;
 
 const KEY_BYTES: usize = 32;
 const NONCE_BYTES: usize = 24;
 
 #[derive(Debug, thiserror::Error)]
-pub enum SecretError {
+pub(crate) enum SecretError {
     #[error("cannot read the secret key file {path}: {reason}")]
     Read { path: String, reason: String },
     #[error(
@@ -39,13 +39,13 @@ pub enum SecretError {
 }
 
 /// The key that seals and opens stored secrets.
-pub struct SecretBox {
+pub(crate) struct SecretBox {
     cipher: XChaCha20Poly1305,
 }
 
 impl SecretBox {
     /// Loads the key file, creating it (0600, fresh random key) when `create` and it is missing.
-    pub fn load_or_create(path: &Path, create: bool) -> Result<Self, SecretError> {
+    pub(crate) fn load_or_create(path: &Path, create: bool) -> Result<Self, SecretError> {
         let shown = path.display().to_string();
         if !path.exists() && create {
             let key = Zeroizing::new(random_bytes::<KEY_BYTES>());
@@ -93,7 +93,7 @@ impl SecretBox {
     }
 
     /// `nonce ‖ ciphertext ‖ tag`, bound to `purpose`.
-    pub fn seal(&self, purpose: &str, plaintext: &[u8]) -> Result<Vec<u8>, SecretError> {
+    pub(crate) fn seal(&self, purpose: &str, plaintext: &[u8]) -> Result<Vec<u8>, SecretError> {
         let nonce_bytes = random_bytes::<NONCE_BYTES>();
         let nonce = XNonce::from(nonce_bytes);
         let sealed = self
@@ -112,7 +112,11 @@ impl SecretBox {
         Ok(out)
     }
 
-    pub fn open(&self, purpose: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, SecretError> {
+    pub(crate) fn open(
+        &self,
+        purpose: &str,
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, SecretError> {
         if sealed.len() < NONCE_BYTES {
             return Err(SecretError::Open);
         }
@@ -145,24 +149,24 @@ mod tests {
             fs::metadata(&path).expect("meta").permissions().mode() & 0o777,
             0o600
         );
-        let sealed = sealer.seal("provider-key", b"sk-test-123").expect("seal");
-        assert!(!sealed.windows(11).any(|w| w == b"sk-test-123"));
+        let ciphertext = sealer.seal("provider-key", b"sk-test-123").expect("seal");
+        assert!(!ciphertext.windows(11).any(|w| w == b"sk-test-123"));
         assert_eq!(
             sealer
-                .open("provider-key", &sealed)
+                .open("provider-key", &ciphertext)
                 .expect("open")
                 .as_slice(),
             b"sk-test-123"
         );
-        assert!(sealer.open("other-purpose", &sealed).is_err());
-        let mut altered = sealed.clone();
+        assert!(sealer.open("other-purpose", &ciphertext).is_err());
+        let mut altered = ciphertext.clone();
         let last = altered.len() - 1;
         altered[last] ^= 1;
         assert!(sealer.open("provider-key", &altered).is_err());
 
         // The same file opens the same value after a restart.
         let again = SecretBox::load_or_create(&path, true).expect("load");
-        assert!(again.open("provider-key", &sealed).is_ok());
+        assert!(again.open("provider-key", &ciphertext).is_ok());
     }
 
     #[test]

@@ -20,7 +20,7 @@ const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// How long open connections get to finish once shutdown starts.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     header_timeout: Duration,
@@ -77,7 +77,7 @@ pub async fn serve(
 
 /// Listens for SIGTERM and SIGINT from now on (so a signal during start-up is not lost)
 /// and returns a future that resolves on the first of them.
-pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send> {
+pub(crate) fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;

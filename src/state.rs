@@ -1,34 +1,35 @@
-//! What handlers share: configuration, the public origin, and the auth service.
+//! What handlers share: configuration, the public origin, the session cookie, and the
+//! services (auth, the gateway, WhatsApp linking, the Control UI proxy).
 
+use std::net::IpAddr;
 use std::ops::Deref;
 use std::sync::Arc;
-
-use axum::http::HeaderValue;
 
 use crate::auth::Auth;
 use crate::auth::limiter::RateLimit;
 use crate::channels::whatsapp_link::Linker;
 use crate::config::{Config, PublicUrl};
 use crate::gateway::supervisor::Gateway;
-use crate::proxy::Proxy;
+use crate::proxy::service::Proxy;
 use crate::secrets::SecretBox;
 use crate::store::SharedStore;
-use std::net::IpAddr;
+use crate::web::cookie::SessionCookie;
 
 #[derive(Clone)]
-pub struct AppState(Arc<Inner>);
+pub(crate) struct AppState(Arc<Inner>);
 
-pub struct Inner {
-    pub config: Config,
-    pub public_url: PublicUrl,
-    pub auth: Auth,
-    pub store: SharedStore,
-    pub sealer: Arc<SecretBox>,
-    pub gateway: Arc<Gateway>,
-    pub whatsapp: Linker,
-    pub proxy: Proxy,
+pub(crate) struct Inner {
+    pub(crate) config: Config,
+    pub(crate) public_url: PublicUrl,
+    pub(crate) cookie: SessionCookie,
+    pub(crate) auth: Auth,
+    pub(crate) store: SharedStore,
+    pub(crate) sealer: Arc<SecretBox>,
+    pub(crate) gateway: Arc<Gateway>,
+    pub(crate) whatsapp: Linker,
+    pub(crate) proxy: Proxy,
     /// Anonymous `POST /api/status` per client address.
-    pub status_limit: RateLimit<IpAddr>,
+    pub(crate) status_limit: RateLimit<IpAddr>,
 }
 
 impl Deref for AppState {
@@ -40,40 +41,7 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(inner: Inner) -> Self {
+    pub(crate) fn new(inner: Inner) -> Self {
         Self(Arc::new(inner))
-    }
-
-    /// `__Host-` binds the cookie to this exact origin over https; plain http cannot use it.
-    pub fn cookie_name(&self) -> &'static str {
-        if self.public_url.is_https() {
-            "__Host-clawhost_session"
-        } else {
-            "clawhost_session"
-        }
-    }
-
-    /// `Set-Cookie` for a new session: HttpOnly, SameSite=Lax, Path=/, Secure on https.
-    pub fn session_cookie(&self, token: &str) -> HeaderValue {
-        let max_age = self.config.session_absolute.as_secs();
-        self.cookie(token, max_age)
-    }
-
-    /// `Set-Cookie` that removes the session cookie.
-    pub fn cleared_cookie(&self) -> HeaderValue {
-        self.cookie("", 0)
-    }
-
-    fn cookie(&self, value: &str, max_age: u64) -> HeaderValue {
-        let secure = if self.public_url.is_https() {
-            "; Secure"
-        } else {
-            ""
-        };
-        let text = format!(
-            "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
-            self.cookie_name()
-        );
-        HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 }

@@ -10,13 +10,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::sessions::ActiveSession;
-use crate::auth::{AuthError, ClientInfo, SessionSummary, SignedIn, limiter::retry_after_secs};
+use crate::auth::{ClientInfo, SessionSummary, SignedIn};
 use crate::clock::rfc3339;
-use crate::error::ApiError;
 use crate::state::AppState;
+use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, ApiQuery, Owner};
+use crate::web::paging;
 
-pub fn routes() -> OpenApiRouter<AppState> {
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(instance))
         .routes(routes!(claim))
@@ -28,30 +29,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke_others))
         .routes(routes!(change_password))
         .routes(routes!(events))
-}
-
-impl From<AuthError> for ApiError {
-    fn from(error: AuthError) -> Self {
-        match error {
-            AuthError::InvalidCredentials => {
-                ApiError::status(StatusCode::UNAUTHORIZED, "The password is not correct.")
-            }
-            AuthError::TooManyAttempts { retry_after } => ApiError::TooManyRequests {
-                retry_after_secs: retry_after_secs(retry_after),
-            },
-            AuthError::AlreadyClaimed => ApiError::status(
-                StatusCode::CONFLICT,
-                "This instance already has an owner. Sign in at /login.",
-            ),
-            AuthError::InvalidClaimCode => ApiError::status(
-                StatusCode::FORBIDDEN,
-                "The claim code is wrong or has expired. Run 'clawhost claim-code' on the server for a new one.",
-            ),
-            AuthError::InvalidField { field, message } => ApiError::field(field, message),
-            AuthError::NoSuchSession => ApiError::not_found("There is no such session."),
-            AuthError::Internal(cause) => ApiError::internal(cause),
-        }
-    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -118,7 +95,7 @@ async fn signed_in_response(
 ) -> Result<Response, ApiError> {
     let body = me_body(state, &signed_in.session).await?;
     let mut headers = HeaderMap::new();
-    headers.insert(header::SET_COOKIE, state.session_cookie(&signed_in.token));
+    headers.insert(header::SET_COOKIE, state.cookie.set(&signed_in.token));
     Ok((status, headers, Json(body)).into_response())
 }
 
@@ -172,7 +149,7 @@ async fn logout(
     state.auth.logout(&session, &client).await?;
     Ok((
         StatusCode::NO_CONTENT,
-        [(header::SET_COOKIE, state.cleared_cookie())],
+        [(header::SET_COOKIE, state.cookie.clear())],
     )
         .into_response())
 }
@@ -207,7 +184,7 @@ async fn revoke(
     if id == current.id {
         return Ok((
             StatusCode::NO_CONTENT,
-            [(header::SET_COOKIE, state.cleared_cookie())],
+            [(header::SET_COOKIE, state.cookie.clear())],
         )
             .into_response());
     }
@@ -291,7 +268,7 @@ async fn events(
     Owner(_): Owner,
     ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> Result<Json<EventList>, ApiError> {
-    let limit = super::page_limit(query.limit)?;
+    let limit = paging::page_limit(query.limit)?;
     let before = match query.cursor.as_deref() {
         None | Some("") => None,
         Some(text) => Some(
@@ -304,7 +281,7 @@ async fn events(
         ),
     };
     let rows = state.auth.events(before, limit + 1).await?;
-    let (rows, next_cursor) = crate::paging::split(rows, limit, |e| e.id.to_string());
+    let (rows, next_cursor) = paging::split(rows, limit, |e| e.id.to_string());
     let events = rows
         .into_iter()
         .map(|e| EventItem {

@@ -16,18 +16,18 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::sse;
-use crate::channels::whatsapp_link::{LinkError, LinkEvent};
+use crate::channels::whatsapp_link::LinkEvent;
 use crate::channels::{self, Channel, WhatsAppLink};
-use crate::error::ApiError;
-use crate::gateway::rpc::RpcClient;
-use crate::gateway::supervisor::State as GatewayState;
+use crate::gateway::rpc::{RpcClient, RpcError};
+use crate::gateway::status::GatewayState;
 use crate::state::AppState;
+use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, Owner};
+use crate::web::sse::sse;
 
 const RPC_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub fn routes() -> OpenApiRouter<AppState> {
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(whatsapp))
@@ -48,7 +48,7 @@ async fn gateway_status(state: &AppState) -> Result<Option<Value>, ApiError> {
             .call("channels.status", json!({}), RPC_TIMEOUT)
             .await?;
         client.close().await;
-        Ok::<Value, crate::gateway::rpc::RpcError>(payload)
+        Ok::<Value, RpcError>(payload)
     };
     match asked.await {
         Ok(payload) => Ok(Some(payload)),
@@ -117,12 +117,7 @@ async fn link(
     body: Option<ApiJson<LinkRequest>>,
 ) -> Result<(StatusCode, Json<LinkEvent>), ApiError> {
     let request = body.map(|ApiJson(r)| r).unwrap_or_default();
-    state
-        .whatsapp
-        .start(request.relink)
-        .map_err(|error @ LinkError::GatewayNotRunning| {
-            ApiError::status(StatusCode::CONFLICT, error.to_string())
-        })?;
+    state.whatsapp.start(request.relink)?;
     Ok((StatusCode::ACCEPTED, Json(state.whatsapp.current())))
 }
 

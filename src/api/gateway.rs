@@ -13,20 +13,21 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::sse;
 use crate::auth::ClientInfo;
-use crate::error::ApiError;
-use crate::gateway::logs::LogLine;
-use crate::gateway::providers::{PROVIDERS, Provider};
+use crate::config;
+use crate::gateway::keycheck;
+use crate::gateway::logs::{self, LogLine};
+use crate::gateway::providers::{Provider, ProviderKind};
 use crate::gateway::runtime;
 use crate::gateway::settings::{self, SettingsRequest, SettingsView};
-use crate::gateway::supervisor::{GatewayError, State as GatewayState, Status};
-
+use crate::gateway::status::{GatewayState, Status};
 use crate::state::AppState;
-use crate::store;
+use crate::store::{self, EventKind, Store};
+use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, ApiQuery, Owner};
+use crate::web::sse::sse;
 
-pub fn routes() -> OpenApiRouter<AppState> {
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_providers))
         .routes(routes!(get_settings, put_settings))
@@ -43,18 +44,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(logs_stream))
 }
 
-impl From<GatewayError> for ApiError {
-    fn from(error: GatewayError) -> Self {
-        match error {
-            GatewayError::Conflict(detail) => ApiError::status(StatusCode::CONFLICT, detail),
-            GatewayError::Gone => ApiError::internal(error),
-        }
-    }
-}
-
 #[derive(Serialize, ToSchema)]
 struct ProviderList {
-    providers: &'static [Provider],
+    providers: Vec<Provider>,
 }
 
 /// The LLM providers clawhost can configure.
@@ -62,7 +54,7 @@ struct ProviderList {
     responses((status = 200, body = ProviderList)))]
 async fn list_providers(Owner(_): Owner) -> Json<ProviderList> {
     Json(ProviderList {
-        providers: PROVIDERS,
+        providers: ProviderKind::ALL.map(ProviderKind::describe).to_vec(),
     })
 }
 
@@ -73,7 +65,7 @@ async fn get_settings(
     State(state): State<AppState>,
     Owner(_): Owner,
 ) -> Result<Json<SettingsView>, ApiError> {
-    Ok(Json(settings::current(&state).await?))
+    Ok(Json(settings::current(&state.store).await?))
 }
 
 /// Checks and saves the provider settings; the key is sealed at rest.
@@ -85,7 +77,9 @@ async fn put_settings(
     Owner(_): Owner,
     ApiJson(body): ApiJson<SettingsRequest>,
 ) -> Result<Json<SettingsView>, ApiError> {
-    Ok(Json(settings::save(&state, &client, body).await?))
+    let event = client.event(EventKind::GatewaySettingsChanged);
+    let saved = settings::save(&state.store, &state.sealer, event, body).await?;
+    Ok(Json(saved))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -102,17 +96,10 @@ async fn test_settings(
     State(state): State<AppState>,
     Owner(_): Owner,
 ) -> Result<Json<KeyCheck>, ApiError> {
-    let settings = store::run(&state.store, |s| s.gateway_settings())
-        .await?
-        .ok_or_else(|| ApiError::status(StatusCode::CONFLICT, "Save a provider first."))?;
-    let key = settings::open_key(&state.sealer, &settings).map_err(ApiError::internal)?;
-    let outcome =
-        crate::gateway::keycheck::check(&settings, key.as_ref().map(|k| k.as_str())).await;
+    let tested = keycheck::test_saved(&state.store, &state.sealer).await?;
     Ok(Json(KeyCheck {
-        ok: outcome.is_ok(),
-        detail: match outcome {
-            Ok(d) | Err(d) => d,
-        },
+        ok: tested.ok,
+        detail: tested.detail,
     }))
 }
 
@@ -163,9 +150,7 @@ async fn install_runtime(
     }
     let requested = body.and_then(|b| b.0.version);
     let version = match requested {
-        Some(v) => {
-            crate::config::validate_version(&v).map_err(|m| ApiError::field("version", m))?
-        }
+        Some(v) => config::parse_version(&v).map_err(|m| ApiError::field("version", m))?,
         None => state.config.gateway.openclaw_version.clone(),
     };
     let new_state = state.gateway.install(version).await?;
@@ -234,7 +219,7 @@ struct GatewayStatus {
 }
 
 async fn status_body(state: &AppState, status: Status) -> Result<GatewayStatus, ApiError> {
-    let settings = store::run(&state.store, |s| s.gateway_settings()).await?;
+    let settings = store::run(&state.store, Store::gateway_settings).await?;
     let (provider, model) = settings.map(|s| (s.provider, s.model)).unzip();
     Ok(GatewayStatus {
         status,
@@ -304,10 +289,10 @@ async fn logs(
     ApiQuery(query): ApiQuery<LogsQuery>,
 ) -> Result<Json<LogList>, ApiError> {
     let tail = query.tail.unwrap_or(200);
-    if !(1..=crate::gateway::logs::CAPACITY).contains(&tail) {
+    if !(1..=logs::CAPACITY).contains(&tail) {
         return Err(ApiError::field(
             "tail",
-            format!("Use a number from 1 to {}.", crate::gateway::logs::CAPACITY),
+            format!("Use a number from 1 to {}.", logs::CAPACITY),
         ));
     }
     Ok(Json(LogList {

@@ -4,56 +4,27 @@
 //! (`utoipa_axum::routes!`), so the document at `/api/openapi.json` lists exactly the routes
 //! that exist, with the types they really take and return.
 
-pub mod auth;
-pub mod channels;
-pub mod gateway;
-pub mod status;
-
-use std::convert::Infallible;
-use std::time::Duration;
+mod auth;
+mod channels;
+mod gateway;
+mod status;
 
 use axum::Json;
 use axum::Router;
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
 use serde::Serialize;
-use tokio_stream::{Stream, StreamExt};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, RefOr, ResponseBuilder};
 use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::{ApiError, PROBLEM_JSON};
 use crate::state::AppState;
-
-/// Page sizes of the paged lists (security events, status checks).
-pub const DEFAULT_PAGE: usize = 50;
-pub const MAX_PAGE: usize = 200;
+use crate::web::problems::PROBLEM_JSON;
 
 /// The name of the session security scheme in the document.
-pub const SESSION: &str = "session";
-
-/// The `limit` query parameter: 1 to [`MAX_PAGE`], [`DEFAULT_PAGE`] when absent.
-pub fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
-    let limit = limit.unwrap_or(DEFAULT_PAGE);
-    if (1..=MAX_PAGE).contains(&limit) {
-        Ok(limit)
-    } else {
-        Err(ApiError::field(
-            "limit",
-            format!("Use a number from 1 to {MAX_PAGE}."),
-        ))
-    }
-}
-
-/// A server-sent events response with a keep-alive comment every 15 s.
-pub fn sse(stream: impl Stream<Item = Event> + Send + 'static) -> impl IntoResponse {
-    let stream = stream.map(Ok::<Event, Infallible>);
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-}
+const SESSION: &str = "session";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -64,12 +35,12 @@ pub fn sse(stream: impl Stream<Item = Event> + Send + 'static) -> impl IntoRespo
                        an Origin (or Referer) equal to the instance's public origin.",
         license(name = "MIT OR Apache-2.0"),
     ),
-    components(schemas(crate::error::ProblemBody, crate::error::FieldError))
+    components(schemas(crate::web::problems::ProblemBody, crate::validation::FieldError))
 )]
 struct ApiDoc;
 
 /// The API's routes, and the document that describes them.
-pub fn routes() -> (Router<AppState>, Document) {
+pub(crate) fn routes() -> (Router<AppState>, Document) {
     let (router, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(healthz))
         .merge(auth::routes())
@@ -197,16 +168,21 @@ mod tests {
     #[test]
     fn the_documented_bounds_are_the_checked_ones() {
         use crate::auth::password::{MAX_CHARS, MIN_CHARS};
+        use crate::web::paging::MAX_PAGE;
         let (_, document) = routes();
         let json = serde_json::to_value(&document).expect("json");
         let schemas = &json["components"]["schemas"];
-        let ids: Vec<&str> = crate::gateway::providers::PROVIDERS
+        let ids: Vec<&str> = crate::gateway::providers::ProviderKind::ALL
             .iter()
-            .map(|p| p.id)
+            .map(|p| p.id())
             .collect();
         assert_eq!(
             schemas["SettingsRequest"]["properties"]["provider"]["pattern"],
             format!("^({})$", ids.join("|"))
+        );
+        assert_eq!(
+            schemas["SettingsRequest"]["properties"]["provider"]["enum"],
+            serde_json::json!(ids)
         );
         for (schema, field) in [
             ("ClaimRequest", "password"),

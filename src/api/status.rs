@@ -15,28 +15,31 @@ use utoipa_axum::routes;
 
 use crate::auth::ClientInfo;
 use crate::auth::limiter::retry_after_secs;
-use crate::auth::tokens::{hex, random_bytes};
 use crate::clock::{now_ms, rfc3339};
-use crate::error::ApiError;
+use crate::crypto::{hex, random_bytes};
 use crate::state::AppState;
 use crate::store::{self, StatusCheck};
+use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, ApiQuery, MaybeOwner, Owner};
+use crate::web::paging;
 
 pub(super) const MAX_NAME_CHARS: usize = 255;
 /// Rows kept; the oldest go first.
 const KEEP: usize = 100_000;
 
-pub fn routes() -> OpenApiRouter<AppState> {
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list, create))
 }
 
 /// A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, a 12-bit counter that keeps ids made
 /// in the same millisecond in creation order (RFC 9562 §6.2, method 1), then random bits.
-pub fn uuid_v7(ms: i64) -> String {
+fn uuid_v7(ms: i64) -> String {
     static LAST: std::sync::Mutex<(u64, u16)> = std::sync::Mutex::new((0, 0));
     let (ms, counter) = {
-        let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
-        let ms = ms.max(0) as u64;
+        let mut last = LAST
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let ms = u64::try_from(ms).unwrap_or(0);
         *last = if ms > last.0 {
             (ms, 0)
         } else if last.1 < 0x0fff {
@@ -170,7 +173,7 @@ async fn list(
     Owner(_): Owner,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Page>, ApiError> {
-    let limit = super::page_limit(query.limit)?;
+    let limit = paging::page_limit(query.limit)?;
     let cursor = query.cursor.filter(|c| !c.is_empty());
     if cursor.as_deref().is_some_and(|c| !valid_cursor(c)) {
         return Err(ApiError::field(
@@ -182,7 +185,7 @@ async fn list(
         s.status_checks(cursor.as_deref(), limit + 1)
     })
     .await?;
-    let (rows, next_cursor) = crate::paging::split(rows, limit, |r| r.id.clone());
+    let (rows, next_cursor) = paging::split(rows, limit, |r| r.id.clone());
     Ok(Json(Page {
         items: rows.into_iter().map(item).collect(),
         next_cursor,

@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 const MAX_KEYS: usize = 10_000;
 
 #[derive(Debug, Clone, Copy)]
-pub struct LockoutPolicy {
+pub(crate) struct LockoutPolicy {
     /// Failures allowed before the first lockout.
-    pub free_failures: u32,
+    pub(crate) free_failures: u32,
     /// The first lockout; each further failure doubles it.
-    pub base: Duration,
-    pub max: Duration,
+    pub(crate) base: Duration,
+    pub(crate) max: Duration,
     /// Failures are forgotten this long after the last one.
-    pub forget_after: Duration,
+    pub(crate) forget_after: Duration,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -30,19 +30,19 @@ struct FailureRecord {
 }
 
 /// Counts failures per key and locks the key out for exponentially longer after too many.
-pub struct Lockout<K> {
+pub(crate) struct Lockout<K> {
     policy: LockoutPolicy,
     records: Mutex<HashMap<K, FailureRecord>>,
 }
 
 /// Seconds to wait, rounded up, at least 1 (the value for `Retry-After`).
-pub fn retry_after_secs(wait: Duration) -> u64 {
+pub(crate) fn retry_after_secs(wait: Duration) -> u64 {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     secs.max(1)
 }
 
 impl<K: Eq + Hash + Clone> Lockout<K> {
-    pub fn new(policy: LockoutPolicy) -> Self {
+    pub(crate) fn new(policy: LockoutPolicy) -> Self {
         Self {
             policy,
             records: Mutex::new(HashMap::new()),
@@ -50,11 +50,13 @@ impl<K: Eq + Hash + Clone> Lockout<K> {
     }
 
     fn records(&self) -> std::sync::MutexGuard<'_, HashMap<K, FailureRecord>> {
-        self.records.lock().unwrap_or_else(|p| p.into_inner())
+        self.records
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// `Err(wait)` while the key is locked out.
-    pub fn check(&self, key: &K, now: Instant) -> Result<(), Duration> {
+    pub(crate) fn check(&self, key: &K, now: Instant) -> Result<(), Duration> {
         match self.records().get(key).and_then(|r| r.locked_until) {
             Some(until) if until > now => Err(until - now),
             _ => Ok(()),
@@ -62,7 +64,7 @@ impl<K: Eq + Hash + Clone> Lockout<K> {
     }
 
     /// Records a failure; returns the lockout it starts, if any.
-    pub fn record_failure(&self, key: &K, now: Instant) -> Option<Duration> {
+    pub(crate) fn record_failure(&self, key: &K, now: Instant) -> Option<Duration> {
         let mut records = self.records();
         if records.len() >= MAX_KEYS && !records.contains_key(key) {
             prune(&mut records, now, self.policy.forget_after);
@@ -90,7 +92,7 @@ impl<K: Eq + Hash + Clone> Lockout<K> {
         Some(lock)
     }
 
-    pub fn reset(&self, key: &K) {
+    pub(crate) fn reset(&self, key: &K) {
         self.records().remove(key);
     }
 }
@@ -118,14 +120,14 @@ fn prune<K: Eq + Hash + Clone>(
 }
 
 /// A token bucket per key: `burst` requests at once, refilled at `per_second`.
-pub struct RateLimit<K> {
+pub(crate) struct RateLimit<K> {
     burst: f64,
     per_second: f64,
     buckets: Mutex<HashMap<K, (f64, Instant)>>,
 }
 
 impl<K: Eq + Hash + Clone> RateLimit<K> {
-    pub fn new(burst: u32, per_second: f64) -> Self {
+    pub(crate) fn new(burst: u32, per_second: f64) -> Self {
         Self {
             burst: f64::from(burst),
             per_second,
@@ -134,8 +136,11 @@ impl<K: Eq + Hash + Clone> RateLimit<K> {
     }
 
     /// Takes one token; `Err(wait)` when the bucket is empty.
-    pub fn take(&self, key: &K, now: Instant) -> Result<(), Duration> {
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+    pub(crate) fn take(&self, key: &K, now: Instant) -> Result<(), Duration> {
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if buckets.len() >= MAX_KEYS && !buckets.contains_key(key) {
             let full_after = self.burst / self.per_second;
             buckets.retain(|_, (_, at)| now.duration_since(*at).as_secs_f64() < full_after);
@@ -166,7 +171,7 @@ mod tests {
             free_failures: 3,
             base: Duration::from_secs(1),
             max: Duration::from_secs(8),
-            forget_after: Duration::from_secs(3600),
+            forget_after: Duration::from_hours(1),
         }
     }
 
@@ -221,7 +226,7 @@ mod tests {
     fn lockout_map_stays_bounded() {
         let lockout = Lockout::new(policy());
         let now = Instant::now();
-        for key in 0..(MAX_KEYS as u32 + 10) {
+        for key in 0..(u32::try_from(MAX_KEYS).expect("small") + 10) {
             lockout.record_failure(&key, now);
         }
         assert!(lockout.records().len() <= MAX_KEYS);

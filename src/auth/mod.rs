@@ -2,10 +2,10 @@
 //! security events they leave behind. Handlers (API and pages) call these functions and only
 //! translate the outcome.
 
-pub mod limiter;
-pub mod password;
-pub mod sessions;
-pub mod tokens;
+pub(crate) mod limiter;
+pub(crate) mod password;
+pub(crate) mod sessions;
+pub(crate) mod tokens;
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -25,13 +25,13 @@ const USER_AGENT_CHARS: usize = 256;
 
 /// Who is asking: the address the request came from and what it says it is.
 #[derive(Debug, Clone)]
-pub struct ClientInfo {
-    pub ip: IpAddr,
-    pub user_agent: String,
+pub(crate) struct ClientInfo {
+    pub(crate) ip: IpAddr,
+    pub(crate) user_agent: String,
 }
 
 impl ClientInfo {
-    pub fn new(ip: IpAddr, user_agent: &str) -> Self {
+    pub(crate) fn new(ip: IpAddr, user_agent: &str) -> Self {
         let user_agent = user_agent
             .chars()
             .filter(|c| !c.is_control())
@@ -40,7 +40,7 @@ impl ClientInfo {
         Self { ip, user_agent }
     }
 
-    pub fn event(&self, kind: EventKind) -> NewEvent {
+    pub(crate) fn event(&self, kind: EventKind) -> NewEvent {
         NewEvent {
             at: now_ms(),
             kind,
@@ -52,7 +52,7 @@ impl ClientInfo {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum AuthError {
+pub(crate) enum AuthError {
     #[error("invalid credentials")]
     InvalidCredentials,
     #[error("too many attempts")]
@@ -86,30 +86,30 @@ impl From<password::HashError> for AuthError {
 
 /// One open session as listed to the owner (API and dashboard).
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
-pub struct SessionSummary {
-    pub id: String,
-    pub created_at: String,
-    pub last_seen_at: String,
-    pub ip: String,
-    pub user_agent: String,
-    pub current: bool,
+pub(crate) struct SessionSummary {
+    pub(crate) id: String,
+    pub(crate) created_at: String,
+    pub(crate) last_seen_at: String,
+    pub(crate) ip: String,
+    pub(crate) user_agent: String,
+    pub(crate) current: bool,
 }
 
 /// A session just opened: the token goes into the cookie and nowhere else.
-pub struct SignedIn {
-    pub token: String,
-    pub session: ActiveSession,
+pub(crate) struct SignedIn {
+    pub(crate) token: String,
+    pub(crate) session: ActiveSession,
 }
 
 #[derive(Debug, Clone, Copy)]
-pub struct AuthSettings {
-    pub session_absolute: Duration,
-    pub session_idle: Duration,
+pub(crate) struct AuthSettings {
+    pub(crate) session_absolute: Duration,
+    pub(crate) session_idle: Duration,
 }
 
-pub struct Auth {
+pub(crate) struct Auth {
     store: SharedStore,
-    pub sessions: SessionManager,
+    pub(crate) sessions: SessionManager,
     settings: AuthSettings,
     hashing: PasswordHashing,
     /// Failed passwords per client address.
@@ -125,19 +125,22 @@ pub struct Auth {
     claiming: tokio::sync::Mutex<()>,
 }
 
-const FORGET_FAILURES_AFTER: Duration = Duration::from_secs(3600);
-const MAX_LOCKOUT: Duration = Duration::from_secs(15 * 60);
+const FORGET_FAILURES_AFTER: Duration = Duration::from_hours(1);
+const MAX_LOCKOUT: Duration = Duration::from_mins(15);
 
 impl Auth {
-    pub async fn new(store: SharedStore, settings: AuthSettings) -> Result<Self, StoreError> {
-        let epoch = store::run(&store, |s| s.auth_epoch()).await?;
+    pub(crate) async fn new(
+        store: SharedStore,
+        settings: AuthSettings,
+    ) -> Result<Self, StoreError> {
+        let epoch = store::run(&store, Store::auth_epoch).await?;
         let lockout = |free_failures| LockoutPolicy {
             free_failures,
             base: Duration::from_secs(1),
             max: MAX_LOCKOUT,
             forget_after: FORGET_FAILURES_AFTER,
         };
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
         Ok(Self {
             sessions: SessionManager::new(store.clone(), settings.session_idle, epoch),
             store,
@@ -151,12 +154,12 @@ impl Auth {
         })
     }
 
-    pub async fn is_locked(&self) -> Result<bool, AuthError> {
-        Ok(store::run(&self.store, |s| s.owner()).await?.is_some())
+    pub(crate) async fn is_locked(&self) -> Result<bool, AuthError> {
+        Ok(store::run(&self.store, Store::owner).await?.is_some())
     }
 
-    pub async fn owner_created_at(&self) -> Result<Option<i64>, AuthError> {
-        let owner = store::run(&self.store, |s| s.owner()).await?;
+    pub(crate) async fn owner_created_at(&self) -> Result<Option<i64>, AuthError> {
+        let owner = store::run(&self.store, Store::owner).await?;
         Ok(owner.map(|o| o.created_at))
     }
 
@@ -167,7 +170,7 @@ impl Auth {
     }
 
     /// Becomes the owner with the claim code, and signs in.
-    pub async fn claim(
+    pub(crate) async fn claim(
         &self,
         code: &str,
         password: &str,
@@ -220,7 +223,11 @@ impl Auth {
     }
 
     /// Signs the owner in with the password. Every failure looks and takes the same.
-    pub async fn login(&self, password: &str, client: &ClientInfo) -> Result<SignedIn, AuthError> {
+    pub(crate) async fn login(
+        &self,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<SignedIn, AuthError> {
         self.take_attempt(client)?;
         self.check_password(password, client).await?;
         let (token, session) = self.new_session(client);
@@ -243,7 +250,7 @@ impl Auth {
         if let Some(retry_after) = locked.iter().filter_map(|r| r.err()).max() {
             return Err(AuthError::TooManyAttempts { retry_after });
         }
-        let stored = store::run(&self.store, |s| s.owner()).await?;
+        let stored = store::run(&self.store, Store::owner).await?;
         // Bound the work before hashing: a megabyte "password" is refused like a wrong one.
         let plausible = password.chars().count() <= password::MAX_CHARS;
         let candidate = if plausible { password } else { "" }.to_owned();
@@ -268,7 +275,7 @@ impl Auth {
         Err(AuthError::InvalidCredentials)
     }
 
-    pub async fn logout(
+    pub(crate) async fn logout(
         &self,
         session: &ActiveSession,
         client: &ClientInfo,
@@ -280,7 +287,7 @@ impl Auth {
         Ok(())
     }
 
-    pub async fn revoke(&self, id: &str, client: &ClientInfo) -> Result<(), AuthError> {
+    pub(crate) async fn revoke(&self, id: &str, client: &ClientInfo) -> Result<(), AuthError> {
         let id = id.to_owned();
         let event = client.event(EventKind::SessionRevoked);
         let existed = store::run(&self.store, move |s| s.delete_session(&id, Some(&event))).await?;
@@ -292,7 +299,7 @@ impl Auth {
         }
     }
 
-    pub async fn revoke_others(
+    pub(crate) async fn revoke_others(
         &self,
         current: &ActiveSession,
         client: &ClientInfo,
@@ -306,7 +313,7 @@ impl Auth {
     }
 
     /// Changes the password after checking the current one; every other session ends.
-    pub async fn change_password(
+    pub(crate) async fn change_password(
         &self,
         current: &ActiveSession,
         current_password: &str,
@@ -339,11 +346,11 @@ impl Auth {
     }
 
     /// Every open session, newest first, as the owner sees them.
-    pub async fn session_summaries(
+    pub(crate) async fn session_summaries(
         &self,
         current: &ActiveSession,
     ) -> Result<Vec<SessionSummary>, AuthError> {
-        let sessions = store::run(&self.store, |s| s.list_sessions()).await?;
+        let sessions = store::run(&self.store, Store::list_sessions).await?;
         Ok(sessions
             .into_iter()
             .map(|s| SessionSummary {
@@ -357,7 +364,11 @@ impl Auth {
             .collect())
     }
 
-    pub async fn events(&self, before: Option<i64>, limit: usize) -> Result<Vec<Event>, AuthError> {
+    pub(crate) async fn events(
+        &self,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Event>, AuthError> {
         Ok(store::run(&self.store, move |s| s.events(before, limit)).await?)
     }
 
@@ -373,7 +384,7 @@ impl Auth {
             i64::try_from(self.settings.session_absolute.as_millis()).unwrap_or(i64::MAX);
         let session = Session {
             id: tokens::new_session_id(),
-            token_hash: tokens::sha256(token.as_bytes()),
+            token_hash: crate::crypto::sha256(token.as_bytes()),
             created_at: now,
             last_seen_at: now,
             expires_at: now.saturating_add(lifetime),
@@ -408,9 +419,11 @@ fn cli_event(kind: EventKind) -> NewEvent {
 
 /// Issues a fresh claim code (the old one stops working). `None` when an owner exists.
 /// Synchronous: used by the CLI and at start, before the runtime serves requests.
-pub fn issue_claim_code(store: &dyn Store, ttl: Duration) -> Result<Option<String>, StoreError> {
-    let code = tokens::new_claim_code();
-    let hash = tokens::claim_code_hash(&code).expect("a generated claim code is well formed");
+pub(crate) fn issue_claim_code(
+    store: &dyn Store,
+    ttl: Duration,
+) -> Result<Option<String>, StoreError> {
+    let (code, hash) = tokens::new_claim_code();
     let outcome = store.issue_claim_code(
         hash,
         now_ms(),
@@ -424,9 +437,8 @@ pub fn issue_claim_code(store: &dyn Store, ttl: Duration) -> Result<Option<Strin
 }
 
 /// Removes the owner and every session; returns the new claim code.
-pub fn reset_owner(store: &dyn Store, ttl: Duration) -> Result<String, StoreError> {
-    let code = tokens::new_claim_code();
-    let hash = tokens::claim_code_hash(&code).expect("a generated claim code is well formed");
+pub(crate) fn reset_owner(store: &dyn Store, ttl: Duration) -> Result<String, StoreError> {
+    let (code, hash) = tokens::new_claim_code();
     store.reset_owner(hash, expiry(ttl), &cli_event(EventKind::OwnerReset))?;
     Ok(code)
 }

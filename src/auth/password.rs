@@ -7,20 +7,24 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 use tokio::sync::Semaphore;
 
-pub const MIN_CHARS: usize = 12;
-pub const MAX_CHARS: usize = 1024;
+pub(crate) const MIN_CHARS: usize = 12;
+pub(crate) const MAX_CHARS: usize = 1024;
 
 /// Argon2id with one of OWASP's equivalent recommended configurations: 7 MiB, 5 passes,
 /// 1 lane. The same strength as 19 MiB × 2 passes, at a third of the memory, which the
 /// allocator may keep mapped after a sign-in and which bounds what concurrent sign-ins cost.
 /// Hashes made with other parameters still verify: they are read from the stored hash.
 fn argon2() -> Argon2<'static> {
+    #[allow(
+        clippy::expect_used,
+        reason = "constant parameters within argon2's bounds; every hash in the tests uses them"
+    )]
     let params = Params::new(7 * 1024, 5, 1, None).expect("OWASP argon2 parameters are valid");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
 /// Checks the policy: length only, no composition rules (NIST SP 800-63B).
-pub fn check_policy(password: &str) -> Result<(), String> {
+pub(crate) fn check_policy(password: &str) -> Result<(), String> {
     let chars = password.chars().count();
     if chars < MIN_CHARS {
         return Err(format!(
@@ -34,7 +38,7 @@ pub fn check_policy(password: &str) -> Result<(), String> {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum HashError {
+pub(crate) enum HashError {
     #[error("password hashing failed: {0}")]
     Hash(String),
     #[error("password hashing task failed: {0}")]
@@ -44,18 +48,18 @@ pub enum HashError {
 /// Runs argon2 on the blocking pool, at most a few at a time so memory stays bounded
 /// (each hash holds 7 MiB) and a burst of logins cannot starve the runtime.
 #[derive(Clone)]
-pub struct PasswordHashing {
+pub(crate) struct PasswordHashing {
     permits: Arc<Semaphore>,
 }
 
 impl PasswordHashing {
-    pub fn new(max_concurrent: usize) -> Self {
+    pub(crate) fn new(max_concurrent: usize) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
         }
     }
 
-    pub async fn hash(&self, password: String) -> Result<String, HashError> {
+    pub(crate) async fn hash(&self, password: String) -> Result<String, HashError> {
         self.blocking(move || {
             argon2()
                 .hash_password(password.as_bytes())
@@ -67,7 +71,7 @@ impl PasswordHashing {
 
     /// Verifies `password` against `stored`. With no stored hash it still does the same work
     /// against a dummy, so the answer takes as long whether or not an owner exists.
-    pub async fn verify(
+    pub(crate) async fn verify(
         &self,
         password: String,
         stored: Option<String>,
@@ -104,7 +108,7 @@ impl PasswordHashing {
 fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| {
-        let secret = super::tokens::hex(&super::tokens::random_bytes::<32>());
+        let secret = crate::crypto::hex(&crate::crypto::random_bytes::<32>());
         argon2()
             .hash_password(secret.as_bytes())
             .map(|hash| hash.to_string())

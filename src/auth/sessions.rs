@@ -9,12 +9,14 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::tokens::sha256;
 use crate::clock::now_ms;
-use crate::store::{self, Session, SharedStore, StoreError, UnixMs};
+use crate::crypto::sha256;
+use crate::store::{self, Session, SharedStore, Store, StoreError, UnixMs};
 
 /// How often the watcher reads the auth epoch.
-pub const EPOCH_POLL: Duration = Duration::from_millis(200);
+pub(crate) const EPOCH_POLL: Duration = Duration::from_millis(200);
+/// Sessions past their expiry are deleted from the store this often.
+const SWEEP_EVERY: Duration = Duration::from_hours(1);
 /// `last_seen_at` is written at most this often per session.
 const TOUCH_EVERY_MS: i64 = 60_000;
 /// Cached sessions at most; a single owner rarely has more than a handful.
@@ -22,10 +24,10 @@ const MAX_CACHED: usize = 1024;
 
 /// A valid session, as handlers see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActiveSession {
-    pub id: String,
-    pub created_at: UnixMs,
-    pub expires_at: UnixMs,
+pub(crate) struct ActiveSession {
+    pub(crate) id: String,
+    pub(crate) created_at: UnixMs,
+    pub(crate) expires_at: UnixMs,
 }
 
 struct Cached {
@@ -39,7 +41,7 @@ struct Cache {
     entries: HashMap<[u8; 32], Cached>,
 }
 
-pub struct SessionManager {
+pub(crate) struct SessionManager {
     store: SharedStore,
     idle_ms: i64,
     cache: Mutex<Cache>,
@@ -53,7 +55,7 @@ enum Verdict {
 }
 
 impl SessionManager {
-    pub fn new(store: SharedStore, idle: Duration, epoch: i64) -> Self {
+    pub(crate) fn new(store: SharedStore, idle: Duration, epoch: i64) -> Self {
         Self {
             store,
             idle_ms: i64::try_from(idle.as_millis()).unwrap_or(i64::MAX),
@@ -66,17 +68,22 @@ impl SessionManager {
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Changes whenever sessions may have ended; long-lived connections (proxied sockets)
     /// watch it and re-check their session.
-    pub fn subscribe(&self) -> watch::Receiver<i64> {
+    pub(crate) fn subscribe(&self) -> watch::Receiver<i64> {
         self.epoch.subscribe()
     }
 
     /// The session for a cookie token, if it is valid now.
-    pub async fn authenticate(&self, token: &str) -> Result<Option<ActiveSession>, StoreError> {
+    pub(crate) async fn authenticate(
+        &self,
+        token: &str,
+    ) -> Result<Option<ActiveSession>, StoreError> {
         let token_hash = sha256(token.as_bytes());
         let now = now_ms();
         let verdict = self.check_cached(&token_hash, now);
@@ -154,16 +161,16 @@ impl SessionManager {
     }
 
     /// Reads the store's epoch; when it moved, drops the cache and tells the watchers.
-    pub async fn refresh_epoch(&self) -> Result<(), StoreError> {
-        let epoch = store::run(&self.store, |s| s.auth_epoch()).await?;
+    pub(crate) async fn refresh_epoch(&self) -> Result<(), StoreError> {
+        let epoch = store::run(&self.store, Store::auth_epoch).await?;
         let changed = {
             let mut cache = self.cache();
-            if cache.epoch != epoch {
+            if cache.epoch == epoch {
+                false
+            } else {
                 cache.epoch = epoch;
                 cache.entries.clear();
                 true
-            } else {
-                false
             }
         };
         if changed {
@@ -173,10 +180,11 @@ impl SessionManager {
     }
 
     /// Polls the epoch until `shutdown` fires; also sweeps expired sessions now and then.
-    pub async fn watch(&self, mut shutdown: watch::Receiver<bool>) {
+    pub(crate) async fn watch(&self, mut shutdown: watch::Receiver<bool>) {
         let mut ticker = tokio::time::interval(EPOCH_POLL);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let sweep_every = (Duration::from_secs(3600).as_millis() / EPOCH_POLL.as_millis()) as u64;
+        let sweep_every =
+            u64::try_from(SWEEP_EVERY.as_millis() / EPOCH_POLL.as_millis()).unwrap_or(u64::MAX);
         let mut ticks: u64 = 0;
         loop {
             tokio::select! {

@@ -1,6 +1,6 @@
-//! Random secrets and their fingerprints: session tokens, session ids, claim codes.
+//! Session tokens, session ids and claim codes, and the fingerprints stored for them.
 
-use sha2::{Digest, Sha256};
+use crate::crypto::{hex, random_bytes, sha256};
 
 /// Crockford's base32: no I, L, O or U, so a code read aloud or copied by hand survives.
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -9,39 +9,19 @@ const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 const CLAIM_CODE_CHARS: usize = 28;
 const CLAIM_CODE_GROUP: usize = 4;
 
-pub fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut bytes = [0u8; N];
-    // The OS random source failing is not recoverable; no secret may be made without it.
-    getrandom::fill(&mut bytes).expect("the operating system's random source is unavailable");
-    bytes
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(DIGITS[usize::from(byte >> 4)] as char);
-        out.push(DIGITS[usize::from(byte & 0x0f)] as char);
-    }
-    out
-}
-
-pub fn sha256(data: &[u8]) -> [u8; 32] {
-    Sha256::digest(data).into()
-}
-
 /// A new session token (256 bits, hex) for the cookie.
-pub fn new_session_token() -> String {
+pub(crate) fn new_session_token() -> String {
     hex(&random_bytes::<32>())
 }
 
 /// A new public session id (128 bits, hex), used to list and revoke sessions.
-pub fn new_session_id() -> String {
+pub(crate) fn new_session_id() -> String {
     hex(&random_bytes::<16>())
 }
 
-/// A new claim code such as `7KQ2-M9XD-…`: 140 random bits in groups of four.
-pub fn new_claim_code() -> String {
+/// A new claim code such as `7KQ2-M9XD-…` (140 random bits in groups of four), and the
+/// fingerprint stored for it.
+pub(crate) fn new_claim_code() -> (String, [u8; 32]) {
     let bytes = random_bytes::<18>();
     let mut chars = Vec::with_capacity(CLAIM_CODE_CHARS);
     let mut buffer: u32 = 0;
@@ -54,16 +34,18 @@ pub fn new_claim_code() -> String {
             chars.push(CROCKFORD[((buffer >> bits) & 31) as usize]);
         }
     }
-    chars
+    let hash = sha256(&chars);
+    let code = chars
         .chunks(CLAIM_CODE_GROUP)
         .map(|group| String::from_utf8_lossy(group).into_owned())
         .collect::<Vec<_>>()
-        .join("-")
+        .join("-");
+    (code, hash)
 }
 
 /// Canonical form of a typed claim code: case, spaces and dashes do not matter, and the
 /// look-alikes O, I and L read as 0, 1 and 1. Returns `None` for anything else.
-pub fn normalize_claim_code(input: &str) -> Option<String> {
+pub(crate) fn normalize_claim_code(input: &str) -> Option<String> {
     let mut out = String::with_capacity(CLAIM_CODE_CHARS);
     for c in input.chars() {
         let c = match c.to_ascii_uppercase() {
@@ -83,7 +65,7 @@ pub fn normalize_claim_code(input: &str) -> Option<String> {
 
 /// The stored fingerprint of a claim code. The code carries 140 random bits, so a fast hash
 /// is enough: there is nothing to guess offline.
-pub fn claim_code_hash(code: &str) -> Option<[u8; 32]> {
+pub(crate) fn claim_code_hash(code: &str) -> Option<[u8; 32]> {
     normalize_claim_code(code).map(|canonical| sha256(canonical.as_bytes()))
 }
 
@@ -93,7 +75,8 @@ mod tests {
 
     #[test]
     fn claim_codes_are_grouped_and_round_trip() {
-        let code = new_claim_code();
+        let (code, hash) = new_claim_code();
+        assert_eq!(claim_code_hash(&code), Some(hash), "stored as typed back");
         assert_eq!(
             code.len(),
             CLAIM_CODE_CHARS + CLAIM_CODE_CHARS / CLAIM_CODE_GROUP - 1
@@ -101,7 +84,7 @@ mod tests {
         assert!(code.split('-').all(|group| group.len() == CLAIM_CODE_GROUP));
         let sloppy = code.to_lowercase().replace('-', " ");
         assert_eq!(claim_code_hash(&sloppy), claim_code_hash(&code));
-        assert_ne!(new_claim_code(), code);
+        assert_ne!(new_claim_code().0, code);
     }
 
     #[test]

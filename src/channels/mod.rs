@@ -6,7 +6,7 @@
 //! repair of Baileys' `registered` flag is obsolete for OpenClaw 2026.x: "linked" means only
 //! that `creds.json` exists, is larger than one byte and is valid JSON.
 
-pub mod whatsapp_link;
+pub(crate) mod whatsapp_link;
 
 use std::fs::File;
 use std::io::Read;
@@ -20,26 +20,31 @@ use serde_json::Value;
 const MAX_CREDS_BYTES: u64 = 1024 * 1024;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct Issue {
-    pub kind: String,
-    pub message: String,
-    pub fix: Option<String>,
+pub(crate) struct Issue {
+    pub(crate) kind: String,
+    pub(crate) message: String,
+    pub(crate) fix: Option<String>,
 }
 
+/// A channel as the gateway reports it; its flags are the gateway's own, passed on as they are.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct Channel {
-    pub id: String,
-    pub configured: bool,
-    pub linked: bool,
-    pub running: bool,
-    pub connected: bool,
-    pub health: Option<String>,
-    pub last_error: Option<String>,
-    pub issues: Vec<Issue>,
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "the API returns the gateway's four independent flags"
+)]
+pub(crate) struct Channel {
+    pub(crate) id: String,
+    pub(crate) configured: bool,
+    pub(crate) linked: bool,
+    pub(crate) running: bool,
+    pub(crate) connected: bool,
+    pub(crate) health: Option<String>,
+    pub(crate) last_error: Option<String>,
+    pub(crate) issues: Vec<Issue>,
 }
 
 /// Maps the gateway's `channels.status` payload.
-pub fn from_status(payload: &Value) -> Vec<Channel> {
+pub(crate) fn from_status(payload: &Value) -> Vec<Channel> {
     let channels = &payload["channels"];
     let mut order: Vec<String> = payload["channelOrder"]
         .as_array()
@@ -88,20 +93,20 @@ pub fn from_status(payload: &Value) -> Vec<Channel> {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct WhatsAppLink {
-    pub linked: bool,
+pub(crate) struct WhatsAppLink {
+    pub(crate) linked: bool,
     /// Masked: `+1•••••4321`.
-    pub phone: Option<String>,
+    pub(crate) phone: Option<String>,
     /// `gateway` while it runs, `files` (its credential files) while it does not.
     #[schema(value_type = String, pattern = "^(gateway|files)$")]
-    pub source: &'static str,
+    pub(crate) source: &'static str,
     /// Why the files could not be read, when they could not.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub problem: Option<String>,
+    pub(crate) problem: Option<String>,
 }
 
 /// `+15557654321` → `+1•••••4321`.
-pub fn mask_phone(e164: &str) -> String {
+pub(crate) fn mask_phone(e164: &str) -> String {
     let digits: Vec<char> = e164.chars().filter(char::is_ascii_digit).collect();
     if digits.len() < 6 {
         return "•••".into();
@@ -127,7 +132,7 @@ fn not_linked(problem: Option<String>) -> WhatsAppLink {
 
 /// Link state of the default WhatsApp account from `<state>/credentials/whatsapp/default/`.
 /// Blocking: call it off the async runtime.
-pub fn whatsapp_from_files(state_dir: &Path) -> WhatsAppLink {
+pub(crate) fn whatsapp_from_files(state_dir: &Path) -> WhatsAppLink {
     let path = state_dir.join("credentials/whatsapp/default/creds.json");
     let metadata = match std::fs::symlink_metadata(&path) {
         Ok(metadata) => metadata,
@@ -181,7 +186,7 @@ pub fn whatsapp_from_files(state_dir: &Path) -> WhatsAppLink {
 }
 
 /// Link state of WhatsApp as the running gateway reports it.
-pub fn whatsapp_from_status(payload: &Value) -> WhatsAppLink {
+pub(crate) fn whatsapp_from_status(payload: &Value) -> WhatsAppLink {
     let whatsapp = &payload["channels"]["whatsapp"];
     WhatsAppLink {
         linked: whatsapp["linked"] == true,

@@ -16,13 +16,14 @@ use tokio::task::JoinHandle;
 
 use crate::config::OPENCLAW_VERSION;
 use crate::gateway::rpc::{RpcClient, RpcError};
-use crate::gateway::supervisor::{Gateway, State as GatewayState};
+use crate::gateway::status::GatewayState;
+use crate::gateway::supervisor::Gateway;
 
 const CHANNEL: &str = "whatsapp";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const STATUS_TIMEOUT: Duration = Duration::from_secs(15);
 /// npm fetches ~60 MB for the plugin; slow links need minutes.
-const INSTALL_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+const INSTALL_TIMEOUT: Duration = Duration::from_mins(10);
 /// After an install the gateway hot-reloads its plugins before the channel appears.
 const CHANNEL_APPEARS_TIMEOUT: Duration = Duration::from_secs(90);
 const QR_TIMEOUT_MS: u64 = 30_000;
@@ -37,7 +38,7 @@ const PNG_DATA_URL: &str = "data:image/png;base64,";
 /// event name and its payload.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(tag = "event", content = "data", rename_all = "snake_case")]
-pub enum LinkEvent {
+pub(crate) enum LinkEvent {
     /// No flow has run since clawhost started.
     Idle {},
     Progress {
@@ -58,7 +59,7 @@ pub enum LinkEvent {
 }
 
 impl LinkEvent {
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             LinkEvent::Idle {} => "idle",
             LinkEvent::Progress { .. } => "progress",
@@ -69,31 +70,29 @@ impl LinkEvent {
     }
 
     /// The payload alone, for the SSE `data:` line.
-    pub fn data(&self) -> Value {
-        serde_json::to_value(self)
-            .map(|mut v| v["data"].take())
-            .unwrap_or(Value::Null)
+    pub(crate) fn data(&self) -> Value {
+        serde_json::to_value(self).map_or(Value::Null, |mut v| v["data"].take())
     }
 
-    pub fn in_progress(&self) -> bool {
+    pub(crate) fn in_progress(&self) -> bool {
         matches!(self, LinkEvent::Progress { .. } | LinkEvent::Qr { .. })
     }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum LinkError {
+pub(crate) enum LinkError {
     #[error("Start the gateway first: WhatsApp is linked through the running gateway.")]
     GatewayNotRunning,
 }
 
-pub struct Linker {
+pub(crate) struct Linker {
     gateway: Arc<Gateway>,
     events: watch::Sender<LinkEvent>,
     running: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Linker {
-    pub fn new(gateway: Arc<Gateway>) -> Self {
+    pub(crate) fn new(gateway: Arc<Gateway>) -> Self {
         Self {
             gateway,
             events: watch::Sender::new(LinkEvent::Idle {}),
@@ -101,22 +100,25 @@ impl Linker {
         }
     }
 
-    pub fn current(&self) -> LinkEvent {
+    pub(crate) fn current(&self) -> LinkEvent {
         self.events.borrow().clone()
     }
 
-    pub fn watch(&self) -> watch::Receiver<LinkEvent> {
+    pub(crate) fn watch(&self) -> watch::Receiver<LinkEvent> {
         self.events.subscribe()
     }
 
     /// Starts a flow, or leaves the one already running alone (a second click joins it).
     /// `relink` asks for a fresh QR even when WhatsApp is linked.
-    pub fn start(&self, relink: bool) -> Result<(), LinkError> {
+    pub(crate) fn start(&self, relink: bool) -> Result<(), LinkError> {
         let credential = match self.gateway.credential() {
             Some(credential) if self.gateway.status().state == GatewayState::Running => credential,
             _ => return Err(LinkError::GatewayNotRunning),
         };
-        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let mut running = self
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if running.as_ref().is_some_and(|task| !task.is_finished()) {
             return Ok(());
         }
@@ -150,10 +152,9 @@ impl Flow {
     fn emit(&self, event: LinkEvent) {
         let line = match &event {
             LinkEvent::Progress { detail, .. } => Some(detail.clone()),
-            LinkEvent::Qr { .. } => None,
             LinkEvent::Linked { .. } => Some("linked".into()),
             LinkEvent::Failed { detail } => Some(format!("not linked: {detail}")),
-            LinkEvent::Idle {} => None,
+            LinkEvent::Qr { .. } | LinkEvent::Idle {} => None,
         };
         if let Some(line) = line {
             self.gateway
@@ -222,7 +223,7 @@ impl Flow {
                 data_url: current.clone(),
             });
             let remaining = LINK_WINDOW.saturating_sub(started.elapsed());
-            let wait_ms = remaining.as_millis().max(1000) as u64;
+            let wait_ms = u64::try_from(remaining.as_millis().max(1000)).unwrap_or(u64::MAX);
             reply = match client
                 .call(
                     "web.login.wait",
@@ -323,7 +324,7 @@ fn next_step(reply: &Value, elapsed: Duration) -> Step {
     }
 }
 
-pub fn plugin_spec() -> String {
+pub(crate) fn plugin_spec() -> String {
     format!("@openclaw/whatsapp@{OPENCLAW_VERSION}")
 }
 

@@ -10,20 +10,20 @@ use tokio::sync::broadcast;
 use crate::clock::{now_ms, rfc3339};
 
 /// Lines kept; older ones are dropped.
-pub const CAPACITY: usize = 2000;
+pub(crate) const CAPACITY: usize = 2000;
 /// Characters kept of one line.
-pub const MAX_LINE_CHARS: usize = 4096;
+pub(crate) const MAX_LINE_CHARS: usize = 4096;
 const REDACTED: &str = "[redacted]";
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct LogLine {
-    pub at: String,
-    pub stream: &'static str,
-    pub text: String,
+pub(crate) struct LogLine {
+    pub(crate) at: String,
+    pub(crate) stream: &'static str,
+    pub(crate) text: String,
 }
 
 #[derive(Clone)]
-pub struct GatewayLogs {
+pub(crate) struct GatewayLogs {
     inner: Arc<Mutex<Inner>>,
     live: broadcast::Sender<LogLine>,
 }
@@ -48,11 +48,13 @@ impl Default for GatewayLogs {
 
 impl GatewayLogs {
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Replaces the set of values to redact (called at each start).
-    pub fn set_secrets(&self, secrets: Vec<String>) {
+    pub(crate) fn set_secrets(&self, secrets: Vec<String>) {
         self.inner().secrets = secrets
             .into_iter()
             .filter(|s| s.len() >= 4)
@@ -60,7 +62,7 @@ impl GatewayLogs {
             .collect();
     }
 
-    pub fn push(&self, stream: &'static str, raw: &str) {
+    pub(crate) fn push(&self, stream: &'static str, raw: &str) {
         let mut text = strip_ansi(raw);
         let line = {
             let mut inner = self.inner();
@@ -85,13 +87,13 @@ impl GatewayLogs {
     }
 
     /// The newest `n` lines, oldest first.
-    pub fn tail(&self, n: usize) -> Vec<LogLine> {
+    pub(crate) fn tail(&self, n: usize) -> Vec<LogLine> {
         let inner = self.inner();
         let skip = inner.lines.len().saturating_sub(n);
         inner.lines.iter().skip(skip).cloned().collect()
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<LogLine> {
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<LogLine> {
         self.live.subscribe()
     }
 }
@@ -123,7 +125,7 @@ fn redact_bearer(text: &str) -> String {
 }
 
 /// Removes terminal escape sequences (colours, cursor moves) and other control characters.
-pub fn strip_ansi(text: &str) -> String {
+pub(crate) fn strip_ansi(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {

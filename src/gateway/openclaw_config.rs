@@ -7,18 +7,18 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
 
-use super::providers::{self, Provider};
+use super::providers::ProviderKind;
 
 /// Largest config file read; OpenClaw's own are a few KiB.
 const MAX_BYTES: u64 = 4 * 1024 * 1024;
 
 /// The environment variable holding the gateway's credential.
-pub const TOKEN_ENV: &str = "OPENCLAW_GATEWAY_TOKEN";
+pub(crate) const TOKEN_ENV: &str = "OPENCLAW_GATEWAY_TOKEN";
 /// Where OpenClaw serves its Control UI; the proxy forwards this prefix unchanged.
-pub const BASE_PATH: &str = "/openclaw";
+pub(crate) const BASE_PATH: &str = "/openclaw";
 
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigFileError {
+pub(crate) enum ConfigFileError {
     #[error(
         "{path} is a symlink; clawhost only edits a regular file (OpenClaw replaces it atomically)"
     )]
@@ -34,15 +34,15 @@ pub enum ConfigFileError {
 }
 
 /// What clawhost sets in the file.
-pub struct Owned<'a> {
-    pub port: u16,
-    pub provider: &'a Provider,
-    pub model: &'a str,
-    pub base_url: Option<&'a str>,
-    pub log_file: PathBuf,
+pub(crate) struct Owned<'a> {
+    pub(crate) port: u16,
+    pub(crate) provider: ProviderKind,
+    pub(crate) model: &'a str,
+    pub(crate) base_url: Option<&'a str>,
+    pub(crate) log_file: PathBuf,
 }
 
-pub fn read(path: &Path) -> Result<Option<Value>, ConfigFileError> {
+pub(crate) fn read(path: &Path) -> Result<Option<Value>, ConfigFileError> {
     let shown = path.display().to_string();
     let metadata = match std::fs::symlink_metadata(path) {
         Ok(metadata) => metadata,
@@ -77,23 +77,22 @@ pub fn read(path: &Path) -> Result<Option<Value>, ConfigFileError> {
     Ok(Some(value))
 }
 
-/// The object at `keys` under `root`, created (or replaced, if not an object) on the way.
-fn object_at<'v>(root: &'v mut Value, keys: &[&str]) -> &'v mut Map<String, Value> {
+/// Sets `value` at `path` under `root`, making objects on the way (a value in the way that
+/// is not an object is replaced by one).
+fn set(root: &mut Value, path: &[&str], value: Value) {
     let mut node = root;
-    for key in keys {
+    for key in path {
         if !node.is_object() {
             *node = Value::Object(Map::new());
         }
-        node = node
-            .as_object_mut()
-            .expect("just made an object")
-            .entry(key.to_string())
-            .or_insert_with(|| Value::Object(Map::new()));
+        // An object indexed by a missing key gets that key (null), never a panic.
+        node = &mut node[*key];
     }
-    if !node.is_object() {
-        *node = Value::Object(Map::new());
-    }
-    node.as_object_mut().expect("just made an object")
+    *node = value;
+}
+
+fn object_at<'v>(root: &'v mut Value, pointer: &str) -> Option<&'v mut Map<String, Value>> {
+    root.pointer_mut(pointer).and_then(Value::as_object_mut)
 }
 
 fn secret_ref(env: &str) -> Value {
@@ -101,59 +100,73 @@ fn secret_ref(env: &str) -> Value {
 }
 
 /// Merges the keys clawhost owns into `existing` (or a new config).
-pub fn apply(existing: Option<Value>, owned: &Owned<'_>) -> Value {
-    let mut config = existing.unwrap_or_else(|| Value::Object(Map::new()));
-    let gateway = object_at(&mut config, &["gateway"]);
-    gateway.insert("mode".into(), json!("local"));
-    gateway.insert("port".into(), json!(owned.port));
-    gateway.insert("bind".into(), json!("loopback"));
-    let auth = object_at(&mut config, &["gateway", "auth"]);
-    auth.insert("mode".into(), json!("token"));
+pub(crate) fn apply(existing: Option<Value>, owned: &Owned<'_>) -> Value {
+    let mut config = existing
+        .filter(Value::is_object)
+        .unwrap_or_else(|| Value::Object(Map::new()));
+    set(&mut config, &["gateway", "mode"], json!("local"));
+    set(&mut config, &["gateway", "port"], json!(owned.port));
+    set(&mut config, &["gateway", "bind"], json!("loopback"));
+    set(&mut config, &["gateway", "auth", "mode"], json!("token"));
     // A literal token in the file would win over ours; only the reference may be there.
-    auth.insert("token".into(), secret_ref(TOKEN_ENV));
-    auth.remove("password");
-    object_at(&mut config, &["gateway", "controlUi"]).insert("basePath".into(), json!(BASE_PATH));
+    set(
+        &mut config,
+        &["gateway", "auth", "token"],
+        secret_ref(TOKEN_ENV),
+    );
+    if let Some(auth) = object_at(&mut config, "/gateway/auth") {
+        auth.remove("password");
+    }
+    set(
+        &mut config,
+        &["gateway", "controlUi", "basePath"],
+        json!(BASE_PATH),
+    );
 
-    let providers_map = object_at(&mut config, &["models", "providers"]);
     // Other providers clawhost configured before must not point at variables it no longer sets.
-    for other in providers::PROVIDERS {
-        if other.openclaw_id == owned.provider.openclaw_id {
+    for other in ProviderKind::ALL {
+        if other.openclaw_id() == owned.provider.openclaw_id() {
             continue;
         }
-        let ours = other.key_env.map(secret_ref);
-        let remove = match providers_map.get_mut(other.openclaw_id) {
-            Some(Value::Object(entry))
-                if ours.is_some() && entry.get("apiKey") == ours.as_ref() =>
-            {
+        let Some(env) = other.key_env() else {
+            continue;
+        };
+        let Some(providers) = object_at(&mut config, "/models/providers") else {
+            break;
+        };
+        let remove = match providers.get_mut(other.openclaw_id()) {
+            Some(Value::Object(entry)) if entry.get("apiKey") == Some(&secret_ref(env)) => {
                 entry.remove("apiKey");
-                entry.is_empty() || other.id == "openai-compatible"
+                entry.is_empty() || other.owns_its_config_entry()
             }
             _ => false,
         };
         if remove {
-            providers_map.remove(other.openclaw_id);
+            providers.remove(other.openclaw_id());
         }
     }
-    let (fragment, primary) =
-        providers::config_fragment(owned.provider, owned.model, owned.base_url);
-    let entry = object_at(
-        &mut config,
-        &["models", "providers", owned.provider.openclaw_id],
-    );
+    let (fragment, primary) = owned.provider.config_fragment(owned.model, owned.base_url);
+    let id = owned.provider.openclaw_id();
     if let Value::Object(fields) = fragment {
         for (key, value) in fields {
-            entry.insert(key, value);
+            set(&mut config, &["models", "providers", id, &key], value);
         }
     }
-    object_at(&mut config, &["agents", "defaults", "model"])
-        .insert("primary".into(), json!(primary));
-    object_at(&mut config, &["logging"])
-        .insert("file".into(), json!(owned.log_file.display().to_string()));
-    object_at(&mut config, &["update"]).insert("checkOnStart".into(), json!(false));
+    set(
+        &mut config,
+        &["agents", "defaults", "model", "primary"],
+        json!(primary),
+    );
+    set(
+        &mut config,
+        &["logging", "file"],
+        json!(owned.log_file.display().to_string()),
+    );
+    set(&mut config, &["update", "checkOnStart"], json!(false));
     config
 }
 
-pub fn write(path: &Path, config: &Value) -> Result<(), ConfigFileError> {
+pub(crate) fn write(path: &Path, config: &Value) -> Result<(), ConfigFileError> {
     let mut bytes = serde_json::to_vec_pretty(config).unwrap_or_default();
     bytes.push(b'\n');
     crate::fsutil::write_atomic(path, &bytes).map_err(|e| ConfigFileError::Io {
@@ -166,7 +179,7 @@ pub fn write(path: &Path, config: &Value) -> Result<(), ConfigFileError> {
 mod tests {
     use super::*;
 
-    fn owned(provider: &'static Provider) -> Owned<'static> {
+    fn owned(provider: ProviderKind) -> Owned<'static> {
         Owned {
             port: 18802,
             provider,
@@ -187,10 +200,7 @@ mod tests {
         )
         .expect("write");
         let existing = read(&path).expect("read");
-        let config = apply(
-            existing,
-            &owned(providers::find("openai-compatible").expect("p")),
-        );
+        let config = apply(existing, &owned(ProviderKind::OpenAiCompatible));
         assert_eq!(config["channels"]["whatsapp"]["dmPolicy"], "allowlist");
         assert_eq!(config["gateway"]["port"], 18802);
         assert_eq!(config["gateway"]["bind"], "loopback");
@@ -210,14 +220,8 @@ mod tests {
 
     #[test]
     fn switching_provider_drops_the_old_reference() {
-        let first = apply(
-            None,
-            &owned(providers::find("openai-compatible").expect("p")),
-        );
-        let second = apply(
-            Some(first),
-            &owned(providers::find("anthropic").expect("p")),
-        );
+        let first = apply(None, &owned(ProviderKind::OpenAiCompatible));
+        let second = apply(Some(first), &owned(ProviderKind::Anthropic));
         assert!(
             second["models"]["providers"].get("custom").is_none(),
             "{second}"

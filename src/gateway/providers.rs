@@ -1,32 +1,26 @@
-//! The LLM providers clawhost can configure, the checks on what the owner types for each,
-//! and the OpenClaw config fragment each one needs. Keys reach the gateway only through its
-//! environment: the config holds a SecretRef naming the variable, never the key.
+//! The LLM providers clawhost can configure. A provider is one value, [`ProviderKind`]: what
+//! the owner must give for it (a key of a known shape, a base URL), the one cheap call that
+//! tests a key, the OpenClaw config fragment it needs, and its default model. Nothing else in
+//! clawhost decides by a provider's id.
+//!
+//! Keys reach the gateway only through its environment: the config holds a SecretRef naming
+//! the variable, never the key.
 
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::error::FieldError;
+use crate::validation::FieldError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct Provider {
-    pub id: &'static str,
-    pub name: &'static str,
-    pub needs_key: bool,
-    pub needs_base_url: bool,
-    /// Model id within the provider (the part after `provider/` in OpenClaw's model ref).
-    pub default_model: &'static str,
-    #[serde(skip)]
-    key: KeyRule,
-    /// The environment variable the gateway reads the key from.
-    #[serde(skip)]
-    pub key_env: Option<&'static str>,
-    /// The id under `models.providers` in openclaw.json.
-    #[serde(skip)]
-    pub openclaw_id: &'static str,
-    #[serde(skip)]
-    pub default_base_url: Option<&'static str>,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProviderKind {
+    Anthropic,
+    OpenAi,
+    OpenRouter,
+    OpenAiCompatible,
+    Ollama,
 }
 
+/// What a key for a provider looks like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct KeyRule {
     prefix: &'static str,
@@ -34,135 +28,286 @@ struct KeyRule {
     max: usize,
     /// Vendor keys are `[A-Za-z0-9_-]`; other endpoints may use anything printable.
     strict_charset: bool,
+    /// The environment variable the gateway reads the key from.
+    env: &'static str,
 }
 
-const NO_KEY: KeyRule = KeyRule {
-    prefix: "",
-    min: 0,
-    max: 0,
-    strict_charset: false,
-};
+const VENDOR_KEY_CHARS: (usize, usize) = (20, 256);
 
-pub const PROVIDERS: &[Provider] = &[
-    Provider {
-        id: "anthropic",
-        name: "Anthropic",
-        needs_key: true,
-        needs_base_url: false,
-        default_model: "claude-opus-5",
-        key: KeyRule {
-            prefix: "sk-ant-",
-            min: 20,
-            max: 256,
-            strict_charset: true,
-        },
-        key_env: Some("ANTHROPIC_API_KEY"),
-        openclaw_id: "anthropic",
-        default_base_url: None,
-    },
-    Provider {
-        id: "openai",
-        name: "OpenAI",
-        needs_key: true,
-        needs_base_url: false,
-        default_model: "gpt-6-astra",
-        key: KeyRule {
-            prefix: "sk-",
-            min: 20,
-            max: 256,
-            strict_charset: true,
-        },
-        key_env: Some("OPENAI_API_KEY"),
-        openclaw_id: "openai",
-        default_base_url: None,
-    },
-    Provider {
-        id: "openrouter",
-        name: "OpenRouter",
-        needs_key: true,
-        needs_base_url: false,
-        default_model: "auto",
-        key: KeyRule {
-            prefix: "sk-or-",
-            min: 20,
-            max: 256,
-            strict_charset: true,
-        },
-        key_env: Some("OPENROUTER_API_KEY"),
-        openclaw_id: "openrouter",
-        default_base_url: None,
-    },
-    Provider {
-        id: "openai-compatible",
-        name: "OpenAI-compatible endpoint",
-        needs_key: true,
-        needs_base_url: true,
-        default_model: "default",
-        key: KeyRule {
-            prefix: "",
-            min: 1,
-            max: 1024,
-            strict_charset: false,
-        },
-        key_env: Some("OPENAI_COMPATIBLE_API_KEY"),
-        openclaw_id: "custom",
-        default_base_url: None,
-    },
-    Provider {
-        id: "ollama",
-        name: "Ollama (local)",
-        needs_key: false,
-        needs_base_url: true,
-        default_model: "gemma4",
-        key: NO_KEY,
-        key_env: None,
-        openclaw_id: "ollama",
-        default_base_url: Some("http://127.0.0.1:11434"),
-    },
-];
-
-pub fn find(id: &str) -> Option<&'static Provider> {
-    PROVIDERS.iter().find(|p| p.id == id)
+/// How a provider is described to the owner (the API's provider list, the setup page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub(crate) struct Provider {
+    pub(crate) id: &'static str,
+    pub(crate) name: &'static str,
+    pub(crate) needs_key: bool,
+    pub(crate) needs_base_url: bool,
+    /// Model id within the provider (the part after `provider/` in OpenClaw's model ref).
+    pub(crate) default_model: &'static str,
 }
 
-/// Checks a key for `provider`; the message says what a good one looks like.
-pub fn check_key(provider: &Provider, key: &str) -> Result<(), FieldError> {
-    let rule = provider.key;
-    let error = |message: String| Err(FieldError::new("api_key", message));
-    if !provider.needs_key {
-        return error(format!("{} needs no key; leave it empty.", provider.name));
+/// The one request that tells whether a key works, before the gateway starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Probe {
+    pub(crate) url: String,
+    pub(crate) auth: ProbeAuth,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProbeAuth {
+    /// `Authorization: Bearer <key>`.
+    Bearer,
+    /// Anthropic's own headers: `x-api-key` and the API version.
+    AnthropicHeaders,
+    /// No key (a local Ollama).
+    None,
+}
+
+impl ProviderKind {
+    /// Every provider, in the order the owner is offered them.
+    pub(crate) const ALL: [ProviderKind; 5] = [
+        ProviderKind::Anthropic,
+        ProviderKind::OpenAi,
+        ProviderKind::OpenRouter,
+        ProviderKind::OpenAiCompatible,
+        ProviderKind::Ollama,
+    ];
+
+    /// The one the setup page selects before the owner chose any.
+    pub(crate) const DEFAULT: ProviderKind = Self::ALL[0];
+
+    pub(crate) fn from_id(id: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.id() == id)
     }
-    if key.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return error("The key must not contain spaces, line breaks or control characters; copy it again without them.".into());
+
+    /// The id clawhost stores and the API takes.
+    pub(crate) fn id(self) -> &'static str {
+        match self {
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::OpenAi => "openai",
+            ProviderKind::OpenRouter => "openrouter",
+            ProviderKind::OpenAiCompatible => "openai-compatible",
+            ProviderKind::Ollama => "ollama",
+        }
     }
-    let chars = key.chars().count();
-    if chars < rule.min || chars > rule.max {
-        return error(format!(
-            "A {} key is {} to {} characters long; this one has {chars}.",
-            provider.name, rule.min, rule.max
-        ));
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ProviderKind::Anthropic => "Anthropic",
+            ProviderKind::OpenAi => "OpenAI",
+            ProviderKind::OpenRouter => "OpenRouter",
+            ProviderKind::OpenAiCompatible => "OpenAI-compatible endpoint",
+            ProviderKind::Ollama => "Ollama (local)",
+        }
     }
-    if !key.starts_with(rule.prefix) {
-        return error(format!(
-            "{} keys start with \"{}\"; check that you copied the whole key for the right provider.",
-            provider.name, rule.prefix
-        ));
+
+    pub(crate) fn default_model(self) -> &'static str {
+        match self {
+            ProviderKind::Anthropic => "claude-opus-5",
+            ProviderKind::OpenAi => "gpt-6-astra",
+            ProviderKind::OpenRouter => "auto",
+            ProviderKind::OpenAiCompatible => "default",
+            ProviderKind::Ollama => "gemma4",
+        }
     }
-    if rule.strict_charset
-        && !key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return error(format!(
-            "{} keys contain only letters, digits, '-' and '_'.",
-            provider.name
-        ));
+
+    fn key_rule(self) -> Option<KeyRule> {
+        let vendor = |prefix, env| KeyRule {
+            prefix,
+            min: VENDOR_KEY_CHARS.0,
+            max: VENDOR_KEY_CHARS.1,
+            strict_charset: true,
+            env,
+        };
+        match self {
+            ProviderKind::Anthropic => Some(vendor("sk-ant-", "ANTHROPIC_API_KEY")),
+            ProviderKind::OpenAi => Some(vendor("sk-", "OPENAI_API_KEY")),
+            ProviderKind::OpenRouter => Some(vendor("sk-or-", "OPENROUTER_API_KEY")),
+            ProviderKind::OpenAiCompatible => Some(KeyRule {
+                prefix: "",
+                min: 1,
+                max: 1024,
+                strict_charset: false,
+                env: "OPENAI_COMPATIBLE_API_KEY",
+            }),
+            ProviderKind::Ollama => None,
+        }
     }
-    Ok(())
+
+    pub(crate) fn needs_key(self) -> bool {
+        self.key_rule().is_some()
+    }
+
+    /// The environment variable the gateway reads the key from.
+    pub(crate) fn key_env(self) -> Option<&'static str> {
+        self.key_rule().map(|rule| rule.env)
+    }
+
+    pub(crate) fn needs_base_url(self) -> bool {
+        matches!(self, ProviderKind::OpenAiCompatible | ProviderKind::Ollama)
+    }
+
+    /// The base URL taken when the owner gives none (where one is needed).
+    pub(crate) fn default_base_url(self) -> Option<&'static str> {
+        match self {
+            ProviderKind::Ollama => Some("http://127.0.0.1:11434"),
+            _ => None,
+        }
+    }
+
+    /// The id under `models.providers` in openclaw.json.
+    pub(crate) fn openclaw_id(self) -> &'static str {
+        match self {
+            ProviderKind::OpenAiCompatible => "custom",
+            other => other.id(),
+        }
+    }
+
+    /// clawhost writes this provider's whole `models.providers` entry (endpoint and model
+    /// list), so switching to another provider removes the entry, not only the key.
+    pub(crate) fn owns_its_config_entry(self) -> bool {
+        self == ProviderKind::OpenAiCompatible
+    }
+
+    pub(crate) fn describe(self) -> Provider {
+        Provider {
+            id: self.id(),
+            name: self.name(),
+            needs_key: self.needs_key(),
+            needs_base_url: self.needs_base_url(),
+            default_model: self.default_model(),
+        }
+    }
+
+    /// Checks a key for this provider; the message says what a good one looks like.
+    pub(crate) fn check_key(self, key: &str) -> Result<(), FieldError> {
+        let error = |message: String| Err(FieldError::new("api_key", message));
+        let Some(rule) = self.key_rule() else {
+            return error(format!("{} needs no key; leave it empty.", self.name()));
+        };
+        if key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return error("The key must not contain spaces, line breaks or control characters; copy it again without them.".into());
+        }
+        let chars = key.chars().count();
+        if chars < rule.min || chars > rule.max {
+            return error(format!(
+                "A {} key is {} to {} characters long; this one has {chars}.",
+                self.name(),
+                rule.min,
+                rule.max
+            ));
+        }
+        if !key.starts_with(rule.prefix) {
+            return error(format!(
+                "{} keys start with \"{}\"; check that you copied the whole key for the right provider.",
+                self.name(),
+                rule.prefix
+            ));
+        }
+        if rule.strict_charset
+            && !key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return error(format!(
+                "{} keys contain only letters, digits, '-' and '_'.",
+                self.name()
+            ));
+        }
+        Ok(())
+    }
+
+    /// An `http(s)://host[:port][/path]` URL with no credentials, query or fragment.
+    pub(crate) fn check_base_url(self, url: &str) -> Result<(), FieldError> {
+        let error = |message: &str| Err(FieldError::new("base_url", message));
+        if url.len() > 2048 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return error("Enter a URL like https://llm.example.com/v1, without spaces.");
+        }
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return error("Enter a full URL starting with http:// or https://.");
+        };
+        if !matches!(scheme, "http" | "https") {
+            return error("The URL must start with http:// or https://.");
+        }
+        let host = rest.split('/').next().unwrap_or("");
+        if host.is_empty() || host.contains('@') {
+            return error("The URL needs a host, and no user name or password in it.");
+        }
+        if url.contains(['?', '#']) {
+            return error("Leave out any ?query or #fragment.");
+        }
+        if self == ProviderKind::Ollama && url.trim_end_matches('/').ends_with("/v1") {
+            return error("Use Ollama's native URL without /v1, e.g. http://127.0.0.1:11434.");
+        }
+        Ok(())
+    }
+
+    /// The cheapest real call that needs the key: the model list (OpenRouter's key endpoint).
+    pub(crate) fn probe(self, base_url: Option<&str>) -> Probe {
+        let base = base_url.unwrap_or_default().trim_end_matches('/');
+        let (url, auth) = match self {
+            ProviderKind::Anthropic => (
+                "https://api.anthropic.com/v1/models".to_string(),
+                ProbeAuth::AnthropicHeaders,
+            ),
+            ProviderKind::OpenAi => (
+                "https://api.openai.com/v1/models".to_string(),
+                ProbeAuth::Bearer,
+            ),
+            ProviderKind::OpenRouter => (
+                "https://openrouter.ai/api/v1/key".to_string(),
+                ProbeAuth::Bearer,
+            ),
+            ProviderKind::OpenAiCompatible => (format!("{base}/models"), ProbeAuth::Bearer),
+            ProviderKind::Ollama => (format!("{base}/api/tags"), ProbeAuth::None),
+        };
+        Probe { url, auth }
+    }
+
+    /// What `models.providers.<openclaw_id>` and the primary model become for these choices.
+    pub(crate) fn config_fragment(self, model: &str, base_url: Option<&str>) -> (Value, String) {
+        let secret = || json!({"source": "env", "provider": "default", "id": self.key_env().unwrap_or_default()});
+        let fragment = match self {
+            ProviderKind::OpenAiCompatible => json!({
+                "baseUrl": base_url.unwrap_or_default(),
+                "api": "openai-completions",
+                "apiKey": secret(),
+                "models": [{
+                    "id": model,
+                    "name": model,
+                    "input": ["text"],
+                    "contextWindow": 128_000,
+                    "maxTokens": 4096,
+                }],
+            }),
+            ProviderKind::Ollama => json!({
+                "baseUrl": base_url.or(self.default_base_url()).unwrap_or_default(),
+                "api": "ollama",
+                "models": [{"id": model, "name": model}],
+            }),
+            // The built-in OpenClaw runtime, not a plugin runtime that would try to install itself.
+            ProviderKind::OpenAi => json!({
+                "apiKey": secret(),
+                "agentRuntime": {"id": "openclaw"},
+            }),
+            ProviderKind::Anthropic | ProviderKind::OpenRouter => json!({"apiKey": secret()}),
+        };
+        (fragment, format!("{}/{model}", self.openclaw_id()))
+    }
+}
+
+/// The `provider` field's schema in the OpenAPI document: exactly the ids of [`ProviderKind::ALL`].
+pub(crate) fn id_schema() -> utoipa::openapi::schema::Object {
+    let ids: Vec<&str> = ProviderKind::ALL.iter().map(|kind| kind.id()).collect();
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some("One of the ids `/api/gateway/providers` lists."))
+        .enum_values(Some(ids.clone()))
+        .pattern(Some(format!("^({})$", ids.join("|"))))
+        .build()
 }
 
 /// Model ids as OpenClaw refers to them: `claude-opus-5`, `google/gemini-3.1-flash`, `llama3:8b`.
-pub fn check_model(model: &str) -> Result<(), FieldError> {
+pub(crate) fn check_model(model: &str) -> Result<(), FieldError> {
     let ok = !model.is_empty()
         && model.len() <= 200
         && !model.starts_with(['/', '-', '.'])
@@ -179,68 +324,8 @@ pub fn check_model(model: &str) -> Result<(), FieldError> {
     }
 }
 
-/// An `http(s)://host[:port][/path]` URL with no credentials, query or fragment.
-pub fn check_base_url(provider: &Provider, url: &str) -> Result<(), FieldError> {
-    let error = |message: &str| Err(FieldError::new("base_url", message));
-    if url.len() > 2048 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return error("Enter a URL like https://llm.example.com/v1, without spaces.");
-    }
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return error("Enter a full URL starting with http:// or https://.");
-    };
-    if !matches!(scheme, "http" | "https") {
-        return error("The URL must start with http:// or https://.");
-    }
-    let host = rest.split('/').next().unwrap_or("");
-    if host.is_empty() || host.contains('@') {
-        return error("The URL needs a host, and no user name or password in it.");
-    }
-    if url.contains(['?', '#']) {
-        return error("Leave out any ?query or #fragment.");
-    }
-    if provider.id == "ollama" && url.trim_end_matches('/').ends_with("/v1") {
-        return error("Use Ollama's native URL without /v1, e.g. http://127.0.0.1:11434.");
-    }
-    Ok(())
-}
-
-/// What `models.providers.<openclaw_id>` and the primary model become for these choices.
-pub fn config_fragment(
-    provider: &Provider,
-    model: &str,
-    base_url: Option<&str>,
-) -> (Value, String) {
-    let secret = |env: &str| json!({"source": "env", "provider": "default", "id": env});
-    let fragment = match provider.id {
-        "openai-compatible" => json!({
-            "baseUrl": base_url.unwrap_or_default(),
-            "api": "openai-completions",
-            "apiKey": secret(provider.key_env.unwrap_or_default()),
-            "models": [{
-                "id": model,
-                "name": model,
-                "input": ["text"],
-                "contextWindow": 128000,
-                "maxTokens": 4096,
-            }],
-        }),
-        "ollama" => json!({
-            "baseUrl": base_url.or(provider.default_base_url).unwrap_or_default(),
-            "api": "ollama",
-            "models": [{"id": model, "name": model}],
-        }),
-        // The built-in OpenClaw runtime, not a plugin runtime that would try to install itself.
-        "openai" => json!({
-            "apiKey": secret(provider.key_env.unwrap_or_default()),
-            "agentRuntime": {"id": "openclaw"},
-        }),
-        _ => json!({"apiKey": secret(provider.key_env.unwrap_or_default())}),
-    };
-    (fragment, format!("{}/{model}", provider.openclaw_id))
-}
-
 /// The key's last four characters, to show which key is set without showing it.
-pub fn last4(key: &str) -> String {
+pub(crate) fn last4(key: &str) -> String {
     let chars: Vec<char> = key.chars().collect();
     chars[chars.len().saturating_sub(4)..].iter().collect()
 }
@@ -249,28 +334,42 @@ pub fn last4(key: &str) -> String {
 mod tests {
     use super::*;
 
-    fn provider(id: &str) -> &'static Provider {
-        find(id).expect("provider")
+    fn provider(id: &str) -> ProviderKind {
+        ProviderKind::from_id(id).expect("provider")
     }
 
     #[test]
     fn vendor_keys_are_checked() {
         let anthropic = provider("anthropic");
-        assert!(check_key(anthropic, "sk-ant-api03-abcdefghijklmnop").is_ok());
-        let wrong = check_key(anthropic, "sk-or-v1-abcdefghijklmnopqrs").expect_err("prefix");
+        assert!(anthropic.check_key("sk-ant-api03-abcdefghijklmnop").is_ok());
+        let wrong = anthropic
+            .check_key("sk-or-v1-abcdefghijklmnopqrs")
+            .expect_err("prefix");
         assert!(wrong.message.contains("sk-ant-"), "{}", wrong.message);
-        assert!(check_key(anthropic, "sk-ant-short").is_err());
-        assert!(check_key(anthropic, "sk-ant-api03 abcdefghijklmnop").is_err());
-        assert!(check_key(anthropic, "sk-ant-api03-abcdefghijklmnop$").is_err());
-        assert!(check_key(provider("openrouter"), "sk-or-v1-0123456789abcdef").is_ok());
+        assert!(anthropic.check_key("sk-ant-short").is_err());
+        assert!(
+            anthropic
+                .check_key("sk-ant-api03 abcdefghijklmnop")
+                .is_err()
+        );
+        assert!(
+            anthropic
+                .check_key("sk-ant-api03-abcdefghijklmnop$")
+                .is_err()
+        );
+        assert!(
+            provider("openrouter")
+                .check_key("sk-or-v1-0123456789abcdef")
+                .is_ok()
+        );
     }
 
     #[test]
     fn compatible_keys_may_hold_shell_metacharacters() {
         let key = "sk-test\";$(touch${IFS}pwned);`id`;#'|&&x";
-        assert!(check_key(provider("openai-compatible"), key).is_ok());
-        assert!(check_key(provider("openai-compatible"), "a\nb").is_err());
-        assert!(check_key(provider("ollama"), "anything").is_err());
+        assert!(provider("openai-compatible").check_key(key).is_ok());
+        assert!(provider("openai-compatible").check_key("a\nb").is_err());
+        assert!(provider("ollama").check_key("anything").is_err());
     }
 
     #[test]
@@ -280,26 +379,51 @@ mod tests {
         assert!(check_model("--help").is_err());
         assert!(check_model("a b").is_err());
         let compatible = provider("openai-compatible");
-        assert!(check_base_url(compatible, "http://127.0.0.1:9000/v1").is_ok());
-        assert!(check_base_url(compatible, "ftp://x").is_err());
-        assert!(check_base_url(compatible, "https://user:pw@x/v1").is_err());
-        assert!(check_base_url(compatible, "https://x/v1?key=1").is_err());
-        assert!(check_base_url(provider("ollama"), "http://127.0.0.1:11434/v1").is_err());
+        assert!(
+            compatible
+                .check_base_url("http://127.0.0.1:9000/v1")
+                .is_ok()
+        );
+        assert!(compatible.check_base_url("ftp://x").is_err());
+        assert!(compatible.check_base_url("https://user:pw@x/v1").is_err());
+        assert!(compatible.check_base_url("https://x/v1?key=1").is_err());
+        assert!(
+            provider("ollama")
+                .check_base_url("http://127.0.0.1:11434/v1")
+                .is_err()
+        );
     }
 
     #[test]
     fn fragments_name_the_variable_not_the_key() {
-        let (fragment, primary) = config_fragment(
-            provider("openai-compatible"),
-            "test-model",
-            Some("http://127.0.0.1:1/v1"),
-        );
+        let (fragment, primary) = provider("openai-compatible")
+            .config_fragment("test-model", Some("http://127.0.0.1:1/v1"));
         assert_eq!(primary, "custom/test-model");
         assert_eq!(fragment["apiKey"]["id"], "OPENAI_COMPATIBLE_API_KEY");
         assert_eq!(fragment["models"][0]["id"], "test-model");
-        let (_, primary) = config_fragment(provider("openrouter"), "auto", None);
+        let (_, primary) = provider("openrouter").config_fragment("auto", None);
         assert_eq!(primary, "openrouter/auto");
         assert_eq!(last4("sk-abcdef"), "cdef");
         assert_eq!(last4("ab"), "ab");
+    }
+
+    #[test]
+    fn every_provider_is_one_consistent_value() {
+        for kind in ProviderKind::ALL {
+            assert_eq!(ProviderKind::from_id(kind.id()), Some(kind));
+            assert_eq!(kind.needs_key(), kind.key_env().is_some(), "{kind:?}");
+            assert!(check_model(kind.default_model()).is_ok(), "{kind:?}");
+            let probe = kind.probe(kind.default_base_url().or(Some("http://127.0.0.1:9/v1")));
+            assert!(probe.url.starts_with("http"), "{kind:?}");
+            assert_eq!(probe.auth == ProbeAuth::None, !kind.needs_key(), "{kind:?}");
+            let (fragment, primary) = kind.config_fragment("m", Some("http://127.0.0.1:9/v1"));
+            assert_eq!(primary, format!("{}/m", kind.openclaw_id()));
+            assert_eq!(
+                fragment["apiKey"]["id"].as_str(),
+                kind.key_env(),
+                "{kind:?} names its variable, never a key"
+            );
+        }
+        assert_eq!(ProviderKind::from_id("Anthropic"), None);
     }
 }

@@ -152,7 +152,7 @@ impl RpcClient {
 
     /// Like [`call`](Self::call), handing every event the gateway sends meanwhile to
     /// `on_event` (progress of a plugin install, for one).
-    pub async fn call_observed(
+    pub(crate) async fn call_observed(
         &mut self,
         method: &str,
         params: Value,

@@ -12,14 +12,14 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use crate::auth::tokens::{hex, random_bytes};
 use crate::config::NODE_VERSION;
+use crate::crypto::{hex, random_bytes};
 
 const MANIFEST: &str = "runtime.json";
 
 /// How to run `openclaw …`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Launcher {
+pub(crate) enum Launcher {
     /// Our own install: `<node> <openclaw.mjs> …`.
     Installed { node: PathBuf, script: PathBuf },
     /// The owner's `openclaw` executable (found through PATH by its shebang).
@@ -28,7 +28,7 @@ pub enum Launcher {
 
 impl Launcher {
     /// The program and the leading arguments, before openclaw's own.
-    pub fn program(&self) -> (&Path, Vec<&Path>) {
+    pub(crate) fn program(&self) -> (&Path, Vec<&Path>) {
         match self {
             Launcher::Installed { node, script } => (node, vec![script.as_path()]),
             Launcher::Command(command) => (command, Vec::new()),
@@ -36,7 +36,7 @@ impl Launcher {
     }
 
     /// PATH for the gateway: our Node first, so OpenClaw's own child processes use it too.
-    pub fn path_env(&self) -> String {
+    pub(crate) fn path_env(&self) -> String {
         let system = "/usr/local/bin:/usr/bin:/bin";
         match self {
             Launcher::Installed { node, .. } => match node.parent() {
@@ -49,13 +49,13 @@ impl Launcher {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Manifest {
-    pub openclaw_version: String,
-    pub node_version: String,
+pub(crate) struct Manifest {
+    pub(crate) openclaw_version: String,
+    pub(crate) node_version: String,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum RuntimeError {
+pub(crate) enum RuntimeError {
     #[error(
         "OpenClaw is not installed: install it from the setup page or run 'clawhost install-openclaw'"
     )]
@@ -82,15 +82,14 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RuntimeError + '_ {
 }
 
 /// The runtime to launch: the configured command, or the installed one.
-pub fn locate(
+pub(crate) fn locate(
     runtime_dir: &Path,
     command: Option<&Path>,
 ) -> Result<(Launcher, Option<Manifest>), RuntimeError> {
     if let Some(command) = command {
         use std::os::unix::fs::PermissionsExt;
         let executable = std::fs::metadata(command)
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false);
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
         if !executable {
             return Err(RuntimeError::BadCommand(command.to_path_buf()));
         }
@@ -111,7 +110,7 @@ pub fn locate(
 
 /// What is installed, for the owner: the runtime's manifest, or for a configured command the
 /// version it reports (its Node is the system's, so unknown). `None` when nothing usable is.
-pub async fn installed(
+pub(crate) async fn installed(
     runtime_dir: &Path,
     command: Option<&Path>,
 ) -> Option<(String, Option<String>)> {
@@ -150,7 +149,7 @@ fn find_npm() -> Option<PathBuf> {
 
 /// Installs Node and `openclaw@version` into `<runtime_dir>/current`, reporting each line of
 /// progress to `progress`. The previous runtime keeps working until the new one is complete.
-pub async fn install(
+pub(crate) async fn install(
     runtime_dir: &Path,
     version: &str,
     progress: &(dyn Fn(String) + Send + Sync),
@@ -321,12 +320,11 @@ async fn next_line<R: tokio::io::AsyncBufRead + Unpin>(
     let Some(reader) = lines else {
         return std::future::pending().await;
     };
-    match reader.next_line().await {
-        Ok(Some(line)) => Some(line),
-        _ => {
-            *lines = None;
-            None
-        }
+    if let Ok(Some(line)) = reader.next_line().await {
+        Some(line)
+    } else {
+        *lines = None;
+        None
     }
 }
 
@@ -354,7 +352,7 @@ async fn output_line(command: &mut Command, step: &str) -> Result<String, Runtim
 }
 
 /// `OpenClaw 2026.9.6 (eb377ac)` → `2026.9.6`.
-pub async fn openclaw_version(launcher: &Launcher) -> Result<String, RuntimeError> {
+pub(crate) async fn openclaw_version(launcher: &Launcher) -> Result<String, RuntimeError> {
     let (program, lead) = launcher.program();
     let mut command = Command::new(program);
     command

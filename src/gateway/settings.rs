@@ -1,31 +1,74 @@
-//! The owner's gateway settings: provider, model, base URL and the sealed key. Shared by the
-//! JSON API and the setup page, so both check and store exactly the same way.
+//! The owner's gateway settings: provider, model, base URL and the sealed key. [`check`] is
+//! the whole decision (what a request becomes, given what is stored), without side effects;
+//! [`save`] seals a new key and stores the result. The JSON API and the setup page both go
+//! through here, so they check and store exactly the same way.
 
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
-use super::providers::{self, PROVIDERS};
-use super::supervisor::KEY_PURPOSE;
-use crate::auth::ClientInfo;
+use super::provider_key;
+use super::providers::{self, ProviderKind};
 use crate::clock::now_ms;
-use crate::error::{ApiError, FieldError};
-use crate::state::AppState;
-use crate::store::{self, EventKind, GatewaySettings};
+use crate::secrets::SecretBox;
+use crate::store::{self, GatewaySettings, NewEvent, SharedStore, Store, StoreError};
+use crate::validation::FieldError;
 
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct SettingsView {
-    pub provider: Option<String>,
-    pub model: Option<String>,
-    pub base_url: Option<String>,
-    pub key: KeyView,
+pub(crate) struct SettingsView {
+    pub(crate) provider: Option<String>,
+    pub(crate) model: Option<String>,
+    pub(crate) base_url: Option<String>,
+    pub(crate) key: KeyView,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct KeyView {
-    pub set: bool,
-    pub last4: Option<String>,
+pub(crate) struct KeyView {
+    pub(crate) set: bool,
+    pub(crate) last4: Option<String>,
 }
 
-pub fn view(settings: Option<GatewaySettings>) -> SettingsView {
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SettingsRequest {
+    #[schema(schema_with = crate::gateway::providers::id_schema)]
+    pub(crate) provider: String,
+    pub(crate) api_key: Option<String>,
+    pub(crate) base_url: Option<String>,
+    pub(crate) model: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SettingsError {
+    #[error("the settings are not valid")]
+    Invalid(Vec<FieldError>),
+    #[error("no provider is saved yet")]
+    NothingSaved,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the provider key: {0}")]
+    Key(String),
+}
+
+/// A request that passed every check, before its key is sealed.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Checked {
+    pub(crate) provider: ProviderKind,
+    pub(crate) model: String,
+    pub(crate) base_url: Option<String>,
+    pub(crate) key: KeyChoice,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum KeyChoice {
+    /// A new key to seal.
+    New(Zeroizing<String>),
+    /// The stored key stays (same provider, no new key given).
+    Keep { sealed: Vec<u8>, last4: String },
+    /// The provider takes no key.
+    None,
+}
+
+pub(crate) fn view(settings: Option<GatewaySettings>) -> SettingsView {
     match settings {
         Some(s) => SettingsView {
             provider: Some(s.provider),
@@ -48,138 +91,210 @@ pub fn view(settings: Option<GatewaySettings>) -> SettingsView {
     }
 }
 
-/// The stored provider key, opened (in memory only), when one is stored.
-pub fn open_key(
-    sealer: &crate::secrets::SecretBox,
-    settings: &GatewaySettings,
-) -> Result<Option<zeroize::Zeroizing<String>>, String> {
-    let Some(sealed) = &settings.api_key_sealed else {
-        return Ok(None);
-    };
-    let bytes = sealer
-        .open(KEY_PURPOSE, sealed)
-        .map_err(|e| e.to_string())?;
-    String::from_utf8(bytes.to_vec())
-        .map(|key| Some(zeroize::Zeroizing::new(key)))
-        .map_err(|_| "the stored key is not text".to_string())
+pub(crate) async fn current(store: &SharedStore) -> Result<SettingsView, StoreError> {
+    Ok(view(store::run(store, Store::gateway_settings).await?))
 }
 
-pub async fn current(state: &AppState) -> Result<SettingsView, ApiError> {
-    let settings = store::run(&state.store, |s| s.gateway_settings()).await?;
-    Ok(view(settings))
-}
-
-#[derive(Deserialize, Default, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SettingsRequest {
-    /// One of the ids `/api/gateway/providers` lists.
-    #[schema(pattern = r"^(anthropic|openai|openrouter|openai-compatible|ollama)$")]
-    pub provider: String,
-    pub api_key: Option<String>,
-    pub base_url: Option<String>,
-    pub model: Option<String>,
-}
-
-/// Checks and saves; every problem comes back as a field error.
-pub async fn save(
-    state: &AppState,
-    client: &ClientInfo,
-    body: SettingsRequest,
-) -> Result<SettingsView, ApiError> {
-    let Some(provider) = providers::find(&body.provider) else {
-        let ids: Vec<&str> = PROVIDERS.iter().map(|p| p.id).collect();
-        return Err(ApiError::field(
+/// Checks a request against what is stored; every problem comes back as a field error.
+pub(crate) fn check(
+    request: SettingsRequest,
+    previous: Option<&GatewaySettings>,
+) -> Result<Checked, Vec<FieldError>> {
+    let Some(provider) = ProviderKind::from_id(&request.provider) else {
+        let ids: Vec<&str> = ProviderKind::ALL.iter().map(|p| p.id()).collect();
+        return Err(vec![FieldError::new(
             "provider",
             format!("Choose one of: {}.", ids.join(", ")),
-        ));
+        )]);
     };
-    let previous = store::run(&state.store, |s| s.gateway_settings()).await?;
-    let same_provider = previous.as_ref().is_some_and(|p| p.provider == provider.id);
+    let same_provider = previous.is_some_and(|p| p.provider == provider.id());
     let mut errors: Vec<FieldError> = Vec::new();
 
-    let model = body
+    let model = request
         .model
         .as_deref()
         .map(str::trim)
         .filter(|m| !m.is_empty())
-        .unwrap_or(provider.default_model)
+        .unwrap_or(provider.default_model())
         .to_string();
     if let Err(error) = providers::check_model(&model) {
         errors.push(error);
     }
 
-    let base_url = match body
+    let given_url = request
         .base_url
         .as_deref()
         .map(str::trim)
-        .filter(|u| !u.is_empty())
-    {
-        _ if !provider.needs_base_url => None,
+        .filter(|u| !u.is_empty());
+    let base_url = match given_url {
+        _ if !provider.needs_base_url() => None,
         Some(url) => Some(url.trim_end_matches('/').to_string()),
-        None => match provider.default_base_url {
-            Some(default) => Some(default.to_string()),
-            None => {
+        None => {
+            if let Some(default) = provider.default_base_url() {
+                Some(default.to_string())
+            } else {
                 errors.push(FieldError::new(
                     "base_url",
                     format!(
                         "{} needs the endpoint's base URL, e.g. https://llm.example.com/v1.",
-                        provider.name
+                        provider.name()
                     ),
                 ));
                 None
             }
-        },
+        }
     };
     if let Some(url) = &base_url
-        && let Err(error) = providers::check_base_url(provider, url)
+        && let Err(error) = provider.check_base_url(url)
     {
         errors.push(error);
     }
 
-    let key = body.api_key.filter(|k| !k.is_empty());
-    let sealed = match (&key, provider.needs_key) {
-        (Some(key), _) => match providers::check_key(provider, key) {
-            Ok(()) => Some((
-                state
-                    .sealer
-                    .seal(KEY_PURPOSE, key.as_bytes())
-                    .map_err(ApiError::internal)?,
-                providers::last4(key),
-            )),
+    let key = match (
+        request.api_key.filter(|k| !k.is_empty()),
+        provider.needs_key(),
+    ) {
+        (Some(key), _) => match provider.check_key(&key) {
+            Ok(()) => KeyChoice::New(Zeroizing::new(key)),
             Err(error) => {
                 errors.push(error);
-                None
+                KeyChoice::None
             }
         },
         (None, true) if same_provider => previous
-            .as_ref()
-            .and_then(|p| p.api_key_sealed.clone().zip(p.api_key_last4.clone())),
+            .and_then(|p| p.api_key_sealed.clone().zip(p.api_key_last4.clone()))
+            .map_or(KeyChoice::None, |(sealed, last4)| KeyChoice::Keep {
+                sealed,
+                last4,
+            }),
         (None, true) => {
             errors.push(FieldError::new(
                 "api_key",
-                format!("Paste your {} API key.", provider.name),
+                format!("Paste your {} API key.", provider.name()),
             ));
-            None
+            KeyChoice::None
         }
-        (None, false) => None,
+        (None, false) => KeyChoice::None,
     };
     if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
+        return Err(errors);
     }
-    let (api_key_sealed, api_key_last4) = sealed.unzip();
-    let settings = GatewaySettings {
-        provider: provider.id.to_string(),
+    Ok(Checked {
+        provider,
         model,
         base_url,
+        key,
+    })
+}
+
+/// Checks and saves; `event` is recorded with the change.
+pub(crate) async fn save(
+    store: &SharedStore,
+    sealer: &SecretBox,
+    event: NewEvent,
+    request: SettingsRequest,
+) -> Result<SettingsView, SettingsError> {
+    let previous = store::run(store, Store::gateway_settings).await?;
+    let checked = check(request, previous.as_ref()).map_err(SettingsError::Invalid)?;
+    let (api_key_sealed, api_key_last4) = match checked.key {
+        KeyChoice::New(key) => {
+            let ciphertext =
+                provider_key::seal(sealer, &key).map_err(|e| SettingsError::Key(e.to_string()))?;
+            (Some(ciphertext), Some(providers::last4(&key)))
+        }
+        KeyChoice::Keep { sealed, last4 } => (Some(sealed), Some(last4)),
+        KeyChoice::None => (None, None),
+    };
+    let settings = GatewaySettings {
+        provider: checked.provider.id().to_string(),
+        model: checked.model,
+        base_url: checked.base_url,
         api_key_sealed,
         api_key_last4,
         updated_at: now_ms(),
     };
-    let event = client.event(EventKind::GatewaySettingsChanged);
     let saved = settings.clone();
-    store::run(&state.store, move |s| {
-        s.save_gateway_settings(&saved, &event)
-    })
-    .await?;
+    store::run(store, move |s| s.save_gateway_settings(&saved, &event)).await?;
     Ok(view(Some(settings)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(provider: &str, key: Option<&str>) -> SettingsRequest {
+        SettingsRequest {
+            provider: provider.into(),
+            api_key: key.map(str::to_string),
+            ..SettingsRequest::default()
+        }
+    }
+
+    fn stored(provider: &str) -> GatewaySettings {
+        GatewaySettings {
+            provider: provider.into(),
+            model: "m".into(),
+            base_url: None,
+            api_key_sealed: Some(vec![1, 2, 3]),
+            api_key_last4: Some("wxyz".into()),
+            updated_at: 0,
+        }
+    }
+
+    fn fields(errors: &[FieldError]) -> Vec<&str> {
+        errors.iter().map(|e| e.field.as_str()).collect()
+    }
+
+    #[test]
+    fn defaults_fill_what_the_owner_left_out() {
+        let checked = check(
+            request("anthropic", Some("sk-ant-api03-abcdefghijklmnop")),
+            None,
+        )
+        .expect("valid");
+        assert_eq!(checked.model, ProviderKind::Anthropic.default_model());
+        assert_eq!(checked.base_url, None, "vendors take no base URL");
+        assert!(matches!(checked.key, KeyChoice::New(_)));
+        let ollama = check(request("ollama", None), None).expect("valid");
+        assert_eq!(ollama.base_url.as_deref(), Some("http://127.0.0.1:11434"));
+        assert_eq!(ollama.key, KeyChoice::None);
+    }
+
+    #[test]
+    fn a_stored_key_stays_only_for_the_same_provider() {
+        let previous = stored("anthropic");
+        let kept = check(request("anthropic", None), Some(&previous)).expect("kept");
+        assert_eq!(
+            kept.key,
+            KeyChoice::Keep {
+                sealed: vec![1, 2, 3],
+                last4: "wxyz".into()
+            }
+        );
+        let other = check(request("openai", None), Some(&previous)).expect_err("no key");
+        assert_eq!(fields(&other), ["api_key"]);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let bad = SettingsRequest {
+            provider: "openai-compatible".into(),
+            api_key: Some("a b".into()),
+            base_url: None,
+            model: Some("--help".into()),
+        };
+        let errors = check(bad, None).expect_err("invalid");
+        assert_eq!(fields(&errors), ["model", "base_url", "api_key"]);
+        let unknown = check(request("gemini", None), None).expect_err("unknown");
+        assert_eq!(fields(&unknown), ["provider"]);
+        assert!(unknown[0].message.contains("openai-compatible"));
+        let trailing = SettingsRequest {
+            provider: "openai-compatible".into(),
+            api_key: Some("k".into()),
+            base_url: Some(" http://127.0.0.1:9/v1/ ".into()),
+            model: None,
+        };
+        let checked = check(trailing, None).expect("valid");
+        assert_eq!(checked.base_url.as_deref(), Some("http://127.0.0.1:9/v1"));
+    }
 }

@@ -37,7 +37,7 @@ fn never_forwarded(name: &str) -> bool {
 }
 
 /// The request headers the gateway gets; `Authorization` and `Host` are added by the caller.
-pub fn request_headers(incoming: &HeaderMap) -> HeaderMap {
+pub(crate) fn request_headers(incoming: &HeaderMap) -> HeaderMap {
     let listed = connection_listed(incoming);
     let mut out = HeaderMap::with_capacity(incoming.len());
     for (name, value) in incoming {
@@ -55,7 +55,7 @@ pub fn request_headers(incoming: &HeaderMap) -> HeaderMap {
 
 /// The response headers the browser gets: everything but hop-by-hop headers and cookies the
 /// gateway might try to set on clawhost's origin.
-pub fn response_headers(incoming: &HeaderMap) -> HeaderMap {
+pub(crate) fn response_headers(incoming: &HeaderMap) -> HeaderMap {
     let listed = connection_listed(incoming);
     let mut out = HeaderMap::with_capacity(incoming.len());
     for (name, value) in incoming {
@@ -69,13 +69,13 @@ pub fn response_headers(incoming: &HeaderMap) -> HeaderMap {
     out
 }
 
-pub fn bearer(token: &str) -> Option<HeaderValue> {
+pub(crate) fn bearer(token: &str) -> Option<HeaderValue> {
     let mut value = HeaderValue::from_str(&format!("Bearer {token}")).ok()?;
     value.set_sensitive(true);
     Some(value)
 }
 
-pub fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+pub(crate) fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
     let upgrade = headers
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
@@ -111,7 +111,7 @@ mod tests {
             );
         }
         let out = request_headers(&incoming);
-        let names: Vec<&str> = out.keys().map(|k| k.as_str()).collect();
+        let names: Vec<&str> = out.keys().map(axum::http::HeaderName::as_str).collect();
         assert_eq!(names, ["accept-encoding", "accept"]);
     }
 

@@ -1,5 +1,5 @@
-//! Plain HTTP to the Control UI: one pooled client, bodies streamed both ways, the gateway's
-//! credential added here and nowhere else.
+//! Plain HTTP to the Control UI through the pooled client: bodies streamed both ways, the
+//! gateway's credential added here and nowhere else.
 
 use std::time::Duration;
 
@@ -8,33 +8,20 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
 use super::headers;
-use crate::gateway::supervisor::Credential;
+use super::service::UpstreamClient;
+use crate::gateway::status::Credential;
+use crate::web::headers::Proxied;
+use crate::web::problems::{ABOUT_BLANK, problem};
 
-pub type UpstreamClient = Client<HttpConnector, Body>;
-
-/// The pooled loopback client, made once at start.
-pub fn client() -> UpstreamClient {
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(Duration::from_secs(5)));
-    connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .pool_max_idle_per_host(64)
-        .build(connector)
-}
-
-pub enum Failure {
+pub(crate) enum Failure {
     TooLarge,
     Unreachable,
     Timeout,
 }
 
-pub async fn forward(
+pub(crate) async fn forward(
     client: &UpstreamClient,
     credential: &Credential,
     request: Request,
@@ -88,7 +75,7 @@ pub async fn forward(
     let (parts, body) = response.into_parts();
     let mut out = Response::new(Body::new(body));
     *out.status_mut() = parts.status;
-    out.extensions_mut().insert(crate::web::headers::Proxied);
+    out.extensions_mut().insert(Proxied);
     *out.headers_mut() = headers::response_headers(&parts.headers);
     let html = out
         .headers()
@@ -104,7 +91,7 @@ pub async fn forward(
 }
 
 impl Failure {
-    pub fn status(&self) -> StatusCode {
+    fn status(&self) -> StatusCode {
         match self {
             Failure::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Failure::Unreachable => StatusCode::BAD_GATEWAY,
@@ -112,7 +99,7 @@ impl Failure {
         }
     }
 
-    pub fn detail(&self) -> &'static str {
+    fn detail(&self) -> &'static str {
         match self {
             Failure::TooLarge => "The request body is larger than the proxy allows.",
             Failure::Unreachable => "The gateway could not be reached; it may be restarting.",
@@ -123,11 +110,6 @@ impl Failure {
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
-        crate::error::problem(
-            self.status(),
-            crate::error::ABOUT_BLANK,
-            Some(self.detail()),
-            None,
-        )
+        problem(self.status(), ABOUT_BLANK, Some(self.detail()), None)
     }
 }

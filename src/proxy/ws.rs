@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{self, CloseFrame as AxumClose, Message as AxumMessage, WebSocket};
 use futures_util::{SinkExt, StreamExt};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame as UpstreamClose;
@@ -19,25 +19,25 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message as UpstreamMessage};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-pub type Upstream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Upstream = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// OpenClaw's own cap on frames before authentication.
-pub const FIRST_FRAME_MAX: usize = 64 * 1024;
+pub(crate) const FIRST_FRAME_MAX: usize = 64 * 1024;
 
-pub const CLOSE_NORMAL: u16 = 1000;
-pub const CLOSE_GOING_AWAY: u16 = 1001;
-pub const CLOSE_POLICY: u16 = 1008;
-pub const CLOSE_TOO_BIG: u16 = 1009;
-pub const CLOSE_RESTART: u16 = 1012;
+pub(crate) const CLOSE_NORMAL: u16 = 1000;
+pub(crate) const CLOSE_GOING_AWAY: u16 = 1001;
+pub(crate) const CLOSE_POLICY: u16 = 1008;
+pub(crate) const CLOSE_TOO_BIG: u16 = 1009;
+pub(crate) const CLOSE_RESTART: u16 = 1012;
 
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    pub max_message: usize,
-    pub idle: Duration,
+pub(crate) struct Limits {
+    pub(crate) max_message: usize,
+    pub(crate) idle: Duration,
 }
 
 /// Puts the credential into a `connect` request; other frames are returned unchanged.
-pub fn inject_credential(text: &str, token: &str) -> Option<String> {
+pub(crate) fn inject_credential(text: &str, token: &str) -> Option<String> {
     let mut frame: Value = serde_json::from_str(text).ok()?;
     if frame["type"] != "req" || frame["method"] != "connect" {
         return None;
@@ -45,9 +45,9 @@ pub fn inject_credential(text: &str, token: &str) -> Option<String> {
     let params = frame.get_mut("params")?.as_object_mut()?;
     let auth = params
         .entry("auth")
-        .or_insert_with(|| Value::Object(Default::default()));
+        .or_insert_with(|| Value::Object(Map::new()));
     if !auth.is_object() {
-        *auth = Value::Object(Default::default());
+        *auth = Value::Object(Map::new());
     }
     auth.as_object_mut()?
         .insert("password".into(), Value::String(token.to_owned()));
@@ -109,7 +109,7 @@ fn message_len(message: &AxumMessage) -> usize {
 
 /// Relays until either side closes, the socket idles out, or `ended` resolves with a close
 /// code and reason (session ended, gateway restarted).
-pub async fn relay(
+pub(crate) async fn relay(
     client: WebSocket,
     upstream: Upstream,
     token: &str,
@@ -171,9 +171,8 @@ pub async fn relay(
                 }
             }
             incoming = upstream_rx.next() => {
-                let message = match incoming {
-                    Some(Ok(message)) => message,
-                    _ => break (client_close(CLOSE_GOING_AWAY, "gateway went away"), upstream_close(CLOSE_GOING_AWAY, "")),
+                let Some(Ok(message)) = incoming else {
+                    break (client_close(CLOSE_GOING_AWAY, "gateway went away"), upstream_close(CLOSE_GOING_AWAY, ""));
                 };
                 deadline = Instant::now() + limits.idle;
                 if let UpstreamMessage::Close(frame) = &message {

@@ -4,18 +4,16 @@
 //! transaction). Async code reaches it through [`run`], which moves the call onto the
 //! blocking pool so the runtime never waits on disk.
 
-mod sqlite;
+pub(crate) mod sqlite;
 
 use std::sync::Arc;
 
-pub use sqlite::SqliteStore;
-
 /// Milliseconds since the Unix epoch, UTC.
-pub type UnixMs = i64;
+pub(crate) type UnixMs = i64;
 
 /// What went wrong inside the store. The text is for logs only, never for responses.
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub(crate) enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
     #[error(
@@ -27,64 +25,64 @@ pub enum StoreError {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Owner {
-    pub password_hash: String,
-    pub created_at: UnixMs,
-    pub password_changed_at: UnixMs,
+pub(crate) struct Owner {
+    pub(crate) password_hash: String,
+    pub(crate) created_at: UnixMs,
+    pub(crate) password_changed_at: UnixMs,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Session {
-    pub id: String,
-    pub token_hash: [u8; 32],
-    pub created_at: UnixMs,
-    pub last_seen_at: UnixMs,
-    pub expires_at: UnixMs,
-    pub ip: String,
-    pub user_agent: String,
+pub(crate) struct Session {
+    pub(crate) id: String,
+    pub(crate) token_hash: [u8; 32],
+    pub(crate) created_at: UnixMs,
+    pub(crate) last_seen_at: UnixMs,
+    pub(crate) expires_at: UnixMs,
+    pub(crate) ip: String,
+    pub(crate) user_agent: String,
 }
 
 /// A security event to record. `kind` is one of the names in [`EventKind`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewEvent {
-    pub at: UnixMs,
-    pub kind: EventKind,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
+pub(crate) struct NewEvent {
+    pub(crate) at: UnixMs,
+    pub(crate) kind: EventKind,
+    pub(crate) ip: Option<String>,
+    pub(crate) user_agent: Option<String>,
     /// Non-secret context, e.g. a credential's fingerprint.
-    pub detail: Option<String>,
+    pub(crate) detail: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
-    pub id: i64,
-    pub at: UnixMs,
-    pub kind: String,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-    pub detail: Option<String>,
+pub(crate) struct Event {
+    pub(crate) id: i64,
+    pub(crate) at: UnixMs,
+    pub(crate) kind: String,
+    pub(crate) ip: Option<String>,
+    pub(crate) user_agent: Option<String>,
+    pub(crate) detail: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusCheck {
-    pub id: String,
-    pub client_name: String,
-    pub created_at: UnixMs,
+pub(crate) struct StatusCheck {
+    pub(crate) id: String,
+    pub(crate) client_name: String,
+    pub(crate) created_at: UnixMs,
 }
 
 /// The owner's gateway choices as stored: the key only sealed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GatewaySettings {
-    pub provider: String,
-    pub model: String,
-    pub base_url: Option<String>,
-    pub api_key_sealed: Option<Vec<u8>>,
-    pub api_key_last4: Option<String>,
-    pub updated_at: UnixMs,
+pub(crate) struct GatewaySettings {
+    pub(crate) provider: String,
+    pub(crate) model: String,
+    pub(crate) base_url: Option<String>,
+    pub(crate) api_key_sealed: Option<Vec<u8>>,
+    pub(crate) api_key_last4: Option<String>,
+    pub(crate) updated_at: UnixMs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
+pub(crate) enum EventKind {
     Claim,
     LoginOk,
     LoginFailed,
@@ -100,7 +98,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Claim => "claim",
             Self::LoginOk => "login_ok",
@@ -119,20 +117,20 @@ impl EventKind {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClaimOutcome {
+pub(crate) enum ClaimOutcome {
     Claimed,
     AlreadyClaimed,
     InvalidCode,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IssueCodeOutcome {
+pub(crate) enum IssueCodeOutcome {
     Issued,
     AlreadyClaimed,
 }
 
 /// Everything clawhost keeps. Implementations must make each method atomic.
-pub trait Store: Send + Sync + 'static {
+pub(crate) trait Store: Send + Sync + 'static {
     fn owner(&self) -> Result<Option<Owner>, StoreError>;
 
     /// Replaces any claim code with a new one, unless an owner exists.
@@ -223,10 +221,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
 }
 
-pub type SharedStore = Arc<dyn Store>;
+pub(crate) type SharedStore = Arc<dyn Store>;
 
 /// Runs one store call on the blocking pool.
-pub async fn run<T, F>(store: &SharedStore, call: F) -> Result<T, StoreError>
+pub(crate) async fn run<T, F>(store: &SharedStore, call: F) -> Result<T, StoreError>
 where
     T: Send + 'static,
     F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,

@@ -27,13 +27,13 @@ const MIGRATIONS: &[&str] = &[
 /// Oldest security events are dropped beyond this many, so the table stays bounded.
 const MAX_EVENTS: i64 = 10_000;
 
-pub struct SqliteStore {
+pub(crate) struct SqliteStore {
     conn: Mutex<Connection>,
 }
 
 impl SqliteStore {
     /// Opens (creating when missing, 0600) the database and applies pending migrations.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
+    pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
         if !path.exists() {
             // Create it ourselves so it is private from the first byte; SQLite gives its
             // -wal and -shm files the same mode.
@@ -61,28 +61,34 @@ impl SqliteStore {
         // (rusqlite rolls back on drop), so a poisoned lock is still safe to use.
         self.conn
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// A count or a position as SQLite takes it.
+fn sql_int(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let applied: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    let supported = MIGRATIONS.len() as i64;
+    let supported = sql_int(MIGRATIONS.len());
     if applied > supported {
         return Err(StoreError::SchemaTooNew {
             found: applied,
             supported,
         });
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+    let done = usize::try_from(applied).unwrap_or(0);
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(done) {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         // Another process may have migrated while we waited for the write lock.
         let now: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
-        if now > index as i64 {
+        if now > sql_int(index) {
             continue;
         }
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+        tx.pragma_update(None, "user_version", sql_int(index + 1))?;
         tx.commit()?;
     }
     Ok(())
@@ -370,7 +376,7 @@ impl Store for SqliteStore {
              WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
         )?;
         let rows = statement.query_map(
-            params![before_id.unwrap_or(i64::MAX), limit as i64],
+            params![before_id.unwrap_or(i64::MAX), sql_int(limit)],
             |row| {
                 Ok(Event {
                     id: row.get(0)?,
@@ -450,7 +456,7 @@ impl Store for SqliteStore {
         tx.execute(
             "DELETE FROM status_checks WHERE id <= \
              (SELECT id FROM status_checks ORDER BY id DESC LIMIT 1 OFFSET ?1)",
-            params![keep as i64],
+            params![sql_int(keep)],
         )?;
         tx.commit()?;
         Ok(())
@@ -466,7 +472,7 @@ impl Store for SqliteStore {
             "SELECT id, client_name, created_at FROM status_checks \
              WHERE ?1 IS NULL OR id < ?1 ORDER BY id DESC LIMIT ?2",
         )?;
-        let rows = statement.query_map(params![before_id, limit as i64], |row| {
+        let rows = statement.query_map(params![before_id, sql_int(limit)], |row| {
             Ok(StatusCheck {
                 id: row.get(0)?,
                 client_name: row.get(1)?,
@@ -512,135 +518,4 @@ impl Store for SqliteStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::EventKind;
-
-    fn store() -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = SqliteStore::open(&dir.path().join("clawhost.db")).expect("open");
-        (dir, store)
-    }
-
-    fn event(kind: EventKind, at: UnixMs) -> NewEvent {
-        NewEvent {
-            at,
-            kind,
-            ip: Some("127.0.0.1".into()),
-            user_agent: None,
-            detail: None,
-        }
-    }
-
-    fn session(id: &str, byte: u8) -> Session {
-        Session {
-            id: id.into(),
-            token_hash: [byte; 32],
-            created_at: 1,
-            last_seen_at: 1,
-            expires_at: 1_000_000,
-            ip: "127.0.0.1".into(),
-            user_agent: "test".into(),
-        }
-    }
-
-    #[test]
-    fn claim_consumes_the_code_once() {
-        let (_dir, store) = store();
-        let code = [7u8; 32];
-        let issued = store
-            .issue_claim_code(code, 0, 100, &event(EventKind::ClaimCodeIssued, 0))
-            .expect("issue");
-        assert_eq!(issued, IssueCodeOutcome::Issued);
-        assert_eq!(
-            store
-                .claim(
-                    [8u8; 32],
-                    "hash",
-                    &session("a", 1),
-                    &event(EventKind::Claim, 1)
-                )
-                .expect("claim"),
-            ClaimOutcome::InvalidCode
-        );
-        assert_eq!(
-            store
-                .claim(code, "hash", &session("a", 1), &event(EventKind::Claim, 1))
-                .expect("claim"),
-            ClaimOutcome::Claimed
-        );
-        assert_eq!(
-            store
-                .claim(code, "hash", &session("b", 2), &event(EventKind::Claim, 2))
-                .expect("claim"),
-            ClaimOutcome::AlreadyClaimed
-        );
-        assert_eq!(
-            store
-                .issue_claim_code(code, 0, 100, &event(EventKind::ClaimCodeIssued, 3))
-                .expect("issue"),
-            IssueCodeOutcome::AlreadyClaimed
-        );
-    }
-
-    #[test]
-    fn expired_code_is_refused() {
-        let (_dir, store) = store();
-        let code = [7u8; 32];
-        store
-            .issue_claim_code(code, 0, 100, &event(EventKind::ClaimCodeIssued, 0))
-            .expect("issue");
-        assert_eq!(
-            store
-                .claim(
-                    code,
-                    "hash",
-                    &session("a", 1),
-                    &event(EventKind::Claim, 100)
-                )
-                .expect("claim"),
-            ClaimOutcome::InvalidCode
-        );
-    }
-
-    #[test]
-    fn revocations_bump_the_epoch() {
-        let (_dir, store) = store();
-        store
-            .issue_claim_code([1; 32], 0, 100, &event(EventKind::ClaimCodeIssued, 0))
-            .expect("issue");
-        store
-            .claim(
-                [1; 32],
-                "hash",
-                &session("a", 1),
-                &event(EventKind::Claim, 1),
-            )
-            .expect("claim");
-        store
-            .insert_session(&session("b", 2), &event(EventKind::LoginOk, 2))
-            .expect("insert");
-        let before = store.auth_epoch().expect("epoch");
-        let ended = store
-            .delete_other_sessions("a", &event(EventKind::OtherSessionsRevoked, 3))
-            .expect("delete");
-        assert_eq!(ended, 1);
-        assert!(store.auth_epoch().expect("epoch") > before);
-        assert_eq!(store.list_sessions().expect("list").len(), 1);
-    }
-
-    #[test]
-    fn events_page_newest_first_and_stay_bounded() {
-        let (_dir, store) = store();
-        for at in 0..25 {
-            store
-                .record_event(&event(EventKind::LoginFailed, at))
-                .expect("record");
-        }
-        let first = store.events(None, 10).expect("page");
-        assert_eq!(first.len(), 10);
-        assert!(first.windows(2).all(|pair| pair[0].id > pair[1].id));
-        let second = store.events(Some(first[9].id), 10).expect("page");
-        assert_eq!(second[0].id, first[9].id - 1);
-    }
-}
+mod tests;

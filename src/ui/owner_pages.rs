@@ -6,52 +6,44 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::{Extension, Form, Router};
 use serde::Deserialize;
 
-use super::{form_message, form_status, internal, render, see_other};
+use super::render::{render, see_other};
 use crate::auth::sessions::ActiveSession;
 use crate::auth::{AuthError, ClientInfo, SessionSummary};
 use crate::clock::{display, rfc3339};
-use crate::error::ApiError;
 use crate::gateway::logs::LogLine;
-use crate::gateway::providers::{PROVIDERS, Provider};
+use crate::gateway::providers::{Provider, ProviderKind};
 use crate::gateway::runtime;
-use crate::gateway::settings::{self, SettingsRequest};
-use crate::gateway::supervisor::{GatewayError, State as GatewayState};
+use crate::gateway::settings::{self, SettingsError, SettingsRequest};
+use crate::gateway::status::{GatewayError, GatewayState};
 use crate::state::AppState;
-use crate::web::extract::MaybeOwner;
-use crate::web::problems::html_error;
+use crate::store::EventKind;
+use crate::validation::FieldError;
+use crate::web::error::ApiError;
+use crate::web::extract::{PageOwner, ReturnTo};
+use crate::web::paging;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+/// Each page with the forms it shows; signing in from any of them comes back to the page.
+pub(super) fn routes() -> Router<AppState> {
+    let dashboard = Router::new()
         .route("/", get(dashboard))
-        .route("/setup", get(setup))
-        .route("/setup/runtime", post(install))
-        .route("/setup/provider", post(save_provider))
         .route("/gateway/start", post(start))
         .route("/gateway/stop", post(stop))
         .route("/gateway/restart", post(restart))
         .route("/gateway/rotate-credential", post(rotate))
+        .layer(Extension(ReturnTo("/")));
+    let setup = Router::new()
+        .route("/setup", get(setup))
+        .route("/setup/runtime", post(install))
+        .route("/setup/provider", post(save_provider))
+        .layer(Extension(ReturnTo("/setup")));
+    let settings = Router::new()
         .route("/settings", get(settings_page))
         .route("/settings/password", post(change_password))
-}
-
-/// The owner's session, or where to send a visitor without one.
-pub(super) async fn owner_or_redirect(
-    state: &AppState,
-    session: Option<ActiveSession>,
-    path: &str,
-) -> Result<ActiveSession, Response> {
-    if let Some(session) = session {
-        return Ok(session);
-    }
-    match state.auth.is_locked().await {
-        Ok(true) if path == "/" => Err(see_other("/login", None)),
-        Ok(true) => Err(see_other(&format!("/login?next={path}"), None)),
-        Ok(false) => Err(see_other("/claim", None)),
-        Err(error) => Err(internal(error)),
-    }
+        .layer(Extension(ReturnTo("/settings")));
+    dashboard.merge(setup).merge(settings)
 }
 
 fn state_label(state: GatewayState) -> &'static str {
@@ -88,14 +80,11 @@ struct DashboardPage {
     logs: Vec<LogLine>,
 }
 
-async fn dashboard(State(state): State<AppState>, MaybeOwner(session): MaybeOwner) -> Response {
-    if let Err(redirect) = owner_or_redirect(&state, session, "/").await {
-        return redirect;
-    }
+async fn dashboard(State(state): State<AppState>, _: PageOwner) -> Response {
     let status = state.gateway.status();
-    let current = match settings::current(&state).await {
+    let current = match settings::current(&state.store).await {
         Ok(current) => current,
-        Err(error) => return internal(format!("{error:?}")),
+        Err(error) => return ApiError::from(error).into_page(),
     };
     let memory = state.gateway.memory_rss_bytes().await.map_or_else(
         || "—".to_string(),
@@ -123,7 +112,7 @@ struct SetupPage {
     runtime_installed: bool,
     runtime_version: String,
     wanted_version: String,
-    providers: &'static [Provider],
+    providers: Vec<Provider>,
     provider: String,
     key_set: bool,
     key_last4: String,
@@ -146,7 +135,7 @@ struct SetupQuery {
 async fn setup_page(
     state: &AppState,
     form: Option<&SettingsRequest>,
-    errors: &[crate::error::FieldError],
+    errors: &[FieldError],
     saved: bool,
 ) -> Result<SetupPage, ApiError> {
     let installed = runtime::installed(
@@ -156,7 +145,7 @@ async fn setup_page(
     .await;
     let runtime_installed = installed.is_some();
     let runtime_version = installed.map(|(version, _)| version).unwrap_or_default();
-    let current = settings::current(state).await?;
+    let current = settings::current(&state.store).await?;
     let error = |field: &str| {
         errors
             .iter()
@@ -169,11 +158,11 @@ async fn setup_page(
         runtime_installed,
         runtime_version,
         wanted_version: state.config.gateway.openclaw_version.clone(),
-        providers: PROVIDERS,
+        providers: ProviderKind::ALL.map(ProviderKind::describe).to_vec(),
         provider: form
             .map(|f| f.provider.clone())
             .or(current.provider)
-            .unwrap_or_else(|| "anthropic".into()),
+            .unwrap_or_else(|| ProviderKind::DEFAULT.id().into()),
         key_set: current.key.set,
         key_last4: current.key.last4.unwrap_or_default(),
         base_url: form
@@ -196,26 +185,20 @@ async fn setup_page(
 
 async fn setup(
     State(state): State<AppState>,
-    MaybeOwner(session): MaybeOwner,
+    _: PageOwner,
     Query(query): Query<SetupQuery>,
 ) -> Response {
-    if let Err(redirect) = owner_or_redirect(&state, session, "/setup").await {
-        return redirect;
-    }
     match setup_page(&state, None, &[], query.saved.is_some()).await {
         Ok(page) => render(StatusCode::OK, page),
-        Err(error) => internal(format!("{error:?}")),
+        Err(error) => error.into_page(),
     }
 }
 
-async fn install(State(state): State<AppState>, MaybeOwner(session): MaybeOwner) -> Response {
-    if let Err(redirect) = owner_or_redirect(&state, session, "/setup").await {
-        return redirect;
-    }
+async fn install(State(state): State<AppState>, _: PageOwner) -> Response {
     let version = state.config.gateway.openclaw_version.clone();
     match state.gateway.install(version).await {
         Ok(_) => see_other("/setup#step-runtime", None),
-        Err(error) => gateway_error(error),
+        Err(error) => ApiError::from(error).into_page(),
     }
 }
 
@@ -230,12 +213,9 @@ struct ProviderForm {
 async fn save_provider(
     State(state): State<AppState>,
     client: ClientInfo,
-    MaybeOwner(session): MaybeOwner,
+    _: PageOwner,
     Form(form): Form<ProviderForm>,
 ) -> Response {
-    if let Err(redirect) = owner_or_redirect(&state, session, "/setup").await {
-        return redirect;
-    }
     let request = SettingsRequest {
         provider: form.provider,
         api_key: form.api_key.filter(|k| !k.is_empty()),
@@ -248,59 +228,41 @@ async fn save_provider(
         base_url: request.base_url.clone(),
         model: request.model.clone(),
     };
-    match settings::save(&state, &client, request).await {
+    let event = client.event(EventKind::GatewaySettingsChanged);
+    match settings::save(&state.store, &state.sealer, event, request).await {
         Ok(_) => see_other("/setup?saved=1#step-provider", None),
-        Err(ApiError::Validation(errors)) => {
+        Err(SettingsError::Invalid(errors)) => {
             match setup_page(&state, Some(&echo), &errors, false).await {
                 Ok(page) => render(StatusCode::UNPROCESSABLE_ENTITY, page),
-                Err(error) => internal(format!("{error:?}")),
+                Err(error) => error.into_page(),
             }
         }
-        Err(error) => internal(format!("{error:?}")),
+        Err(error) => ApiError::from(error).into_page(),
     }
 }
 
-fn gateway_error(error: GatewayError) -> Response {
-    match error {
-        GatewayError::Conflict(message) => html_error(StatusCode::CONFLICT, &message),
-        GatewayError::Gone => internal(error),
-    }
-}
-
-async fn gateway_action(
-    state: AppState,
-    session: Option<ActiveSession>,
-    action: impl AsyncFnOnce(&AppState) -> Result<GatewayState, GatewayError>,
-) -> Response {
-    if let Err(redirect) = owner_or_redirect(&state, session, "/").await {
-        return redirect;
-    }
-    match action(&state).await {
+/// Back to the dashboard once the supervisor took the command.
+fn gateway_done(outcome: Result<GatewayState, GatewayError>) -> Response {
+    match outcome {
         Ok(_) => see_other("/", None),
-        Err(error) => gateway_error(error),
+        Err(error) => ApiError::from(error).into_page(),
     }
 }
 
-async fn start(State(state): State<AppState>, MaybeOwner(session): MaybeOwner) -> Response {
-    gateway_action(state, session, async |s: &AppState| s.gateway.start().await).await
+async fn start(State(state): State<AppState>, _: PageOwner) -> Response {
+    gateway_done(state.gateway.start().await)
 }
 
-async fn stop(State(state): State<AppState>, MaybeOwner(session): MaybeOwner) -> Response {
-    gateway_action(state, session, async |s: &AppState| s.gateway.stop().await).await
+async fn stop(State(state): State<AppState>, _: PageOwner) -> Response {
+    gateway_done(state.gateway.stop().await)
 }
 
-async fn restart(State(state): State<AppState>, MaybeOwner(session): MaybeOwner) -> Response {
-    gateway_action(state, session, async |s: &AppState| {
-        s.gateway.restart().await
-    })
-    .await
+async fn restart(State(state): State<AppState>, _: PageOwner) -> Response {
+    gateway_done(state.gateway.restart().await)
 }
 
-async fn rotate(State(state): State<AppState>, MaybeOwner(session): MaybeOwner) -> Response {
-    gateway_action(state, session, async |s: &AppState| {
-        s.gateway.rotate_credential().await
-    })
-    .await
+async fn rotate(State(state): State<AppState>, _: PageOwner) -> Response {
+    gateway_done(state.gateway.rotate_credential().await)
 }
 
 struct EventRow {
@@ -346,7 +308,7 @@ async fn settings_view(
         })
         .collect();
     let rows = state.auth.events(cursor, EVENTS_PER_PAGE + 1).await?;
-    let (rows, next_cursor) = crate::paging::split(rows, EVENTS_PER_PAGE, |e| e.id.to_string());
+    let (rows, next_cursor) = paging::split(rows, EVENTS_PER_PAGE, |e| e.id.to_string());
     let events = rows
         .into_iter()
         .map(|e| EventRow {
@@ -372,13 +334,9 @@ async fn settings_view(
 
 async fn settings_page(
     State(state): State<AppState>,
-    MaybeOwner(session): MaybeOwner,
+    PageOwner(current): PageOwner,
     Query(query): Query<SettingsQuery>,
 ) -> Response {
-    let current = match owner_or_redirect(&state, session, "/settings").await {
-        Ok(current) => current,
-        Err(redirect) => return redirect,
-    };
     let cursor = query
         .cursor
         .as_deref()
@@ -386,7 +344,7 @@ async fn settings_page(
         .filter(|c| *c > 0);
     match settings_view(&state, &current, cursor, None).await {
         Ok(page) => render(StatusCode::OK, page),
-        Err(error) => internal(error),
+        Err(error) => ApiError::from(error).into_page(),
     }
 }
 
@@ -399,13 +357,9 @@ struct PasswordForm {
 async fn change_password(
     State(state): State<AppState>,
     client: ClientInfo,
-    MaybeOwner(session): MaybeOwner,
+    PageOwner(current): PageOwner,
     Form(form): Form<PasswordForm>,
 ) -> Response {
-    let current = match owner_or_redirect(&state, session, "/settings").await {
-        Ok(current) => current,
-        Err(redirect) => return redirect,
-    };
     let outcome = state
         .auth
         .change_password(
@@ -423,13 +377,16 @@ async fn change_password(
                 true,
             ),
         ),
-        Err(error) => match form_message(&error) {
-            Some(message) => (form_status(&error), (message, false)),
-            None => return internal(error),
-        },
+        Err(error) => {
+            let error = ApiError::from(error);
+            match error.sentence() {
+                Some(message) => (error.status_code(), (message, false)),
+                None => return error.into_page(),
+            }
+        }
     };
     match settings_view(&state, &current, None, Some(message)).await {
         Ok(page) => render(status, page),
-        Err(error) => internal(error),
+        Err(error) => ApiError::from(error).into_page(),
     }
 }

@@ -7,22 +7,22 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::{Extension, Form, Router};
 use serde::Deserialize;
 
-use super::owner_pages::owner_or_redirect;
-use super::{render, see_other};
+use super::render::{render, see_other};
 use crate::channels::whatsapp_link::LinkEvent;
 use crate::state::AppState;
-use crate::web::extract::MaybeOwner;
-use crate::web::problems::html_error;
+use crate::web::error::ApiError;
+use crate::web::extract::{PageOwner, ReturnTo};
 
 const PAGE: &str = "/channels/whatsapp";
 
-pub fn routes() -> Router<AppState> {
+pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route(PAGE, get(page))
         .route("/channels/whatsapp/link", post(link))
+        .layer(Extension(ReturnTo(PAGE)))
 }
 
 #[derive(Template)]
@@ -71,10 +71,7 @@ fn view(event: LinkEvent) -> WhatsAppPage {
     page
 }
 
-async fn page(State(state): State<AppState>, MaybeOwner(session): MaybeOwner) -> Response {
-    if let Err(redirect) = owner_or_redirect(&state, session, PAGE).await {
-        return redirect;
-    }
+async fn page(State(state): State<AppState>, _: PageOwner) -> Response {
     render(StatusCode::OK, view(state.whatsapp.current()))
 }
 
@@ -83,17 +80,10 @@ struct LinkForm {
     relink: Option<String>,
 }
 
-async fn link(
-    State(state): State<AppState>,
-    MaybeOwner(session): MaybeOwner,
-    Form(form): Form<LinkForm>,
-) -> Response {
-    if let Err(redirect) = owner_or_redirect(&state, session, PAGE).await {
-        return redirect;
-    }
+async fn link(State(state): State<AppState>, _: PageOwner, Form(form): Form<LinkForm>) -> Response {
     match state.whatsapp.start(form.relink.is_some()) {
         Ok(()) => see_other(PAGE, None),
-        Err(error) => html_error(StatusCode::CONFLICT, &error.to_string()),
+        Err(error) => ApiError::from(error).into_page(),
     }
 }
 

@@ -8,67 +8,10 @@ use std::net::IpAddr;
 
 use axum::http::HeaderMap;
 
-/// An address or a CIDR block: `10.0.0.1`, `10.0.0.0/8`, `::1`, `fd00::/8`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Network {
-    addr: IpAddr,
-    prefix: u8,
-}
-
-impl Network {
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let (addr, prefix) = match text.split_once('/') {
-            Some((addr, prefix)) => (addr, Some(prefix)),
-            None => (text, None),
-        };
-        let addr: IpAddr = addr
-            .parse()
-            .map_err(|_| format!("'{text}' is not an IP address or CIDR block"))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            None => max,
-            Some(p) => p
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("'{text}' has a prefix length outside 0–{max}"))?,
-        };
-        Ok(Self { addr, prefix })
-    }
-
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip.to_canonical()) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                masked(u32::from(net).into(), self.prefix, 32)
-                    == masked(u32::from(ip).into(), self.prefix, 32)
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                masked(u128::from(net), self.prefix, 128)
-                    == masked(u128::from(ip), self.prefix, 128)
-            }
-            _ => false,
-        }
-    }
-}
-
-fn masked(bits: u128, prefix: u8, width: u32) -> u128 {
-    if prefix == 0 {
-        return 0;
-    }
-    bits >> (width - u32::from(prefix))
-}
-
-/// `http.trusted_proxies`: comma-separated addresses or CIDR blocks; empty means none.
-pub fn parse_trusted(text: &str) -> Result<Vec<Network>, String> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|part| !part.is_empty())
-        .map(Network::parse)
-        .collect()
-}
+use crate::config::Network;
 
 /// The client's address for a request that arrived from `peer`.
-pub fn client_addr(peer: IpAddr, headers: &HeaderMap, trusted: &[Network]) -> IpAddr {
+pub(crate) fn client_addr(peer: IpAddr, headers: &HeaderMap, trusted: &[Network]) -> IpAddr {
     let peer = peer.to_canonical();
     let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(peer) {
@@ -112,39 +55,8 @@ mod tests {
     }
 
     #[test]
-    fn networks_parse_and_match() {
-        let net = Network::parse("10.0.0.0/8").expect("net");
-        assert!(net.contains(ip("10.1.2.3")));
-        assert!(!net.contains(ip("11.0.0.1")));
-        assert!(
-            Network::parse("127.0.0.1")
-                .expect("one")
-                .contains(ip("::ffff:127.0.0.1"))
-        );
-        assert!(
-            Network::parse("fd00::/8")
-                .expect("v6")
-                .contains(ip("fd12::1"))
-        );
-        assert!(
-            !Network::parse("fd00::/8")
-                .expect("v6")
-                .contains(ip("10.0.0.1"))
-        );
-        assert!(
-            Network::parse("0.0.0.0/0")
-                .expect("all")
-                .contains(ip("203.0.113.9"))
-        );
-        assert!(Network::parse("10.0.0.0/33").is_err());
-        assert!(Network::parse("example.com").is_err());
-        assert_eq!(parse_trusted(" ").expect("empty"), []);
-        assert_eq!(parse_trusted("127.0.0.1, ::1").expect("two").len(), 2);
-    }
-
-    #[test]
     fn forwarding_headers_count_only_from_trusted_proxies() {
-        let trusted = parse_trusted("127.0.0.1, 10.0.0.0/8").expect("trusted");
+        let trusted = ["127.0.0.1", "10.0.0.0/8"].map(|net| Network::parse(net).expect("net"));
         let spoofed = headers(&["198.51.100.1"]);
         // A direct client cannot claim another address.
         assert_eq!(

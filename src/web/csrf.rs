@@ -1,4 +1,4 @@
-//! Same-origin proof for every state-changing request (API.md, "Sessions and CSRF").
+//! Same-origin proof for every state-changing request.
 //!
 //! A POST, PUT, PATCH or DELETE passes only when `Sec-Fetch-Site` is `same-origin` or
 //! `none`; when that header is absent, when `Origin` equals the public origin; when that is
@@ -10,16 +10,16 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::state::AppState;
-use crate::web::problems::error_for_path;
+use super::problems::error_for_path;
+use crate::config::PublicUrl;
 
 #[derive(Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     SameOrigin,
     CrossOrigin(String),
 }
 
-pub fn is_state_changing(method: &Method) -> bool {
+pub(crate) fn is_state_changing(method: &Method) -> bool {
     matches!(
         *method,
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
@@ -27,7 +27,7 @@ pub fn is_state_changing(method: &Method) -> bool {
 }
 
 /// Decides whether the request's headers prove it comes from `origin`.
-pub fn check(headers: &HeaderMap, origin: &str) -> Verdict {
+pub(crate) fn check(headers: &HeaderMap, origin: &str) -> Verdict {
     let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(site) = text("sec-fetch-site") {
         return match site {
@@ -63,21 +63,21 @@ pub fn check(headers: &HeaderMap, origin: &str) -> Verdict {
     )
 }
 
-pub async fn require_same_origin(
-    State(state): State<AppState>,
+pub(crate) async fn require_same_origin(
+    State(public_url): State<PublicUrl>,
     request: Request,
     next: Next,
 ) -> Response {
     if !is_state_changing(request.method()) {
         return next.run(request).await;
     }
-    match check(request.headers(), state.public_url.origin()) {
+    match check(request.headers(), public_url.origin()) {
         Verdict::SameOrigin => next.run(request).await,
         Verdict::CrossOrigin(reason) => {
             tracing::warn!(%reason, "cross-origin request refused");
             let detail = format!(
                 "This request was refused because {reason}. Open clawhost at {} and try again.",
-                state.public_url.origin()
+                public_url.origin()
             );
             error_for_path(
                 request.uri().path(),

@@ -1,18 +1,21 @@
-//! Extractors: who is calling (address, user agent), which owner session they hold, and
-//! JSON/query input whose rejections become problem+json with a useful detail.
+//! Extractors: who is calling (address, user agent), which owner session they hold (for the
+//! API, or for a page that sends a visitor without one to sign in), and JSON/query input
+//! whose rejections become problem+json with a useful detail.
 
+use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::de::DeserializeOwned;
 
 use super::client_addr::client_addr;
+use super::error::ApiError;
 use crate::auth::ClientInfo;
 use crate::auth::sessions::ActiveSession;
-use crate::error::ApiError;
 use crate::state::AppState;
 
 impl FromRequestParts<AppState> for ClientInfo {
@@ -37,32 +40,19 @@ impl FromRequestParts<AppState> for ClientInfo {
     }
 }
 
-/// The value of our session cookie, if the request carries one.
-pub fn session_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|line| line.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value)
-        .filter(|value| !value.is_empty() && value.len() <= 128)
-}
-
 /// The owner's session, if the request carries a valid one.
-pub async fn current_session(
+pub(crate) async fn current_session(
     headers: &HeaderMap,
     state: &AppState,
 ) -> Result<Option<ActiveSession>, ApiError> {
-    let Some(token) = session_cookie(headers, state.cookie_name()) else {
+    let Some(token) = state.cookie.read(headers) else {
         return Ok(None);
     };
     Ok(state.auth.sessions.authenticate(token).await?)
 }
 
 /// Requires the owner's session; 401 problem otherwise.
-pub struct Owner(pub ActiveSession);
+pub(crate) struct Owner(pub(crate) ActiveSession);
 
 impl FromRequestParts<AppState> for Owner {
     type Rejection = ApiError;
@@ -75,8 +65,8 @@ impl FromRequestParts<AppState> for Owner {
     }
 }
 
-/// The owner's session when there is one, for pages that redirect instead of failing.
-pub struct MaybeOwner(pub Option<ActiveSession>);
+/// The owner's session when there is one.
+pub(crate) struct MaybeOwner(pub(crate) Option<ActiveSession>);
 
 impl FromRequestParts<AppState> for MaybeOwner {
     type Rejection = ApiError;
@@ -86,9 +76,62 @@ impl FromRequestParts<AppState> for MaybeOwner {
     }
 }
 
+/// The page a group of page routes returns to after signing in, set on the group with
+/// `Extension` (a form's route returns to the page that shows the form).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReturnTo(pub(crate) &'static str);
+
+/// Requires the owner's session for a page. A visitor without one is sent to sign in (to
+/// claim the instance, while it has no owner), then back to the page: the group's
+/// [`ReturnTo`], or the path itself for a page outside any group.
+pub(crate) struct PageOwner(pub(crate) ActiveSession);
+
+impl FromRequestParts<AppState> for PageOwner {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let session = current_session(&parts.headers, state)
+            .await
+            .map_err(ApiError::into_page)?;
+        if let Some(session) = session {
+            return Ok(PageOwner(session));
+        }
+        let locked = state
+            .auth
+            .is_locked()
+            .await
+            .map_err(|error| ApiError::from(error).into_page())?;
+        if !locked {
+            return Err(Redirect::to("/claim").into_response());
+        }
+        let page = match parts.extensions.get::<ReturnTo>() {
+            Some(ReturnTo(page)) => *page,
+            None if parts.method == Method::GET => parts.uri.path(),
+            None => "/",
+        };
+        Err(sign_in_redirect(page))
+    }
+}
+
+/// `/login?next=…` back to `page`; only our own path can ever be the target.
+pub(crate) fn sign_in_redirect(page: &str) -> Response {
+    if page == "/" {
+        return Redirect::to("/login").into_response();
+    }
+    let mut next = String::with_capacity(page.len());
+    for byte in page.bytes() {
+        if byte.is_ascii_alphanumeric() || b"/-._~".contains(&byte) {
+            next.push(char::from(byte));
+        } else {
+            let _ = write!(next, "%{byte:02X}");
+        }
+    }
+    Redirect::to(&format!("/login?next={next}")).into_response()
+}
+
 /// `Json<T>` whose rejections are problem+json: 415 without a JSON content type, 413 over the
 /// body limit, 400 for broken JSON, 422 for JSON of the wrong shape.
-pub struct ApiJson<T>(pub T);
+pub(crate) struct ApiJson<T>(pub(crate) T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
@@ -96,7 +139,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
         match axum::Json::<T>::from_request(request, state).await {
             Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+            Err(rejection) => Err(json_rejection(&rejection)),
         }
     }
 }
@@ -122,9 +165,9 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::OptionalFromRequest<S> 
     }
 }
 
-fn json_rejection(rejection: JsonRejection) -> ApiError {
+fn json_rejection(rejection: &JsonRejection) -> ApiError {
     let status = rejection.status();
-    let detail = match &rejection {
+    let detail = match rejection {
         JsonRejection::MissingJsonContentType(_) => {
             "Send the body as JSON with Content-Type: application/json.".to_string()
         }
@@ -139,7 +182,7 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
 }
 
 /// `Query<T>` whose rejections are 422 problem+json.
-pub struct ApiQuery<T>(pub T);
+pub(crate) struct ApiQuery<T>(pub(crate) T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
@@ -147,28 +190,27 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(ApiQuery(value)),
-            Err(rejection) => Err(query_rejection(rejection)),
+            Err(rejection) => Err(query_rejection(&rejection)),
         }
     }
 }
 
-fn query_rejection(rejection: QueryRejection) -> ApiError {
+fn query_rejection(rejection: &QueryRejection) -> ApiError {
     ApiError::status(StatusCode::UNPROCESSABLE_ENTITY, rejection.body_text())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
 
     #[test]
-    fn finds_our_cookie_among_others() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::COOKIE,
-            HeaderValue::from_static("a=1; clawhost_session=abc; b=2"),
+    fn sign_in_comes_back_to_the_page() {
+        let location = |page| sign_in_redirect(page).headers()[header::LOCATION].clone();
+        assert_eq!(location("/"), "/login");
+        assert_eq!(location("/setup"), "/login?next=/setup");
+        assert_eq!(
+            location("/openclaw/?session=a b"),
+            "/login?next=/openclaw/%3Fsession%3Da%20b"
         );
-        assert_eq!(session_cookie(&headers, "clawhost_session"), Some("abc"));
-        assert_eq!(session_cookie(&headers, "__Host-clawhost_session"), None);
     }
 }

@@ -6,7 +6,7 @@ use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::state::AppState;
+use crate::config::PublicUrl;
 
 /// Our pages load only their own script and stylesheet; nothing inline, no framing, no
 /// `<base>`, forms post only to us.
@@ -15,19 +15,20 @@ style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
 manifest-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Features none of our pages use.
-pub const PERMISSIONS_POLICY: &str = "accelerometer=(), camera=(), display-capture=(), \
+pub(crate) const PERMISSIONS_POLICY: &str = "accelerometer=(), camera=(), display-capture=(), \
 geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=(), \
 interest-cohort=()";
 
 /// Two years; no includeSubDomains, since other hosts of the owner's domain are not ours.
-pub const HSTS: &str = "max-age=63072000";
+pub(crate) const HSTS: &str = "max-age=63072000";
 
 /// Marks a response that came from the gateway through the proxy.
 #[derive(Debug, Clone, Copy)]
-pub struct Proxied;
+pub(crate) struct Proxied;
 
-pub async fn security_headers(
-    State(state): State<AppState>,
+/// Takes the public URL only: it decides whether HSTS is sent.
+pub(crate) async fn security_headers(
+    State(public_url): State<PublicUrl>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -37,7 +38,7 @@ pub async fn security_headers(
     if proxied {
         // The Control UI is the gateway's page: its own CSP, framing and permission headers
         // pass through untouched (ours would, e.g., switch off its microphone button).
-        if state.public_url.is_https() {
+        if public_url.is_https() {
             headers
                 .entry(header::STRICT_TRANSPORT_SECURITY)
                 .or_insert_with(|| HeaderValue::from_static(HSTS));
@@ -66,7 +67,7 @@ pub async fn security_headers(
         PERMISSIONS_POLICY,
     );
     set(header::CACHE_CONTROL, "no-store");
-    if state.public_url.is_https() {
+    if public_url.is_https() {
         set(header::STRICT_TRANSPORT_SECURITY, HSTS);
     }
     response

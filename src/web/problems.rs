@@ -1,6 +1,7 @@
-//! Errors the handlers did not shape themselves (unknown paths, wrong methods, timeouts,
-//! rejected bodies) still leave as problem+json for the API and as a readable page for a
-//! browser, never as bare text.
+//! The two shapes an error leaves in: an RFC 9457 `application/problem+json` document for
+//! programs, a readable page for a browser. Errors the handlers did not shape themselves
+//! (unknown paths, wrong methods, timeouts, rejected bodies) are shaped here too, never left
+//! as bare text.
 
 use askama::Template;
 use axum::body::Body;
@@ -8,8 +9,51 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
+use serde::Serialize;
 
-use crate::error::{ABOUT_BLANK, PROBLEM_JSON, problem};
+use crate::validation::FieldError;
+
+pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
+/// The problem type for a plain HTTP status with no more specific meaning.
+pub(crate) const ABOUT_BLANK: &str = "about:blank";
+
+/// A problem (RFC 9457): what went wrong, for people and programs.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Problem)]
+pub(crate) struct ProblemBody<'a> {
+    /// A URI naming the problem; `about:blank` when the status says it all.
+    #[serde(rename = "type")]
+    kind: &'a str,
+    title: &'a str,
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldError]>,
+}
+
+/// Builds a problem response. `kind` is a stable URI naming the problem.
+pub(crate) fn problem(
+    status: StatusCode,
+    kind: &str,
+    detail: Option<&str>,
+    errors: Option<&[FieldError]>,
+) -> Response {
+    let title = status.canonical_reason().unwrap_or("Error");
+    let body = ProblemBody {
+        kind,
+        title,
+        status: status.as_u16(),
+        detail,
+        errors,
+    };
+    let json = serde_json::to_vec(&body).unwrap_or_default();
+    let mut response = (status, json).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    response
+}
 
 #[derive(Template)]
 #[template(path = "error.html")]
@@ -20,7 +64,7 @@ struct ErrorPage<'a> {
 }
 
 /// A browser navigating (not our scripts, not the API) gets HTML.
-pub fn wants_html(path: &str, headers: &HeaderMap) -> bool {
+pub(crate) fn wants_html(path: &str, headers: &HeaderMap) -> bool {
     !path.starts_with("/api/")
         && headers
             .get(header::ACCEPT)
@@ -28,7 +72,7 @@ pub fn wants_html(path: &str, headers: &HeaderMap) -> bool {
             .is_some_and(|accept| accept.contains("text/html"))
 }
 
-pub fn html_error(status: StatusCode, detail: &str) -> Response {
+pub(crate) fn html_error(status: StatusCode, detail: &str) -> Response {
     let page = ErrorPage {
         title: status.canonical_reason().unwrap_or("Error"),
         status: status.as_u16(),
@@ -40,7 +84,7 @@ pub fn html_error(status: StatusCode, detail: &str) -> Response {
     }
 }
 
-pub fn error_for_path(
+pub(crate) fn error_for_path(
     path: &str,
     headers: &HeaderMap,
     status: StatusCode,
@@ -53,7 +97,7 @@ pub fn error_for_path(
     }
 }
 
-pub async fn not_found(request: Request) -> Response {
+pub(crate) async fn not_found(request: Request) -> Response {
     error_for_path(
         request.uri().path(),
         request.headers(),
@@ -62,7 +106,7 @@ pub async fn not_found(request: Request) -> Response {
     )
 }
 
-pub async fn method_not_allowed(request: Request) -> Response {
+pub(crate) async fn method_not_allowed(request: Request) -> Response {
     let detail = format!("{} is not allowed here.", request.method());
     error_for_path(
         request.uri().path(),
@@ -83,7 +127,7 @@ fn default_detail(status: StatusCode) -> &'static str {
 
 /// Turns any error response that is not already problem+json or HTML into problem+json,
 /// keeping its status and headers (`Allow`, `Retry-After`, …).
-pub async fn shape_errors(request: Request, next: Next) -> Response {
+pub(crate) async fn shape_errors(request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     // The Control UI's own answers pass through as the gateway made them.
     if path == "/openclaw" || path.starts_with("/openclaw/") {

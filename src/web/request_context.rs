@@ -12,16 +12,12 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
-use crate::auth::tokens::{hex, random_bytes};
+use crate::crypto::{hex, random_bytes};
 
-pub const REQUEST_ID: &str = "x-request-id";
+const REQUEST_ID: &str = "x-request-id";
 
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
-
-pub async fn request_context(mut request: Request, next: Next) -> Response {
+pub(crate) async fn request_context(request: Request, next: Next) -> Response {
     let id = hex(&random_bytes::<8>());
-    request.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!(
         "request",
         id = %id,
@@ -32,7 +28,7 @@ pub async fn request_context(mut request: Request, next: Next) -> Response {
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
     span.in_scope(|| {
-        let millis = started.elapsed().as_millis() as u64;
+        let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         if status >= 500 {
             tracing::warn!(status, millis, "response");
         } else {

@@ -12,7 +12,7 @@ use crate::harness::{TestServer, assert_problem, gateway_options, one_gateway_at
 use crate::llm::TestLlm;
 
 /// npm fetches the ~60 MB plugin; then the gateway asks WhatsApp for a QR.
-const LINK_FLOW: Duration = Duration::from_secs(600);
+const LINK_FLOW: Duration = Duration::from_mins(10);
 
 #[tokio::test]
 async fn whatsapp_link_state_from_files() {

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::{PASSWORD, TestServer, assert_problem, last_line};
+use crate::harness::{Options, PASSWORD, TestServer, assert_problem, last_line};
 
 #[tokio::test]
 async fn claim_with_cli_code_signs_in_and_locks_the_instance() {
@@ -160,7 +160,7 @@ async fn first_start_prints_the_code_on_stdout_and_never_in_the_log() {
 
     // Restarting a claimed instance prints no code.
     let data = server.into_data();
-    let restarted = TestServer::start_in(data, Default::default());
+    let restarted = TestServer::start_in(data, Options::default());
     assert!(restarted.stdout().is_empty(), "{}", restarted.stdout());
     let instance: Value = restarted
         .client()

@@ -3,8 +3,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use clawhost::gateway::rpc::RpcClient;
-use clawhost::gateway::supervisor::NETWORK_ENV;
+use clawhost::NETWORK_ENV;
+use clawhost::RpcClient;
 use serde_json::{Value, json};
 
 use crate::harness::{
@@ -13,7 +13,7 @@ use crate::harness::{
 use crate::llm::TestLlm;
 
 /// Generous: gateways start in 6–12 s here, much slower when the machine is busy.
-const READY: Duration = Duration::from_secs(180);
+const READY: Duration = Duration::from_mins(3);
 /// A key that would run commands if anything ever handed it to a shell.
 const SHELL_KEY: &str = "sk-test\";$(touch${IFS}pwned);`id`;#'|&&x";
 
@@ -40,7 +40,8 @@ pub fn gateway_port(server: &TestServer) -> u16 {
     let text = std::fs::read_to_string(server.data_dir().join("openclaw/openclaw.json"))
         .expect("openclaw.json");
     let config: Value = serde_json::from_str(&text).expect("json");
-    config["gateway"]["port"].as_u64().expect("port") as u16
+    let port = config["gateway"]["port"].as_u64().expect("port");
+    u16::try_from(port).expect("a port number")
 }
 
 /// The gateway's credential, read the way only root or its own user can: from its environment.
@@ -209,10 +210,7 @@ async fn gateway_lifecycle_against_the_real_openclaw() {
 
     let runtime = owner.json("/api/gateway/runtime").await;
     assert_eq!(runtime["installed"], true);
-    assert_eq!(
-        runtime["openclaw_version"],
-        clawhost::config::OPENCLAW_VERSION
-    );
+    assert_eq!(runtime["openclaw_version"], clawhost::OPENCLAW_VERSION);
 
     // Start, following the progress stream to the end.
     let events = owner.get("/api/gateway/events").await;
@@ -271,7 +269,7 @@ async fn gateway_lifecycle_against_the_real_openclaw() {
     let status = wait_for_state(&owner, "running").await;
     assert_eq!(
         status["openclaw_version"],
-        clawhost::config::OPENCLAW_VERSION,
+        clawhost::OPENCLAW_VERSION,
         "{status}"
     );
     assert_eq!(status["provider"], "openai-compatible");
@@ -317,7 +315,7 @@ async fn gateway_lifecycle_against_the_real_openclaw() {
         .expect("rpc");
     assert_eq!(
         rpc.server_version.as_deref(),
-        Some(clawhost::config::OPENCLAW_VERSION)
+        Some(clawhost::OPENCLAW_VERSION)
     );
     let health = rpc
         .call("health", json!({}), Duration::from_secs(30))
@@ -331,7 +329,7 @@ async fn gateway_lifecycle_against_the_real_openclaw() {
     )
     .await
     .expect("chat.send");
-    let reached = eventually(Duration::from_secs(60), || async {
+    let reached = eventually(Duration::from_mins(1), || async {
         llm.seen().iter().any(|s| {
             s.method == "POST"
                 && s.path == "/v1/chat/completions"
@@ -359,7 +357,7 @@ async fn gateway_lifecycle_against_the_real_openclaw() {
 
     // SIGKILL of the gateway: it comes back by itself.
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid as i32),
+        nix::unistd::Pid::from_raw(i32::try_from(pid).expect("pid")),
         nix::sys::signal::Signal::SIGKILL,
     )
     .expect("kill");

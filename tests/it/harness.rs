@@ -108,15 +108,12 @@ impl TestServer {
         let deadline = Instant::now() + START_TIMEOUT;
         let addr = loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = match rx.recv_timeout(left) {
-                Ok(line) => line,
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!(
-                        "clawhost did not start listening:\n{}",
-                        stderr.lock().expect("log")
-                    );
-                }
+            let Ok(line) = rx.recv_timeout(left) else {
+                let _ = child.kill();
+                panic!(
+                    "clawhost did not start listening:\n{}",
+                    stderr.lock().expect("log")
+                );
             };
             let Ok(event) = serde_json::from_str::<Value>(&line) else {
                 continue;
@@ -193,6 +190,10 @@ impl TestServer {
     }
 
     /// A client that sends no Origin, Referer or Sec-Fetch-Site of its own.
+    #[allow(
+        clippy::unused_self,
+        reason = "asked of the server it is for, like its other clients"
+    )]
     pub fn bare_client(&self) -> reqwest::Client {
         http_builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -268,7 +269,10 @@ impl TestServer {
     /// Stops the server with SIGTERM and returns its exit status.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");
-        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+        let _ = kill(
+            Pid::from_raw(i32::try_from(child.id()).expect("pid")),
+            Signal::SIGTERM,
+        );
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = child.try_wait().expect("wait") {
@@ -334,17 +338,14 @@ pub fn openclaw_runtime() -> PathBuf {
     static RUNTIME: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     RUNTIME
         .get_or_init(|| {
-            let dir = match std::env::var_os("OPENCLAW_TEST_RUNTIME_DIR") {
-                Some(dir) => PathBuf::from(dir),
-                None => {
-                    let home = std::env::var_os("HOME")
-                        .map(PathBuf::from)
-                        .unwrap_or_else(std::env::temp_dir);
-                    home.join(format!(
-                        ".cache/clawhost/runtime-{}",
-                        clawhost::config::OPENCLAW_VERSION
-                    ))
-                }
+            let dir = if let Some(dir) = std::env::var_os("OPENCLAW_TEST_RUNTIME_DIR") {
+                PathBuf::from(dir)
+            } else {
+                let home = std::env::var_os("HOME").map_or_else(std::env::temp_dir, PathBuf::from);
+                home.join(format!(
+                    ".cache/clawhost/runtime-{}",
+                    clawhost::OPENCLAW_VERSION
+                ))
             };
             if !dir.join("current/runtime.json").is_file() {
                 let scratch = tempfile::tempdir().expect("temp dir");

@@ -1,11 +1,24 @@
 //! The one integration-test binary: every test drives the real `clawhost` binary.
 
+// A failed expectation is the test failing, with its message saying what broke; the
+// harness's helpers are test code too. Modules share those helpers with `pub`: a test binary
+// has no public API for `unreachable_pub` to protect. An end-to-end test is one scenario,
+// read top to bottom, however long; helpers take their options by value so that a test
+// writes them inline.
+#![allow(
+    clippy::expect_used,
+    clippy::too_many_lines,
+    clippy::needless_pass_by_value,
+    unreachable_pub
+)]
+
 mod browser;
 mod channels;
 mod claim;
 mod cli;
 mod gateway;
 mod harness;
+mod layout;
 mod llm;
 mod login;
 mod openapi;

@@ -68,7 +68,7 @@ fn serve_with_embedded_defaults_says_how_to_claim() {
         }
     }
     let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid")),
         nix::sys::signal::Signal::SIGTERM,
     );
     let status = child.wait().expect("wait");
@@ -144,7 +144,8 @@ fn the_security_table_names_tests_that_exist() {
 }
 
 /// `module::name` is an integration test in tests/it/module.rs; `path::tests::name` a unit
-/// test in src/path.rs (or src/path/mod.rs); `*` stands for any test there.
+/// test in src/path.rs (or src/path/mod.rs, or its own src/path/tests.rs); `*` stands for
+/// any test there.
 fn test_exists(root: &Path, name: &str) -> bool {
     let segments: Vec<&str> = name.split("::").collect();
     let (file_candidates, function) = match segments.iter().position(|s| *s == "tests") {
@@ -154,6 +155,7 @@ fn test_exists(root: &Path, name: &str) -> bool {
                 vec![
                     root.join(format!("src/{module}.rs")),
                     root.join(format!("src/{module}/mod.rs")),
+                    root.join(format!("src/{module}/tests.rs")),
                 ],
                 segments.get(at + 1).copied(),
             )

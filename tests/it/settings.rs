@@ -1,5 +1,7 @@
 //! Provider settings: field errors that help, sealed keys, and nothing secret in answers.
 
+use std::os::unix::fs::PermissionsExt;
+
 use serde_json::{Value, json};
 
 use crate::harness::{Options, TestServer, assert_problem, files_under};
@@ -141,7 +143,6 @@ async fn keys_are_sealed_kept_and_never_returned() {
 
     let data = server.data_dir();
     let secret_key = data.join("secret.key");
-    use std::os::unix::fs::PermissionsExt;
     assert_eq!(
         std::fs::metadata(&secret_key)
             .expect("secret.key")
@@ -222,7 +223,7 @@ async fn a_failed_install_leaves_the_previous_runtime() {
         .await;
     assert_eq!(response.status(), 202);
     let seen =
-        crate::gateway::read_events(events, std::time::Duration::from_secs(300), |name, data| {
+        crate::gateway::read_events(events, std::time::Duration::from_mins(5), |name, data| {
             name == "progress"
                 && (data["phase"] == "install_failed" || data["phase"] == "installed")
         })

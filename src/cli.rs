@@ -1,0 +1,221 @@
+//! The `clawhost` command: parse flags, load config, and run one subcommand.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config, Flags};
+use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
+use crate::{auth, fsutil, logging, server};
+
+#[derive(Parser)]
+#[command(
+    name = "clawhost",
+    about = "Host an OpenClaw gateway on your own server, safely."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Default)]
+struct DataDirArgs {
+    /// Config file (TOML); also CLAWHOST_CONFIG.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory; also CLAWHOST_DATA_DIR.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web service.
+    #[command(after_long_help = config::help())]
+    Serve {
+        #[command(flatten)]
+        common: DataDirArgs,
+        /// Address to listen on, e.g. 127.0.0.1:8080; also CLAWHOST_LISTEN.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        /// URL browsers use to reach clawhost; also CLAWHOST_PUBLIC_URL.
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
+        /// Allow running as root (not recommended: run as a dedicated user).
+        #[arg(long)]
+        allow_root: bool,
+    },
+    /// Issue a new one-time claim code for an instance without an owner.
+    ClaimCode {
+        #[command(flatten)]
+        common: DataDirArgs,
+    },
+    /// Manage the owner.
+    Owner {
+        #[command(subcommand)]
+        command: OwnerCommand,
+    },
+    /// Install Node 24 and OpenClaw into the runtime directory (needs npm).
+    InstallOpenclaw {
+        #[command(flatten)]
+        common: DataDirArgs,
+        /// OpenClaw version; default: the one this clawhost is tested with.
+        #[arg(long, value_name = "V")]
+        version: Option<String>,
+        /// Runtime directory; also CLAWHOST_RUNTIME_DIR (default <data-dir>/runtime).
+        #[arg(long, value_name = "DIR")]
+        runtime_dir: Option<PathBuf>,
+    },
+    /// Print the version.
+    Version,
+}
+
+#[derive(Subcommand)]
+enum OwnerCommand {
+    /// Remove the owner and every session, and print a new claim code.
+    Reset {
+        #[command(flatten)]
+        common: DataDirArgs,
+    },
+}
+
+/// Runs the command line; the exit code says whether it worked.
+pub fn main() -> ExitCode {
+    // Everything clawhost creates is private to its user.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("clawhost: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(
+    common: &DataDirArgs,
+    listen: Option<String>,
+    public_url: Option<String>,
+) -> anyhow::Result<Config> {
+    let flags = Flags {
+        config: common.config.clone(),
+        listen,
+        public_url,
+        data_dir: common.data_dir.clone(),
+        runtime_dir: None,
+    };
+    Ok(Config::load(&flags)?)
+}
+
+fn install_openclaw(
+    common: &DataDirArgs,
+    version: Option<String>,
+    runtime_dir: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let flags = Flags {
+        config: common.config.clone(),
+        data_dir: common.data_dir.clone(),
+        runtime_dir,
+        ..Flags::default()
+    };
+    let config = Config::load(&flags)?;
+    let version = match version {
+        Some(v) => config::parse_version(&v).map_err(|e| anyhow::anyhow!("--version: {e}"))?,
+        None => config.gateway.openclaw_version.clone(),
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    let manifest = runtime.block_on(crate::gateway::runtime::install(
+        &config.runtime_dir,
+        &version,
+        &|line: String| println!("{line}"),
+    ))?;
+    println!(
+        "OpenClaw {} with Node {} is ready in {}",
+        manifest.openclaw_version,
+        manifest.node_version,
+        config.runtime_dir.join("current").display()
+    );
+    Ok(())
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::InstallOpenclaw {
+            common,
+            version,
+            runtime_dir,
+        } => install_openclaw(&common, version, runtime_dir),
+        Command::Version => {
+            println!("clawhost {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Command::Serve {
+            common,
+            listen,
+            public_url,
+            allow_root,
+        } => {
+            let config = load(&common, listen, public_url)?;
+            if nix::unistd::geteuid().is_root() && !allow_root {
+                anyhow::bail!(
+                    "refusing to run as root: run clawhost as a dedicated user, or pass --allow-root if you really mean it"
+                );
+            }
+            logging::init(&config.log_level, config.log_format);
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async {
+                let shutdown = server::shutdown_signal()?;
+                crate::run(config, shutdown).await
+            })
+        }
+        Command::ClaimCode { common } => {
+            let config = load(&common, None, None)?;
+            let store = open_store_for_cli(&config)?;
+            match auth::issue_claim_code(&store, config.claim_code_ttl)? {
+                Some(code) => {
+                    println!(
+                        "New claim code (single use, valid for {}; any earlier code no longer works):",
+                        config::format_duration(config.claim_code_ttl)
+                    );
+                    println!("{code}");
+                    Ok(())
+                }
+                None => anyhow::bail!(
+                    "this instance already has an owner; to start over, run 'clawhost owner reset'"
+                ),
+            }
+        }
+        Command::Owner {
+            command: OwnerCommand::Reset { common },
+        } => {
+            let config = load(&common, None, None)?;
+            let store = open_store_for_cli(&config)?;
+            let code = auth::reset_owner(&store, config.claim_code_ttl)?;
+            println!(
+                "The owner and every session were removed. Claim the instance again with this code:"
+            );
+            println!("{code}");
+            Ok(())
+        }
+    }
+}
+
+/// Opens the server's database from the command line. Run as root against a directory that
+/// belongs to the service user, it would leave root-owned files the server cannot open, so
+/// that is refused with the command to use instead.
+fn open_store_for_cli(config: &Config) -> anyhow::Result<impl Store> {
+    let dir: &Path = &config.data_dir;
+    if nix::unistd::geteuid().is_root()
+        && let Some(uid) = fsutil::owner_uid(dir).filter(|uid| *uid != 0)
+    {
+        anyhow::bail!(
+            "{} belongs to uid {uid}; run this command as that user, e.g. sudo -u '#{uid}' clawhost …",
+            dir.display()
+        );
+    }
+    fsutil::ensure_private_dir(dir)?;
+    Ok(SqliteStore::open(&config.database_path())?)
+}

@@ -1,0 +1,257 @@
+//! Typed configuration: defaults, then a TOML file, then `CLAWHOST_*` environment variables,
+//! then command-line flags. Every value is validated at start, and a bad one is reported
+//! with where it came from and what to write instead. [`settings`] declares each setting
+//! once; this module reads them into the typed [`Config`] the rest of clawhost uses.
+//!
+//! Secrets never come from here as plain values: settings that carry one are read from a file
+//! named by a `*_FILE` setting.
+
+mod load;
+mod settings;
+mod values;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub(crate) use load::ConfigError;
+use load::{Layers, Values};
+pub(crate) use settings::help;
+pub use values::OPENCLAW_VERSION;
+pub(crate) use values::{
+    LogFormat, NODE_VERSION, Network, PublicUrl, format_duration, parse_version,
+};
+
+/// Values given on the command line; they win over everything else.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Flags {
+    pub(crate) config: Option<PathBuf>,
+    pub(crate) listen: Option<String>,
+    pub(crate) public_url: Option<String>,
+    pub(crate) data_dir: Option<PathBuf>,
+    pub(crate) runtime_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) listen: String,
+    /// `None` means "derived from the address actually bound".
+    pub(crate) public_url: Option<PublicUrl>,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) runtime_dir: PathBuf,
+    pub(crate) log_level: String,
+    pub(crate) log_format: LogFormat,
+    pub(crate) session_idle: Duration,
+    pub(crate) session_absolute: Duration,
+    pub(crate) claim_code_ttl: Duration,
+    pub(crate) body_limit: usize,
+    pub(crate) request_timeout: Duration,
+    pub(crate) header_timeout: Duration,
+    /// Peers whose `X-Forwarded-For` is believed; empty: the socket's peer is the client.
+    pub(crate) trusted_proxies: Vec<Network>,
+    pub(crate) secret_key_file: PathBuf,
+    pub(crate) gateway: GatewayConfig,
+    pub(crate) proxy: ProxyConfig,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ProxyConfig {
+    pub(crate) body_limit: usize,
+    pub(crate) response_timeout: Duration,
+    pub(crate) ws_max_message: usize,
+    pub(crate) ws_idle_timeout: Duration,
+    pub(crate) ws_per_session: usize,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct GatewayConfig {
+    /// 0 means "pick a free port at each start".
+    pub(crate) port: u16,
+    pub(crate) command: Option<PathBuf>,
+    pub(crate) openclaw_version: String,
+    pub(crate) ready_timeout: Duration,
+    pub(crate) stop_timeout: Duration,
+    pub(crate) node_heap_mb: u32,
+}
+
+impl Config {
+    /// Loads from the process environment and the given flags.
+    pub(crate) fn load(flags: &Flags) -> Result<Self, ConfigError> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        Self::from_sources(flags, &env)
+    }
+
+    /// Loads from explicit sources (the environment is passed in, so tests need no globals).
+    pub(crate) fn from_sources(
+        flags: &Flags,
+        env: &HashMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        let mut layers = Layers::new();
+        let config_file = flags
+            .config
+            .clone()
+            .or_else(|| env.get("CLAWHOST_CONFIG").map(PathBuf::from));
+        if let Some(path) = &config_file {
+            layers.file(path)?;
+        }
+        layers.env(env)?;
+        let shown = |path: &Option<PathBuf>| path.as_ref().map(|p| p.display().to_string());
+        layers.flag("listen", flags.listen.clone(), "--listen");
+        layers.flag("public_url", flags.public_url.clone(), "--public-url");
+        layers.flag("data_dir", shown(&flags.data_dir), "--data-dir");
+        layers.flag("runtime_dir", shown(&flags.runtime_dir), "--runtime-dir");
+
+        let values = Values::check(layers)?;
+        let data_dir = match values.optional("data_dir")? {
+            Some(dir) => dir,
+            None => default_data_dir(env).ok_or(ConfigError::NoDataDir)?,
+        };
+        let config = Config {
+            listen: values.get("listen")?,
+            public_url: values.optional("public_url")?,
+            runtime_dir: values
+                .optional("runtime_dir")?
+                .unwrap_or_else(|| data_dir.join("runtime")),
+            secret_key_file: values
+                .optional("secret_key_file")?
+                .unwrap_or_else(|| data_dir.join("secret.key")),
+            data_dir,
+            log_level: values.get("log.level")?,
+            log_format: values.get("log.format")?,
+            session_idle: values.get("session.idle_timeout")?,
+            session_absolute: values.get("session.absolute_timeout")?,
+            claim_code_ttl: values.get("claim.code_ttl")?,
+            body_limit: values.get("http.body_limit")?,
+            request_timeout: values.get("http.request_timeout")?,
+            header_timeout: values.get("http.header_timeout")?,
+            trusted_proxies: values.optional("http.trusted_proxies")?.unwrap_or_default(),
+            proxy: ProxyConfig {
+                body_limit: values.get("proxy.body_limit")?,
+                response_timeout: values.get("proxy.response_timeout")?,
+                ws_max_message: values.get("proxy.ws_max_message")?,
+                ws_idle_timeout: values.get("proxy.ws_idle_timeout")?,
+                ws_per_session: values.get("proxy.ws_per_session")?,
+            },
+            gateway: GatewayConfig {
+                port: values.get("gateway.port")?,
+                command: values.optional("gateway.command")?,
+                openclaw_version: values.get("gateway.openclaw_version")?,
+                ready_timeout: values.get("gateway.ready_timeout")?,
+                stop_timeout: values.get("gateway.stop_timeout")?,
+                node_heap_mb: values.get("gateway.node_heap_mb")?,
+            },
+        };
+        if config.session_idle > config.session_absolute {
+            return Err(ConfigError::Invalid {
+                key: "session.idle_timeout".into(),
+                origin: values.source("session.idle_timeout"),
+                reason: "must not be longer than session.absolute_timeout".into(),
+            });
+        }
+        Ok(config)
+    }
+
+    pub(crate) fn database_path(&self) -> PathBuf {
+        self.data_dir.join("clawhost.db")
+    }
+}
+
+fn default_data_dir(env: &HashMap<String, String>) -> Option<PathBuf> {
+    let non_empty = |name: &str| {
+        env.get(name)
+            .filter(|v| v.starts_with('/'))
+            .map(PathBuf::from)
+    };
+    non_empty("XDG_DATA_HOME")
+        .or_else(|| non_empty("HOME").map(|home| home.join(".local/share")))
+        .map(|base| base.join("clawhost"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn home() -> HashMap<String, String> {
+        env(&[("HOME", "/home/owner")])
+    }
+
+    #[test]
+    fn defaults_are_usable() {
+        let config = Config::from_sources(&Flags::default(), &home()).expect("config");
+        assert_eq!(config.listen, "127.0.0.1:8080");
+        assert_eq!(
+            config.data_dir,
+            PathBuf::from("/home/owner/.local/share/clawhost")
+        );
+        assert_eq!(config.runtime_dir, config.data_dir.join("runtime"));
+        assert_eq!(config.session_idle, Duration::from_hours(168));
+        assert_eq!(config.body_limit, 1024 * 1024);
+        assert!(config.public_url.is_none());
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("clawhost.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\n[session]\nidle_timeout = \"1d\"\nabsolute_timeout = \"2d\"\n",
+        )
+        .expect("write");
+        let flags = Flags {
+            config: Some(file),
+            public_url: Some("https://Claw.Example.com:443/".into()),
+            ..Flags::default()
+        };
+        let mut vars = home();
+        vars.insert("CLAWHOST_SESSION_IDLE_TIMEOUT".into(), "12h".into());
+        let config = Config::from_sources(&flags, &vars).expect("config");
+        assert_eq!(config.listen, "127.0.0.1:9000");
+        assert_eq!(config.session_idle, Duration::from_hours(12));
+        assert_eq!(config.session_absolute, Duration::from_hours(48));
+        let public = config.public_url.expect("public url");
+        assert_eq!(public.origin(), "https://claw.example.com");
+        assert!(public.is_https());
+    }
+
+    #[test]
+    fn errors_say_where_the_value_came_from() {
+        let mut vars = home();
+        vars.insert("CLAWHOST_LISTEN".into(), "nowhere".into());
+        let error = Config::from_sources(&Flags::default(), &vars)
+            .expect_err("bad listen")
+            .to_string();
+        assert!(error.contains("CLAWHOST_LISTEN"), "{error}");
+        assert!(error.contains("127.0.0.1:8080"), "{error}");
+    }
+
+    #[test]
+    fn unknown_and_secret_settings_are_refused() {
+        let mut vars = home();
+        vars.insert("CLAWHOST_LISTN".into(), "x".into());
+        let error = Config::from_sources(&Flags::default(), &vars).expect_err("unknown");
+        assert!(error.to_string().contains("CLAWHOST_LISTEN"), "{error}");
+
+        let mut vars = home();
+        vars.insert("CLAWHOST_SECRET_KEY".into(), "x".into());
+        let error = Config::from_sources(&Flags::default(), &vars).expect_err("secret");
+        assert!(
+            error.to_string().contains("CLAWHOST_SECRET_KEY_FILE"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn idle_longer_than_absolute_is_refused() {
+        let mut vars = home();
+        vars.insert("CLAWHOST_SESSION_IDLE_TIMEOUT".into(), "40d".into());
+        assert!(Config::from_sources(&Flags::default(), &vars).is_err());
+    }
+}

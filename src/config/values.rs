@@ -1,0 +1,302 @@
+//! The types settings are read into, each with the parser that checks it and says what a
+//! good value looks like.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The OpenClaw release clawhost is built and tested against.
+pub const OPENCLAW_VERSION: &str = "2026.9.6";
+/// The Node runtime installed for it (OpenClaw 2026.9 needs Node >= 24.16).
+pub(crate) const NODE_VERSION: &str = "24.21.0";
+
+const KIB: usize = 1024;
+const MIB: usize = 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    pub(super) fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            other => Err(format!("'{other}' is not text or json")),
+        }
+    }
+}
+
+/// The origin browsers use for clawhost, e.g. `https://claw.example.com`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PublicUrl {
+    origin: String,
+    https: bool,
+}
+
+impl PublicUrl {
+    /// Parses `scheme://host[:port][/]`; anything else (a path, a query, credentials) is
+    /// refused because clawhost must own the whole origin for its cookies and CSP.
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        let lower = text.trim().to_ascii_lowercase();
+        let (scheme, rest) = lower
+            .split_once("://")
+            .ok_or_else(|| format!("'{text}' is not a URL like https://claw.example.com"))?;
+        let https = match scheme {
+            "https" => true,
+            "http" => false,
+            _ => return Err(format!("'{text}' must start with https:// or http://")),
+        };
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        if authority.is_empty() {
+            return Err(format!("'{text}' has no host"));
+        }
+        if authority.contains(['/', '?', '#', '@', ' ']) {
+            return Err(format!(
+                "'{text}' must be an origin only (scheme, host, port): no path, query or credentials"
+            ));
+        }
+        let default_port = if https { ":443" } else { ":80" };
+        let authority = authority.strip_suffix(default_port).unwrap_or(authority);
+        Ok(Self {
+            origin: format!("{scheme}://{authority}"),
+            https,
+        })
+    }
+
+    pub(crate) fn from_listen(addr: SocketAddr) -> Self {
+        Self {
+            origin: format!("http://{addr}"),
+            https: false,
+        }
+    }
+
+    pub(crate) fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    pub(crate) fn is_https(&self) -> bool {
+        self.https
+    }
+}
+
+impl fmt::Display for PublicUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.origin)
+    }
+}
+
+/// An address or a CIDR block: `10.0.0.1`, `10.0.0.0/8`, `::1`, `fd00::/8`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Network {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Network {
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        let (addr, prefix) = match text.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (text, None),
+        };
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("'{text}' is not an IP address or CIDR block"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("'{text}' has a prefix length outside 0–{max}"))?,
+        };
+        Ok(Self { addr, prefix })
+    }
+
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                masked(u32::from(net).into(), self.prefix, 32)
+                    == masked(u32::from(ip).into(), self.prefix, 32)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                masked(u128::from(net), self.prefix, 128)
+                    == masked(u128::from(ip), self.prefix, 128)
+            }
+            _ => false,
+        }
+    }
+}
+
+fn masked(bits: u128, prefix: u8, width: u32) -> u128 {
+    if prefix == 0 {
+        return 0;
+    }
+    bits >> (width - u32::from(prefix))
+}
+
+/// Comma-separated addresses or CIDR blocks; empty means none.
+pub(crate) fn parse_networks(text: &str) -> Result<Vec<Network>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(Network::parse)
+        .collect()
+}
+
+/// An npm version such as `2026.9.6` (digits, dots, letters and dashes only, so it can never
+/// be read as an npm option or a path).
+pub(crate) fn parse_version(text: &str) -> Result<String, String> {
+    let ok = !text.is_empty()
+        && text.len() <= 64
+        && text.starts_with(|c: char| c.is_ascii_digit())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    if ok {
+        Ok(text.to_string())
+    } else {
+        Err(format!("'{text}' is not a version like {OPENCLAW_VERSION}"))
+    }
+}
+
+pub(super) fn parse_path(text: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(text);
+    if text.is_empty() || !path.is_absolute() {
+        return Err(format!("'{text}' must be an absolute path"));
+    }
+    Ok(path)
+}
+
+pub(super) fn parse_address(text: &str) -> Result<String, String> {
+    text.parse::<SocketAddr>()
+        .map(|_| text.to_string())
+        .map_err(|_| format!("'{text}' is not an address like 127.0.0.1:8080"))
+}
+
+/// A number followed by a unit, the unit's factor from `units` (by suffix, `""` for none):
+/// their product, or `not_like` (what a good value looks like) when it is none of them.
+fn scaled(text: &str, units: &[(&str, u64)], not_like: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let refused = || format!("'{text}' is not {not_like}");
+    let number: u64 = number.parse().map_err(|_| refused())?;
+    let factor = units
+        .iter()
+        .find(|(name, _)| *name == unit.trim())
+        .map(|(_, factor)| *factor)
+        .ok_or_else(refused)?;
+    number
+        .checked_mul(factor)
+        .ok_or_else(|| format!("'{text}' is too large"))
+}
+
+/// Parses `90s`, `15m`, `12h`, `7d` (or a bare number of seconds).
+pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let units = [("", 1), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)];
+    scaled(text, &units, "a duration like 30s, 15m, 12h or 7d").map(Duration::from_secs)
+}
+
+pub(crate) fn format_duration(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60)] {
+        if secs >= size && secs.is_multiple_of(size) {
+            return format!("{}{unit}", secs / size);
+        }
+    }
+    format!("{secs}s")
+}
+
+/// Parses `1048576`, `512KiB`, `1MiB`.
+pub(super) fn parse_size(text: &str) -> Result<usize, String> {
+    let units = [("", 1), ("B", 1), ("KiB", 1024), ("MiB", 1024 * 1024)];
+    let bytes = scaled(text, &units, "a size like 1048576, 512KiB or 1MiB")?;
+    usize::try_from(bytes).map_err(|_| format!("'{text}' is too large"))
+}
+
+pub(super) fn format_size(bytes: usize) -> String {
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{}MiB", bytes / MIB)
+    } else if bytes >= KIB && bytes.is_multiple_of(KIB) {
+        format!("{}KiB", bytes / KIB)
+    } else {
+        bytes.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().expect("ip")
+    }
+
+    #[test]
+    fn public_url_must_be_an_origin() {
+        assert!(PublicUrl::parse("https://x.example/app").is_err());
+        assert!(PublicUrl::parse("ftp://x.example").is_err());
+        assert!(PublicUrl::parse("https://user@x.example").is_err());
+        assert_eq!(
+            PublicUrl::parse("http://localhost:80")
+                .expect("ok")
+                .origin(),
+            "http://localhost"
+        );
+        assert_eq!(
+            PublicUrl::parse("http://[::1]:8080").expect("ok").origin(),
+            "http://[::1]:8080"
+        );
+    }
+
+    #[test]
+    fn durations_and_sizes_parse() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_mins(15)));
+        assert!(parse_duration("7 weeks").is_err());
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_size("2048"), Ok(2048));
+        assert!(parse_size("1GB").is_err());
+        assert_eq!(format_size(1024 * MIB), "1024MiB");
+        assert_eq!(format_size(64 * KIB), "64KiB");
+        assert_eq!(format_size(1000), "1000");
+    }
+
+    #[test]
+    fn networks_parse_and_match() {
+        let net = Network::parse("10.0.0.0/8").expect("net");
+        assert!(net.contains(ip("10.1.2.3")));
+        assert!(!net.contains(ip("11.0.0.1")));
+        assert!(
+            Network::parse("127.0.0.1")
+                .expect("one")
+                .contains(ip("::ffff:127.0.0.1"))
+        );
+        assert!(
+            Network::parse("fd00::/8")
+                .expect("v6")
+                .contains(ip("fd12::1"))
+        );
+        assert!(
+            !Network::parse("fd00::/8")
+                .expect("v6")
+                .contains(ip("10.0.0.1"))
+        );
+        assert!(
+            Network::parse("0.0.0.0/0")
+                .expect("all")
+                .contains(ip("203.0.113.9"))
+        );
+        assert!(Network::parse("10.0.0.0/33").is_err());
+        assert!(Network::parse("example.com").is_err());
+        assert_eq!(parse_networks(" ").expect("empty"), []);
+        assert_eq!(parse_networks("127.0.0.1, ::1").expect("two").len(), 2);
+    }
+}

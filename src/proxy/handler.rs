@@ -1,0 +1,212 @@
+//! Each Control UI request: the owner's session (and for a socket, the exact Origin) is
+//! checked before anything reaches the gateway; then plain HTTP is forwarded and a socket is
+//! relayed, holding one of the session's socket slots until it closes.
+
+use std::time::Duration;
+
+use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use super::{headers, http, ws};
+use crate::gateway::status::Credential;
+use crate::state::AppState;
+use crate::web::extract::{current_session, sign_in_redirect};
+use crate::web::problems::{ABOUT_BLANK, html_error, problem, wants_html};
+
+/// How long the gateway may take to accept a WebSocket.
+const UPSTREAM_CONNECT: Duration = Duration::from_secs(10);
+/// Per-socket read buffer. Control UI frames are small; tungstenite's 128 KiB default would
+/// cost half a megabyte per relayed socket pair for nothing.
+const READ_BUFFER: usize = 8 * 1024;
+
+fn refuse(request: &Request, status: StatusCode, detail: &str) -> Response {
+    if wants_html(request.uri().path(), request.headers()) {
+        html_error(status, detail)
+    } else {
+        problem(status, ABOUT_BLANK, Some(detail), None)
+    }
+}
+
+pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> Response {
+    let upgrade = headers::is_websocket_upgrade(request.headers());
+    let session = match current_session(request.headers(), &state).await {
+        Ok(session) => session,
+        Err(error) => return error.into_response(),
+    };
+    let Some(session) = session else {
+        if !upgrade && wants_html(request.uri().path(), request.headers()) {
+            let target = request
+                .uri()
+                .path_and_query()
+                .map_or("/openclaw/", |p| p.as_str());
+            return sign_in_redirect(target);
+        }
+        return problem(
+            StatusCode::UNAUTHORIZED,
+            ABOUT_BLANK,
+            Some("Sign in to clawhost to use the Control UI."),
+            None,
+        );
+    };
+    if upgrade {
+        let origin = request
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok());
+        if origin != Some(state.public_url.origin()) {
+            tracing::warn!(
+                origin = origin.unwrap_or("none"),
+                "Control UI socket from a foreign origin refused"
+            );
+            return problem(
+                StatusCode::FORBIDDEN,
+                ABOUT_BLANK,
+                Some("This socket was opened from another origin than clawhost's public URL."),
+                None,
+            );
+        }
+    }
+    let Some(credential) = state.gateway.credential() else {
+        return refuse(
+            &request,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The OpenClaw gateway is not running. Start it from the dashboard.",
+        );
+    };
+    if upgrade {
+        let token = state
+            .cookie
+            .read(request.headers())
+            .unwrap_or_default()
+            .to_owned();
+        return websocket(state, session.id, token, credential, request).await;
+    }
+    let proxy = &state.proxy;
+    match http::forward(
+        &proxy.client,
+        &credential,
+        request,
+        proxy.config.body_limit,
+        proxy.config.response_timeout,
+    )
+    .await
+    {
+        Ok(response) => response,
+        Err(failure) => failure.into_response(),
+    }
+}
+
+async fn websocket(
+    state: AppState,
+    session_id: String,
+    cookie_token: String,
+    credential: Credential,
+    request: Request,
+) -> Response {
+    let generation = state.gateway.watch_generation();
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or("/openclaw", |p| p.as_str())
+        .to_owned();
+    let (mut parts, _body) = request.into_parts();
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let Some(slot) = state.proxy.claim_socket(&session_id) else {
+        return problem(
+            StatusCode::TOO_MANY_REQUESTS,
+            ABOUT_BLANK,
+            Some("Too many Control UI sockets are open for this session; close some tabs."),
+            None,
+        );
+    };
+    let max_message = state.proxy.config.ws_max_message;
+    let upstream = match connect_upstream(credential.port, &path, max_message).await {
+        Ok(upstream) => upstream,
+        Err(detail) => {
+            tracing::warn!(%detail, "cannot open the gateway's socket");
+            return problem(
+                StatusCode::BAD_GATEWAY,
+                ABOUT_BLANK,
+                Some("The gateway did not accept the connection; it may be restarting."),
+                None,
+            );
+        }
+    };
+    let limits = ws::Limits {
+        max_message,
+        idle: state.proxy.config.ws_idle_timeout,
+    };
+    upgrade
+        .read_buffer_size(READ_BUFFER)
+        // Each relayed message is flushed at once: no write buffer to fill, lower latency.
+        .write_buffer_size(0)
+        .max_write_buffer_size(2 * max_message)
+        .max_message_size(max_message)
+        .max_frame_size(max_message)
+        .on_upgrade(move |socket| async move {
+            let _slot = slot;
+            let ended = ended(state.clone(), cookie_token, generation);
+            ws::relay(socket, upstream, credential.token.as_str(), limits, ended).await;
+        })
+}
+
+/// Opens the gateway's socket as a direct local client: loopback Origin and Host, no
+/// forwarding headers (our own Origin check has already passed).
+async fn connect_upstream(
+    port: u16,
+    path: &str,
+    max_message: usize,
+) -> Result<ws::Upstream, String> {
+    let mut request = format!("ws://127.0.0.1:{port}{path}")
+        .into_client_request()
+        .map_err(|e| e.to_string())?;
+    let origin =
+        HeaderValue::from_str(&format!("http://127.0.0.1:{port}")).map_err(|e| e.to_string())?;
+    request.headers_mut().insert(header::ORIGIN, origin);
+    let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(2 * max_message)
+        .max_message_size(Some(max_message))
+        .max_frame_size(Some(max_message));
+    let connect = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
+    match tokio::time::timeout(UPSTREAM_CONNECT, connect).await {
+        Ok(Ok((socket, _))) => Ok(socket),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err("timed out".into()),
+    }
+}
+
+/// Resolves when the socket must close: its session ended (1008), or the gateway stopped,
+/// restarted or changed credential (1012).
+async fn ended(
+    state: AppState,
+    cookie_token: String,
+    mut generation: watch::Receiver<u64>,
+) -> (u16, &'static str) {
+    let mut epoch = state.auth.sessions.subscribe();
+    loop {
+        tokio::select! {
+            changed = epoch.changed() => {
+                if changed.is_err() {
+                    return (ws::CLOSE_GOING_AWAY, "clawhost is shutting down");
+                }
+                match state.auth.sessions.authenticate(&cookie_token).await {
+                    Ok(Some(_)) => {}
+                    _ => return (ws::CLOSE_POLICY, "session ended"),
+                }
+            }
+            changed = generation.changed() => {
+                let _ = changed;
+                return (ws::CLOSE_RESTART, "gateway restarting");
+            }
+        }
+    }
+}

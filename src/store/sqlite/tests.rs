@@ -1,0 +1,132 @@
+//! The SQLite store against a real database file.
+
+use super::*;
+use crate::store::EventKind;
+
+fn store() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&dir.path().join("clawhost.db")).expect("open");
+    (dir, store)
+}
+
+fn event(kind: EventKind, at: UnixMs) -> NewEvent {
+    NewEvent {
+        at,
+        kind,
+        ip: Some("127.0.0.1".into()),
+        user_agent: None,
+        detail: None,
+    }
+}
+
+fn session(id: &str, byte: u8) -> Session {
+    Session {
+        id: id.into(),
+        token_hash: [byte; 32],
+        created_at: 1,
+        last_seen_at: 1,
+        expires_at: 1_000_000,
+        ip: "127.0.0.1".into(),
+        user_agent: "test".into(),
+    }
+}
+
+#[test]
+fn claim_consumes_the_code_once() {
+    let (_dir, store) = store();
+    let code = [7u8; 32];
+    let issued = store
+        .issue_claim_code(code, 0, 100, &event(EventKind::ClaimCodeIssued, 0))
+        .expect("issue");
+    assert_eq!(issued, IssueCodeOutcome::Issued);
+    assert_eq!(
+        store
+            .claim(
+                [8u8; 32],
+                "hash",
+                &session("a", 1),
+                &event(EventKind::Claim, 1)
+            )
+            .expect("claim"),
+        ClaimOutcome::InvalidCode
+    );
+    assert_eq!(
+        store
+            .claim(code, "hash", &session("a", 1), &event(EventKind::Claim, 1))
+            .expect("claim"),
+        ClaimOutcome::Claimed
+    );
+    assert_eq!(
+        store
+            .claim(code, "hash", &session("b", 2), &event(EventKind::Claim, 2))
+            .expect("claim"),
+        ClaimOutcome::AlreadyClaimed
+    );
+    assert_eq!(
+        store
+            .issue_claim_code(code, 0, 100, &event(EventKind::ClaimCodeIssued, 3))
+            .expect("issue"),
+        IssueCodeOutcome::AlreadyClaimed
+    );
+}
+
+#[test]
+fn expired_code_is_refused() {
+    let (_dir, store) = store();
+    let code = [7u8; 32];
+    store
+        .issue_claim_code(code, 0, 100, &event(EventKind::ClaimCodeIssued, 0))
+        .expect("issue");
+    assert_eq!(
+        store
+            .claim(
+                code,
+                "hash",
+                &session("a", 1),
+                &event(EventKind::Claim, 100)
+            )
+            .expect("claim"),
+        ClaimOutcome::InvalidCode
+    );
+}
+
+#[test]
+fn revocations_bump_the_epoch() {
+    let (_dir, store) = store();
+    store
+        .issue_claim_code([1; 32], 0, 100, &event(EventKind::ClaimCodeIssued, 0))
+        .expect("issue");
+    store
+        .claim(
+            [1; 32],
+            "hash",
+            &session("a", 1),
+            &event(EventKind::Claim, 1),
+        )
+        .expect("claim");
+    store
+        .insert_session(&session("b", 2), &event(EventKind::LoginOk, 2))
+        .expect("insert");
+    let before = store.auth_epoch().expect("epoch");
+    let ended = store
+        .delete_other_sessions("a", &event(EventKind::OtherSessionsRevoked, 3))
+        .expect("delete");
+    assert_eq!(ended, 1);
+    assert!(store.auth_epoch().expect("epoch") > before);
+    assert_eq!(store.list_sessions().expect("list").len(), 1);
+}
+
+#[test]
+fn events_page_newest_first_and_stay_bounded() {
+    let (_dir, store) = store();
+    for at in 0..25 {
+        store
+            .record_event(&event(EventKind::LoginFailed, at))
+            .expect("record");
+    }
+    let first = store.events(None, 10).expect("page");
+    assert_eq!(first.len(), 10);
+    assert!(first.windows(2).all(|pair| pair[0].id > pair[1].id));
+    let second = store.events(Some(first[9].id), 10).expect("page");
+    assert_eq!(second[0].id, first[9].id - 1);
+}

@@ -1,0 +1,36 @@
+//! How pages answer: a rendered template, a redirect (303) after a form, or a failure, shown
+//! with the same status and sentence the JSON API gives for it.
+
+use askama::Template;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+
+use crate::web::error::ApiError;
+
+pub(super) fn render(status: StatusCode, page: impl Template) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(error) => ApiError::internal(error).into_page(),
+    }
+}
+
+pub(super) fn see_other(location: &str, cookie: Option<HeaderValue>) -> Response {
+    let mut response = Redirect::to(location).into_response();
+    if let Some(cookie) = cookie {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// A form that failed: the form again, with the sentence for the error next to it, or the
+/// error page when there is nothing the visitor can change.
+pub(super) fn form_failed<T: Template>(
+    error: impl Into<ApiError>,
+    form: impl FnOnce(String) -> T,
+) -> Response {
+    let error = error.into();
+    match error.sentence() {
+        Some(message) => render(error.status_code(), form(message)),
+        None => error.into_page(),
+    }
+}

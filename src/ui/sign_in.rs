@@ -1,0 +1,184 @@
+//! Claiming the instance, signing in and out, and ending sessions from the settings page.
+//! Forms post without JavaScript; a failure re-renders the form with its message.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+
+use super::render::{form_failed, render, see_other};
+use crate::auth::{AuthError, ClientInfo};
+use crate::state::AppState;
+use crate::web::error::ApiError;
+use crate::web::extract::{MaybeOwner, PageOwner};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/claim", get(claim_page).post(claim_submit))
+        .route("/login", get(login_page).post(login_submit))
+        .route("/logout", post(logout))
+        .route("/sessions/{id}/revoke", post(revoke))
+        .route("/sessions/revoke-others", post(revoke_others))
+}
+
+/// Only a path on this site: never `//host`, `/\host` or a scheme, so a crafted link
+/// cannot send the owner elsewhere after signing in.
+fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.starts_with("/\\")
+                && path.len() <= 2048
+                && !path.chars().any(|c| c.is_control() || c == '\\') =>
+        {
+            path
+        }
+        _ => "/",
+    }
+}
+
+#[derive(Template)]
+#[template(path = "claim.html")]
+struct ClaimPage {
+    error: Option<String>,
+}
+
+async fn claim_page(State(state): State<AppState>) -> Response {
+    match state.auth.is_locked().await {
+        Ok(true) => see_other("/login", None),
+        Ok(false) => render(StatusCode::OK, ClaimPage { error: None }),
+        Err(error) => ApiError::from(error).into_page(),
+    }
+}
+
+#[derive(Deserialize)]
+struct ClaimForm {
+    code: String,
+    password: String,
+    password_confirm: String,
+}
+
+async fn claim_submit(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Form(form): Form<ClaimForm>,
+) -> Response {
+    if form.password != form.password_confirm {
+        let error = Some("The two passwords do not match.".to_string());
+        return render(StatusCode::UNPROCESSABLE_ENTITY, ClaimPage { error });
+    }
+    match state.auth.claim(&form.code, &form.password, &client).await {
+        Ok(signed_in) => see_other("/", Some(state.cookie.set(&signed_in.token))),
+        Err(AuthError::AlreadyClaimed) => see_other("/login", None),
+        Err(error) => form_failed(error, |message| ClaimPage {
+            error: Some(message),
+        }),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    error: Option<String>,
+    next: &'a str,
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+async fn login_page(
+    State(state): State<AppState>,
+    MaybeOwner(session): MaybeOwner,
+    Query(query): Query<NextQuery>,
+) -> Response {
+    let next = safe_next(query.next.as_deref());
+    if session.is_some() {
+        return see_other(next, None);
+    }
+    match state.auth.is_locked().await {
+        Ok(false) => see_other("/claim", None),
+        Ok(true) => render(StatusCode::OK, LoginPage { error: None, next }),
+        Err(error) => ApiError::from(error).into_page(),
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    password: String,
+    next: Option<String>,
+}
+
+async fn login_submit(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let next = safe_next(form.next.as_deref());
+    match state.auth.login(&form.password, &client).await {
+        Ok(signed_in) => see_other(next, Some(state.cookie.set(&signed_in.token))),
+        Err(error) => form_failed(error, |message| LoginPage {
+            error: Some(message),
+            next,
+        }),
+    }
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    MaybeOwner(session): MaybeOwner,
+) -> Response {
+    if let Some(session) = session
+        && let Err(error) = state.auth.logout(&session, &client).await
+    {
+        return ApiError::from(error).into_page();
+    }
+    see_other("/login", Some(state.cookie.clear()))
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    PageOwner(current): PageOwner,
+    Path(id): Path<String>,
+) -> Response {
+    match state.auth.revoke(&id, &client).await {
+        Ok(()) | Err(AuthError::NoSuchSession) if id == current.id => {
+            see_other("/login", Some(state.cookie.clear()))
+        }
+        Ok(()) | Err(AuthError::NoSuchSession) => see_other("/", None),
+        Err(error) => ApiError::from(error).into_page(),
+    }
+}
+
+async fn revoke_others(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    PageOwner(current): PageOwner,
+) -> Response {
+    match state.auth.revoke_others(&current, &client).await {
+        Ok(_) => see_other("/", None),
+        Err(error) => ApiError::from(error).into_page(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_stays_on_site() {
+        assert_eq!(safe_next(Some("/openclaw/")), "/openclaw/");
+        assert_eq!(safe_next(Some("//evil.example")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(Some("https://evil.example")), "/");
+        assert_eq!(safe_next(Some("/a\nb")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+}

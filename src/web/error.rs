@@ -1,0 +1,228 @@
+//! The edge's one error type, and the one translation of every domain error into it: which
+//! status, and which sentence for the person who must act. The JSON API renders it as an
+//! RFC 9457 problem, pages as a readable page or a message next to a form; both read the
+//! same translation.
+//!
+//! What the client reads is separate from what the log gets: a 5xx never carries internal
+//! detail, only the request id to quote.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::problems::{ABOUT_BLANK, html_error, problem};
+use crate::auth::AuthError;
+use crate::auth::limiter::retry_after_secs;
+use crate::channels::whatsapp_link::LinkError;
+use crate::gateway::settings::SettingsError;
+use crate::gateway::status::GatewayError;
+use crate::store::StoreError;
+use crate::validation::FieldError;
+
+#[derive(Debug)]
+pub(crate) enum ApiError {
+    /// 400, 401, 403, 404, 409, … with a human sentence.
+    Status { status: StatusCode, detail: String },
+    /// 422 with one entry per offending field.
+    Validation(Vec<FieldError>),
+    /// 429; the client may retry after this many seconds.
+    TooManyRequests { retry_after_secs: u64 },
+    /// 500; the cause is logged, never shown.
+    Internal(String),
+}
+
+impl ApiError {
+    pub(crate) fn status(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self::Status {
+            status,
+            detail: detail.into(),
+        }
+    }
+
+    pub(crate) fn unauthorized() -> Self {
+        Self::status(
+            StatusCode::UNAUTHORIZED,
+            "Sign in as the owner to continue.",
+        )
+    }
+
+    pub(crate) fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, message)])
+    }
+
+    pub(crate) fn internal(cause: impl std::fmt::Display) -> Self {
+        Self::Internal(cause.to_string())
+    }
+
+    pub(crate) fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Status { status, .. } => *status,
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// What the person reads; `None` for a server failure, which says only that it failed.
+    pub(crate) fn sentence(&self) -> Option<String> {
+        match self {
+            ApiError::Status { detail, .. } => Some(detail.clone()),
+            ApiError::Validation(errors) => Some(
+                errors
+                    .iter()
+                    .map(|e| e.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            ApiError::TooManyRequests { retry_after_secs } => Some(format!(
+                "Too many attempts. Wait {retry_after_secs} seconds, then try again."
+            )),
+            ApiError::Internal(_) => None,
+        }
+    }
+
+    /// The same error as a page for a browser.
+    pub(crate) fn into_page(self) -> Response {
+        if let Some(sentence) = self.sentence() {
+            html_error(self.status_code(), &sentence)
+        } else {
+            log_internal(&self);
+            html_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong on the server. The log has the details.",
+            )
+        }
+    }
+}
+
+fn log_internal(error: &ApiError) {
+    if let ApiError::Internal(cause) = error {
+        // The request id is already on the span; the response says only that it failed.
+        tracing::error!(%cause, "internal error");
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        match &self {
+            ApiError::Status { detail, .. } => problem(status, ABOUT_BLANK, Some(detail), None),
+            ApiError::Validation(errors) => problem(
+                status,
+                "urn:clawhost:problem:validation",
+                Some("Some fields are not valid; see errors."),
+                Some(errors),
+            ),
+            ApiError::TooManyRequests { retry_after_secs } => {
+                let mut response = problem(
+                    status,
+                    "urn:clawhost:problem:rate-limited",
+                    self.sentence().as_deref(),
+                    None,
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+                response
+            }
+            ApiError::Internal(_) => {
+                log_internal(&self);
+                problem(
+                    status,
+                    ABOUT_BLANK,
+                    Some(
+                        "Something went wrong on the server. The log has the details under this response's x-request-id.",
+                    ),
+                    None,
+                )
+            }
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        Self::internal(error)
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::InvalidCredentials => {
+                ApiError::status(StatusCode::UNAUTHORIZED, "The password is not correct.")
+            }
+            AuthError::TooManyAttempts { retry_after } => ApiError::TooManyRequests {
+                retry_after_secs: retry_after_secs(retry_after),
+            },
+            AuthError::AlreadyClaimed => ApiError::status(
+                StatusCode::CONFLICT,
+                "This instance already has an owner. Sign in at /login.",
+            ),
+            AuthError::InvalidClaimCode => ApiError::status(
+                StatusCode::FORBIDDEN,
+                "The claim code is wrong or has expired. Run 'clawhost claim-code' on the server for a new one.",
+            ),
+            AuthError::InvalidField { field, message } => ApiError::field(field, message),
+            AuthError::NoSuchSession => {
+                ApiError::status(StatusCode::NOT_FOUND, "There is no such session.")
+            }
+            AuthError::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+impl From<GatewayError> for ApiError {
+    fn from(error: GatewayError) -> Self {
+        match error {
+            GatewayError::Conflict(detail) => ApiError::status(StatusCode::CONFLICT, detail),
+            GatewayError::Gone => ApiError::internal(error),
+        }
+    }
+}
+
+impl From<SettingsError> for ApiError {
+    fn from(error: SettingsError) -> Self {
+        match error {
+            SettingsError::Invalid(errors) => ApiError::Validation(errors),
+            SettingsError::NothingSaved => {
+                ApiError::status(StatusCode::CONFLICT, "Save a provider first.")
+            }
+            SettingsError::Store(_) | SettingsError::Key(_) => ApiError::internal(error),
+        }
+    }
+}
+
+impl From<LinkError> for ApiError {
+    fn from(error: LinkError) -> Self {
+        match error {
+            LinkError::GatewayNotRunning => {
+                ApiError::status(StatusCode::CONFLICT, error.to_string())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pages and the API read one translation: the same status and the same sentence.
+    #[test]
+    fn pages_and_the_api_say_the_same() {
+        let error = ApiError::from(AuthError::TooManyAttempts {
+            retry_after: std::time::Duration::from_millis(1500),
+        });
+        assert_eq!(error.status_code(), StatusCode::TOO_MANY_REQUESTS);
+        let sentence = error.sentence().expect("shown");
+        assert!(sentence.contains("Wait 2 seconds"), "{sentence}");
+        let response = error.into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+
+        let error = ApiError::from(AuthError::Internal("disk on fire".into()));
+        assert_eq!(error.sentence(), None, "internal causes are never shown");
+        assert_eq!(
+            error.into_page().status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+}
