@@ -227,7 +227,7 @@ async fn rpc_round_trips(mut socket: Socket) -> (f64, f64) {
         times.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     times.sort_by(f64::total_cmp);
-    // The percentile by nearest rank (rounded half up), as a share of the sorted times.
+    // The time at index (n - 1) × percent / 100 of the sorted times, rounded half up.
     let at = |percent: usize| times[((times.len() - 1) * percent + 50) / 100];
     (at(50), at(99))
 }

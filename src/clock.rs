@@ -3,7 +3,8 @@
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::store::UnixMs;
+/// Milliseconds since the Unix epoch, UTC: how times are stored.
+pub(crate) type UnixMs = i64;
 
 pub(crate) fn now_ms() -> UnixMs {
     let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();

@@ -1,6 +1,6 @@
 //! clawhost: host an OpenClaw gateway on your own server, safely.
 //!
-//! [`app`] is the one place that assembles every route and layer; [`run`] starts the whole
+//! `app` is the one place that assembles every route and layer; `run` starts the whole
 //! service (store, background tasks, listener) and stops it gracefully; [`cli`] is the
 //! command line around them.
 //!
@@ -13,13 +13,14 @@
 //!   and the one translation of each domain error into a status and a sentence, in
 //!   `web::error`), `state` (what handlers share), `server` (the accept loop) and `cli`.
 //! - **The domain** decides: `auth`, `gateway`, `channels`, `store`, `secrets`, and every
-//!   module added below the edge later. So do the small parts everything uses: `config`,
-//!   `clock`, `crypto`, `fsutil`, `logging`, `validation`.
+//!   module added below the edge later.
+//! - **The base** is what everything uses, and names only itself: `config`, `clock`,
+//!   `crypto`, `fsutil`, `logging`, `validation`.
 //!
 //! Nothing below the edge names `state`, `web`, `api`, `ui`, `proxy`, `server`, `cli`, or
 //! `ApiError`: a domain function returns its own error type and takes what it works with
 //! (a store, a sealer), never the app state. `tests/it/layout.rs` parses `src/` and fails on
-//! an upward import or an import cycle.
+//! an upward import, an import cycle, or a file over 600 lines.
 
 // Every dependency is used (a test build also sees the integration tests' dev-dependencies).
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
@@ -78,8 +79,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Form posts from our pages are small; the API gets the configured limit.
 const FORM_BODY_LIMIT: usize = 64 * 1024;
-/// Requests per second an anonymous client may make to `POST /api/status`, after a burst.
+/// Anonymous `POST /api/status` per client address: a burst of this many requests…
 const STATUS_BURST: u32 = 30;
+/// …then this many per second.
 const STATUS_PER_SECOND: f64 = 0.5;
 
 /// Every route, behind every layer. Layers run top to bottom on the way in.

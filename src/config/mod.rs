@@ -254,4 +254,50 @@ mod tests {
         vars.insert("CLAWHOST_SESSION_IDLE_TIMEOUT".into(), "40d".into());
         assert!(Config::from_sources(&Flags::default(), &vars).is_err());
     }
+
+    /// The README's example file is one clawhost takes.
+    #[test]
+    fn the_readme_example_file_loads() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+            .expect("README");
+        let example = readme
+            .split("Example `clawhost.toml`:\n\n```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("the example");
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("clawhost.toml");
+        std::fs::write(&file, example).expect("write");
+        let flags = Flags {
+            config: Some(file),
+            ..Flags::default()
+        };
+        let env = [("HOME".to_string(), "/home/owner".to_string())].into();
+        let config = Config::from_sources(&flags, &env).expect("loads");
+        assert!(config.public_url.is_some_and(|url| url.is_https()));
+    }
+
+    /// Every setting, given a value, is read as the type its declaration promises; one that
+    /// is not would make every start fail.
+    #[test]
+    fn every_setting_reads_as_its_declared_kind() {
+        let sample = |key: &str| match key {
+            "public_url" => "https://claw.example.com",
+            "http.trusted_proxies" => "127.0.0.1, 10.0.0.0/8",
+            "gateway.command" => "/usr/local/bin/openclaw",
+            _ => "/srv/clawhost",
+        };
+        let mut vars = home();
+        for setting in settings::SETTINGS {
+            let value = match setting.unset {
+                settings::Unset::Value(value) => value,
+                settings::Unset::Means(_) => sample(setting.key),
+            };
+            vars.insert(setting.env_name(), value.to_string());
+        }
+        let config = Config::from_sources(&Flags::default(), &vars).expect("every kind reads");
+        assert_eq!(config.data_dir, PathBuf::from("/srv/clawhost"));
+        assert_eq!(config.trusted_proxies.len(), 2);
+        assert!(config.gateway.command.is_some() && config.public_url.is_some());
+    }
 }

@@ -97,7 +97,7 @@ pub(super) const SETTINGS: &[Setting] = &[
         key: "log.format",
         kind: Kind::LogFormat,
         unset: Unset::Value("text"),
-        doc: "`text` or `json`",
+        doc: "how log lines are written",
     },
     Setting {
         key: "session.idle_timeout",
@@ -157,7 +157,7 @@ pub(super) const SETTINGS: &[Setting] = &[
         key: "http.trusted_proxies",
         kind: Kind::Networks,
         unset: Unset::Means("none"),
-        doc: "reverse proxies (IPs or CIDR blocks, comma-separated) whose `X-Forwarded-For` names the client",
+        doc: "reverse proxies whose `X-Forwarded-For` names the client",
     },
     Setting {
         key: "secret_key_file",
@@ -199,7 +199,7 @@ pub(super) const SETTINGS: &[Setting] = &[
             max: Duration::from_secs(330),
         },
         unset: Unset::Value("60s"),
-        doc: "SIGTERM grace before SIGKILL (at most `330s`)",
+        doc: "SIGTERM grace before SIGKILL",
     },
     Setting {
         key: "gateway.node_heap_mb",
@@ -292,9 +292,10 @@ pub(crate) fn help() -> String {
         };
         let _ = writeln!(
             out,
-            "  {:width$}  {} [default: {unset}]",
+            "  {:width$}  {} [{}; default: {unset}]",
             setting.key,
-            plain(setting.doc)
+            plain(setting.doc),
+            plain(&setting.kind.accepts())
         );
     }
     out
@@ -314,6 +315,25 @@ pub(super) enum Value {
 }
 
 impl Kind {
+    /// What the kind accepts, for the README and `--help`.
+    pub(super) fn accepts(&self) -> String {
+        let range = |min: String, max: String| format!("`{min}` to `{max}`");
+        match self {
+            Kind::Address => "an address and port".into(),
+            Kind::Origin => "an `http://` or `https://` origin".into(),
+            Kind::AbsolutePath => "an absolute path".into(),
+            Kind::Text => "text".into(),
+            Kind::LogFormat => "`text` or `json`".into(),
+            Kind::Duration { min, max } => range(format_duration(*min), format_duration(*max)),
+            Kind::Size { min, max } => range(format_size(*min), format_size(*max)),
+            Kind::Count { min, max } => range(min.to_string(), max.to_string()),
+            Kind::Port => range("0".into(), "65535".into()),
+            Kind::MibOrZero { min, max } => format!("`0`, or `{min}` to `{max}`"),
+            Kind::Networks => "IPs or CIDR blocks, comma-separated".into(),
+            Kind::Version => format!("a version like `{OPENCLAW_VERSION}`"),
+        }
+    }
+
     pub(super) fn parse(&self, text: &str) -> Result<Value, String> {
         Ok(match self {
             Kind::Address => Value::Text(values::parse_address(text)?),
@@ -364,12 +384,16 @@ pub(super) fn setting(key: &str) -> Option<&'static Setting> {
 mod tests {
     use super::*;
 
-    /// The README's configuration table, row by row, is the declaration above.
+    fn readme() -> String {
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README")
+    }
+
+    /// The README's configuration table, row by row, is the declaration above
+    /// (`PRINT_README_TABLE=1 cargo test the_readme_lists` prints the rows it expects).
     #[test]
     fn the_readme_lists_every_setting_as_declared() {
-        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-            .expect("README");
-        let header = "| TOML key | Environment | Default | Meaning |";
+        let readme = readme();
+        let header = "| TOML key | Environment | Default | Accepts | Meaning |";
         let rows: Vec<&str> = readme
             .lines()
             .skip_while(|line| *line != header)
@@ -384,13 +408,17 @@ mod tests {
                     Unset::Means(words) => words.to_string(),
                 };
                 format!(
-                    "| `{}` | `{}` | {default} | {} |",
+                    "| `{}` | `{}` | {default} | {} | {} |",
                     s.key,
                     s.env_name(),
+                    s.kind.accepts(),
                     s.doc
                 )
             })
             .collect();
+        if std::env::var_os("PRINT_README_TABLE").is_some() {
+            println!("{}", expected.join("\n"));
+        }
         assert_eq!(rows, expected);
     }
 
@@ -404,7 +432,7 @@ mod tests {
                 setting.key
             );
         }
-        assert!(help.contains("[default: 127.0.0.1:8080]"));
+        assert!(help.contains("; default: 127.0.0.1:8080]"));
         assert!(!help.contains('`'));
     }
 

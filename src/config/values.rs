@@ -179,14 +179,14 @@ pub(super) fn parse_address(text: &str) -> Result<String, String> {
 }
 
 /// A number followed by a unit, the unit's factor from `units` (by suffix, `""` for none):
-/// their product, or `not_like` (what a good value looks like) when it is none of them.
-fn scaled(text: &str, units: &[(&str, u64)], not_like: &str) -> Result<u64, String> {
+/// their product; otherwise what a good value is `like`, or that it is `too` long or large.
+fn scaled(text: &str, units: &[(&str, u64)], like: &str, too: &str) -> Result<u64, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let refused = || format!("'{text}' is not {not_like}");
+    let refused = || format!("'{text}' is not {like}");
     let number: u64 = number.parse().map_err(|_| refused())?;
     let factor = units
         .iter()
@@ -195,13 +195,13 @@ fn scaled(text: &str, units: &[(&str, u64)], not_like: &str) -> Result<u64, Stri
         .ok_or_else(refused)?;
     number
         .checked_mul(factor)
-        .ok_or_else(|| format!("'{text}' is too large"))
+        .ok_or_else(|| format!("'{text}' is too {too}"))
 }
 
 /// Parses `90s`, `15m`, `12h`, `7d` (or a bare number of seconds).
 pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
     let units = [("", 1), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)];
-    scaled(text, &units, "a duration like 30s, 15m, 12h or 7d").map(Duration::from_secs)
+    scaled(text, &units, "a duration like 30s, 15m, 12h or 7d", "long").map(Duration::from_secs)
 }
 
 pub(crate) fn format_duration(duration: Duration) -> String {
@@ -217,7 +217,7 @@ pub(crate) fn format_duration(duration: Duration) -> String {
 /// Parses `1048576`, `512KiB`, `1MiB`.
 pub(super) fn parse_size(text: &str) -> Result<usize, String> {
     let units = [("", 1), ("B", 1), ("KiB", 1024), ("MiB", 1024 * 1024)];
-    let bytes = scaled(text, &units, "a size like 1048576, 512KiB or 1MiB")?;
+    let bytes = scaled(text, &units, "a size like 1048576, 512KiB or 1MiB", "large")?;
     usize::try_from(bytes).map_err(|_| format!("'{text}' is too large"))
 }
 

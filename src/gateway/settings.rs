@@ -30,7 +30,7 @@ pub(crate) struct KeyView {
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SettingsRequest {
-    #[schema(schema_with = crate::gateway::providers::id_schema)]
+    #[schema(schema_with = providers::id_schema)]
     pub(crate) provider: String,
     pub(crate) api_key: Option<String>,
     pub(crate) base_url: Option<String>,

@@ -9,6 +9,8 @@ use zeroize::Zeroizing;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+// The API document has named it `State` since the first release.
+#[schema(as = State)]
 pub(crate) enum GatewayState {
     Stopped,
     Installing,

@@ -259,7 +259,7 @@ impl Actor {
         Ok(GatewayState::Starting)
     }
 
-    /// Answers at once, then waits for the run to end.
+    /// Answers before waiting for the run to end.
     async fn stop(&mut self, reply: Reply) {
         if let Err(error) = self.want_running(false).await {
             tracing::warn!(%error, "could not record that the gateway should stay stopped");

@@ -8,8 +8,7 @@ pub(crate) mod sqlite;
 
 use std::sync::Arc;
 
-/// Milliseconds since the Unix epoch, UTC.
-pub(crate) type UnixMs = i64;
+pub(crate) use crate::clock::UnixMs;
 
 /// What went wrong inside the store. The text is for logs only, never for responses.
 #[derive(Debug, thiserror::Error)]

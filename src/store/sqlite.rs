@@ -79,7 +79,8 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             supported,
         });
     }
-    let done = usize::try_from(applied).unwrap_or(0);
+    // A negative version is none that clawhost wrote: leave such a schema alone.
+    let done = usize::try_from(applied).unwrap_or(usize::MAX);
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(done) {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         // Another process may have migrated while we waited for the write lock.

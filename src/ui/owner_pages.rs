@@ -6,10 +6,10 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Extension, Form, Router};
+use axum::{Form, Router};
 use serde::Deserialize;
 
-use super::render::{render, see_other};
+use super::render::{form_message, render, see_other};
 use crate::auth::sessions::ActiveSession;
 use crate::auth::{AuthError, ClientInfo, SessionSummary};
 use crate::clock::{display, rfc3339};
@@ -32,18 +32,17 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/gateway/start", post(start))
         .route("/gateway/stop", post(stop))
         .route("/gateway/restart", post(restart))
-        .route("/gateway/rotate-credential", post(rotate))
-        .layer(Extension(ReturnTo("/")));
+        .route("/gateway/rotate-credential", post(rotate));
     let setup = Router::new()
         .route("/setup", get(setup))
         .route("/setup/runtime", post(install))
-        .route("/setup/provider", post(save_provider))
-        .layer(Extension(ReturnTo("/setup")));
+        .route("/setup/provider", post(save_provider));
     let settings = Router::new()
         .route("/settings", get(settings_page))
-        .route("/settings/password", post(change_password))
-        .layer(Extension(ReturnTo("/settings")));
-    dashboard.merge(setup).merge(settings)
+        .route("/settings/password", post(change_password));
+    ReturnTo::group("/", dashboard)
+        .merge(ReturnTo::group("/setup", setup))
+        .merge(ReturnTo::group("/settings", settings))
 }
 
 fn state_label(state: GatewayState) -> &'static str {
@@ -377,13 +376,10 @@ async fn change_password(
                 true,
             ),
         ),
-        Err(error) => {
-            let error = ApiError::from(error);
-            match error.sentence() {
-                Some(message) => (error.status_code(), (message, false)),
-                None => return error.into_page(),
-            }
-        }
+        Err(error) => match form_message(error) {
+            Ok((status, message)) => (status, (message, false)),
+            Err(error) => return error.into_page(),
+        },
     };
     match settings_view(&state, &current, None, Some(message)).await {
         Ok(page) => render(status, page),

@@ -22,15 +22,23 @@ pub(super) fn see_other(location: &str, cookie: Option<HeaderValue>) -> Response
     response
 }
 
-/// A form that failed: the form again, with the sentence for the error next to it, or the
-/// error page when there is nothing the visitor can change.
+/// What a failed form shows next to it (the error's status and sentence), or the error when
+/// there is nothing the visitor can change (for its error page).
+pub(super) fn form_message(error: impl Into<ApiError>) -> Result<(StatusCode, String), ApiError> {
+    let error = error.into();
+    match error.sentence() {
+        Some(message) => Ok((error.status_code(), message)),
+        None => Err(error),
+    }
+}
+
+/// A form that failed: the form again, with the sentence for the error next to it.
 pub(super) fn form_failed<T: Template>(
     error: impl Into<ApiError>,
     form: impl FnOnce(String) -> T,
 ) -> Response {
-    let error = error.into();
-    match error.sentence() {
-        Some(message) => render(error.status_code(), form(message)),
-        None => error.into_page(),
+    match form_message(error) {
+        Ok((status, message)) => render(status, form(message)),
+        Err(error) => error.into_page(),
     }
 }

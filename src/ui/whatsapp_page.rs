@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Extension, Form, Router};
+use axum::{Form, Router};
 use serde::Deserialize;
 
 use super::render::{render, see_other};
@@ -19,10 +19,10 @@ use crate::web::extract::{PageOwner, ReturnTo};
 const PAGE: &str = "/channels/whatsapp";
 
 pub(super) fn routes() -> Router<AppState> {
-    Router::new()
+    let routes = Router::new()
         .route(PAGE, get(page))
-        .route("/channels/whatsapp/link", post(link))
-        .layer(Extension(ReturnTo(PAGE)))
+        .route("/channels/whatsapp/link", post(link));
+    ReturnTo::group(PAGE, routes)
 }
 
 #[derive(Template)]

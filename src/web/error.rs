@@ -74,7 +74,7 @@ impl ApiError {
                     .join(" "),
             ),
             ApiError::TooManyRequests { retry_after_secs } => Some(format!(
-                "Too many attempts. Wait {retry_after_secs} seconds, then try again."
+                "Too many attempts. Try again in {retry_after_secs} s."
             )),
             ApiError::Internal(_) => None,
         }
@@ -214,7 +214,7 @@ mod tests {
         });
         assert_eq!(error.status_code(), StatusCode::TOO_MANY_REQUESTS);
         let sentence = error.sentence().expect("shown");
-        assert!(sentence.contains("Wait 2 seconds"), "{sentence}");
+        assert!(sentence.contains("Try again in 2 s."), "{sentence}");
         let response = error.into_response();
         assert_eq!(response.headers()[header::RETRY_AFTER], "2");
 

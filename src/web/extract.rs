@@ -10,6 +10,7 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Router};
 use serde::de::DeserializeOwned;
 
 use super::client_addr::client_addr;
@@ -76,14 +77,25 @@ impl FromRequestParts<AppState> for MaybeOwner {
     }
 }
 
-/// The page a group of page routes returns to after signing in, set on the group with
-/// `Extension` (a form's route returns to the page that shows the form).
+/// The page a group of page routes returns to after signing in (a form's route returns to
+/// the page that shows the form).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ReturnTo(pub(crate) &'static str);
 
+impl ReturnTo {
+    /// Every route of `routes` returns to `page`: the layer goes on once all are there.
+    pub(crate) fn group<S: Clone + Send + Sync + 'static>(
+        page: &'static str,
+        routes: Router<S>,
+    ) -> Router<S> {
+        routes.layer(Extension(ReturnTo(page)))
+    }
+}
+
 /// Requires the owner's session for a page. A visitor without one is sent to sign in (to
-/// claim the instance, while it has no owner), then back to the page: the group's
-/// [`ReturnTo`], or the path itself for a page outside any group.
+/// claim the instance, while it has no owner), then back: to the group's [`ReturnTo`]; for a
+/// route outside any group, to the page itself (GET) or to the dashboard (a form's POST).
+/// It runs before the body is read, so nothing of an anonymous form is parsed.
 pub(crate) struct PageOwner(pub(crate) ActiveSession);
 
 impl FromRequestParts<AppState> for PageOwner {

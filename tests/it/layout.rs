@@ -16,6 +16,15 @@ use syn::visit::{self, Visit};
 const EDGE: &[&str] = &["api", "cli", "proxy", "server", "state", "ui", "web"];
 /// Names only the edge may use.
 const EDGE_TYPES: &[&str] = &["ApiError", "AppState"];
+/// What everything uses: these name only each other.
+const BASE: &[&str] = &[
+    "clock",
+    "config",
+    "crypto",
+    "fsutil",
+    "logging",
+    "validation",
+];
 const MAX_LINES: usize = 600;
 
 type Module = Vec<String>;
@@ -69,8 +78,9 @@ impl Crate {
         self.files.contains_key(module)
     }
 
-    /// The module a path names, seen from `from`; `None` for other crates and local items.
-    fn resolve(&self, from: &[String], path: &[String]) -> Option<Module> {
+    /// The module a path leads into, seen from `from`, and whether every segment of it named
+    /// a module; `None` for other crates and for names in scope.
+    fn resolve(&self, from: &[String], path: &[String]) -> Option<(Module, bool)> {
         let (mut base, rest): (Module, &[String]) = match path.first().map(String::as_str) {
             Some("crate") => (Vec::new(), &path[1..]),
             Some("self") => (from.to_vec(), &path[1..]),
@@ -92,28 +102,51 @@ impl Crate {
             }
             None => return None,
         };
+        let mut whole = true;
         for segment in rest {
             base.push(segment.clone());
             if !self.is_module(&base) {
                 base.pop();
+                whole = false;
                 break;
             }
         }
-        Some(base)
+        Some((base, whole))
     }
 }
 
-/// What one file names: each path with the module it was written in.
+/// What one file names: its `use` items and every other path of two or more segments, each
+/// with the module it was written in. (A single segment is a name in scope, brought in by a
+/// `use` already counted, or a local binding.)
 struct Names {
     module: Module,
+    uses: Vec<Use>,
     paths: Vec<(Module, Vec<String>)>,
     idents: BTreeSet<String>,
+}
+
+struct Use {
+    module: Module,
+    path: Vec<String>,
+    /// The name it brings into scope; `None` for a glob.
+    local: Option<String>,
 }
 
 impl Names {
     fn add(&mut self, path: Vec<String>) {
         self.idents.extend(path.iter().cloned());
-        self.paths.push((self.module.clone(), path));
+        if path.len() >= 2 {
+            self.paths.push((self.module.clone(), path));
+        }
+    }
+
+    fn add_use(&mut self, path: Vec<String>, local: Option<String>) {
+        self.idents.extend(path.iter().cloned());
+        self.uses.push(Use {
+            module: self.module.clone(),
+            path,
+            local,
+        });
     }
 
     fn use_tree(&mut self, prefix: &mut Vec<String>, tree: &syn::UseTree) {
@@ -123,10 +156,17 @@ impl Names {
                 self.use_tree(prefix, &p.tree);
                 prefix.pop();
             }
-            syn::UseTree::Name(n) if n.ident == "self" => self.add(prefix.clone()),
-            syn::UseTree::Name(n) => self.add(with(prefix, &n.ident)),
-            syn::UseTree::Rename(r) => self.add(with(prefix, &r.ident)),
-            syn::UseTree::Glob(_) => self.add(prefix.clone()),
+            syn::UseTree::Name(n) if n.ident == "self" => {
+                let local = prefix.last().cloned();
+                self.add_use(prefix.clone(), local);
+            }
+            syn::UseTree::Name(n) => {
+                self.add_use(with(prefix, &n.ident), Some(n.ident.to_string()));
+            }
+            syn::UseTree::Rename(r) => {
+                self.add_use(with(prefix, &r.ident), Some(r.rename.to_string()));
+            }
+            syn::UseTree::Glob(_) => self.add_use(prefix.clone(), None),
             syn::UseTree::Group(g) => {
                 for item in &g.items {
                     self.use_tree(prefix, item);
@@ -233,8 +273,14 @@ impl<'ast> Visit<'ast> for Names {
 struct Graph {
     /// file → the files it names.
     edges: BTreeMap<PathBuf, BTreeSet<PathBuf>>,
-    /// file → what it names that only the edge may: (module or type, where it was named).
+    /// file → what it names that only the edge may: modules and types.
     upward: BTreeMap<PathBuf, BTreeSet<String>>,
+    /// file of the base → the modules above the base it names.
+    above_base: BTreeMap<PathBuf, BTreeSet<String>>,
+}
+
+fn is_base(module: &[String]) -> bool {
+    module.first().is_some_and(|m| BASE.contains(&m.as_str()))
 }
 
 fn is_edge(module: &[String]) -> bool {
@@ -247,6 +293,7 @@ fn graph(root: &Path) -> Graph {
     let mut graph = Graph {
         edges: BTreeMap::new(),
         upward: BTreeMap::new(),
+        above_base: BTreeMap::new(),
     };
     for (module, file) in &krate.files {
         let text = std::fs::read_to_string(src.join(file)).expect("read");
@@ -254,26 +301,72 @@ fn graph(root: &Path) -> Graph {
             .unwrap_or_else(|e| panic!("{} does not parse: {e}", file.display()));
         let mut names = Names {
             module: module.clone(),
+            uses: Vec::new(),
             paths: Vec::new(),
             idents: BTreeSet::new(),
         };
         names.visit_file(&parsed);
-        let below = !is_edge(module);
-        let targets = graph.edges.entry(file.clone()).or_default();
-        for (from, path) in &names.paths {
-            let Some(target) = krate.resolve(from, path) else {
+        // The modules each `use` brings into scope, by name, and those globbed.
+        let mut aliases: BTreeMap<(Module, String), Module> = BTreeMap::new();
+        let mut globs: BTreeMap<Module, Vec<Module>> = BTreeMap::new();
+        let mut targets: Vec<Module> = Vec::new();
+        for item in &names.uses {
+            let Some((target, whole)) = krate.resolve(&item.module, &item.path) else {
                 continue;
             };
-            let target_file = krate.file_of(&target);
-            if target_file != file {
-                targets.insert(target_file.clone());
-                if below && is_edge(&target) {
-                    graph
-                        .upward
-                        .entry(file.clone())
+            if whole {
+                match &item.local {
+                    Some(local) => {
+                        aliases.insert((item.module.clone(), local.clone()), target.clone());
+                    }
+                    None => globs
+                        .entry(item.module.clone())
                         .or_default()
-                        .insert(format!("crate::{}", target.join("::")));
+                        .push(target.clone()),
                 }
+            }
+            targets.push(target);
+        }
+        for (from, path) in &names.paths {
+            let through_use = || {
+                let first = path.first()?;
+                let base = aliases
+                    .get(&(from.clone(), first.clone()))
+                    .cloned()
+                    .or_else(|| {
+                        globs.get(from)?.iter().find_map(|glob| {
+                            let mut child = glob.clone();
+                            child.push(first.clone());
+                            krate.is_module(&child).then_some(child)
+                        })
+                    })?;
+                let mut absolute = vec!["crate".to_string()];
+                absolute.extend(base);
+                absolute.extend(path[1..].iter().cloned());
+                krate.resolve(&[], &absolute)
+            };
+            if let Some((target, _)) = krate.resolve(from, path).or_else(through_use) {
+                targets.push(target);
+            }
+        }
+        let below = !is_edge(module);
+        let base = is_base(module);
+        let edges = graph.edges.entry(file.clone()).or_default();
+        for target in targets {
+            let target_file = krate.file_of(&target);
+            if target_file == file {
+                continue;
+            }
+            edges.insert(target_file.clone());
+            let shown = format!("crate::{}", target.join("::"));
+            if below && is_edge(&target) {
+                graph.upward.entry(file.clone()).or_default().insert(shown);
+            } else if base && !is_base(&target) {
+                graph
+                    .above_base
+                    .entry(file.clone())
+                    .or_default()
+                    .insert(shown);
             }
         }
         if below {
@@ -374,6 +467,25 @@ fn the_domain_never_names_the_edge() {
 }
 
 #[test]
+fn the_base_names_only_the_base() {
+    let graph = graph(root());
+    let report: Vec<String> = graph
+        .above_base
+        .iter()
+        .map(|(file, names)| {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            format!("src/{} names {}", file.display(), names.join(", "))
+        })
+        .collect();
+    assert!(
+        report.is_empty(),
+        "{} are what everything else uses; they name only each other:\n{}",
+        BASE.join(", "),
+        report.join("\n")
+    );
+}
+
+#[test]
 fn no_two_files_import_each_other() {
     let graph = graph(root());
     let report: Vec<String> = cycles(&graph.edges)
@@ -466,4 +578,30 @@ fn the_layout_checks_find_what_they_look_for() {
         ]
         .map(PathBuf::from)
     );
+}
+
+/// Paths through a module brought in by `use` (by name or by a glob) count; a local binding
+/// named like a module does not.
+#[test]
+fn the_layout_checks_follow_imported_modules() {
+    let dir = tempfile::tempdir().expect("dir");
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("b")).expect("mkdir");
+    let files = [
+        ("lib.rs", "mod a; mod b; mod clock;"),
+        ("a.rs", "use crate::b; fn f() { b::c::x(); }"),
+        ("b/mod.rs", "pub mod c; fn h(c: u8) -> u8 { c }"),
+        ("b/c.rs", "use crate::*; pub fn x() { a::f(); }"),
+        ("clock.rs", "pub fn now() { crate::b::c::x(); }"),
+    ];
+    for (name, text) in files {
+        std::fs::write(src.join(name), text).expect("write");
+    }
+    let graph = graph(dir.path());
+    assert_eq!(
+        cycles(&graph.edges),
+        [["a.rs", "b/c.rs"].map(PathBuf::from).to_vec()]
+    );
+    assert!(graph.edges[&PathBuf::from("b/mod.rs")].is_empty());
+    assert!(graph.above_base[&PathBuf::from("clock.rs")].contains("crate::b::c"));
 }
