@@ -45,6 +45,7 @@ mod validation;
 mod web;
 
 use std::future::Future;
+use std::io::IsTerminal;
 use std::sync::Arc;
 
 use axum::Router;
@@ -66,6 +67,7 @@ use crate::state::AppState;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{SharedStore, Store};
 use crate::web::cookie::SessionCookie;
+use crate::web::host::KnownHosts;
 
 // What the integration tests compare against, from the inside.
 pub use crate::config::OPENCLAW_VERSION;
@@ -102,30 +104,44 @@ fn app(state: AppState) -> Router {
         .route("/openclaw", any(proxy::handler::handle))
         .route("/openclaw/", any(proxy::handler::handle))
         .route("/openclaw/{*rest}", any(proxy::handler::handle));
-    Router::new()
+    let routes = Router::new()
         .merge(api)
         .merge(pages)
         .merge(control_ui)
         .fallback(web::problems::not_found)
-        .method_not_allowed_fallback(web::problems::method_not_allowed)
-        .layer(
-            ServiceBuilder::new()
-                .layer(from_fn(web::request_context::request_context))
-                .layer(from_fn_with_state(
-                    state.public_url.clone(),
-                    web::headers::security_headers,
-                ))
-                .layer(from_fn(web::problems::shape_errors))
-                .layer(from_fn_with_state(
-                    state.public_url.clone(),
-                    web::csrf::require_same_origin,
-                )),
-        )
-        .with_state(state)
+        .method_not_allowed_fallback(web::problems::method_not_allowed);
+    let hosts = KnownHosts::new(&state.public_url, &state.config.allowed_hosts);
+    let public_url = state.public_url.clone();
+    layered(routes, &public_url, hosts).with_state(state)
+}
+
+/// What every request passes through, outermost first: its id and log line, security
+/// headers, the Host check, error shaping, the same-origin check, and an answer even when a
+/// handler panics.
+fn layered<S: Clone + Send + Sync + 'static>(
+    routes: Router<S>,
+    public_url: &PublicUrl,
+    hosts: KnownHosts,
+) -> Router<S> {
+    routes.layer(
+        ServiceBuilder::new()
+            .layer(from_fn(web::request_context::request_context))
+            .layer(from_fn_with_state(
+                public_url.clone(),
+                web::headers::security_headers,
+            ))
+            .layer(from_fn_with_state(hosts, web::host::require_known_host))
+            .layer(from_fn(web::problems::shape_errors))
+            .layer(from_fn_with_state(
+                public_url.clone(),
+                web::csrf::require_same_origin,
+            ))
+            .layer(web::panics::layer()),
+    )
 }
 
 /// Opens the data directory and the store, binds, and serves until `shutdown` resolves.
-/// Prints the claim code on stdout the first time an unclaimed instance starts.
+/// Prints a claim code on stdout the first time an unclaimed instance starts in a terminal.
 async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
     fsutil::ensure_private_dir(&config.data_dir)?;
     let store: SharedStore = {
@@ -208,8 +224,11 @@ async fn announce_claim(
     public_url: &PublicUrl,
 ) -> anyhow::Result<()> {
     let ttl = config.claim_code_ttl;
+    // Under a service manager stdout is a log that outlives the code's single use: a code is
+    // printed only to a person at a terminal, the others run `clawhost claim-code`.
+    let terminal = std::io::stdout().is_terminal();
     let fresh_code = store::run(store, move |s| {
-        if s.owner()?.is_some() || s.has_live_claim_code(clock::now_ms())? {
+        if !terminal || s.owner()?.is_some() || s.has_live_claim_code(clock::now_ms())? {
             return Ok(None);
         }
         auth::issue_claim_code(s, ttl)
@@ -231,4 +250,57 @@ async fn announce_claim(
         "Open {public_url}/claim and enter the claim code printed by 'clawhost claim-code'"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, header};
+    use axum::routing::get;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// A handler that panics gets the server's usual 500 problem, with a request id to quote
+    /// and nothing of the panic; the connection is not dropped.
+    #[tokio::test]
+    async fn a_panicking_handler_still_gets_an_answer() {
+        async fn boom() -> &'static str {
+            let secret_looking = "sk-never-shown";
+            panic!("boom with {secret_looking}")
+        }
+        let routes: Router = Router::new().route("/boom", get(boom));
+        let url = PublicUrl::parse("http://127.0.0.1:8080").expect("url");
+        let request = Request::get("/boom")
+            .header(header::HOST, "127.0.0.1:8080")
+            .body(Body::empty())
+            .expect("request");
+        let response = layered(routes, &url, KnownHosts::new(&url, &[]))
+            .oneshot(request)
+            .await
+            .expect("an answer");
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            web::problems::PROBLEM_JSON
+        );
+        assert!(response.headers().contains_key("x-request-id"));
+        assert!(
+            response
+                .headers()
+                .contains_key(header::CONTENT_SECURITY_POLICY)
+        );
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let body = String::from_utf8_lossy(&body);
+        assert!(
+            body.contains("x-request-id") && !body.contains("sk-never"),
+            "{body}"
+        );
+    }
 }

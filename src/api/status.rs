@@ -127,7 +127,7 @@ async fn create(
     if owner.is_none() {
         state
             .status_limit
-            .take(&client.ip, Instant::now())
+            .take(&client.limit_key, Instant::now())
             .map_err(|wait| ApiError::TooManyRequests {
                 retry_after_secs: retry_after_secs(wait),
             })?;

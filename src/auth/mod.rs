@@ -27,17 +27,24 @@ const USER_AGENT_CHARS: usize = 256;
 #[derive(Debug, Clone)]
 pub(crate) struct ClientInfo {
     pub(crate) ip: IpAddr,
+    /// What the abuse limits count against: the address itself for IPv4, its network of
+    /// `ipv6_prefix` bits for IPv6 (one subscriber's /64 holds 2^64 addresses).
+    pub(crate) limit_key: IpAddr,
     pub(crate) user_agent: String,
 }
 
 impl ClientInfo {
-    pub(crate) fn new(ip: IpAddr, user_agent: &str) -> Self {
+    pub(crate) fn new(ip: IpAddr, user_agent: &str, ipv6_prefix: u8) -> Self {
         let user_agent = user_agent
             .chars()
             .filter(|c| !c.is_control())
             .take(USER_AGENT_CHARS)
             .collect();
-        Self { ip, user_agent }
+        Self {
+            ip,
+            limit_key: network_of(ip, ipv6_prefix),
+            user_agent,
+        }
     }
 
     pub(crate) fn event(&self, kind: EventKind) -> NewEvent {
@@ -48,6 +55,17 @@ impl ClientInfo {
             user_agent: Some(self.user_agent.clone()),
             detail: None,
         }
+    }
+}
+
+/// `ip` with all but its first `prefix` bits cleared, when it is IPv6.
+fn network_of(ip: IpAddr, prefix: u8) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) if prefix < 128 => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::V6((u128::from(v6) & mask).into())
+        }
+        other => other,
     }
 }
 
@@ -165,7 +183,7 @@ impl Auth {
 
     fn take_attempt(&self, client: &ClientInfo) -> Result<(), AuthError> {
         self.attempts
-            .take(&client.ip, Instant::now())
+            .take(&client.limit_key, Instant::now())
             .map_err(|retry_after| AuthError::TooManyAttempts { retry_after })
     }
 
@@ -179,7 +197,7 @@ impl Auth {
         self.take_attempt(client)?;
         let now = Instant::now();
         self.claim_failures
-            .check(&client.ip, now)
+            .check(&client.limit_key, now)
             .map_err(|retry_after| AuthError::TooManyAttempts { retry_after })?;
         password::check_policy(password).map_err(|message| AuthError::InvalidField {
             field: "password",
@@ -197,7 +215,7 @@ impl Auth {
             None => false,
         };
         let (true, Some(code_hash)) = (live, code_hash) else {
-            self.claim_failures.record_failure(&client.ip, now);
+            self.claim_failures.record_failure(&client.limit_key, now);
             return Err(AuthError::InvalidClaimCode);
         };
         let password_hash = self.hashing.hash(password.to_owned()).await?;
@@ -244,7 +262,7 @@ impl Auth {
     async fn check_password(&self, password: &str, client: &ClientInfo) -> Result<(), AuthError> {
         let now = Instant::now();
         let locked = [
-            self.ip_failures.check(&client.ip, now),
+            self.ip_failures.check(&client.limit_key, now),
             self.account_failures.check(&(), now),
         ];
         if let Some(retry_after) = locked.iter().filter_map(|r| r.err()).max() {
@@ -260,12 +278,12 @@ impl Auth {
             .await?
             && plausible;
         if ok {
-            self.ip_failures.reset(&client.ip);
+            self.ip_failures.reset(&client.limit_key);
             self.account_failures.reset(&());
             return Ok(());
         }
         let now = Instant::now();
-        let ip_lock = self.ip_failures.record_failure(&client.ip, now);
+        let ip_lock = self.ip_failures.record_failure(&client.limit_key, now);
         let account_lock = self.account_failures.record_failure(&(), now);
         self.record(client.event(EventKind::LoginFailed)).await?;
         if ip_lock.is_some() || account_lock.is_some() {
@@ -452,8 +470,22 @@ mod tests {
         let client = ClientInfo::new(
             "127.0.0.1".parse().expect("ip"),
             &format!("a\nb{}", "x".repeat(400)),
+            64,
         );
         assert_eq!(client.user_agent.chars().count(), USER_AGENT_CHARS);
         assert!(client.user_agent.starts_with("ab"));
+    }
+
+    /// Issue 11, defect 7: one /64 is one client for the limits; IPv4 stays per address.
+    #[test]
+    fn ipv6_clients_are_limited_by_network() {
+        let key = |ip: &str, prefix| ClientInfo::new(ip.parse().expect("ip"), "", prefix).limit_key;
+        assert_eq!(key("2001:db8::1", 64), key("2001:db8::ffff:1", 64));
+        assert_ne!(key("2001:db8::1", 64), key("2001:db8:0:1::1", 64));
+        assert_eq!(key("2001:db8::1", 64).to_string(), "2001:db8::");
+        assert_ne!(key("2001:db8::1", 128), key("2001:db8::2", 128));
+        assert_eq!(key("2001:db8:1:2:3::", 48), key("2001:db8:1:ffff::", 48));
+        assert_eq!(key("192.0.2.7", 64).to_string(), "192.0.2.7");
+        assert_eq!(key("::ffff:192.0.2.7", 64).to_string(), "192.0.2.7");
     }
 }

@@ -239,4 +239,6 @@ from_value!(Duration, Duration);
 from_value!(usize, Number);
 from_value!(u16, Port);
 from_value!(u32, Mib);
+from_value!(u8, Bits);
 from_value!(Vec<Network>, Networks);
+from_value!(Vec<String>, Hosts);

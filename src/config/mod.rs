@@ -49,6 +49,10 @@ pub(crate) struct Config {
     pub(crate) header_timeout: Duration,
     /// Peers whose `X-Forwarded-For` is believed; empty: the socket's peer is the client.
     pub(crate) trusted_proxies: Vec<Network>,
+    /// `Host` names answered besides the public URL's.
+    pub(crate) allowed_hosts: Vec<String>,
+    /// IPv6 clients are grouped by networks of this many bits for the abuse limits.
+    pub(crate) ipv6_prefix: u8,
     pub(crate) secret_key_file: PathBuf,
     pub(crate) gateway: GatewayConfig,
     pub(crate) proxy: ProxyConfig,
@@ -125,6 +129,8 @@ impl Config {
             request_timeout: values.get("http.request_timeout")?,
             header_timeout: values.get("http.header_timeout")?,
             trusted_proxies: values.optional("http.trusted_proxies")?.unwrap_or_default(),
+            allowed_hosts: values.optional("http.allowed_hosts")?.unwrap_or_default(),
+            ipv6_prefix: values.get("http.ipv6_prefix")?,
             proxy: ProxyConfig {
                 body_limit: values.get("proxy.body_limit")?,
                 response_timeout: values.get("proxy.response_timeout")?,
@@ -284,6 +290,7 @@ mod tests {
         let sample = |key: &str| match key {
             "public_url" => "https://claw.example.com",
             "http.trusted_proxies" => "127.0.0.1, 10.0.0.0/8",
+            "http.allowed_hosts" => "claw.internal, 10.0.0.5:8080",
             "gateway.command" => "/usr/local/bin/openclaw",
             _ => "/srv/clawhost",
         };
@@ -298,6 +305,7 @@ mod tests {
         let config = Config::from_sources(&Flags::default(), &vars).expect("every kind reads");
         assert_eq!(config.data_dir, PathBuf::from("/srv/clawhost"));
         assert_eq!(config.trusted_proxies.len(), 2);
+        assert_eq!(config.allowed_hosts.len(), 2);
         assert!(config.gateway.command.is_some() && config.public_url.is_some());
     }
 }

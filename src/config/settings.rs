@@ -52,6 +52,11 @@ pub(super) enum Kind {
         min: usize,
         max: usize,
     },
+    /// A number of leading bits of an address.
+    Bits {
+        min: u8,
+        max: u8,
+    },
     Port,
     /// A number of MiB in the bounds, or 0 for "no limit of ours".
     MibOrZero {
@@ -59,6 +64,7 @@ pub(super) enum Kind {
         max: u32,
     },
     Networks,
+    Hosts,
     Version,
 }
 
@@ -158,6 +164,18 @@ pub(super) const SETTINGS: &[Setting] = &[
         kind: Kind::Networks,
         unset: Unset::Means("none"),
         doc: "reverse proxies whose `X-Forwarded-For` names the client",
+    },
+    Setting {
+        key: "http.ipv6_prefix",
+        kind: Kind::Bits { min: 32, max: 128 },
+        unset: Unset::Value("64"),
+        doc: "IPv6 clients in one network of this many leading bits share their sign-in lockouts and rate limits",
+    },
+    Setting {
+        key: "http.allowed_hosts",
+        kind: Kind::Hosts,
+        unset: Unset::Means("none"),
+        doc: "other `Host` names clawhost answers to; any other gets 421 (the public URL's always works)",
     },
     Setting {
         key: "secret_key_file",
@@ -311,7 +329,9 @@ pub(super) enum Value {
     Number(usize),
     Port(u16),
     Mib(u32),
+    Bits(u8),
     Networks(Vec<Network>),
+    Hosts(Vec<String>),
 }
 
 impl Kind {
@@ -327,9 +347,11 @@ impl Kind {
             Kind::Duration { min, max } => range(format_duration(*min), format_duration(*max)),
             Kind::Size { min, max } => range(format_size(*min), format_size(*max)),
             Kind::Count { min, max } => range(min.to_string(), max.to_string()),
+            Kind::Bits { min, max } => range(min.to_string(), max.to_string()),
             Kind::Port => range("0".into(), "65535".into()),
             Kind::MibOrZero { min, max } => format!("`0`, or `{min}` to `{max}`"),
             Kind::Networks => "IPs or CIDR blocks, comma-separated".into(),
+            Kind::Hosts => "host names with an optional port, comma-separated".into(),
             Kind::Version => format!("a version like `{OPENCLAW_VERSION}`"),
         }
     }
@@ -357,6 +379,10 @@ impl Kind {
                 Ok(n) if (*min..=*max).contains(&n) => Value::Number(n),
                 _ => return Err(format!("'{text}' must be a number from {min} to {max}")),
             },
+            Kind::Bits { min, max } => match text.parse::<u8>() {
+                Ok(n) if (*min..=*max).contains(&n) => Value::Bits(n),
+                _ => return Err(format!("'{text}' must be a number from {min} to {max}")),
+            },
             Kind::Port => Value::Port(
                 text.parse::<u16>()
                     .map_err(|_| format!("'{text}' is not a port number (0 to 65535)"))?,
@@ -370,6 +396,7 @@ impl Kind {
                 }
             },
             Kind::Networks => Value::Networks(values::parse_networks(text)?),
+            Kind::Hosts => Value::Hosts(values::parse_hosts(text)?),
             Kind::Version => Value::Text(values::parse_version(text)?),
         })
     }

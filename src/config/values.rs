@@ -81,6 +81,43 @@ impl PublicUrl {
     pub(crate) fn is_https(&self) -> bool {
         self.https
     }
+
+    /// `host[:port]` as a browser sends it in `Host` (no port when it is the scheme's default).
+    pub(crate) fn authority(&self) -> &str {
+        self.origin
+            .split_once("://")
+            .map_or(self.origin.as_str(), |(_, authority)| authority)
+    }
+}
+
+/// A name clawhost answers to besides the public URL's: `claw.internal`, `10.0.0.5:8080`,
+/// `[fd00::5]:8080` (lowercased; no scheme, path or credentials).
+pub(crate) fn parse_hosts(text: &str) -> Result<Vec<String>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|host| {
+            let lower = host.to_ascii_lowercase();
+            let (name, port) = match lower.rsplit_once(':') {
+                Some((name, port)) if !name.ends_with(':') && !port.contains(']') => {
+                    (name, Some(port))
+                }
+                _ => (lower.as_str(), None),
+            };
+            let name_ok = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-.[]:".contains(c));
+            let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
+            if name_ok && port_ok {
+                Ok(lower)
+            } else {
+                Err(format!(
+                    "'{host}' is not a host name like claw.internal or 10.0.0.5:8080"
+                ))
+            }
+        })
+        .collect()
 }
 
 impl fmt::Display for PublicUrl {
@@ -267,6 +304,22 @@ mod tests {
         assert_eq!(format_size(1024 * MIB), "1024MiB");
         assert_eq!(format_size(64 * KIB), "64KiB");
         assert_eq!(format_size(1000), "1000");
+    }
+
+    #[test]
+    fn hosts_and_authorities() {
+        let url = PublicUrl::parse("https://Claw.Example.com:443").expect("url");
+        assert_eq!(url.authority(), "claw.example.com");
+        let url = PublicUrl::parse("http://127.0.0.1:8080").expect("url");
+        assert_eq!(url.authority(), "127.0.0.1:8080");
+        assert_eq!(
+            parse_hosts("Claw.Internal, 10.0.0.5:8080 ,[fd00::5]:8080").expect("hosts"),
+            ["claw.internal", "10.0.0.5:8080", "[fd00::5]:8080"]
+        );
+        assert!(parse_hosts("https://claw.internal").is_err());
+        assert!(parse_hosts("claw.internal/app").is_err());
+        assert!(parse_hosts("claw.internal:0").is_err());
+        assert_eq!(parse_hosts("").expect("none"), Vec::<String>::new());
     }
 
     #[test]

@@ -32,6 +32,13 @@ fn refuse(request: &Request, status: StatusCode, detail: &str) -> Response {
 }
 
 pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> Response {
+    if !is_control_ui_path(request.uri().path()) {
+        return refuse(
+            &request,
+            StatusCode::BAD_REQUEST,
+            "This path is not one of the Control UI's: it names a parent, an encoded separator or dot, a backslash or NUL.",
+        );
+    }
     let upgrade = headers::is_websocket_upgrade(request.headers());
     let session = match current_session(request.headers(), &state).await {
         Ok(session) => session,
@@ -157,6 +164,27 @@ async fn websocket(
         })
 }
 
+/// Only a plain path under the Control UI's base path reaches the gateway: no `.` or `..`
+/// segment, no percent-encoded `/`, `\`, `.` or NUL, no backslash. The gateway would resolve
+/// any of these, and `/openclaw/../tools/invoke` would reach its operator API.
+fn is_control_ui_path(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix("/openclaw") else {
+        return false;
+    };
+    if !(rest.is_empty() || rest.starts_with('/')) {
+        return false;
+    }
+    let lower = path.to_ascii_lowercase();
+    let encoded = ["%2f", "%5c", "%2e", "%00"]
+        .iter()
+        .any(|e| lower.contains(e));
+    !encoded
+        && !path.contains(['\\', '\0'])
+        && !path
+            .split('/')
+            .any(|segment| segment == "." || segment == "..")
+}
+
 /// Opens the gateway's socket as a direct local client: loopback Origin and Host, no
 /// forwarding headers (our own Origin check has already passed).
 async fn connect_upstream(
@@ -207,6 +235,39 @@ async fn ended(
                 let _ = changed;
                 return (ws::CLOSE_RESTART, "gateway restarting");
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_control_ui_paths_pass() {
+        for ok in [
+            "/openclaw",
+            "/openclaw/",
+            "/openclaw/assets/index-1.js",
+            "/openclaw/chat?x=../y",
+        ] {
+            let path = ok.split('?').next().unwrap_or(ok);
+            assert!(is_control_ui_path(path), "{ok}");
+        }
+        for bad in [
+            "/openclaw/../tools/invoke",
+            "/openclaw/./assets",
+            "/openclaw/assets/..",
+            "/openclaw/%2e%2e/tools/invoke",
+            "/openclaw/%2E./x",
+            "/openclaw/..%2ftools",
+            "/openclaw/..%5Ctools",
+            "/openclaw/a\\b",
+            "/openclaw/a%00b",
+            "/openclawx/",
+            "/tools/invoke",
+        ] {
+            assert!(!is_control_ui_path(bad), "{bad}");
         }
     }
 }

@@ -1,6 +1,9 @@
-//! Which headers cross the proxy. The browser's credentials for clawhost (cookie), anything
-//! that would make the gateway treat the request as proxied (`Forwarded`, `X-Forwarded-*`,
-//! `X-Real-IP`), and `x-openclaw-scopes` never reach the gateway; hop-by-hop headers are
+//! Which headers cross the proxy. Towards the gateway only an allowlist passes: what a
+//! browser needs to fetch the Control UI's pages and assets, and to send it a body. So the
+//! browser's credentials for clawhost (cookie), anything that would make the gateway treat
+//! the request as proxied (`Forwarded`, `X-Forwarded-*`, `X-Real-IP`) and every
+//! `x-openclaw-*` header (scopes, a password or token of its own) never reach it; `Host`,
+//! `Origin` and `Authorization` are set by the proxy. Hop-by-hop headers are
 //! connection-specific and never cross in either direction.
 
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -29,12 +32,26 @@ fn connection_listed(headers: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
-fn never_forwarded(name: &str) -> bool {
-    matches!(
-        name,
-        "cookie" | "authorization" | "forwarded" | "x-real-ip" | "x-openclaw-scopes" | "host"
-    ) || name.starts_with("x-forwarded-")
-}
+/// The request headers the gateway may get from the browser (README, "The Control UI").
+/// `origin` is replaced by the gateway's own origin on the way.
+pub(crate) const FORWARDED_REQUEST_HEADERS: &[&str] = &[
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "cache-control",
+    "content-encoding",
+    "content-length",
+    "content-type",
+    "if-match",
+    "if-modified-since",
+    "if-none-match",
+    "if-range",
+    "if-unmodified-since",
+    "origin",
+    "pragma",
+    "range",
+    "user-agent",
+];
 
 /// The request headers the gateway gets; `Authorization` and `Host` are added by the caller.
 pub(crate) fn request_headers(incoming: &HeaderMap) -> HeaderMap {
@@ -42,13 +59,9 @@ pub(crate) fn request_headers(incoming: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(incoming.len());
     for (name, value) in incoming {
         let lower = name.as_str();
-        if HOP_BY_HOP.contains(&lower)
-            || never_forwarded(lower)
-            || listed.iter().any(|l| l == lower)
-        {
-            continue;
+        if FORWARDED_REQUEST_HEADERS.contains(&lower) && !listed.iter().any(|l| l == lower) {
+            out.append(name.clone(), value.clone());
         }
-        out.append(name.clone(), value.clone());
     }
     out
 }
@@ -113,6 +126,33 @@ mod tests {
         let out = request_headers(&incoming);
         let names: Vec<&str> = out.keys().map(axum::http::HeaderName::as_str).collect();
         assert_eq!(names, ["accept-encoding", "accept"]);
+    }
+
+    /// Issue 11, defect 9: headers of OpenClaw's own (a password, a token, scopes) and any
+    /// other header not on the list stay behind.
+    #[test]
+    fn only_the_listed_headers_reach_the_gateway() {
+        let mut incoming = HeaderMap::new();
+        for (name, value) in [
+            ("x-openclaw-password", "guess"),
+            ("x-openclaw-token", "guess"),
+            ("x-openclaw-scopes", "operator.admin"),
+            ("x-openclaw-device", "d"),
+            ("x-custom-auth", "anything"),
+            ("proxy-authorization", "Basic x"),
+            ("sec-websocket-protocol", "x"),
+            ("if-none-match", "\"etag\""),
+            ("content-type", "application/json"),
+            ("user-agent", "browser"),
+        ] {
+            incoming.append(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        let out = request_headers(&incoming);
+        let names: Vec<&str> = out.keys().map(axum::http::HeaderName::as_str).collect();
+        assert_eq!(names, ["if-none-match", "content-type", "user-agent"]);
     }
 
     #[test]

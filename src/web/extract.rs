@@ -37,7 +37,7 @@ impl FromRequestParts<AppState> for ClientInfo {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        Ok(ClientInfo::new(ip, user_agent))
+        Ok(ClientInfo::new(ip, user_agent, state.config.ipv6_prefix))
     }
 }
 

@@ -134,9 +134,13 @@ async fn a_new_code_invalidates_the_old_one() {
     assert_eq!(response.status(), 201);
 }
 
+/// At a terminal (a person starting clawhost by hand).
 #[tokio::test]
 async fn first_start_prints_the_code_on_stdout_and_never_in_the_log() {
-    let server = TestServer::start();
+    let server = TestServer::start_with(Options {
+        terminal: true,
+        ..Options::default()
+    });
     let client = server.client();
     // The start-up code works, and appears only on stdout.
     let code = crate::harness::eventually(std::time::Duration::from_secs(5), || {
@@ -160,7 +164,13 @@ async fn first_start_prints_the_code_on_stdout_and_never_in_the_log() {
 
     // Restarting a claimed instance prints no code.
     let data = server.into_data();
-    let restarted = TestServer::start_in(data, Options::default());
+    let restarted = TestServer::start_in(
+        data,
+        Options {
+            terminal: true,
+            ..Options::default()
+        },
+    );
     assert!(restarted.stdout().is_empty(), "{}", restarted.stdout());
     let instance: Value = restarted
         .client()
@@ -180,4 +190,22 @@ async fn claim_code_refuses_once_claimed() {
     assert!(!output.status.success());
     let message = String::from_utf8_lossy(&output.stderr);
     assert!(message.contains("owner reset"), "{message}");
+}
+
+/// Under a service manager stdout is a journal that keeps what it is given: no code goes
+/// there (issue 11, defect 10). The log says how to get one, and `clawhost claim-code` gives
+/// one that works.
+#[tokio::test]
+async fn without_a_terminal_no_code_is_printed() {
+    let server = TestServer::start();
+    let log = crate::harness::eventually(std::time::Duration::from_secs(5), || {
+        let log = server.log();
+        async move { log.contains("/claim and enter the claim code printed by") }
+    })
+    .await;
+    assert!(log.is_some(), "{}", server.log());
+    assert_eq!(server.stdout(), "", "nothing on stdout");
+    let code = server.claim_code();
+    let response = server.claim_with(&server.client(), &code).await;
+    assert_eq!(response.status(), 201);
 }

@@ -27,6 +27,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Default)]
 pub struct Options {
     pub env: Vec<(String, String)>,
+    /// stdout is a pseudo-terminal, as for a person who starts clawhost by hand (otherwise a
+    /// pipe, as under a service manager).
+    pub terminal: bool,
     pub public_url: Option<String>,
     /// Defaults to `127.0.0.1:0`.
     pub listen: Option<String>,
@@ -86,8 +89,15 @@ impl TestServer {
             .env("CLAWHOST_LOG_FORMAT", "json")
             .env("CLAWHOST_LOG_LEVEL", "debug")
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        let terminal = options.terminal.then(|| {
+            let (reader, stdout) = terminal();
+            command.stdout(stdout);
+            reader
+        });
+        if terminal.is_none() {
+            command.stdout(Stdio::piped());
+        }
         if let Some(url) = &options.public_url {
             command.arg("--public-url").arg(url);
         }
@@ -98,7 +108,12 @@ impl TestServer {
         let stdout = Arc::new(Mutex::new(String::new()));
         let stderr = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
-        collect(child.stdout.take().expect("stdout"), stdout.clone(), None);
+        match terminal {
+            Some(reader) => collect(reader, stdout.clone(), None),
+            None => collect(child.stdout.take().expect("stdout"), stdout.clone(), None),
+        }
+        // The parent's copy of the terminal's other end goes, so reading ends with the child.
+        drop(command);
         collect(
             child.stderr.take().expect("stderr"),
             stderr.clone(),
@@ -168,10 +183,18 @@ impl TestServer {
         self.stdout.lock().expect("stdout").clone()
     }
 
+    /// The `Host` a browser at the public URL sends (as a reverse proxy passes it on).
+    fn host_header(&self) -> HeaderMap {
+        let authority = self.origin.split_once("://").map_or("", |(_, a)| a);
+        let mut headers = HeaderMap::new();
+        headers.insert("host", HeaderValue::from_str(authority).expect("host"));
+        headers
+    }
+
     /// A browser-like client: cookie jar, no redirects, and an Origin on every request.
     pub fn client(&self) -> Client {
         let jar = Arc::new(Jar::default());
-        let mut headers = HeaderMap::new();
+        let mut headers = self.host_header();
         headers.insert(
             "origin",
             HeaderValue::from_str(&self.origin).expect("origin"),
@@ -190,12 +213,9 @@ impl TestServer {
     }
 
     /// A client that sends no Origin, Referer or Sec-Fetch-Site of its own.
-    #[allow(
-        clippy::unused_self,
-        reason = "asked of the server it is for, like its other clients"
-    )]
     pub fn bare_client(&self) -> reqwest::Client {
         http_builder()
+            .default_headers(self.host_header())
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client")
@@ -264,6 +284,28 @@ impl TestServer {
         assert_eq!(response.status(), 200, "login failed");
         self.secret(&client.session_token().expect("session cookie"));
         client
+    }
+
+    /// Sends `head` (request line and headers, `Host` and `Connection: close` added) as raw
+    /// bytes, untouched by any client library, and returns the response's status and text.
+    pub fn raw(&self, head: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(self.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let authority = self.origin.split_once("://").map_or("", |(_, a)| a);
+        let request = format!("{head}\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).expect("write");
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        let text = String::from_utf8_lossy(&response).into_owned();
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or(0);
+        (status, text)
     }
 
     /// Stops the server with SIGTERM and returns its exit status.
@@ -416,6 +458,12 @@ fn isolate(command: &mut Command) {
 pub fn http_builder() -> reqwest::ClientBuilder {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(3))
+}
+
+/// A pseudo-terminal: what is written to the `Stdio` end is read from the `File`.
+pub fn terminal() -> (std::fs::File, Stdio) {
+    let pty = nix::pty::openpty(None, None).expect("a pseudo-terminal");
+    (std::fs::File::from(pty.master), Stdio::from(pty.slave))
 }
 
 pub fn last_line(bytes: &[u8]) -> String {

@@ -182,3 +182,38 @@ async fn lockouts_follow_the_forwarded_client_only_behind_a_trusted_proxy() {
         }
     }
 }
+
+/// Issue 11, defect 7: a client that changes its address within one IPv6 /64 is still one
+/// client for the lockouts; a neighbouring /64 is another.
+#[tokio::test]
+async fn an_ipv6_network_is_one_client_for_the_lockouts() {
+    let server = TestServer::start_with(Options {
+        env: vec![("CLAWHOST_HTTP_TRUSTED_PROXIES".into(), "127.0.0.1".into())],
+        ..Options::default()
+    });
+    let _owner = server.claimed().await;
+    let client = server.client();
+    let login = |from: String| {
+        client
+            .http
+            .post(client.url("/api/auth/login"))
+            .header("x-forwarded-for", from)
+            .json(&json!({ "password": "not the password at all" }))
+            .send()
+    };
+    let mut statuses = Vec::new();
+    for host in 1..=7 {
+        let response = login(format!("2001:db8:7:7::{host:x}"))
+            .await
+            .expect("POST");
+        statuses.push(response.status().as_u16());
+    }
+    // Five free failures, the sixth starts the lockout, the seventh meets it.
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 401, 401, 401, 429],
+        "one /64, seven addresses"
+    );
+    let neighbour = login("2001:db8:7:8::1".into()).await.expect("POST");
+    assert_problem(neighbour, 401).await;
+}

@@ -134,6 +134,44 @@ fn never_contains(haystack: &str, secret: &str, what: &str) {
     assert!(!haystack.contains(secret), "the gateway token is in {what}");
 }
 
+/// Paths OpenClaw would resolve to its operator API, outside the Control UI.
+const DOTTED: &[&str] = &[
+    "/openclaw/../tools/invoke",
+    "/openclaw/%2e%2e/tools/invoke",
+    "/openclaw/.%2E/tools/invoke",
+    "/openclaw/..%2ftools/invoke",
+    "/openclaw/..%5Ctools/invoke",
+    "/openclaw/..\\tools/invoke",
+    "/openclaw/./../tools/invoke",
+    "/openclaw/x%00/../../tools/invoke",
+];
+
+fn dotted_post(path: &str, server: &TestServer, token: &str) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nCookie: clawhost_session={token}\r\nOrigin: {}\r\nContent-Length: 0",
+        server.origin
+    )
+}
+
+/// Issue 11, defect 4: with the owner's session, a path with dot-segments (plain, encoded,
+/// behind a backslash) is refused by clawhost itself (400), before the gateway is asked;
+/// before the fix it was forwarded as it came.
+#[tokio::test]
+async fn paths_that_leave_the_control_ui_are_refused() {
+    let server = TestServer::start();
+    let owner = server.claimed().await;
+    let token = owner.session_token().expect("token");
+    for path in DOTTED {
+        let (status, text) = server.raw(&dotted_post(path, &server, &token));
+        assert_eq!(status, 400, "{path}: {text}");
+        assert!(text.contains("application/problem+json"), "{text}");
+    }
+    let (status, _) = server.raw(&format!(
+        "GET /openclaw/assets/app.js HTTP/1.1\r\nCookie: clawhost_session={token}"
+    ));
+    assert_eq!(status, 503, "a plain path goes on to the (stopped) gateway");
+}
+
 #[tokio::test]
 async fn control_ui_through_the_proxy() {
     let _one = one_gateway_at_a_time().await;
@@ -185,6 +223,12 @@ async fn control_ui_through_the_proxy() {
             .err(),
         Some(403)
     );
+
+    // Paths that would resolve outside the Control UI never reach the running gateway.
+    for path in DOTTED {
+        let (status, text) = server.raw(&dotted_post(path, &server, &owner_token));
+        assert_eq!(status, 400, "{path}: {text}");
+    }
 
     // With the session: the gateway's own page, never cached, nothing secret in it.
     let page = owner.get_html("/openclaw/").await;

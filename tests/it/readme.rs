@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::BIN;
+use crate::harness::{BIN, terminal};
 
 fn readme() -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
@@ -35,18 +35,20 @@ fn readme_names_the_two_commands() {
     );
 }
 
-/// `serve` with no flags: default data directory under HOME, text logs, and the claim hint.
-/// Only the port is changed (through the environment), since tests never use fixed ports.
+/// `serve` with no flags, in a terminal as the README's command is: default data directory
+/// under HOME, text logs, the claim hint and the code. Only the port is changed (through the
+/// environment), since tests never use fixed ports.
 #[test]
 fn serve_with_embedded_defaults_says_how_to_claim() {
     let home = tempfile::tempdir().expect("home");
+    let (mut terminal, stdout) = terminal();
     let mut command = Command::new(BIN);
     command
         .arg("serve")
         .env_clear()
         .env("HOME", home.path())
         .env("CLAWHOST_LISTEN", "127.0.0.1:0")
-        .stdout(Stdio::piped())
+        .stdout(stdout)
         .stderr(Stdio::piped());
     if nix::unistd::geteuid().is_root() {
         command.arg("--allow-root");
@@ -77,9 +79,11 @@ fn serve_with_embedded_defaults_says_how_to_claim() {
     assert!(status.success(), "{status:?}");
     let database = home.path().join(".local/share/clawhost/clawhost.db");
     assert!(database.exists(), "default data directory used");
-    let mut stdout = String::new();
-    std::io::Read::read_to_string(&mut child.stdout.take().expect("stdout"), &mut stdout)
-        .expect("read");
+    drop(command);
+    // Read until the terminal's other end is gone with the child (EIO ends the read).
+    let mut stdout = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut terminal, &mut stdout);
+    let stdout = String::from_utf8_lossy(&stdout);
     assert!(stdout.contains("Claim code"), "{stdout}");
 }
 

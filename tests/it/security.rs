@@ -261,3 +261,81 @@ async fn slow_headers_are_cut_off() {
         "the connection stayed open with incomplete headers"
     );
 }
+
+/// DNS rebinding (issue 11, defect 5): a page on another site whose name now resolves to this
+/// server is same-origin with itself, so it passes the CSRF check; the Host it names is not
+/// clawhost's, and that is answered 421 before any handler runs.
+#[tokio::test]
+async fn requests_naming_another_host_are_misdirected() {
+    let server = TestServer::start();
+    let port = server.addr.port();
+    let rebound = format!("rebound.evil.example:{port}");
+    let bare = server.bare_client();
+    let code = server.claim_code();
+    server.secret(&code);
+    let claim = bare
+        .post(server.url("/api/auth/claim"))
+        .header("host", &rebound)
+        .header("sec-fetch-site", "same-origin")
+        .header("origin", format!("http://{rebound}"))
+        .json(&json!({"code": code, "password": PASSWORD}))
+        .send()
+        .await
+        .expect("send");
+    let problem = assert_problem(claim, 421).await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(&server.base)),
+        "{problem}"
+    );
+    for path in ["/api/auth/instance", "/api/status", "/healthz"] {
+        let response = bare
+            .get(server.url(path))
+            .header("host", &rebound)
+            .send()
+            .await
+            .expect("send");
+        assert_problem(response, 421).await;
+    }
+    let page = bare
+        .get(server.url("/login"))
+        .header("host", &rebound)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(page.status(), 421);
+    assert!(page.text().await.expect("page").contains("<html"));
+
+    // The claim did not happen; the right host still works, and so does a local probe.
+    let instance: serde_json::Value = server
+        .client()
+        .get("/api/auth/instance")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(instance["locked"], false);
+    let probe = bare
+        .get(server.url("/healthz"))
+        .header("host", format!("localhost:{port}"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(probe.status(), 200);
+
+    // A name the owner lists is served.
+    let aliased = TestServer::start_with(Options {
+        env: vec![("CLAWHOST_HTTP_ALLOWED_HOSTS".into(), "claw.internal".into())],
+        ..Options::default()
+    });
+    let response = aliased
+        .bare_client()
+        .get(aliased.url("/api/auth/instance"))
+        .header("host", "claw.internal")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 200);
+}
