@@ -197,7 +197,7 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
     let (stop_tasks, tasks_stopped) = tokio::sync::watch::channel(false);
     let watcher = {
         let state = state.clone();
-        tokio::spawn(async move { state.auth.sessions.watch(tasks_stopped).await })
+        tokio::spawn(async move { state.auth.watch(tasks_stopped).await })
     };
 
     tracing::info!(addr = %local, public_url = %public_url, "listening");

@@ -18,14 +18,23 @@ use crate::auth::limiter::retry_after_secs;
 use crate::clock::{now_ms, rfc3339};
 use crate::crypto::{hex, random_bytes};
 use crate::state::AppState;
-use crate::store::{self, StatusCheck};
+use crate::store::{self, StatusBudget, StatusCheck};
 use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, ApiQuery, MaybeOwner, Owner};
 use crate::web::paging;
 
 pub(super) const MAX_NAME_CHARS: usize = 255;
-/// Rows kept; the oldest go first.
-const KEEP: usize = 100_000;
+/// The owner's checks kept; the oldest go first.
+const OWNER_BUDGET: StatusBudget = StatusBudget {
+    rows: 100_000,
+    bytes: 100_000 * MAX_NAME_CHARS * 4,
+};
+/// Anonymous checks kept, far fewer: strangers can neither push out the owner's history nor
+/// fill the disk. The oldest anonymous ones go first.
+pub(super) const ANONYMOUS_BUDGET: StatusBudget = StatusBudget {
+    rows: 1_000,
+    bytes: 128 * 1024,
+};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list, create))
@@ -138,9 +147,15 @@ async fn create(
         id: uuid_v7(now),
         client_name,
         created_at: now,
+        anonymous: owner.is_none(),
+    };
+    let budget = if check.anonymous {
+        ANONYMOUS_BUDGET
+    } else {
+        OWNER_BUDGET
     };
     let saved = check.clone();
-    store::run(&state.store, move |s| s.insert_status_check(&saved, KEEP)).await?;
+    store::run(&state.store, move |s| s.insert_status_check(&saved, budget)).await?;
     Ok((StatusCode::CREATED, Json(item(check))))
 }
 

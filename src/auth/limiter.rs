@@ -95,6 +95,26 @@ impl<K: Eq + Hash + Clone> Lockout<K> {
     pub(crate) fn reset(&self, key: &K) {
         self.records().remove(key);
     }
+
+    /// When the key's lockout ends, while it is locked out.
+    pub(crate) fn locked_until(&self, key: &K, now: Instant) -> Option<Instant> {
+        self.records()
+            .get(key)
+            .and_then(|r| r.locked_until)
+            .filter(|until| *until > now)
+    }
+
+    /// Locks `key` out until at least `until` (it has just failed: see `record_failure`).
+    pub(crate) fn lock_until(&self, key: &K, until: Instant) {
+        if let Some(record) = self.records().get_mut(key) {
+            record.locked_until = Some(record.locked_until.map_or(until, |u| u.max(until)));
+        }
+    }
+
+    /// Forgets every failure and lockout.
+    pub(crate) fn clear(&self) {
+        self.records().clear();
+    }
 }
 
 fn prune<K: Eq + Hash + Clone>(
@@ -173,6 +193,30 @@ mod tests {
             max: Duration::from_secs(8),
             forget_after: Duration::from_hours(1),
         }
+    }
+
+    #[test]
+    fn a_lockout_can_be_extended_and_forgotten() {
+        let lockout = Lockout::new(policy());
+        let start = Instant::now();
+        let key = "ip".to_string();
+        assert_eq!(lockout.record_failure(&key, start), None);
+        assert_eq!(lockout.locked_until(&key, start), None);
+        lockout.lock_until(&key, start + Duration::from_mins(1));
+        assert!(
+            lockout
+                .check(&key, start + Duration::from_secs(59))
+                .is_err()
+        );
+        assert!(lockout.check(&key, start + Duration::from_mins(1)).is_ok());
+        lockout.lock_until(&key, start + Duration::from_secs(10));
+        assert_eq!(
+            lockout.locked_until(&key, start),
+            Some(start + Duration::from_mins(1)),
+            "never shortened"
+        );
+        lockout.clear();
+        assert!(lockout.check(&key, start).is_ok());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use limiter::{Lockout, LockoutPolicy, RateLimit};
 use password::PasswordHashing;
 use sessions::{ActiveSession, SessionManager};
 
-use crate::clock::{now_ms, rfc3339};
+use crate::clock::{UnixMs, now_ms, rfc3339};
 use crate::store::{
     self, ClaimOutcome, Event, EventKind, IssueCodeOutcome, NewEvent, Session, SharedStore, Store,
     StoreError,
@@ -132,7 +132,9 @@ pub(crate) struct Auth {
     hashing: PasswordHashing,
     /// Failed passwords per client address.
     ip_failures: Lockout<IpAddr>,
-    /// Failed passwords for the owner account, from anywhere.
+    /// Failed passwords for the owner account, from anywhere. While it is locked, each wrong
+    /// guess locks its own address until the account lockout ends; it never refuses a
+    /// password by itself, or anyone could keep the owner out.
     account_failures: Lockout<()>,
     /// Wrong claim codes per client address.
     claim_failures: Lockout<IpAddr>,
@@ -141,6 +143,9 @@ pub(crate) struct Auth {
     /// Claims run one at a time: once one succeeds, the rest see the owner and stop before
     /// hashing a password nobody will use.
     claiming: tokio::sync::Mutex<()>,
+    /// When the owner seen last was created (`None`: no owner); when it changes (an owner
+    /// reset, a new claim), every lockout is forgotten.
+    owner_seen: std::sync::Mutex<Option<UnixMs>>,
 }
 
 const FORGET_FAILURES_AFTER: Duration = Duration::from_hours(1);
@@ -152,6 +157,7 @@ impl Auth {
         settings: AuthSettings,
     ) -> Result<Self, StoreError> {
         let epoch = store::run(&store, Store::auth_epoch).await?;
+        let owner = store::run(&store, Store::owner).await?;
         let lockout = |free_failures| LockoutPolicy {
             free_failures,
             base: Duration::from_secs(1),
@@ -169,7 +175,50 @@ impl Auth {
             claim_failures: Lockout::new(lockout(10)),
             attempts: RateLimit::new(60, 1.0),
             claiming: tokio::sync::Mutex::new(()),
+            owner_seen: std::sync::Mutex::new(owner.map(|o| o.created_at)),
         })
+    }
+
+    /// Keeps the session cache current (see [`SessionManager::watch`]) until `shutdown`, and
+    /// forgets every lockout when the owner changed (an owner reset from the command line, a
+    /// new claim): the new owner starts with a clean slate.
+    pub(crate) async fn watch(&self, shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut epoch = self.sessions.subscribe();
+        let mut stop = shutdown.clone();
+        let owners = async {
+            loop {
+                tokio::select! {
+                    changed = epoch.changed() => if changed.is_err() { return },
+                    _ = stop.changed() => return,
+                }
+                if let Err(error) = self.forget_lockouts_if_the_owner_changed().await {
+                    tracing::warn!(%error, "could not read the owner");
+                }
+            }
+        };
+        tokio::join!(self.sessions.watch(shutdown), owners);
+    }
+
+    async fn forget_lockouts_if_the_owner_changed(&self) -> Result<(), StoreError> {
+        let owner = store::run(&self.store, Store::owner)
+            .await?
+            .map(|o| o.created_at);
+        let changed = {
+            let mut seen = self
+                .owner_seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let changed = *seen != owner;
+            *seen = owner;
+            changed
+        };
+        if changed {
+            tracing::info!("the owner changed; every sign-in lockout is forgotten");
+            self.ip_failures.clear();
+            self.account_failures.clear();
+            self.claim_failures.clear();
+        }
+        Ok(())
     }
 
     pub(crate) async fn is_locked(&self) -> Result<bool, AuthError> {
@@ -258,16 +307,13 @@ impl Auth {
         })
     }
 
-    /// Verifies the owner's password under the lockouts, recording failures.
+    /// Verifies the owner's password under the lockouts, recording failures. Only an address
+    /// locked out itself is refused; a right password from any other address always works.
     async fn check_password(&self, password: &str, client: &ClientInfo) -> Result<(), AuthError> {
         let now = Instant::now();
-        let locked = [
-            self.ip_failures.check(&client.limit_key, now),
-            self.account_failures.check(&(), now),
-        ];
-        if let Some(retry_after) = locked.iter().filter_map(|r| r.err()).max() {
-            return Err(AuthError::TooManyAttempts { retry_after });
-        }
+        self.ip_failures
+            .check(&client.limit_key, now)
+            .map_err(|retry_after| AuthError::TooManyAttempts { retry_after })?;
         let stored = store::run(&self.store, Store::owner).await?;
         // Bound the work before hashing: a megabyte "password" is refused like a wrong one.
         let plausible = password.chars().count() <= password::MAX_CHARS;
@@ -283,8 +329,15 @@ impl Auth {
             return Ok(());
         }
         let now = Instant::now();
-        let ip_lock = self.ip_failures.record_failure(&client.limit_key, now);
+        let mut ip_lock = self.ip_failures.record_failure(&client.limit_key, now);
         let account_lock = self.account_failures.record_failure(&(), now);
+        // Guessing spread over many addresses: each wrong guess during the account lockout
+        // costs its address the rest of that lockout, so every address gets one try per
+        // lockout (which each failure prolongs), and the owner's own address none less.
+        if let Some(until) = self.account_failures.locked_until(&(), now) {
+            self.ip_failures.lock_until(&client.limit_key, until);
+            ip_lock = ip_lock.or(Some(until - now));
+        }
         self.record(client.event(EventKind::LoginFailed)).await?;
         if ip_lock.is_some() || account_lock.is_some() {
             tracing::warn!(ip = %client.ip, "sign-in locked out after repeated failures");

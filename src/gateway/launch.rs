@@ -120,13 +120,14 @@ impl Launch {
         progress("config_written", config_file.display().to_string());
 
         let token = Arc::new(Zeroizing::new(hex(&random_bytes::<32>())));
-        let mut secrets = vec![token.as_str().to_owned()];
         let mut env = self.base_env(&launcher, &token);
+        match &key {
+            Some(key) => self.logs.set_secrets(&[token.as_str(), key.as_str()]),
+            None => self.logs.set_secrets(&[token.as_str()]),
+        }
         if let (Some(name), Some(key)) = (provider.key_env(), key) {
-            secrets.push(key.as_str().to_owned());
             env.push((name.to_string(), key));
         }
-        self.logs.set_secrets(secrets);
 
         self.validate(&launcher, &env).await?;
         progress("validated", "OpenClaw accepted the configuration".into());

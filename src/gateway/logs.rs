@@ -1,7 +1,10 @@
 //! The gateway's output: a bounded ring buffer of lines (ANSI stripped, known secrets
-//! redacted) that the dashboard reads, plus a broadcast for live followers.
+//! redacted in every form a Node program plausibly prints them: as they are, JSON-escaped,
+//! URL-encoded, base64 or hex, also inside a longer encoded string) that the dashboard
+//! reads, plus a broadcast for live followers.
 
 use std::collections::VecDeque;
+use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -14,6 +17,8 @@ pub(crate) const CAPACITY: usize = 2000;
 /// Characters kept of one line.
 pub(crate) const MAX_LINE_CHARS: usize = 4096;
 const REDACTED: &str = "[redacted]";
+/// Shorter values are too likely to occur by chance to be redacted.
+const MIN_SECRET: usize = 4;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub(crate) struct LogLine {
@@ -54,12 +59,18 @@ impl GatewayLogs {
     }
 
     /// Replaces the set of values to redact (called at each start).
-    pub(crate) fn set_secrets(&self, secrets: Vec<String>) {
-        self.inner().secrets = secrets
-            .into_iter()
-            .filter(|s| s.len() >= 4)
+    pub(crate) fn set_secrets(&self, secrets: &[&str]) {
+        let mut forms: Vec<zeroize::Zeroizing<String>> = secrets
+            .iter()
+            .filter(|s| s.len() >= MIN_SECRET)
+            .flat_map(|s| encoded_forms(s))
+            .filter(|form| form.len() >= MIN_SECRET)
             .map(zeroize::Zeroizing::new)
             .collect();
+        // Longest first, so a form that contains another is replaced whole.
+        forms.sort_by_key(|form| std::cmp::Reverse(form.len()));
+        forms.dedup();
+        self.inner().secrets = forms;
     }
 
     pub(crate) fn push(&self, stream: &'static str, raw: &str) {
@@ -96,6 +107,58 @@ impl GatewayLogs {
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<LogLine> {
         self.live.subscribe()
     }
+}
+
+/// `secret` as it is and as it appears once encoded: JSON-escaped (once and twice, for JSON
+/// inside JSON), percent-encoded (`encodeURIComponent`, form encoding; either hex case),
+/// base64 and base64url at each of the three alignments it can have inside a longer encoded
+/// string (a Basic credential, say), and hex.
+fn encoded_forms(secret: &str) -> Vec<String> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let json = |text: &str| {
+        let quoted = serde_json::to_string(text).unwrap_or_default();
+        quoted[1..quoted.len().saturating_sub(1).max(1)].to_string()
+    };
+    let percent = |keep: &str, upper: bool| {
+        let mut out = String::with_capacity(secret.len() * 3);
+        for byte in secret.bytes() {
+            if byte.is_ascii_alphanumeric() || keep.as_bytes().contains(&byte) {
+                out.push(char::from(byte));
+            } else if upper {
+                let _ = write!(out, "%{byte:02X}");
+            } else {
+                let _ = write!(out, "%{byte:02x}");
+            }
+        }
+        out
+    };
+    let hex = crate::crypto::hex(secret.as_bytes());
+    let mut forms = vec![
+        secret.to_string(),
+        json(secret),
+        json(&json(secret)),
+        percent("-_.!~*'()", true),
+        percent("-_.!~*'()", false),
+        percent("-_.*", true),
+        hex.to_ascii_uppercase(),
+        hex,
+    ];
+    for engine in [STANDARD_NO_PAD, URL_SAFE_NO_PAD] {
+        for offset in 0..3 {
+            // Behind `offset` bytes of something else, the characters that depend on the
+            // secret's bits alone: from the first one past the prefix to the last whole one.
+            let mut bytes = vec![0u8; offset];
+            bytes.extend_from_slice(secret.as_bytes());
+            let encoded = engine.encode(&bytes);
+            let start = (offset * 8).div_ceil(6);
+            let end = bytes.len() * 8 / 6;
+            if let Some(stable) = encoded.get(start..end) {
+                forms.push(stable.to_string());
+            }
+        }
+    }
+    forms
 }
 
 fn truncate(text: &str, max_chars: usize) -> String {
@@ -177,12 +240,56 @@ mod tests {
     #[test]
     fn redacts_known_secrets_and_bearer_values() {
         let logs = GatewayLogs::default();
-        logs.set_secrets(vec!["tok-123456".into()]);
+        logs.set_secrets(&["tok-123456"]);
         logs.push("stdout", "using tok-123456 now");
         logs.push("stderr", "header Authorization: Bearer abc.def ok");
         let lines = logs.tail(10);
         assert_eq!(lines[0].text, "using [redacted] now");
         assert_eq!(lines[1].text, "header Authorization: Bearer [redacted] ok");
+    }
+
+    /// Issue 11, defect 6: a secret printed encoded is redacted too.
+    #[test]
+    fn redacts_encoded_forms_of_secrets() {
+        use base64::Engine;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        let key = "sk-test\"/key+with=odd&chars?0123";
+        let logs = GatewayLogs::default();
+        logs.set_secrets(&[key]);
+        let json = serde_json::to_string(&serde_json::json!({"apiKey": key})).expect("json");
+        let nested = serde_json::to_string(&json).expect("json");
+        let url: String = key
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        let printed = [
+            format!("config {json}"),
+            format!("body {nested}"),
+            format!("GET https://llm.example/v1?key={url}"),
+            format!("basic {}", STANDARD.encode(format!("user:{key}"))),
+            format!("x {}", STANDARD.encode(format!("ab{key}cd"))),
+            format!("token {}", URL_SAFE_NO_PAD.encode(key)),
+            format!("buffer <{}>", crate::crypto::hex(key.as_bytes())),
+        ];
+        for line in &printed {
+            logs.push("stdout", line);
+        }
+        for (line, printed) in logs.tail(10).iter().zip(&printed) {
+            assert!(line.text.contains(REDACTED), "not redacted: {printed}");
+            for form in encoded_forms(key) {
+                assert!(
+                    !line.text.contains(&form),
+                    "{} still holds {form}",
+                    line.text
+                );
+            }
+        }
     }
 
     #[test]

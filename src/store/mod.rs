@@ -67,6 +67,16 @@ pub(crate) struct StatusCheck {
     pub(crate) id: String,
     pub(crate) client_name: String,
     pub(crate) created_at: UnixMs,
+    /// Posted without the owner's session.
+    pub(crate) anonymous: bool,
+}
+
+/// How many status checks of one origin (the owner's, or anonymous) are kept, and how many
+/// bytes of names; the oldest of that origin go first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StatusBudget {
+    pub(crate) rows: usize,
+    pub(crate) bytes: usize,
 }
 
 /// The owner's gateway choices as stored: the key only sealed.
@@ -203,8 +213,13 @@ pub(crate) trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     fn gateway_wanted_running(&self) -> Result<bool, StoreError>;
     fn set_gateway_wanted_running(&self, running: bool) -> Result<(), StoreError>;
-    /// Stores a status check; the oldest beyond `keep` are dropped.
-    fn insert_status_check(&self, check: &StatusCheck, keep: usize) -> Result<(), StoreError>;
+    /// Stores a status check; the oldest of its origin beyond `budget` are dropped, those of
+    /// the other origin never.
+    fn insert_status_check(
+        &self,
+        check: &StatusCheck,
+        budget: StatusBudget,
+    ) -> Result<(), StoreError>;
     /// Status checks newest first, strictly older than `before_id` when given.
     fn status_checks(
         &self,

@@ -13,8 +13,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    ClaimOutcome, Event, GatewaySettings, IssueCodeOutcome, NewEvent, Owner, Session, StatusCheck,
-    Store, StoreError, UnixMs,
+    ClaimOutcome, Event, GatewaySettings, IssueCodeOutcome, NewEvent, Owner, Session, StatusBudget,
+    StatusCheck, Store, StoreError, UnixMs,
 };
 
 /// Migrations in order; `PRAGMA user_version` records how many have run.
@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_foundation.sql"),
     include_str!("migrations/0002_gateway.sql"),
     include_str!("migrations/0003_status_checks.sql"),
+    include_str!("migrations/0004_status_check_origin.sql"),
 ];
 
 /// Oldest security events are dropped beyond this many, so the table stays bounded.
@@ -447,17 +448,34 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn insert_status_check(&self, check: &StatusCheck, keep: usize) -> Result<(), StoreError> {
+    fn insert_status_check(
+        &self,
+        check: &StatusCheck,
+        budget: StatusBudget,
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
-            "INSERT INTO status_checks (id, client_name, created_at) VALUES (?1, ?2, ?3)",
-            params![check.id, check.client_name, check.created_at],
+            "INSERT INTO status_checks (id, client_name, created_at, anonymous) \
+             VALUES (?1, ?2, ?3, ?4)",
+            params![
+                check.id,
+                check.client_name,
+                check.created_at,
+                check.anonymous
+            ],
         )?;
+        // The newest rows of the same origin that fit the budget stay; the others go.
         tx.execute(
-            "DELETE FROM status_checks WHERE id <= \
-             (SELECT id FROM status_checks ORDER BY id DESC LIMIT 1 OFFSET ?1)",
-            params![sql_int(keep)],
+            "DELETE FROM status_checks WHERE id IN ( \
+                SELECT id FROM ( \
+                    SELECT id, \
+                        ROW_NUMBER() OVER newest AS n, \
+                        SUM(length(CAST(client_name AS BLOB))) OVER newest AS bytes \
+                    FROM status_checks WHERE anonymous = ?1 \
+                    WINDOW newest AS (ORDER BY id DESC) \
+                ) WHERE n > ?2 OR bytes > ?3)",
+            params![check.anonymous, sql_int(budget.rows), sql_int(budget.bytes)],
         )?;
         tx.commit()?;
         Ok(())
@@ -470,7 +488,7 @@ impl Store for SqliteStore {
     ) -> Result<Vec<StatusCheck>, StoreError> {
         let conn = self.conn();
         let mut statement = conn.prepare(
-            "SELECT id, client_name, created_at FROM status_checks \
+            "SELECT id, client_name, created_at, anonymous FROM status_checks \
              WHERE ?1 IS NULL OR id < ?1 ORDER BY id DESC LIMIT ?2",
         )?;
         let rows = statement.query_map(params![before_id, sql_int(limit)], |row| {
@@ -478,6 +496,7 @@ impl Store for SqliteStore {
                 id: row.get(0)?,
                 client_name: row.get(1)?,
                 created_at: row.get(2)?,
+                anonymous: row.get(3)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

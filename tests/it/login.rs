@@ -1,5 +1,7 @@
 //! Owner sign-in: the password, fresh sessions, and the lockouts.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 use crate::harness::{Options, PASSWORD, TestServer, assert_problem};
@@ -216,4 +218,116 @@ async fn an_ipv6_network_is_one_client_for_the_lockouts() {
     );
     let neighbour = login("2001:db8:7:8::1".into()).await.expect("POST");
     assert_problem(neighbour, 401).await;
+}
+
+/// Issue 11, defect 1: guesses spread over many addresses lock the account, but that never
+/// keeps the owner out: the right password from an address that has not guessed wrong signs
+/// in. An address that guesses wrong while the account is locked is locked out itself.
+#[tokio::test]
+async fn a_locked_account_still_lets_the_owner_in_from_a_clean_address() {
+    let server = TestServer::start_with(Options {
+        env: vec![("CLAWHOST_HTTP_TRUSTED_PROXIES".into(), "127.0.0.1".into())],
+        ..Options::default()
+    });
+    let _owner = server.claimed().await;
+    let client = server.client();
+    let login = |from: &'static str, password: &'static str| {
+        client
+            .http
+            .post(client.url("/api/auth/login"))
+            .header("x-forwarded-for", from)
+            .json(&json!({ "password": password }))
+            .send()
+    };
+    // Ten wrong guesses, from three addresses, none of them locked itself: the account's
+    // free failures are used up.
+    for (from, guesses) in [
+        ("198.51.100.1", 4),
+        ("198.51.100.2", 4),
+        ("198.51.100.3", 2),
+    ] {
+        for _ in 0..guesses {
+            let response = login(from, "a wrong guess, again").await.expect("POST");
+            assert_problem(response, 401).await;
+        }
+    }
+    // The eleventh locks the account, and the address it came from for as long.
+    let guess = login("198.51.100.4", "one more wrong guess")
+        .await
+        .expect("POST");
+    assert_problem(guess, 401).await;
+    let again = login("198.51.100.4", PASSWORD).await.expect("POST");
+    assert_problem(again, 429).await;
+    // The owner gets in, from a new address and from one that is not locked itself.
+    for from in ["203.0.113.50", "198.51.100.1"] {
+        let owner = login(from, PASSWORD).await.expect("POST");
+        assert_eq!(owner.status(), 200, "{from}");
+        if let Some(token) = crate::harness::set_cookie_token(&owner) {
+            server.secret(&token);
+        }
+    }
+}
+
+/// Issue 11, defect 1: `clawhost owner reset` forgets every lockout of the running server,
+/// so the new owner can sign in from the address the old lockouts named.
+#[tokio::test]
+async fn owner_reset_forgets_every_lockout() {
+    let server = TestServer::start();
+    let _owner = server.claimed().await;
+    let guesser = server.client();
+    let mut locked = false;
+    for attempt in 0..30 {
+        let response = guesser
+            .post(
+                "/api/auth/login",
+                &json!({"password": format!("wrong guess {attempt}")}),
+            )
+            .await;
+        if response.status() == 429 {
+            locked = true;
+            break;
+        }
+    }
+    assert!(locked, "this address is locked out");
+    let reset = server.cli(&["owner", "reset"]);
+    assert!(reset.status.success(), "{reset:?}");
+    let code = crate::harness::last_line(&reset.stdout);
+    server.secret(&code);
+    // The server notices within a second (it polls the store's epoch).
+    let new_owner = server.client();
+    let claimed = crate::harness::eventually(Duration::from_secs(5), || {
+        let new_owner = &new_owner;
+        let code = code.clone();
+        async move {
+            new_owner
+                .post(
+                    "/api/auth/claim",
+                    &json!({"code": code, "password": PASSWORD}),
+                )
+                .await
+                .status()
+                == 201
+        }
+    })
+    .await;
+    assert!(claimed.is_some(), "the new claim works");
+    if let Some(token) = new_owner.session_token() {
+        server.secret(&token);
+    }
+    let fresh = server.client();
+    let login = crate::harness::eventually(Duration::from_secs(2), || {
+        let fresh = &fresh;
+        async move {
+            fresh
+                .post("/api/auth/login", &json!({"password": PASSWORD}))
+                .await
+                .status()
+                == 200
+        }
+    })
+    .await;
+    assert!(login.is_some(), "the old lockout of this address is gone");
+    if let Some(token) = fresh.session_token() {
+        server.secret(&token);
+    }
 }

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use crate::harness::{TestServer, assert_problem};
+use crate::harness::{Options, TestServer, assert_problem};
 
 #[tokio::test]
 async fn names_are_validated() {
@@ -114,4 +114,77 @@ async fn two_hundred_fifty_items_page_without_gaps() {
     );
     assert_problem(owner.get("/api/status?limit=201").await, 422).await;
     assert_problem(owner.get("/api/status?cursor=nonsense").await, 422).await;
+}
+
+/// Every item the owner can page through, newest first.
+async fn all_items(owner: &crate::harness::Client) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/status?limit=200&cursor={c}"),
+            None => "/api/status?limit=200".to_string(),
+        };
+        let page = owner.json(&path).await;
+        items.extend(page["items"].as_array().expect("items").iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => return items,
+        }
+    }
+}
+
+/// Issue 11, defect 8: strangers writing from many addresses fill only a small budget of
+/// their own (128 KiB of names), never the owner's history; before, every row shared one cap
+/// of 100,000.
+#[tokio::test]
+async fn anonymous_posts_have_a_budget_of_their_own() {
+    let server = TestServer::start_with(Options {
+        env: vec![("CLAWHOST_HTTP_TRUSTED_PROXIES".into(), "127.0.0.1".into())],
+        ..Options::default()
+    });
+    let owner = server.claimed().await;
+    for i in 0..3 {
+        let response = owner
+            .post("/api/status", &json!({"client_name": format!("mine {i}")}))
+            .await;
+        assert_eq!(response.status(), 201);
+    }
+    let stranger = server.client();
+    let long = "s".repeat(250);
+    for i in 0..600 {
+        // Twenty addresses, each within its own burst.
+        let response = stranger
+            .http
+            .post(stranger.url("/api/status"))
+            .header("x-forwarded-for", format!("198.51.100.{}", i % 20))
+            .json(&json!({"client_name": format!("{long}{i:05}")}))
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(response.status(), 201, "post {i}");
+    }
+    let items = all_items(&owner).await;
+    let mine = items
+        .iter()
+        .filter(|i| {
+            i["client_name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("mine"))
+        })
+        .count();
+    assert_eq!(mine, 3, "the owner's history stays");
+    let theirs: Vec<&str> = items
+        .iter()
+        .filter_map(|i| i["client_name"].as_str())
+        .filter(|n| n.starts_with('s'))
+        .collect();
+    let bytes: usize = theirs.iter().map(|n| n.len()).sum();
+    assert!(bytes <= 128 * 1024, "{bytes} bytes of anonymous names kept");
+    assert!(
+        theirs.len() >= 500,
+        "the budget is used, not emptied: {}",
+        theirs.len()
+    );
+    assert!(theirs[0].ends_with("00599"), "the newest stay");
 }

@@ -130,3 +130,47 @@ fn events_page_newest_first_and_stay_bounded() {
     let second = store.events(Some(first[9].id), 10).expect("page");
     assert_eq!(second[0].id, first[9].id - 1);
 }
+
+/// Issue 11, defect 8: anonymous checks are pruned within their own budget (rows and bytes
+/// of names), oldest first; the owner's are never touched by them.
+#[test]
+fn anonymous_checks_never_push_out_the_owners() {
+    let (_dir, store) = store();
+    let check = |n: u32, anonymous: bool, name: &str| StatusCheck {
+        id: format!("{n:036}"),
+        client_name: name.to_string(),
+        created_at: i64::from(n),
+        anonymous,
+    };
+    let owner_budget = StatusBudget {
+        rows: 100,
+        bytes: 10_000,
+    };
+    let anonymous_budget = StatusBudget { rows: 5, bytes: 40 };
+    for n in 0..3 {
+        store
+            .insert_status_check(&check(n, false, "mine"), owner_budget)
+            .expect("insert");
+    }
+    for n in 3..20 {
+        store
+            .insert_status_check(&check(n, true, "stranger"), anonymous_budget)
+            .expect("insert");
+    }
+    let all = store.status_checks(None, 100).expect("list");
+    let (anonymous, owners): (Vec<_>, Vec<_>) = all.iter().partition(|c| c.anonymous);
+    assert_eq!(owners.len(), 3, "the owner's history stays");
+    // 40 bytes hold five 8-byte names: the newest five strangers.
+    let ids: Vec<i64> = anonymous.iter().map(|c| c.created_at).collect();
+    assert_eq!(ids, [19, 18, 17, 16, 15]);
+    store
+        .insert_status_check(&check(20, true, &"x".repeat(30)), anonymous_budget)
+        .expect("insert");
+    let anonymous = store
+        .status_checks(None, 100)
+        .expect("list")
+        .into_iter()
+        .filter(|c| c.anonymous)
+        .count();
+    assert_eq!(anonymous, 2, "one long name takes the room of several");
+}
