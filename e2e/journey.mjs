@@ -1,7 +1,9 @@
 // The first-run journey through the UI only, in a real Chromium: claim, setup wizard (a bad
 // key first, then the test LLM), start with live progress, dashboard, Control UI chat,
-// linking WhatsApp; then a wrong password, Stop from the dashboard, and revoking another
-// session in /settings.
+// linking WhatsApp; then a wrong password, revoking another session in /settings once the
+// step-up window has passed (the page asks for the password and carries on), and Stop from
+// the dashboard. The server's step-up window is short (the Rust test sets it), so any
+// sensitive form may ask for the password: `sensitive` answers when it does.
 // Screenshots of every page at 1280×800 and 390×844 go to CLAWHOST_E2E_ARTIFACTS.
 // Any console error or CSP violation on clawhost's own pages fails the run.
 //
@@ -62,6 +64,32 @@ async function shots(context, name, path) {
   }
 }
 
+// Submits a sensitive form and waits for `done`; when the server asks for the password first
+// (its confirmation page), gives it and waits for `done` after that.
+async function sensitive(page, submit, done) {
+  const confirm = page.locator("form[data-step-up]");
+  await submit();
+  await Promise.race([done.waitFor({ timeout: 20_000 }), confirm.waitFor({ timeout: 20_000 })]);
+  if (await confirm.isVisible()) {
+    await page.fill("#reauth_password", password);
+    await page.click('form[data-step-up] button[type=submit]');
+    await done.waitFor({ timeout: 20_000 });
+    return true;
+  }
+  return false;
+}
+
+// Waits until the password given at sign-in no longer opens the sensitive actions: an empty
+// settings body is refused as invalid (422) while it does, as stale (403) once it does not.
+async function stepUpWindowPassed(page) {
+  for (let tries = 0; tries < 120; tries += 1) {
+    const response = await page.request.put(`${base}/api/gateway/settings`, { data: {} });
+    if (response.status() === 403) return;
+    await page.waitForTimeout(250);
+  }
+  throw new Error("the step-up window never ended");
+}
+
 async function badge(page, text, timeout) {
   await page.locator('[data-field="state"]', { hasText: text }).first().waitFor({ timeout });
 }
@@ -88,8 +116,11 @@ try {
   await page.goto(`${base}/setup`);
   await page.selectOption("#provider", "anthropic");
   await page.fill("#api_key", "not-an-anthropic-key");
-  await page.click('form[data-action="settings"] button[type=submit]');
-  await page.locator("#error-api_key", { hasText: "sk-ant-" }).waitFor({ timeout: 10_000 });
+  await sensitive(
+    page,
+    () => page.click('form[data-action="settings"] button[type=submit]'),
+    page.locator("#error-api_key", { hasText: "sk-ant-" }),
+  );
   steps.push("bad key shown inline");
 
   // Then the test LLM, tested, saved.
@@ -97,8 +128,11 @@ try {
   await page.fill("#api_key", "sk-test-journey");
   await page.fill("#base_url", llmUrl);
   await page.fill("#model", "test-model");
-  await page.click('form[data-action="settings"] button[type=submit]');
-  await page.locator('[data-field="test-result"]', { hasText: "Saved." }).waitFor({ timeout: 10_000 });
+  await sensitive(
+    page,
+    () => page.click('form[data-action="settings"] button[type=submit]'),
+    page.locator('#step-provider [data-field="test-result"]:has-text("Saved."), #step-provider p.ok:has-text("Saved.")').first(),
+  );
   await page.click("[data-test-key]");
   await page.locator('[data-field="test-result"]', { hasText: "accepted the key" }).waitFor({ timeout: 20_000 });
   steps.push("provider saved and tested");
@@ -162,8 +196,15 @@ try {
   await Promise.all([otherPage.waitForURL(`${base}/`), otherPage.click("button[type=submit]")]);
   await page.goto(`${base}/settings`);
   await shots(context, "settings", "/settings");
+  // Revoking it is sensitive: once the window has passed, the page asks for the password.
+  await stepUpWindowPassed(page);
   const otherRow = page.locator("#sessions tbody tr", { hasNotText: "this device" }).first();
-  await Promise.all([page.waitForURL(/\/$/), otherRow.locator("button", { hasText: "Revoke" }).click()]);
+  await otherRow.locator("button", { hasText: "Revoke" }).click();
+  await page.locator("form[data-step-up]").waitFor({ timeout: 10_000 });
+  await page.screenshot({ path: `${artifacts}/confirm-1280x800.png`, fullPage: true });
+  await page.fill("#reauth_password", password);
+  await Promise.all([page.waitForURL(/\/$/), page.click('form[data-step-up] button[type=submit]')]);
+  steps.push("password confirmed for the revocation");
   const me = await otherPage.request.get(`${base}/api/auth/me`);
   if (me.status() !== 401) problems.push(`the revoked session still works (${me.status()})`);
   steps.push("other session revoked");

@@ -165,6 +165,7 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
         AuthSettings {
             session_absolute: config.session_absolute,
             session_idle: config.session_idle,
+            reauth_window: config.reauth_window,
         },
     )
     .await?;
@@ -192,6 +193,7 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
         gateway: gateway.clone(),
         whatsapp: channels::whatsapp_link::Linker::new(gateway.clone()),
         status_limit: auth::limiter::RateLimit::new(STATUS_BURST, STATUS_PER_SECOND),
+        streams: web::slots::SessionSlots::new(web::streams::STREAMS_PER_SESSION),
     });
 
     let (stop_tasks, tasks_stopped) = tokio::sync::watch::channel(false);

@@ -14,6 +14,7 @@ use crate::proxy::service::Proxy;
 use crate::secrets::SecretBox;
 use crate::store::SharedStore;
 use crate::web::cookie::SessionCookie;
+use crate::web::slots::SessionSlots;
 
 #[derive(Clone)]
 pub(crate) struct AppState(Arc<Inner>);
@@ -30,6 +31,8 @@ pub(crate) struct Inner {
     pub(crate) proxy: Proxy,
     /// Anonymous `POST /api/status` per client address.
     pub(crate) status_limit: RateLimit<IpAddr>,
+    /// Open event streams per session.
+    pub(crate) streams: SessionSlots,
 }
 
 impl Deref for AppState {

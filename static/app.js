@@ -22,6 +22,13 @@ async function api(method, path, body) {
   return { ok: response.ok, status: response.status, data };
 }
 
+// A sensitive action answered "confirm your password first": post the form itself instead,
+// so the server's confirmation page asks for the password and sends the same fields on.
+function needsStepUp(result) {
+  const type = result.data && result.data.type;
+  return result.status === 403 && typeof type === "string" && type.endsWith("reauthentication-required");
+}
+
 const STATE_LABELS = {
   stopped: "Stopped",
   installing: "Installing",
@@ -141,6 +148,10 @@ function enhanceGatewayForms() {
       if (!confirmFirst(form)) return;
       const path = action === "install" ? "/api/gateway/runtime/install" : `/api/gateway/${action}`;
       const result = await api("POST", path);
+      if (needsStepUp(result)) {
+        form.submit();
+        return;
+      }
       if (!result.ok) {
         const root = form.closest(".card") || document;
         const attention = $('[data-field="attention"]', root);
@@ -193,6 +204,10 @@ function providerForm() {
       $("#api_key", form).value = "";
       result.textContent = "Saved.";
       if (saved.data.key.set) $("#api_key", form).placeholder = `Saved key ending in ${saved.data.key.last4}`;
+      return;
+    }
+    if (needsStepUp(saved)) {
+      form.submit();
       return;
     }
     result.textContent = "";

@@ -14,7 +14,7 @@ use crate::auth::{ClientInfo, SessionSummary, SignedIn};
 use crate::clock::rfc3339;
 use crate::state::AppState;
 use crate::web::error::ApiError;
-use crate::web::extract::{ApiJson, ApiQuery, Owner};
+use crate::web::extract::{ApiJson, ApiQuery, FreshOwner, Owner};
 use crate::web::paging;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -28,6 +28,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke))
         .routes(routes!(revoke_others))
         .routes(routes!(change_password))
+        .routes(routes!(reauthenticate))
         .routes(routes!(events))
 }
 
@@ -170,7 +171,8 @@ async fn sessions(
     Ok(Json(SessionList { sessions }))
 }
 
-/// Ends one session (the current one too, which clears its cookie).
+/// Ends one session (the current one too, which clears its cookie). Ending another one
+/// needs the password given recently in this session (`/api/auth/reauthenticate`).
 #[utoipa::path(delete, path = "/api/auth/sessions/{id}", tag = "auth", security(("session" = [])),
     params(("id" = String, Path, description = "A session id from the list")),
     responses((status = 204, description = "Ended")))]
@@ -180,6 +182,9 @@ async fn revoke(
     Owner(current): Owner,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    if id != current.id && !state.auth.is_fresh(&current) {
+        return Err(ApiError::ReauthenticationRequired);
+    }
     state.auth.revoke(&id, &client).await?;
     if id == current.id {
         return Ok((
@@ -191,15 +196,39 @@ async fn revoke(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// Ends every session but the current one.
+/// Ends every session but the current one; needs the password given recently.
 #[utoipa::path(post, path = "/api/auth/sessions/revoke-others", tag = "auth", security(("session" = [])),
     responses((status = 204, description = "Ended")))]
 async fn revoke_others(
     State(state): State<AppState>,
     client: ClientInfo,
-    Owner(current): Owner,
+    FreshOwner(current): FreshOwner,
 ) -> Result<StatusCode, ApiError> {
     state.auth.revoke_others(&current, &client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ReauthenticateRequest {
+    password: String,
+}
+
+/// Gives the password again in this session: for the next five minutes (by default) the
+/// sensitive actions are open to it: provider settings, revoking other sessions, rotating
+/// the gateway's credential, installing OpenClaw.
+#[utoipa::path(post, path = "/api/auth/reauthenticate", tag = "auth", security(("session" = [])),
+    request_body = ReauthenticateRequest, responses((status = 204, description = "Confirmed")))]
+async fn reauthenticate(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Owner(current): Owner,
+    ApiJson(body): ApiJson<ReauthenticateRequest>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .auth
+        .reauthenticate(&current, &body.password, &client)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -23,7 +23,7 @@ use crate::gateway::status::GatewayState;
 use crate::state::AppState;
 use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, Owner};
-use crate::web::sse::sse;
+use crate::web::streams::StreamOwner;
 
 const RPC_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -127,8 +127,8 @@ async fn link(
 #[utoipa::path(get, path = "/api/channels/whatsapp/link/events", tag = "channels",
     security(("session" = [])),
     responses((status = 200, content_type = "text/event-stream", body = String)))]
-async fn link_events(State(state): State<AppState>, Owner(_): Owner) -> impl IntoResponse {
-    sse(WatchStream::new(state.whatsapp.watch()).map(|event| {
+async fn link_events(State(state): State<AppState>, owner: StreamOwner) -> impl IntoResponse {
+    owner.sse(WatchStream::new(state.whatsapp.watch()).map(|event| {
         Event::default()
             .event(event.name())
             .json_data(event.data())

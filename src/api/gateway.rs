@@ -24,8 +24,8 @@ use crate::gateway::status::{GatewayState, Status};
 use crate::state::AppState;
 use crate::store::{self, EventKind, Store};
 use crate::web::error::ApiError;
-use crate::web::extract::{ApiJson, ApiQuery, Owner};
-use crate::web::sse::sse;
+use crate::web::extract::{ApiJson, ApiQuery, FreshOwner, Owner};
+use crate::web::streams::StreamOwner;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -68,13 +68,14 @@ async fn get_settings(
     Ok(Json(settings::current(&state.store).await?))
 }
 
-/// Checks and saves the provider settings; the key is sealed at rest.
+/// Checks and saves the provider settings; the key is sealed at rest. Needs the password
+/// given recently (`/api/auth/reauthenticate`).
 #[utoipa::path(put, path = "/api/gateway/settings", tag = "gateway", security(("session" = [])),
     request_body = SettingsRequest, responses((status = 200, body = SettingsView)))]
 async fn put_settings(
     State(state): State<AppState>,
     client: ClientInfo,
-    Owner(_): Owner,
+    FreshOwner(_): FreshOwner,
     ApiJson(body): ApiJson<SettingsRequest>,
 ) -> Result<Json<SettingsView>, ApiError> {
     let event = client.event(EventKind::GatewaySettingsChanged);
@@ -134,12 +135,13 @@ struct InstallRequest {
     version: Option<String>,
 }
 
-/// Installs (or replaces) the OpenClaw runtime; progress is on `/api/gateway/events`.
+/// Installs (or replaces) the OpenClaw runtime; progress is on `/api/gateway/events`. Needs
+/// the password given recently.
 #[utoipa::path(post, path = "/api/gateway/runtime/install", tag = "gateway", security(("session" = [])),
     request_body(content = Option<InstallRequest>), responses((status = 202, body = Accepted)))]
 async fn install_runtime(
     State(state): State<AppState>,
-    Owner(_): Owner,
+    FreshOwner(_): FreshOwner,
     body: Option<ApiJson<InstallRequest>>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     if state.config.gateway.command.is_some() {
@@ -197,12 +199,13 @@ async fn restart(
     Ok(accepted(state.gateway.restart().await?))
 }
 
-/// Gives the gateway a new credential (it restarts). Progress and state changes are on `/api/gateway/events`.
+/// Gives the gateway a new credential (it restarts); needs the password given recently.
+/// Progress and state changes are on `/api/gateway/events`.
 #[utoipa::path(post, path = "/api/gateway/rotate-credential", tag = "gateway", security(("session" = [])),
     responses((status = 202, body = Accepted)))]
 async fn rotate_credential(
     State(state): State<AppState>,
-    Owner(_): Owner,
+    FreshOwner(_): FreshOwner,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     Ok(accepted(state.gateway.rotate_credential().await?))
 }
@@ -245,7 +248,7 @@ async fn status(
 /// change) and `progress` (`{"phase", "elapsed_ms", "timeout_ms", "detail"}`).
 #[utoipa::path(get, path = "/api/gateway/events", tag = "gateway", security(("session" = [])),
     responses((status = 200, content_type = "text/event-stream", body = String)))]
-async fn events(State(state): State<AppState>, Owner(_): Owner) -> impl IntoResponse {
+async fn events(State(state): State<AppState>, owner: StreamOwner) -> impl IntoResponse {
     let progress = BroadcastStream::new(state.gateway.subscribe_progress()).filter_map(|p| {
         let progress = p.ok()?;
         Event::default().event("progress").json_data(progress).ok()
@@ -263,7 +266,7 @@ async fn events(State(state): State<AppState>, Owner(_): Owner) -> impl IntoResp
             }
         }
     });
-    sse(states.merge(progress))
+    owner.sse(states.merge(progress))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -303,10 +306,10 @@ async fn logs(
 /// Server-sent events: `log`, one per new line.
 #[utoipa::path(get, path = "/api/gateway/logs/stream", tag = "gateway", security(("session" = [])),
     responses((status = 200, content_type = "text/event-stream", body = String)))]
-async fn logs_stream(State(state): State<AppState>, Owner(_): Owner) -> impl IntoResponse {
+async fn logs_stream(State(state): State<AppState>, owner: StreamOwner) -> impl IntoResponse {
     let lines = BroadcastStream::new(state.gateway.logs().subscribe()).filter_map(|line| {
         let line = line.ok()?;
         Event::default().event("log").json_data(line).ok()
     });
-    sse(lines)
+    owner.sse(lines)
 }

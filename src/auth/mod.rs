@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use limiter::{Lockout, LockoutPolicy, RateLimit};
 use password::PasswordHashing;
-use sessions::{ActiveSession, SessionManager};
+use sessions::{ActiveSession, SessionManager, active};
 
 use crate::clock::{UnixMs, now_ms, rfc3339};
 use crate::store::{
@@ -123,6 +123,8 @@ pub(crate) struct SignedIn {
 pub(crate) struct AuthSettings {
     pub(crate) session_absolute: Duration,
     pub(crate) session_idle: Duration,
+    /// How long a password given in a session opens the sensitive actions to it.
+    pub(crate) reauth_window: Duration,
 }
 
 pub(crate) struct Auth {
@@ -396,15 +398,13 @@ impl Auth {
             field: "new_password",
             message,
         })?;
-        self.check_password(current_password, client)
-            .await
-            .map_err(|error| match error {
-                AuthError::InvalidCredentials => AuthError::InvalidField {
-                    field: "current_password",
-                    message: "This is not the current password.".into(),
-                },
-                other => other,
-            })?;
+        self.confirm_password(
+            current_password,
+            client,
+            "current_password",
+            "This is not the current password.",
+        )
+        .await?;
         let hash = self.hashing.hash(new_password.to_owned()).await?;
         let keep = current.id.clone();
         let event = client.event(EventKind::PasswordChanged);
@@ -413,6 +413,65 @@ impl Auth {
         })
         .await?;
         self.sessions.refresh_epoch().await?;
+        // The current password was just given: that is a step-up too.
+        self.mark_reauthenticated(current, client).await
+    }
+
+    /// Whether the password was given in `session` recently enough for a sensitive action
+    /// (changing the provider or its key, revoking other sessions, rotating the gateway's
+    /// credential, installing another OpenClaw). The Control UI runs on clawhost's origin:
+    /// script in it could make any request the owner's browser can, but not give the password.
+    pub(crate) fn is_fresh(&self, session: &ActiveSession) -> bool {
+        session.is_fresh(self.settings.reauth_window, now_ms())
+    }
+
+    /// The owner gives the password again in `session` (a step-up), under the same lockouts
+    /// as signing in.
+    pub(crate) async fn reauthenticate(
+        &self,
+        session: &ActiveSession,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        self.take_attempt(client)?;
+        self.confirm_password(password, client, "password", "This is not the password.")
+            .await?;
+        self.mark_reauthenticated(session, client).await
+    }
+
+    /// The password given by a signed-in owner: a wrong one is an error of that form field
+    /// (the session stays), counted for the lockouts like any other.
+    async fn confirm_password(
+        &self,
+        password: &str,
+        client: &ClientInfo,
+        field: &'static str,
+        wrong: &str,
+    ) -> Result<(), AuthError> {
+        self.check_password(password, client)
+            .await
+            .map_err(|error| match error {
+                AuthError::InvalidCredentials => AuthError::InvalidField {
+                    field,
+                    message: wrong.into(),
+                },
+                other => other,
+            })
+    }
+
+    async fn mark_reauthenticated(
+        &self,
+        session: &ActiveSession,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        let now = now_ms();
+        let id = session.id.clone();
+        let event = client.event(EventKind::Reauthenticated);
+        store::run(&self.store, move |s| {
+            s.mark_reauthenticated(&id, now, &event)
+        })
+        .await?;
+        self.sessions.reauthenticated(&session.id, now);
         Ok(())
     }
 
@@ -461,16 +520,10 @@ impl Auth {
             expires_at: now.saturating_add(lifetime),
             ip: client.ip.to_string(),
             user_agent: client.user_agent.clone(),
+            // Signing in is giving the password.
+            reauthenticated_at: now,
         };
         (token, session)
-    }
-}
-
-fn active(session: &Session) -> ActiveSession {
-    ActiveSession {
-        id: session.id.clone(),
-        created_at: session.created_at,
-        expires_at: session.expires_at,
     }
 }
 

@@ -13,6 +13,9 @@ use crate::clock::now_ms;
 use crate::crypto::sha256;
 use crate::store::{self, Session, SharedStore, Store, StoreError, UnixMs};
 
+/// How often a long-lived answer checks its session even when the epoch stays (an expiry
+/// moves no epoch).
+const RECHECK: Duration = Duration::from_secs(30);
 /// How often the watcher reads the auth epoch.
 pub(crate) const EPOCH_POLL: Duration = Duration::from_millis(200);
 /// Sessions past their expiry are deleted from the store this often.
@@ -22,12 +25,31 @@ const TOUCH_EVERY_MS: i64 = 60_000;
 /// Cached sessions at most; a single owner rarely has more than a handful.
 const MAX_CACHED: usize = 1024;
 
+/// Why a long-lived answer (an event stream, a proxied body or socket) has to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SessionEnd {
+    /// Its session was revoked, signed out, ended by an owner reset, or expired.
+    Ended,
+    /// clawhost is stopping.
+    ShuttingDown,
+}
+
 /// A valid session, as handlers see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ActiveSession {
     pub(crate) id: String,
     pub(crate) created_at: UnixMs,
     pub(crate) expires_at: UnixMs,
+    /// When the owner last gave the password in this session.
+    pub(crate) reauthenticated_at: UnixMs,
+}
+
+impl ActiveSession {
+    /// Whether the password was given within `window`, as sensitive actions require.
+    pub(crate) fn is_fresh(&self, window: Duration, now: UnixMs) -> bool {
+        let window = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+        now.saturating_sub(self.reauthenticated_at) < window
+    }
 }
 
 struct Cached {
@@ -77,6 +99,27 @@ impl SessionManager {
     /// watch it and re-check their session.
     pub(crate) fn subscribe(&self) -> watch::Receiver<i64> {
         self.epoch.subscribe()
+    }
+
+    /// Resolves when the session of `token` no longer authenticates: within one epoch poll
+    /// of its revocation, sign-out or an owner reset, within [`RECHECK`] of its expiry.
+    pub(crate) async fn session_end(&self, token: &str) -> SessionEnd {
+        let mut epoch = self.subscribe();
+        let mut recheck = tokio::time::interval(RECHECK);
+        recheck.tick().await;
+        loop {
+            tokio::select! {
+                changed = epoch.changed() => {
+                    if changed.is_err() {
+                        return SessionEnd::ShuttingDown;
+                    }
+                }
+                _ = recheck.tick() => {}
+            }
+            if !matches!(self.authenticate(token).await, Ok(Some(_))) {
+                return SessionEnd::Ended;
+            }
+        }
     }
 
     /// The session for a cookie token, if it is valid now.
@@ -160,6 +203,15 @@ impl SessionManager {
         })
     }
 
+    /// Session `id` gave the password again at `at` (the store knows already).
+    pub(crate) fn reauthenticated(&self, id: &str, at: UnixMs) {
+        for cached in self.cache().entries.values_mut() {
+            if cached.session.id == id {
+                cached.session.reauthenticated_at = cached.session.reauthenticated_at.max(at);
+            }
+        }
+    }
+
     /// Reads the store's epoch; when it moved, drops the cache and tells the watchers.
     pub(crate) async fn refresh_epoch(&self) -> Result<(), StoreError> {
         let epoch = store::run(&self.store, Store::auth_epoch).await?;
@@ -209,10 +261,11 @@ impl SessionManager {
     }
 }
 
-fn active(session: &Session) -> ActiveSession {
+pub(crate) fn active(session: &Session) -> ActiveSession {
     ActiveSession {
         id: session.id.clone(),
         created_at: session.created_at,
         expires_at: session.expires_at,
+        reauthenticated_at: session.reauthenticated_at,
     }
 }

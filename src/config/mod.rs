@@ -43,6 +43,8 @@ pub(crate) struct Config {
     pub(crate) log_format: LogFormat,
     pub(crate) session_idle: Duration,
     pub(crate) session_absolute: Duration,
+    /// How long a password given in a session opens the sensitive actions to it.
+    pub(crate) reauth_window: Duration,
     pub(crate) claim_code_ttl: Duration,
     pub(crate) body_limit: usize,
     pub(crate) request_timeout: Duration,
@@ -124,6 +126,7 @@ impl Config {
             log_format: values.get("log.format")?,
             session_idle: values.get("session.idle_timeout")?,
             session_absolute: values.get("session.absolute_timeout")?,
+            reauth_window: values.get("session.reauth_window")?,
             claim_code_ttl: values.get("claim.code_ttl")?,
             body_limit: values.get("http.body_limit")?,
             request_timeout: values.get("http.request_timeout")?,

@@ -124,6 +124,15 @@ pub(super) const SETTINGS: &[Setting] = &[
         doc: "sign out this long after sign-in",
     },
     Setting {
+        key: "session.reauth_window",
+        kind: Kind::Duration {
+            min: SECOND,
+            max: Duration::from_hours(1),
+        },
+        unset: Unset::Value("5m"),
+        doc: "how long a password given (signing in, or confirming) opens the sensitive actions",
+    },
+    Setting {
         key: "claim.code_ttl",
         kind: Kind::Duration {
             min: MINUTE,

@@ -161,6 +161,24 @@ pub(crate) fn check(
                 KeyChoice::None
             }
         },
+        // The stored key goes only where it went before: a new scheme, host or port needs
+        // the key again, or anyone holding the session could send it to a server of theirs.
+        (None, true)
+            if same_provider
+                && !same_origin(
+                    previous.and_then(|p| p.base_url.as_deref()),
+                    base_url.as_deref(),
+                ) =>
+        {
+            errors.push(FieldError::new(
+                "api_key",
+                format!(
+                    "The endpoint is not where the saved key was sent before: paste the {} key again for it.",
+                    provider.name()
+                ),
+            ));
+            KeyChoice::None
+        }
         (None, true) if same_provider => previous
             .and_then(|p| p.api_key_sealed.clone().zip(p.api_key_last4.clone()))
             .map_or(KeyChoice::None, |(sealed, last4)| KeyChoice::Keep {
@@ -185,6 +203,19 @@ pub(crate) fn check(
         base_url,
         key,
     })
+}
+
+/// Whether two base URLs (already checked) name the same scheme, host and port.
+fn same_origin(a: Option<&str>, b: Option<&str>) -> bool {
+    let origin = |url: Option<&str>| {
+        let url = url?.to_ascii_lowercase();
+        let (scheme, rest) = url.split_once("://")?;
+        let authority = rest.split('/').next().unwrap_or("");
+        let default = if scheme == "https" { ":443" } else { ":80" };
+        let authority = authority.strip_suffix(default).unwrap_or(authority);
+        Some(format!("{scheme}://{authority}"))
+    };
+    origin(a) == origin(b)
 }
 
 /// Checks and saves; `event` is recorded with the change.
@@ -273,6 +304,39 @@ mod tests {
         );
         let other = check(request("openai", None), Some(&previous)).expect_err("no key");
         assert_eq!(fields(&other), ["api_key"]);
+    }
+
+    /// Issue 11, defect 2: the saved key is never sent to another host without being given
+    /// again; another path on the same endpoint is fine.
+    #[test]
+    fn a_new_endpoint_needs_the_key_again() {
+        let mut previous = stored("openai-compatible");
+        previous.base_url = Some("https://llm.example.com/v1".into());
+        let moved = |url: &str| SettingsRequest {
+            provider: "openai-compatible".into(),
+            base_url: Some(url.into()),
+            ..SettingsRequest::default()
+        };
+        for elsewhere in [
+            "https://evil.example/v1",
+            "http://llm.example.com/v1",
+            "https://llm.example.com:8443/v1",
+        ] {
+            let errors = check(moved(elsewhere), Some(&previous)).expect_err(elsewhere);
+            assert_eq!(fields(&errors), ["api_key"], "{elsewhere}");
+        }
+        for same in [
+            "https://llm.example.com/v2",
+            "https://LLM.example.com:443/v1",
+        ] {
+            let checked = check(moved(same), Some(&previous)).expect(same);
+            assert!(matches!(checked.key, KeyChoice::Keep { .. }), "{same}");
+        }
+        let with_key = SettingsRequest {
+            api_key: Some("a-new-key".into()),
+            ..moved("https://other.example/v1")
+        };
+        assert!(check(with_key, Some(&previous)).is_ok());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! checked before anything reaches the gateway; then plain HTTP is forwarded and a socket is
 //! relayed, holding one of the session's socket slots until it closes.
 
+use std::future::Future;
 use std::time::Duration;
 
 use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
@@ -12,10 +13,12 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use super::{headers, http, ws};
+use crate::auth::sessions::SessionEnd;
 use crate::gateway::status::Credential;
 use crate::state::AppState;
 use crate::web::extract::{current_session, sign_in_redirect};
 use crate::web::problems::{ABOUT_BLANK, html_error, problem, wants_html};
+use crate::web::streams::{self, session_ended};
 
 /// How long the gateway may take to accept a WebSocket.
 const UPSTREAM_CONNECT: Duration = Duration::from_secs(10);
@@ -84,12 +87,12 @@ pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> R
             "The OpenClaw gateway is not running. Start it from the dashboard.",
         );
     };
+    let token = state
+        .cookie
+        .read(request.headers())
+        .unwrap_or_default()
+        .to_owned();
     if upgrade {
-        let token = state
-            .cookie
-            .read(request.headers())
-            .unwrap_or_default()
-            .to_owned();
         return websocket(state, session.id, token, credential, request).await;
     }
     let proxy = &state.proxy;
@@ -102,7 +105,8 @@ pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> R
     )
     .await
     {
-        Ok(response) => response,
+        // A long answer (a stream, a large download) stops when the session ends.
+        Ok(response) => response.map(|body| streams::until(body, session_ended(&state, &token))),
         Err(failure) => failure.into_response(),
     }
 }
@@ -125,7 +129,7 @@ async fn websocket(
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
     };
-    let Some(slot) = state.proxy.claim_socket(&session_id) else {
+    let Some(slot) = state.proxy.sockets.claim(&session_id) else {
         return problem(
             StatusCode::TOO_MANY_REQUESTS,
             ABOUT_BLANK,
@@ -159,7 +163,7 @@ async fn websocket(
         .max_frame_size(max_message)
         .on_upgrade(move |socket| async move {
             let _slot = slot;
-            let ended = ended(state.clone(), cookie_token, generation);
+            let ended = ended(session_ended(&state, &cookie_token), generation);
             ws::relay(socket, upstream, credential.token.as_str(), limits, ended).await;
         })
 }
@@ -215,27 +219,15 @@ async fn connect_upstream(
 /// Resolves when the socket must close: its session ended (1008), or the gateway stopped,
 /// restarted or changed credential (1012).
 async fn ended(
-    state: AppState,
-    cookie_token: String,
+    session: impl Future<Output = SessionEnd>,
     mut generation: watch::Receiver<u64>,
 ) -> (u16, &'static str) {
-    let mut epoch = state.auth.sessions.subscribe();
-    loop {
-        tokio::select! {
-            changed = epoch.changed() => {
-                if changed.is_err() {
-                    return (ws::CLOSE_GOING_AWAY, "clawhost is shutting down");
-                }
-                match state.auth.sessions.authenticate(&cookie_token).await {
-                    Ok(Some(_)) => {}
-                    _ => return (ws::CLOSE_POLICY, "session ended"),
-                }
-            }
-            changed = generation.changed() => {
-                let _ = changed;
-                return (ws::CLOSE_RESTART, "gateway restarting");
-            }
-        }
+    tokio::select! {
+        end = session => match end {
+            SessionEnd::Ended => (ws::CLOSE_POLICY, "session ended"),
+            SessionEnd::ShuttingDown => (ws::CLOSE_GOING_AWAY, "clawhost is shutting down"),
+        },
+        _ = generation.changed() => (ws::CLOSE_RESTART, "gateway restarting"),
     }
 }
 

@@ -39,6 +39,8 @@ pub(crate) struct Session {
     pub(crate) expires_at: UnixMs,
     pub(crate) ip: String,
     pub(crate) user_agent: String,
+    /// When the owner last gave the password in this session (sign-in or step-up).
+    pub(crate) reauthenticated_at: UnixMs,
 }
 
 /// A security event to record. `kind` is one of the names in [`EventKind`].
@@ -104,6 +106,7 @@ pub(crate) enum EventKind {
     ClaimCodeIssued,
     GatewaySettingsChanged,
     GatewayCredentialIssued,
+    Reauthenticated,
 }
 
 impl EventKind {
@@ -121,6 +124,7 @@ impl EventKind {
             Self::ClaimCodeIssued => "claim_code_issued",
             Self::GatewaySettingsChanged => "gateway_settings_changed",
             Self::GatewayCredentialIssued => "gateway_credential_issued",
+            Self::Reauthenticated => "reauthenticated",
         }
     }
 }
@@ -186,6 +190,13 @@ pub(crate) trait Store: Send + Sync + 'static {
     fn insert_session(&self, session: &Session, event: &NewEvent) -> Result<(), StoreError>;
     fn session_by_token_hash(&self, token_hash: [u8; 32]) -> Result<Option<Session>, StoreError>;
     fn touch_session(&self, id: &str, last_seen_at: UnixMs) -> Result<(), StoreError>;
+    /// Records that the owner gave the password again in session `id`.
+    fn mark_reauthenticated(
+        &self,
+        id: &str,
+        at: UnixMs,
+        event: &NewEvent,
+    ) -> Result<(), StoreError>;
     fn list_sessions(&self) -> Result<Vec<Session>, StoreError>;
 
     /// Ends one session; returns whether it existed.

@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_gateway.sql"),
     include_str!("migrations/0003_status_checks.sql"),
     include_str!("migrations/0004_status_check_origin.sql"),
+    include_str!("migrations/0005_session_reauthentication.sql"),
 ];
 
 /// Oldest security events are dropped beyond this many, so the table stays bounded.
@@ -119,8 +120,9 @@ fn bump_auth_epoch(conn: &Connection) -> rusqlite::Result<()> {
 
 fn insert_session_row(conn: &Connection, session: &Session) -> rusqlite::Result<()> {
     conn.execute(
-        "INSERT INTO sessions (id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO sessions \
+         (id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent, reauthenticated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             session.id,
             session.token_hash.as_slice(),
@@ -128,7 +130,8 @@ fn insert_session_row(conn: &Connection, session: &Session) -> rusqlite::Result<
             session.last_seen_at,
             session.expires_at,
             session.ip,
-            session.user_agent
+            session.user_agent,
+            session.reauthenticated_at
         ],
     )?;
     Ok(())
@@ -139,7 +142,7 @@ fn owner_exists(conn: &Connection) -> rusqlite::Result<bool> {
 }
 
 const SESSION_COLUMNS: &str =
-    "id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent";
+    "id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent, reauthenticated_at";
 
 fn session_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
     let hash: Vec<u8> = row.get(1)?;
@@ -155,6 +158,7 @@ fn session_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
         expires_at: row.get(4)?,
         ip: row.get(5)?,
         user_agent: row.get(6)?,
+        reauthenticated_at: row.get(7)?,
     })
 }
 
@@ -314,6 +318,23 @@ impl Store for SqliteStore {
             "UPDATE sessions SET last_seen_at = max(last_seen_at, ?2) WHERE id = ?1",
             params![id, last_seen_at],
         )?;
+        Ok(())
+    }
+
+    fn mark_reauthenticated(
+        &self,
+        id: &str,
+        at: UnixMs,
+        event: &NewEvent,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "UPDATE sessions SET reauthenticated_at = max(reauthenticated_at, ?2) WHERE id = ?1",
+            params![id, at],
+        )?;
+        insert_event(&tx, event)?;
+        tx.commit()?;
         Ok(())
     }
 

@@ -9,6 +9,7 @@ mod assets;
 mod owner_pages;
 mod render;
 mod sign_in;
+mod step_up;
 mod whatsapp_page;
 
 use axum::Router;

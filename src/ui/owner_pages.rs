@@ -10,6 +10,7 @@ use axum::{Form, Router};
 use serde::Deserialize;
 
 use super::render::{form_message, render, see_other};
+use super::step_up::{Confirmable, NoFields};
 use crate::auth::sessions::ActiveSession;
 use crate::auth::{AuthError, ClientInfo, SessionSummary};
 use crate::clock::{display, rfc3339};
@@ -193,7 +194,10 @@ async fn setup(
     }
 }
 
-async fn install(State(state): State<AppState>, _: PageOwner) -> Response {
+async fn install(State(state): State<AppState>, form: Confirmable<NoFields>) -> Response {
+    if let Err(page) = form.confirmed(&state, "Installing OpenClaw").await {
+        return page;
+    }
     let version = state.config.gateway.openclaw_version.clone();
     match state.gateway.install(version).await {
         Ok(_) => see_other("/setup#step-runtime", None),
@@ -212,9 +216,12 @@ struct ProviderForm {
 async fn save_provider(
     State(state): State<AppState>,
     client: ClientInfo,
-    _: PageOwner,
-    Form(form): Form<ProviderForm>,
+    form: Confirmable<ProviderForm>,
 ) -> Response {
+    let form = match form.confirmed(&state, "Saving the provider settings").await {
+        Ok((_, form)) => form,
+        Err(page) => return page,
+    };
     let request = SettingsRequest {
         provider: form.provider,
         api_key: form.api_key.filter(|k| !k.is_empty()),
@@ -260,7 +267,13 @@ async fn restart(State(state): State<AppState>, _: PageOwner) -> Response {
     gateway_done(state.gateway.restart().await)
 }
 
-async fn rotate(State(state): State<AppState>, _: PageOwner) -> Response {
+async fn rotate(State(state): State<AppState>, form: Confirmable<NoFields>) -> Response {
+    if let Err(page) = form
+        .confirmed(&state, "Giving the gateway a new credential")
+        .await
+    {
+        return page;
+    }
     gateway_done(state.gateway.rotate_credential().await)
 }
 

@@ -10,10 +10,11 @@ use axum::{Form, Router};
 use serde::Deserialize;
 
 use super::render::{form_failed, render, see_other};
+use super::step_up::{Confirmable, NoFields};
 use crate::auth::{AuthError, ClientInfo};
 use crate::state::AppState;
 use crate::web::error::ApiError;
-use crate::web::extract::{MaybeOwner, PageOwner};
+use crate::web::extract::MaybeOwner;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -145,9 +146,18 @@ async fn logout(
 async fn revoke(
     State(state): State<AppState>,
     client: ClientInfo,
-    PageOwner(current): PageOwner,
     Path(id): Path<String>,
+    form: Confirmable<NoFields>,
 ) -> Response {
+    // Ending one's own session is signing out; ending another one is sensitive.
+    let current = if form.session().id == id {
+        form.unconfirmed().0
+    } else {
+        match form.confirmed(&state, "Signing out another session").await {
+            Ok((current, _)) => current,
+            Err(page) => return page,
+        }
+    };
     match state.auth.revoke(&id, &client).await {
         Ok(()) | Err(AuthError::NoSuchSession) if id == current.id => {
             see_other("/login", Some(state.cookie.clear()))
@@ -160,8 +170,15 @@ async fn revoke(
 async fn revoke_others(
     State(state): State<AppState>,
     client: ClientInfo,
-    PageOwner(current): PageOwner,
+    form: Confirmable<NoFields>,
 ) -> Response {
+    let current = match form
+        .confirmed(&state, "Signing out every other session")
+        .await
+    {
+        Ok((current, _)) => current,
+        Err(page) => return page,
+    };
     match state.auth.revoke_others(&current, &client).await {
         Ok(_) => see_other("/", None),
         Err(error) => ApiError::from(error).into_page(),

@@ -18,6 +18,10 @@ use crate::gateway::status::GatewayError;
 use crate::store::StoreError;
 use crate::validation::FieldError;
 
+/// The problem type of [`ApiError::ReauthenticationRequired`]; clients (and `app.js`) match
+/// its end.
+pub(crate) const REAUTHENTICATION_REQUIRED: &str = "urn:clawhost:problem:reauthentication-required";
+
 #[derive(Debug)]
 pub(crate) enum ApiError {
     /// 400, 401, 403, 404, 409, … with a human sentence.
@@ -26,6 +30,8 @@ pub(crate) enum ApiError {
     Validation(Vec<FieldError>),
     /// 429; the client may retry after this many seconds.
     TooManyRequests { retry_after_secs: u64 },
+    /// 403: a sensitive action, and the password was not given recently in this session.
+    ReauthenticationRequired,
     /// 500; the cause is logged, never shown.
     Internal(String),
 }
@@ -58,6 +64,7 @@ impl ApiError {
             ApiError::Status { status, .. } => *status,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::ReauthenticationRequired => StatusCode::FORBIDDEN,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -76,6 +83,10 @@ impl ApiError {
             ApiError::TooManyRequests { retry_after_secs } => Some(format!(
                 "Too many attempts. Try again in {retry_after_secs} s."
             )),
+            ApiError::ReauthenticationRequired => Some(
+                "Confirm your password for this (POST /api/auth/reauthenticate), then try again."
+                    .into(),
+            ),
             ApiError::Internal(_) => None,
         }
     }
@@ -124,6 +135,12 @@ impl IntoResponse for ApiError {
                     .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
                 response
             }
+            ApiError::ReauthenticationRequired => problem(
+                status,
+                REAUTHENTICATION_REQUIRED,
+                self.sentence().as_deref(),
+                None,
+            ),
             ApiError::Internal(_) => {
                 log_internal(&self);
                 problem(

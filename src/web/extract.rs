@@ -66,6 +66,23 @@ impl FromRequestParts<AppState> for Owner {
     }
 }
 
+/// Requires the owner's session with the password given recently (a step-up) in it: for the
+/// sensitive actions. 401 without a session, 403 `reauthentication-required` when stale.
+pub(crate) struct FreshOwner(pub(crate) ActiveSession);
+
+impl FromRequestParts<AppState> for FreshOwner {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Owner(session) = Owner::from_request_parts(parts, state).await?;
+        if state.auth.is_fresh(&session) {
+            Ok(FreshOwner(session))
+        } else {
+            Err(ApiError::ReauthenticationRequired)
+        }
+    }
+}
+
 /// The owner's session when there is one.
 pub(crate) struct MaybeOwner(pub(crate) Option<ActiveSession>);
 

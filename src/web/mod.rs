@@ -17,4 +17,6 @@ pub(crate) mod paging;
 pub(crate) mod panics;
 pub(crate) mod problems;
 pub(crate) mod request_context;
+pub(crate) mod slots;
 pub(crate) mod sse;
+pub(crate) mod streams;

@@ -109,7 +109,12 @@ async fn control_ui_in_chromium_on_localhost() {
 async fn first_run_journey() {
     let _one = one_gateway_at_a_time().await;
     let llm = TestLlm::start().await;
-    let server = TestServer::start_with(gateway_options());
+    let mut options = gateway_options();
+    // Short, so the journey meets the step-up on the way.
+    options
+        .env
+        .push(("CLAWHOST_SESSION_REAUTH_WINDOW".into(), "10s".into()));
+    let server = TestServer::start_with(options);
     server.secret("sk-test-journey");
     let code = server.claim_code();
     let artifacts = artifacts().join("pages");
@@ -139,6 +144,8 @@ async fn first_run_journey() {
             assert!(shot.is_file(), "missing screenshot {}", shot.display());
         }
     }
+    let confirm = repo().join("e2e/artifacts/pages/confirm-1280x800.png");
+    assert!(confirm.is_file(), "the step-up page was met");
     let status = reqwest_status(&server).await;
     assert_eq!(status, "stopped");
 }

@@ -512,6 +512,16 @@ impl Client {
             .expect("POST")
     }
 
+    /// A form post, as a page's form sends it.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .form(fields)
+            .send()
+            .await
+            .expect("POST")
+    }
+
     pub async fn post_empty(&self, path: &str) -> reqwest::Response {
         self.http.post(self.url(path)).send().await.expect("POST")
     }

@@ -29,3 +29,4 @@ mod security;
 mod sessions;
 mod settings;
 mod status;
+mod step_up;

@@ -271,3 +271,80 @@ async fn security_events_page_by_cursor() {
     assert_problem(owner.get("/api/auth/events?cursor=abc").await, 422).await;
     assert_problem(server.client().get("/api/auth/events").await, 401).await;
 }
+
+/// The event streams a session can open.
+const STREAMS: [&str; 3] = [
+    "/api/gateway/events",
+    "/api/gateway/logs/stream",
+    "/api/channels/whatsapp/link/events",
+];
+
+/// Opens `path` as `client` and reads it to its end, in the background; the task's result is
+/// when it ended.
+async fn follow(client: &Client, path: &str) -> tokio::task::JoinHandle<std::time::Instant> {
+    let mut response = client.get(path).await;
+    assert_eq!(response.status(), 200, "{path}");
+    tokio::spawn(async move {
+        while let Ok(Some(_)) = response.chunk().await {}
+        std::time::Instant::now()
+    })
+}
+
+/// Waits for every stream to end; each must end within a second of `since`.
+async fn all_end_within_a_second(
+    streams: Vec<tokio::task::JoinHandle<std::time::Instant>>,
+    since: std::time::Instant,
+    why: &str,
+) {
+    for stream in streams {
+        let ended = tokio::time::timeout(Duration::from_secs(3), stream)
+            .await
+            .unwrap_or_else(|_| panic!("a stream outlived its session ({why})"))
+            .expect("task");
+        let after = ended.saturating_duration_since(since);
+        assert!(after <= ONE_SECOND, "a stream ended {after:?} after {why}");
+    }
+}
+
+/// Issue 11, defect 3: every event stream ends within a second of its session's end, by a
+/// revocation, a sign-out or `clawhost owner reset`; a session holds at most eight.
+#[tokio::test]
+async fn event_streams_end_with_their_session() {
+    let server = TestServer::start();
+    let owner = server.claimed().await;
+
+    let revoked = server.login().await;
+    let me: Value = revoked.json("/api/auth/me").await;
+    let id = me["session"]["id"].as_str().expect("id").to_string();
+    let mut streams = Vec::new();
+    for path in STREAMS {
+        streams.push(follow(&revoked, path).await);
+    }
+    let response = owner
+        .http
+        .delete(owner.url(&format!("/api/auth/sessions/{id}")))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(response.status(), 204);
+    all_end_within_a_second(streams, std::time::Instant::now(), "its revocation").await;
+
+    let leaving = server.login().await;
+    let streams = vec![follow(&leaving, STREAMS[0]).await];
+    assert_eq!(leaving.post_empty("/api/auth/logout").await.status(), 204);
+    all_end_within_a_second(streams, std::time::Instant::now(), "its sign-out").await;
+
+    let many = server.login().await;
+    let mut open = Vec::new();
+    for _ in 0..8 {
+        open.push(follow(&many, STREAMS[1]).await);
+    }
+    assert_problem(many.get(STREAMS[1]).await, 429).await;
+
+    // `owner reset` runs in another process; the server learns of it by polling the store.
+    open.push(follow(&owner, STREAMS[2]).await);
+    let reset = server.cli(&["owner", "reset"]);
+    assert!(reset.status.success(), "{reset:?}");
+    server.secret(&last_line(&reset.stdout));
+    all_end_within_a_second(open, std::time::Instant::now(), "owner reset").await;
+}

@@ -21,6 +21,7 @@ fn event(kind: EventKind, at: UnixMs) -> NewEvent {
 
 fn session(id: &str, byte: u8) -> Session {
     Session {
+        reauthenticated_at: 0,
         id: id.into(),
         token_hash: [byte; 32],
         created_at: 1,
