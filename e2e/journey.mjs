@@ -156,11 +156,14 @@ try {
 
   // Link WhatsApp from the dashboard: the gateway installs the plugin (progress on the page),
   // then the QR shows, or, where WhatsApp cannot be reached (as on CI), the plugin's reason.
+  // Linking a phone to the assistant is sensitive: the page may ask for the password first.
   await page.goto(`${base}/`);
-  await Promise.all([
-    page.waitForURL(/\/channels\/whatsapp$/),
-    page.click('#channels button:has-text("Link WhatsApp")'),
-  ]);
+  await sensitive(
+    page,
+    () => page.click('#channels button:has-text("Link WhatsApp")'),
+    page.locator("[data-whatsapp-link]"),
+  );
+  await page.waitForURL(/\/channels\/whatsapp$/);
   await page.screenshot({ path: `${artifacts}/whatsapp-progress-1280x800.png`, fullPage: true });
   const linkCard = page.locator('[data-whatsapp-link][data-state="qr"], [data-whatsapp-link][data-state="failed"]');
   await linkCard.waitFor({ timeout: 600_000 });

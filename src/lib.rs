@@ -153,6 +153,12 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let local = listener.local_addr()?;
+    if config.public_url.is_none() && local.ip().is_unspecified() {
+        anyhow::bail!(
+            "clawhost listens on every address ({local}), so it cannot tell which one browsers use: set public_url (e.g. --public-url https://claw.example.com or http://192.0.2.10:{})",
+            local.port()
+        );
+    }
     let public_url = config
         .public_url
         .clone()
@@ -193,7 +199,10 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
         gateway: gateway.clone(),
         whatsapp: channels::whatsapp_link::Linker::new(gateway.clone()),
         status_limit: auth::limiter::RateLimit::new(STATUS_BURST, STATUS_PER_SECOND),
-        streams: web::slots::SessionSlots::new(web::streams::STREAMS_PER_SESSION),
+        streams: web::slots::SessionSlots::new(
+            web::streams::STREAMS_PER_SESSION,
+            web::slots::WhenFull::EndOldest,
+        ),
     });
 
     let (stop_tasks, tasks_stopped) = tokio::sync::watch::channel(false);

@@ -97,6 +97,9 @@ async fn signed_in_response(
     let body = me_body(state, &signed_in.session).await?;
     let mut headers = HeaderMap::new();
     headers.insert(header::SET_COOKIE, state.cookie.set(&signed_in.token));
+    if let Some(device) = &signed_in.device {
+        headers.append(header::SET_COOKIE, state.cookie.set_device(device));
+    }
     Ok((status, headers, Json(body)).into_response())
 }
 

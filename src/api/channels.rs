@@ -22,7 +22,7 @@ use crate::gateway::rpc::{RpcClient, RpcError};
 use crate::gateway::status::GatewayState;
 use crate::state::AppState;
 use crate::web::error::ApiError;
-use crate::web::extract::{ApiJson, Owner};
+use crate::web::extract::{ApiJson, FreshOwner, Owner};
 use crate::web::streams::StreamOwner;
 
 const RPC_TIMEOUT: Duration = Duration::from_secs(10);
@@ -108,12 +108,13 @@ struct LinkRequest {
 
 /// Starts linking (or joins the flow already running); its steps are on the events stream.
 /// Installs the `@openclaw/whatsapp` plugin first when the gateway has no WhatsApp channel.
+/// Linking a phone to the assistant needs the password given recently in this session.
 #[utoipa::path(post, path = "/api/channels/whatsapp/link", tag = "channels", security(("session" = [])),
     request_body(content = Option<LinkRequest>),
     responses((status = 202, body = LinkEvent, description = "The flow's current step")))]
 async fn link(
     State(state): State<AppState>,
-    Owner(_): Owner,
+    FreshOwner(_): FreshOwner,
     body: Option<ApiJson<LinkRequest>>,
 ) -> Result<(StatusCode, Json<LinkEvent>), ApiError> {
     let request = body.map(|ApiJson(r)| r).unwrap_or_default();

@@ -96,6 +96,14 @@ impl<K: Eq + Hash + Clone> Lockout<K> {
         self.records().remove(key);
     }
 
+    /// The failures counted for `key` now (those forgotten by now not).
+    pub(crate) fn failures(&self, key: &K, now: Instant) -> u32 {
+        self.records()
+            .get(key)
+            .filter(|r| now.duration_since(r.last_failure) <= self.policy.forget_after)
+            .map_or(0, |r| r.failures)
+    }
+
     /// When the key's lockout ends, while it is locked out.
     pub(crate) fn locked_until(&self, key: &K, now: Instant) -> Option<Instant> {
         self.records()
@@ -127,9 +135,12 @@ fn prune<K: Eq + Hash + Clone>(
             || r.locked_until.is_some_and(|until| until > now)
     });
     if records.len() >= MAX_KEYS {
-        // Still full of live entries: drop the oldest half rather than grow.
+        // Still full of live entries: drop the oldest half of those not locked out rather
+        // than grow. A lockout in force is never forgotten early, or a flood of new keys
+        // would free the keys it locked.
         let mut by_age: Vec<(K, Instant)> = records
             .iter()
+            .filter(|(_, r)| r.locked_until.is_none_or(|until| until <= now))
             .map(|(k, r)| (k.clone(), r.last_failure))
             .collect();
         by_age.sort_by_key(|(_, at)| *at);
@@ -162,10 +173,19 @@ impl<K: Eq + Hash + Clone> RateLimit<K> {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if buckets.len() >= MAX_KEYS && !buckets.contains_key(key) {
+            // Buckets full again by now are the same as none.
             let full_after = self.burst / self.per_second;
             buckets.retain(|_, (_, at)| now.duration_since(*at).as_secs_f64() < full_after);
             if buckets.len() >= MAX_KEYS {
-                buckets.clear();
+                // Still full: the least recently used half goes, not everyone's limit.
+                let mut by_use: Vec<(K, Instant)> = buckets
+                    .iter()
+                    .map(|(k, (_, at))| (k.clone(), *at))
+                    .collect();
+                by_use.sort_by_key(|(_, at)| *at);
+                for (key, _) in by_use.into_iter().take(MAX_KEYS / 2) {
+                    buckets.remove(&key);
+                }
             }
         }
         let (tokens, at) = buckets.entry(key.clone()).or_insert((self.burst, now));
@@ -193,6 +213,26 @@ mod tests {
             max: Duration::from_secs(8),
             forget_after: Duration::from_hours(1),
         }
+    }
+
+    /// Review of issue 11: a flood of new keys never frees a key that is locked out.
+    #[test]
+    fn a_full_table_keeps_its_lockouts() {
+        let lockout = Lockout::new(policy());
+        let start = Instant::now();
+        let locked = u32::MAX;
+        for _ in 0..4 {
+            lockout.record_failure(&locked, start);
+        }
+        assert!(lockout.check(&locked, start).is_err());
+        for key in 0..(u32::try_from(MAX_KEYS).expect("small") * 2) {
+            lockout.record_failure(&key, start + Duration::from_millis(10));
+        }
+        assert!(
+            lockout
+                .check(&locked, start + Duration::from_millis(20))
+                .is_err()
+        );
     }
 
     #[test]

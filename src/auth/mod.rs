@@ -2,6 +2,8 @@
 //! security events they leave behind. Handlers (API and pages) call these functions and only
 //! translate the outcome.
 
+mod client;
+pub(crate) mod guard;
 pub(crate) mod limiter;
 pub(crate) mod password;
 pub(crate) mod sessions;
@@ -10,8 +12,9 @@ pub(crate) mod tokens;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+pub(crate) use client::ClientInfo;
+use guard::{CheckError, PasswordGuard, Refusal};
 use limiter::{Lockout, LockoutPolicy, RateLimit};
-use password::PasswordHashing;
 use sessions::{ActiveSession, SessionManager, active};
 
 use crate::clock::{UnixMs, now_ms, rfc3339};
@@ -19,55 +22,6 @@ use crate::store::{
     self, ClaimOutcome, Event, EventKind, IssueCodeOutcome, NewEvent, Session, SharedStore, Store,
     StoreError,
 };
-
-/// User agents are cut to this many characters before they are stored.
-const USER_AGENT_CHARS: usize = 256;
-
-/// Who is asking: the address the request came from and what it says it is.
-#[derive(Debug, Clone)]
-pub(crate) struct ClientInfo {
-    pub(crate) ip: IpAddr,
-    /// What the abuse limits count against: the address itself for IPv4, its network of
-    /// `ipv6_prefix` bits for IPv6 (one subscriber's /64 holds 2^64 addresses).
-    pub(crate) limit_key: IpAddr,
-    pub(crate) user_agent: String,
-}
-
-impl ClientInfo {
-    pub(crate) fn new(ip: IpAddr, user_agent: &str, ipv6_prefix: u8) -> Self {
-        let user_agent = user_agent
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(USER_AGENT_CHARS)
-            .collect();
-        Self {
-            ip,
-            limit_key: network_of(ip, ipv6_prefix),
-            user_agent,
-        }
-    }
-
-    pub(crate) fn event(&self, kind: EventKind) -> NewEvent {
-        NewEvent {
-            at: now_ms(),
-            kind,
-            ip: Some(self.ip.to_string()),
-            user_agent: Some(self.user_agent.clone()),
-            detail: None,
-        }
-    }
-}
-
-/// `ip` with all but its first `prefix` bits cleared, when it is IPv6.
-fn network_of(ip: IpAddr, prefix: u8) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) if prefix < 128 => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
-            IpAddr::V6((u128::from(v6) & mask).into())
-        }
-        other => other,
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum AuthError {
@@ -117,6 +71,8 @@ pub(crate) struct SessionSummary {
 pub(crate) struct SignedIn {
     pub(crate) token: String,
     pub(crate) session: ActiveSession,
+    /// A new device token for the browser's device cookie, when it had none known.
+    pub(crate) device: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -131,13 +87,8 @@ pub(crate) struct Auth {
     store: SharedStore,
     pub(crate) sessions: SessionManager,
     settings: AuthSettings,
-    hashing: PasswordHashing,
-    /// Failed passwords per client address.
-    ip_failures: Lockout<IpAddr>,
-    /// Failed passwords for the owner account, from anywhere. While it is locked, each wrong
-    /// guess locks its own address until the account lockout ends; it never refuses a
-    /// password by itself, or anyone could keep the owner out.
-    account_failures: Lockout<()>,
+    /// The owner's password, checked under the abuse limits.
+    guard: PasswordGuard,
     /// Wrong claim codes per client address.
     claim_failures: Lockout<IpAddr>,
     /// Attempts on the auth endpoints per client address, failed or not.
@@ -152,6 +103,8 @@ pub(crate) struct Auth {
 
 const FORGET_FAILURES_AFTER: Duration = Duration::from_hours(1);
 const MAX_LOCKOUT: Duration = Duration::from_mins(15);
+/// Browsers remembered as the owner's; the least recently used beyond go.
+const KNOWN_DEVICES: usize = 16;
 
 impl Auth {
     pub(crate) async fn new(
@@ -171,9 +124,7 @@ impl Auth {
             sessions: SessionManager::new(store.clone(), settings.session_idle, epoch),
             store,
             settings,
-            hashing: PasswordHashing::new(cores * 2),
-            ip_failures: Lockout::new(lockout(5)),
-            account_failures: Lockout::new(lockout(10)),
+            guard: PasswordGuard::new(cores * 2),
             claim_failures: Lockout::new(lockout(10)),
             attempts: RateLimit::new(60, 1.0),
             claiming: tokio::sync::Mutex::new(()),
@@ -216,8 +167,7 @@ impl Auth {
         };
         if changed {
             tracing::info!("the owner changed; every sign-in lockout is forgotten");
-            self.ip_failures.clear();
-            self.account_failures.clear();
+            self.guard.clear();
             self.claim_failures.clear();
         }
         Ok(())
@@ -269,7 +219,7 @@ impl Auth {
             self.claim_failures.record_failure(&client.limit_key, now);
             return Err(AuthError::InvalidClaimCode);
         };
-        let password_hash = self.hashing.hash(password.to_owned()).await?;
+        let password_hash = self.guard.hash(password.to_owned()).await?;
         let (token, session) = self.new_session(client);
         let event = client.event(EventKind::Claim);
         let row = session.clone();
@@ -284,6 +234,7 @@ impl Auth {
                 Ok(SignedIn {
                     token,
                     session: active(&session),
+                    device: self.remember_device(client).await?,
                 })
             }
             ClaimOutcome::AlreadyClaimed => Err(AuthError::AlreadyClaimed),
@@ -306,46 +257,63 @@ impl Auth {
         Ok(SignedIn {
             token,
             session: active(&session),
+            device: self.remember_device(client).await?,
         })
     }
 
-    /// Verifies the owner's password under the lockouts, recording failures. Only an address
-    /// locked out itself is refused; a right password from any other address always works.
+    /// Verifies the owner's password under the abuse limits (see [`guard`]), recording the
+    /// failures as security events.
     async fn check_password(&self, password: &str, client: &ClientInfo) -> Result<(), AuthError> {
-        let now = Instant::now();
-        self.ip_failures
-            .check(&client.limit_key, now)
-            .map_err(|retry_after| AuthError::TooManyAttempts { retry_after })?;
-        let stored = store::run(&self.store, Store::owner).await?;
-        // Bound the work before hashing: a megabyte "password" is refused like a wrong one.
-        let plausible = password.chars().count() <= password::MAX_CHARS;
-        let candidate = if plausible { password } else { "" }.to_owned();
-        let ok = self
-            .hashing
-            .verify(candidate, stored.map(|owner| owner.password_hash))
+        let stored = store::run(&self.store, Store::owner)
             .await?
-            && plausible;
-        if ok {
-            self.ip_failures.reset(&client.limit_key);
-            self.account_failures.reset(&());
-            return Ok(());
+            .map(|owner| owner.password_hash);
+        let device = self.known_device(client).await?;
+        match self
+            .guard
+            .check(password, stored, client.limit_key, device)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(CheckError::Refused(Refusal::Wait(retry_after))) => {
+                Err(AuthError::TooManyAttempts { retry_after })
+            }
+            Err(CheckError::Refused(Refusal::Wrong { locked })) => {
+                self.record(client.event(EventKind::LoginFailed)).await?;
+                if locked {
+                    tracing::warn!(ip = %client.ip, "sign-in locked out after repeated failures");
+                    self.record(client.event(EventKind::Lockout)).await?;
+                }
+                Err(AuthError::InvalidCredentials)
+            }
+            Err(CheckError::Hashing(error)) => Err(error.into()),
         }
-        let now = Instant::now();
-        let mut ip_lock = self.ip_failures.record_failure(&client.limit_key, now);
-        let account_lock = self.account_failures.record_failure(&(), now);
-        // Guessing spread over many addresses: each wrong guess during the account lockout
-        // costs its address the rest of that lockout, so every address gets one try per
-        // lockout (which each failure prolongs), and the owner's own address none less.
-        if let Some(until) = self.account_failures.locked_until(&(), now) {
-            self.ip_failures.lock_until(&client.limit_key, until);
-            ip_lock = ip_lock.or(Some(until - now));
-        }
-        self.record(client.event(EventKind::LoginFailed)).await?;
-        if ip_lock.is_some() || account_lock.is_some() {
-            tracing::warn!(ip = %client.ip, "sign-in locked out after repeated failures");
-            self.record(client.event(EventKind::Lockout)).await?;
-        }
-        Err(AuthError::InvalidCredentials)
+    }
+
+    /// The hash of the browser's device token, when it is one the owner signed in with.
+    async fn known_device(&self, client: &ClientInfo) -> Result<Option<[u8; 32]>, AuthError> {
+        let Some(token) = &client.device else {
+            return Ok(None);
+        };
+        let hash = crate::crypto::sha256(token.as_bytes());
+        let known = store::run(&self.store, move |s| s.is_known_device(hash)).await?;
+        Ok(known.then_some(hash))
+    }
+
+    /// After a sign-in: the browser's device token is remembered as used, or (a browser not
+    /// known yet) a new one is made, to be handed back in its cookie.
+    async fn remember_device(&self, client: &ClientInfo) -> Result<Option<String>, AuthError> {
+        let known = self.known_device(client).await?;
+        let (hash, fresh) = if let Some(hash) = known {
+            (hash, None)
+        } else {
+            let token = tokens::new_device_token();
+            (crate::crypto::sha256(token.as_bytes()), Some(token))
+        };
+        store::run(&self.store, move |s| {
+            s.remember_device(hash, now_ms(), KNOWN_DEVICES)
+        })
+        .await?;
+        Ok(fresh)
     }
 
     pub(crate) async fn logout(
@@ -405,7 +373,7 @@ impl Auth {
             "This is not the current password.",
         )
         .await?;
-        let hash = self.hashing.hash(new_password.to_owned()).await?;
+        let hash = self.guard.hash(new_password.to_owned()).await?;
         let keep = current.id.clone();
         let event = client.event(EventKind::PasswordChanged);
         store::run(&self.store, move |s| {
@@ -419,8 +387,9 @@ impl Auth {
 
     /// Whether the password was given in `session` recently enough for a sensitive action
     /// (changing the provider or its key, revoking other sessions, rotating the gateway's
-    /// credential, installing another OpenClaw). The Control UI runs on clawhost's origin:
-    /// script in it could make any request the owner's browser can, but not give the password.
+    /// credential, installing OpenClaw, linking WhatsApp). The Control UI runs on clawhost's
+    /// origin: script in it can make any request the owner's browser can, but not give the
+    /// password. (Its own socket to the gateway is another matter: docs/SECURITY.md.)
     pub(crate) fn is_fresh(&self, session: &ActiveSession) -> bool {
         session.is_fresh(self.settings.reauth_window, now_ms())
     }
@@ -565,33 +534,4 @@ pub(crate) fn reset_owner(store: &dyn Store, ttl: Duration) -> Result<String, St
     let (code, hash) = tokens::new_claim_code();
     store.reset_owner(hash, expiry(ttl), &cli_event(EventKind::OwnerReset))?;
     Ok(code)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn user_agent_is_bounded_and_clean() {
-        let client = ClientInfo::new(
-            "127.0.0.1".parse().expect("ip"),
-            &format!("a\nb{}", "x".repeat(400)),
-            64,
-        );
-        assert_eq!(client.user_agent.chars().count(), USER_AGENT_CHARS);
-        assert!(client.user_agent.starts_with("ab"));
-    }
-
-    /// Issue 11, defect 7: one /64 is one client for the limits; IPv4 stays per address.
-    #[test]
-    fn ipv6_clients_are_limited_by_network() {
-        let key = |ip: &str, prefix| ClientInfo::new(ip.parse().expect("ip"), "", prefix).limit_key;
-        assert_eq!(key("2001:db8::1", 64), key("2001:db8::ffff:1", 64));
-        assert_ne!(key("2001:db8::1", 64), key("2001:db8:0:1::1", 64));
-        assert_eq!(key("2001:db8::1", 64).to_string(), "2001:db8::");
-        assert_ne!(key("2001:db8::1", 128), key("2001:db8::2", 128));
-        assert_eq!(key("2001:db8:1:2:3::", 48), key("2001:db8:1:ffff::", 48));
-        assert_eq!(key("192.0.2.7", 64).to_string(), "192.0.2.7");
-        assert_eq!(key("::ffff:192.0.2.7", 64).to_string(), "192.0.2.7");
-    }
 }

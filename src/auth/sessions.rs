@@ -13,8 +13,8 @@ use crate::clock::now_ms;
 use crate::crypto::sha256;
 use crate::store::{self, Session, SharedStore, Store, StoreError, UnixMs};
 
-/// How often a long-lived answer checks its session even when the epoch stays (an expiry
-/// moves no epoch).
+/// How often a long-lived answer looks at its session's idle deadline, which use elsewhere
+/// moves (an expiry moves no epoch).
 const RECHECK: Duration = Duration::from_secs(30);
 /// How often the watcher reads the auth epoch.
 pub(crate) const EPOCH_POLL: Duration = Duration::from_millis(200);
@@ -101,25 +101,49 @@ impl SessionManager {
         self.epoch.subscribe()
     }
 
-    /// Resolves when the session of `token` no longer authenticates: within one epoch poll
-    /// of its revocation, sign-out or an owner reset, within [`RECHECK`] of its expiry.
+    /// Resolves when the session of `token` ends: within one epoch poll of its revocation,
+    /// sign-out or an owner reset, and at its expiry (absolute, or idle: a stream left open
+    /// is not use of the session, so it does not keep the session alive).
     pub(crate) async fn session_end(&self, token: &str) -> SessionEnd {
+        let token_hash = sha256(token.as_bytes());
         let mut epoch = self.subscribe();
-        let mut recheck = tokio::time::interval(RECHECK);
-        recheck.tick().await;
         loop {
+            let Some(ends_at) = self.ends_at(token_hash).await else {
+                return SessionEnd::Ended;
+            };
+            let wait = u64::try_from(ends_at.saturating_sub(now_ms())).unwrap_or(0);
+            // Woken at least every RECHECK: use elsewhere moves the idle deadline.
+            let wait = Duration::from_millis(wait).min(RECHECK);
             tokio::select! {
                 changed = epoch.changed() => {
                     if changed.is_err() {
                         return SessionEnd::ShuttingDown;
                     }
                 }
-                _ = recheck.tick() => {}
-            }
-            if !matches!(self.authenticate(token).await, Ok(Some(_))) {
-                return SessionEnd::Ended;
+                () = tokio::time::sleep(wait) => {}
             }
         }
+    }
+
+    /// When the session of `token_hash` ends if nothing else happens, or `None` when it has
+    /// ended; asking does not count as using it.
+    async fn ends_at(&self, token_hash: [u8; 32]) -> Option<UnixMs> {
+        let now = now_ms();
+        let cached = self
+            .cache()
+            .entries
+            .get(&token_hash)
+            .map(|entry| (entry.session.expires_at, entry.last_seen_at));
+        let (expires_at, last_seen_at) = if let Some(times) = cached {
+            times
+        } else {
+            let found = store::run(&self.store, move |s| s.session_by_token_hash(token_hash))
+                .await
+                .ok()??;
+            (found.expires_at, found.last_seen_at)
+        };
+        let ends_at = expires_at.min(last_seen_at.saturating_add(self.idle_ms));
+        (ends_at > now).then_some(ends_at)
     }
 
     /// The session for a cookie token, if it is valid now.

@@ -14,6 +14,11 @@ pub(crate) fn new_session_token() -> String {
     hex(&random_bytes::<32>())
 }
 
+/// A new device token (256 bits, hex) for the browser's device cookie.
+pub(crate) fn new_device_token() -> String {
+    hex(&random_bytes::<32>())
+}
+
 /// A new public session id (128 bits, hex), used to list and revoke sessions.
 pub(crate) fn new_session_id() -> String {
     hex(&random_bytes::<16>())

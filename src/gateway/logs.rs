@@ -16,6 +16,8 @@ use crate::clock::{now_ms, rfc3339};
 pub(crate) const CAPACITY: usize = 2000;
 /// Characters kept of one line.
 pub(crate) const MAX_LINE_CHARS: usize = 4096;
+/// Bytes of one line read before it is handed on anyway.
+const MAX_LINE_BYTES: usize = 4 * MAX_LINE_CHARS;
 const REDACTED: &str = "[redacted]";
 /// Shorter values are too likely to occur by chance to be redacted.
 const MIN_SECRET: usize = 4;
@@ -110,7 +112,8 @@ impl GatewayLogs {
 }
 
 /// `secret` as it is and as it appears once encoded: JSON-escaped (once and twice, for JSON
-/// inside JSON), percent-encoded (`encodeURIComponent`, form encoding; either hex case),
+/// inside JSON), percent-encoded (`encodeURIComponent`, `encodeURI`, form encoding; either
+/// hex case),
 /// base64 and base64url at each of the three alignments it can have inside a longer encoded
 /// string (a Basic credential, say), and hex.
 fn encoded_forms(secret: &str) -> Vec<String> {
@@ -140,6 +143,8 @@ fn encoded_forms(secret: &str) -> Vec<String> {
         json(&json(secret)),
         percent("-_.!~*'()", true),
         percent("-_.!~*'()", false),
+        // `encodeURI` keeps a URL's separators as they are.
+        percent("-_.!~*'();/?:@&=+$,#", true),
         percent("-_.*", true),
         hex.to_ascii_uppercase(),
         hex,
@@ -159,6 +164,39 @@ fn encoded_forms(secret: &str) -> Vec<String> {
         }
     }
     forms
+}
+
+/// Reads `pipe` to its end, a line at a time, whatever bytes come: invalid UTF-8 is
+/// replaced and a line longer than [`MAX_LINE_BYTES`] is handed on in pieces, so the writer
+/// is drained to the end and never blocks on a full pipe (a reader that stopped at the first
+/// bad byte would hang the gateway once the pipe's buffer filled).
+pub(crate) async fn each_line(pipe: impl tokio::io::AsyncRead + Unpin, mut line: impl FnMut(&str)) {
+    use tokio::io::AsyncBufReadExt;
+    let mut reader = tokio::io::BufReader::new(pipe);
+    let mut pending: Vec<u8> = Vec::new();
+    let mut emit = |bytes: &mut Vec<u8>| {
+        let text = String::from_utf8_lossy(bytes);
+        line(text.strip_suffix('\r').unwrap_or(&text));
+        bytes.clear();
+    };
+    loop {
+        let chunk = match reader.fill_buf().await {
+            Ok([]) | Err(_) => break,
+            Ok(chunk) => chunk,
+        };
+        let (used, complete) = match chunk.iter().position(|b| *b == b'\n') {
+            Some(at) => (at + 1, Some(at)),
+            None => (chunk.len(), None),
+        };
+        pending.extend_from_slice(&chunk[..complete.unwrap_or(used)]);
+        reader.consume(used);
+        if complete.is_some() || pending.len() >= MAX_LINE_BYTES {
+            emit(&mut pending);
+        }
+    }
+    if !pending.is_empty() {
+        emit(&mut pending);
+    }
 }
 
 fn truncate(text: &str, max_chars: usize) -> String {
@@ -290,6 +328,26 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Review of issue 11: bad bytes and endless lines neither stop the reader nor grow it.
+    #[tokio::test]
+    async fn every_byte_is_read_whatever_it_is() {
+        let mut input = b"first\r\nbad \xff\xfe bytes\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', MAX_LINE_BYTES * 2 + 10));
+        input.extend_from_slice(b"\nlast");
+        let mut lines = Vec::new();
+        each_line(&input[..], |line| lines.push(line.to_string())).await;
+        assert_eq!(lines[0], "first");
+        assert_eq!(lines[1], "bad \u{fffd}\u{fffd} bytes");
+        assert!(
+            lines[2..lines.len() - 1]
+                .iter()
+                .all(|l| l.len() <= MAX_LINE_BYTES + 8192)
+        );
+        let long: usize = lines[2..lines.len() - 1].iter().map(String::len).sum();
+        assert_eq!(long, MAX_LINE_BYTES * 2 + 10, "nothing lost");
+        assert_eq!(lines.last().map(String::as_str), Some("last"));
     }
 
     #[test]

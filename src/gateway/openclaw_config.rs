@@ -123,26 +123,34 @@ pub(crate) fn apply(existing: Option<Value>, owned: &Owned<'_>) -> Value {
         json!(BASE_PATH),
     );
 
-    // Other providers clawhost configured before must not point at variables it no longer sets.
-    for other in ProviderKind::ALL {
-        if other.openclaw_id() == owned.provider.openclaw_id() {
-            continue;
-        }
-        let Some(env) = other.key_env() else {
-            continue;
-        };
-        let Some(providers) = object_at(&mut config, "/models/providers") else {
-            break;
-        };
-        let remove = match providers.get_mut(other.openclaw_id()) {
-            Some(Value::Object(entry)) if entry.get("apiKey") == Some(&secret_ref(env)) => {
-                entry.remove("apiKey");
-                entry.is_empty() || other.owns_its_config_entry()
+    // Only the provider clawhost manages may name the variables that hold a key: every other
+    // entry naming one loses it, so an entry written into the file meanwhile (say through the
+    // Control UI's config methods) cannot send the owner's key to an endpoint of its own.
+    let ours: Vec<Value> = ProviderKind::ALL
+        .iter()
+        .filter_map(|kind| kind.key_env())
+        .map(secret_ref)
+        .collect();
+    if let Some(providers) = object_at(&mut config, "/models/providers") {
+        let managed = owned.provider.openclaw_id();
+        let mut emptied = Vec::new();
+        for (id, entry) in providers.iter_mut() {
+            let Value::Object(entry) = entry else {
+                continue;
+            };
+            if id == managed || !entry.get("apiKey").is_some_and(|key| ours.contains(key)) {
+                continue;
             }
-            _ => false,
-        };
-        if remove {
-            providers.remove(other.openclaw_id());
+            entry.remove("apiKey");
+            let clawhosts = ProviderKind::ALL
+                .iter()
+                .any(|kind| kind.openclaw_id() == id && kind.owns_its_config_entry());
+            if entry.is_empty() || clawhosts {
+                emptied.push(id.clone());
+            }
+        }
+        for id in emptied {
+            providers.remove(&id);
         }
     }
     let (fragment, primary) = owned.provider.config_fragment(owned.model, owned.base_url);
@@ -229,6 +237,34 @@ mod tests {
         assert_eq!(
             second["models"]["providers"]["anthropic"]["apiKey"]["id"],
             "ANTHROPIC_API_KEY"
+        );
+    }
+
+    /// Review of issue 11: an entry added behind clawhost's back that names the key's variable
+    /// loses it at the next start; what else it holds stays.
+    #[test]
+    fn only_the_managed_provider_names_a_key_variable() {
+        let mut config = apply(None, &owned(ProviderKind::OpenAiCompatible));
+        config["models"]["providers"]["collector"] = json!({
+            "baseUrl": "https://collector.example/v1",
+            "apiKey": {"source": "env", "provider": "default", "id": "OPENAI_COMPATIBLE_API_KEY"},
+        });
+        config["models"]["providers"]["mine"] =
+            json!({"baseUrl": "http://10.0.0.2/v1", "apiKey": "literal"});
+        let again = apply(Some(config), &owned(ProviderKind::OpenAiCompatible));
+        let providers = &again["models"]["providers"];
+        assert!(providers["collector"].get("apiKey").is_none(), "{again}");
+        assert_eq!(
+            providers["collector"]["baseUrl"],
+            "https://collector.example/v1"
+        );
+        assert_eq!(
+            providers["mine"]["apiKey"], "literal",
+            "what is not ours stays"
+        );
+        assert_eq!(
+            providers["custom"]["apiKey"]["id"],
+            "OPENAI_COMPATIBLE_API_KEY"
         );
     }
 

@@ -16,11 +16,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
-use super::logs::GatewayLogs;
+use super::logs::{GatewayLogs, each_line};
 use super::rpc::{RpcClient, RpcError};
 use super::status::Exit;
 use crate::clock::{now_ms, rfc3339};
@@ -136,12 +135,7 @@ fn read_lines(
     pipe: impl tokio::io::AsyncRead + Unpin + Send + 'static,
 ) -> JoinHandle<()> {
     let logs = logs.clone();
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(pipe).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            logs.push(stream, &line);
-        }
-    })
+    tokio::spawn(async move { each_line(pipe, |line| logs.push(stream, line)).await })
 }
 
 /// The exit as the status shows it.

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
+
+use super::logs::{each_line, strip_ansi};
 
 use crate::config::NODE_VERSION;
 use crate::crypto::{hex, random_bytes};
@@ -262,43 +263,35 @@ async fn run_npm(
         step: format!("npm install {package}"),
         detail: e.to_string(),
     })?;
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
-    let mut last_lines: Vec<String> = Vec::new();
-    let mut readers = Vec::new();
-    for stream in [
-        stdout.map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-        stderr.map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        readers.push(BufReader::new(stream).lines());
-    }
-    let (mut first, mut second) = {
-        let mut iter = readers.into_iter();
-        (iter.next(), iter.next())
+    let (lines, mut received) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let read = |pipe: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>| {
+        let lines = lines.clone();
+        async move {
+            if let Some(pipe) = pipe {
+                each_line(pipe, |line| {
+                    let _ = lines.send(line.to_string());
+                })
+                .await;
+            }
+        }
     };
-    loop {
-        let line = tokio::select! {
-            line = next_line(&mut first) => line,
-            line = next_line(&mut second) => line,
-        };
-        match line {
-            Some(line) => {
-                let line = crate::gateway::logs::strip_ansi(&line);
-                if !line.trim().is_empty() {
-                    progress(line.clone());
-                    last_lines.push(line);
-                    if last_lines.len() > 20 {
-                        last_lines.remove(0);
-                    }
+    let stdout = read(child.stdout.take().map(|s| Box::new(s) as _));
+    let stderr = read(child.stderr.take().map(|s| Box::new(s) as _));
+    drop(lines);
+    let mut last_lines: Vec<String> = Vec::new();
+    let report = async {
+        while let Some(line) = received.recv().await {
+            let line = strip_ansi(&line);
+            if !line.trim().is_empty() {
+                progress(line.clone());
+                last_lines.push(line);
+                if last_lines.len() > 20 {
+                    last_lines.remove(0);
                 }
             }
-            None if first.is_none() && second.is_none() => break,
-            None => {}
         }
-    }
+    };
+    tokio::join!(stdout, stderr, report);
     let status = child.wait().await.map_err(|e| RuntimeError::Step {
         step: format!("npm install {package}"),
         detail: e.to_string(),
@@ -310,21 +303,6 @@ async fn run_npm(
             step: format!("npm install {package}"),
             detail: format!("{status}; last output: {}", last_lines.join(" | ")),
         })
-    }
-}
-
-/// The next line of a stream, or `None` (and the stream closed) at its end.
-async fn next_line<R: tokio::io::AsyncBufRead + Unpin>(
-    lines: &mut Option<tokio::io::Lines<R>>,
-) -> Option<String> {
-    let Some(reader) = lines else {
-        return std::future::pending().await;
-    };
-    if let Ok(Some(line)) = reader.next_line().await {
-        Some(line)
-    } else {
-        *lines = None;
-        None
     }
 }
 

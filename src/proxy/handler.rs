@@ -39,7 +39,7 @@ pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> R
         return refuse(
             &request,
             StatusCode::BAD_REQUEST,
-            "This path is not one of the Control UI's: it names a parent, an encoded separator or dot, a backslash or NUL.",
+            "This path is not one of the Control UI's: it names a parent, an encoded separator, dot or percent sign, a backslash or NUL.",
         );
     }
     let upgrade = headers::is_websocket_upgrade(request.headers());
@@ -169,7 +169,8 @@ async fn websocket(
 }
 
 /// Only a plain path under the Control UI's base path reaches the gateway: no `.` or `..`
-/// segment, no percent-encoded `/`, `\`, `.` or NUL, no backslash. The gateway would resolve
+/// segment, no percent-encoded `/`, `\`, `.`, NUL or `%` (a second round of encoding), no
+/// backslash. The gateway would resolve
 /// any of these, and `/openclaw/../tools/invoke` would reach its operator API.
 fn is_control_ui_path(path: &str) -> bool {
     let Some(rest) = path.strip_prefix("/openclaw") else {
@@ -179,7 +180,7 @@ fn is_control_ui_path(path: &str) -> bool {
         return false;
     }
     let lower = path.to_ascii_lowercase();
-    let encoded = ["%2f", "%5c", "%2e", "%00"]
+    let encoded = ["%2f", "%5c", "%2e", "%00", "%25"]
         .iter()
         .any(|e| lower.contains(e));
     !encoded
@@ -256,6 +257,7 @@ mod tests {
             "/openclaw/..%5Ctools",
             "/openclaw/a\\b",
             "/openclaw/a%00b",
+            "/openclaw/%252e%252e/tools/invoke",
             "/openclawx/",
             "/tools/invoke",
         ] {

@@ -66,14 +66,21 @@ pub(crate) fn request_headers(incoming: &HeaderMap) -> HeaderMap {
     out
 }
 
-/// The response headers the browser gets: everything but hop-by-hop headers and cookies the
-/// gateway might try to set on clawhost's origin.
+/// Response headers that would reach beyond the Control UI on clawhost's origin: cookies,
+/// a service worker allowed to control all of it (the sign-in page included), and clearing
+/// the origin's storage and cookies.
+const NEVER_BACK: &[&str] = &["set-cookie", "service-worker-allowed", "clear-site-data"];
+
+/// The response headers the browser gets: everything but hop-by-hop headers and those that
+/// would act on all of clawhost's origin.
 pub(crate) fn response_headers(incoming: &HeaderMap) -> HeaderMap {
     let listed = connection_listed(incoming);
     let mut out = HeaderMap::with_capacity(incoming.len());
     for (name, value) in incoming {
         let lower = name.as_str();
-        if HOP_BY_HOP.contains(&lower) || lower == "set-cookie" || listed.iter().any(|l| l == lower)
+        if HOP_BY_HOP.contains(&lower)
+            || NEVER_BACK.contains(&lower)
+            || listed.iter().any(|l| l == lower)
         {
             continue;
         }
@@ -162,6 +169,8 @@ mod tests {
             ("content-encoding", "br"),
             ("content-security-policy", "frame-ancestors 'none'"),
             ("set-cookie", "x=1"),
+            ("service-worker-allowed", "/"),
+            ("clear-site-data", "\"*\""),
             ("transfer-encoding", "chunked"),
         ] {
             incoming.append(
@@ -173,6 +182,8 @@ mod tests {
         assert!(out.contains_key("content-encoding"));
         assert!(out.contains_key("content-security-policy"));
         assert!(!out.contains_key("set-cookie"));
+        assert!(!out.contains_key("service-worker-allowed"));
+        assert!(!out.contains_key("clear-site-data"));
         assert!(!out.contains_key("transfer-encoding"));
     }
 

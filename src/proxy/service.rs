@@ -10,7 +10,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::config::ProxyConfig;
-use crate::web::slots::SessionSlots;
+use crate::web::slots::{SessionSlots, WhenFull};
 
 pub(crate) type UpstreamClient = Client<HttpConnector, Body>;
 
@@ -25,7 +25,7 @@ impl Proxy {
     pub(crate) fn new(config: ProxyConfig) -> Self {
         Self {
             client: upstream_client(),
-            sockets: SessionSlots::new(config.ws_per_session),
+            sockets: SessionSlots::new(config.ws_per_session, WhenFull::Refuse),
             config,
         }
     }

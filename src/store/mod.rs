@@ -179,7 +179,8 @@ pub(crate) trait Store: Send + Sync + 'static {
         event: &NewEvent,
     ) -> Result<(), StoreError>;
 
-    /// Removes the owner and every session, and installs a fresh claim code.
+    /// Removes the owner, every session and every known device, and installs a fresh claim
+    /// code.
     fn reset_owner(
         &self,
         code_hash: [u8; 32],
@@ -190,6 +191,15 @@ pub(crate) trait Store: Send + Sync + 'static {
     fn insert_session(&self, session: &Session, event: &NewEvent) -> Result<(), StoreError>;
     fn session_by_token_hash(&self, token_hash: [u8; 32]) -> Result<Option<Session>, StoreError>;
     fn touch_session(&self, id: &str, last_seen_at: UnixMs) -> Result<(), StoreError>;
+    /// Remembers a browser the owner signed in with (or that it signed in again); only the
+    /// `keep` most recently used are kept.
+    fn remember_device(
+        &self,
+        token_hash: [u8; 32],
+        now: UnixMs,
+        keep: usize,
+    ) -> Result<(), StoreError>;
+    fn is_known_device(&self, token_hash: [u8; 32]) -> Result<bool, StoreError>;
     /// Records that the owner gave the password again in session `id`.
     fn mark_reauthenticated(
         &self,

@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_status_checks.sql"),
     include_str!("migrations/0004_status_check_origin.sql"),
     include_str!("migrations/0005_session_reauthentication.sql"),
+    include_str!("migrations/0006_known_devices.sql"),
 ];
 
 /// Oldest security events are dropped beyond this many, so the table stays bounded.
@@ -284,6 +285,7 @@ impl Store for SqliteStore {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute("DELETE FROM owner", [])?;
         tx.execute("DELETE FROM sessions", [])?;
+        tx.execute("DELETE FROM known_devices", [])?;
         tx.execute(
             "INSERT OR REPLACE INTO claim_code (id, code_hash, created_at, expires_at) \
              VALUES (1, ?1, ?2, ?3)",
@@ -319,6 +321,37 @@ impl Store for SqliteStore {
             params![id, last_seen_at],
         )?;
         Ok(())
+    }
+
+    fn remember_device(
+        &self,
+        token_hash: [u8; 32],
+        now: UnixMs,
+        keep: usize,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO known_devices (token_hash, created_at, last_used_at) VALUES (?1, ?2, ?2) \
+             ON CONFLICT (token_hash) DO UPDATE SET last_used_at = max(last_used_at, ?2)",
+            params![token_hash.as_slice(), now],
+        )?;
+        tx.execute(
+            "DELETE FROM known_devices WHERE token_hash NOT IN \
+             (SELECT token_hash FROM known_devices ORDER BY last_used_at DESC LIMIT ?1)",
+            params![sql_int(keep)],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn is_known_device(&self, token_hash: [u8; 32]) -> Result<bool, StoreError> {
+        let conn = self.conn();
+        Ok(conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM known_devices WHERE token_hash = ?1)",
+            params![token_hash.as_slice()],
+            |row| row.get(0),
+        )?)
     }
 
     fn mark_reauthenticated(

@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::render::{form_failed, render, see_other};
 use super::step_up::{Confirmable, NoFields};
-use crate::auth::{AuthError, ClientInfo};
+use crate::auth::{AuthError, ClientInfo, SignedIn};
 use crate::state::AppState;
 use crate::web::error::ApiError;
 use crate::web::extract::MaybeOwner;
@@ -73,12 +73,24 @@ async fn claim_submit(
         return render(StatusCode::UNPROCESSABLE_ENTITY, ClaimPage { error });
     }
     match state.auth.claim(&form.code, &form.password, &client).await {
-        Ok(signed_in) => see_other("/", Some(state.cookie.set(&signed_in.token))),
+        Ok(signed_in) => signed_in_to("/", &state, &signed_in),
         Err(AuthError::AlreadyClaimed) => see_other("/login", None),
         Err(error) => form_failed(error, |message| ClaimPage {
             error: Some(message),
         }),
     }
+}
+
+/// Off to `location` with the new session's cookie, and the device cookie for a browser
+/// that signs in for the first time.
+fn signed_in_to(location: &str, state: &AppState, signed_in: &SignedIn) -> Response {
+    let mut response = see_other(location, Some(state.cookie.set(&signed_in.token)));
+    if let Some(device) = &signed_in.device {
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, state.cookie.set_device(device));
+    }
+    response
 }
 
 #[derive(Template)]
@@ -122,7 +134,7 @@ async fn login_submit(
 ) -> Response {
     let next = safe_next(form.next.as_deref());
     match state.auth.login(&form.password, &client).await {
-        Ok(signed_in) => see_other(next, Some(state.cookie.set(&signed_in.token))),
+        Ok(signed_in) => signed_in_to(next, &state, &signed_in),
         Err(error) => form_failed(error, |message| LoginPage {
             error: Some(message),
             next,

@@ -68,10 +68,16 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Confirmable<T> {
         };
         let mut fields: Vec<(String, String)> =
             serde_urlencoded::from_bytes(&bytes).map_err(unreadable)?;
-        let password = fields
-            .iter()
-            .position(|(name, _)| name == PASSWORD_FIELD)
-            .map(|at| fields.remove(at).1);
+        // Every copy goes (none is posted on again); the last one typed counts.
+        let mut password = None;
+        fields.retain(|(name, value)| {
+            if name == PASSWORD_FIELD {
+                password = Some(value.clone());
+                false
+            } else {
+                true
+            }
+        });
         let form = serde_urlencoded::from_bytes(&bytes).map_err(unreadable)?;
         Ok(Self {
             session,

@@ -3,14 +3,15 @@
 //! events stream instead.
 
 use askama::Template;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Form, Router};
 use serde::Deserialize;
 
 use super::render::{render, see_other};
+use super::step_up::Confirmable;
 use crate::channels::whatsapp_link::LinkEvent;
 use crate::state::AppState;
 use crate::web::error::ApiError;
@@ -80,7 +81,14 @@ struct LinkForm {
     relink: Option<String>,
 }
 
-async fn link(State(state): State<AppState>, _: PageOwner, Form(form): Form<LinkForm>) -> Response {
+async fn link(State(state): State<AppState>, form: Confirmable<LinkForm>) -> Response {
+    let form = match form
+        .confirmed(&state, "Linking WhatsApp to your assistant")
+        .await
+    {
+        Ok((_, form)) => form,
+        Err(page) => return page,
+    };
     match state.whatsapp.start(form.relink.is_some()) {
         Ok(()) => see_other(PAGE, None),
         Err(error) => ApiError::from(error).into_page(),

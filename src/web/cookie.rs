@@ -1,4 +1,6 @@
-//! The owner's session cookie: its name, its attributes, and reading it back.
+//! The owner's session cookie: its name, its attributes, and reading it back. And the device
+//! cookie, which says a browser signed in before (it gives no access of its own: only a lane
+//! of sign-in checks that an attack on the account cannot crowd out).
 
 use std::time::Duration;
 
@@ -8,6 +10,8 @@ use crate::config::PublicUrl;
 
 /// Tokens are 64 hex characters; anything much longer is not ours.
 const MAX_VALUE: usize = 128;
+/// Browsers keep a cookie for at most 400 days.
+const DEVICE_MAX_AGE: u64 = 400 * 86_400;
 
 pub(crate) struct SessionCookie {
     https: bool,
@@ -34,36 +38,56 @@ impl SessionCookie {
 
     /// `Set-Cookie` for a new session: HttpOnly, SameSite=Lax, Path=/, Secure on https.
     pub(crate) fn set(&self, token: &str) -> HeaderValue {
-        self.header(token, self.max_age)
+        self.header(self.name(), token, self.max_age, "Lax")
+    }
+
+    fn device_name(&self) -> &'static str {
+        if self.https {
+            "__Host-clawhost_device"
+        } else {
+            "clawhost_device"
+        }
+    }
+
+    /// `Set-Cookie` for a browser's device token: HttpOnly, SameSite=Strict, 400 days.
+    pub(crate) fn set_device(&self, token: &str) -> HeaderValue {
+        self.header(self.device_name(), token, DEVICE_MAX_AGE, "Strict")
+    }
+
+    /// The device token the request carries, if any.
+    pub(crate) fn read_device<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
+        find(headers, self.device_name())
     }
 
     /// `Set-Cookie` that removes the session cookie.
     pub(crate) fn clear(&self) -> HeaderValue {
-        self.header("", 0)
+        self.header(self.name(), "", 0, "Lax")
     }
 
-    fn header(&self, value: &str, max_age: u64) -> HeaderValue {
+    fn header(&self, name: &str, value: &str, max_age: u64, same_site: &str) -> HeaderValue {
         let secure = if self.https { "; Secure" } else { "" };
         let text = format!(
-            "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
-            self.name()
+            "{name}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age}{secure}"
         );
         HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 
     /// The session token the request carries, if any.
     pub(crate) fn read<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
-        let name = self.name();
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|line| line.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| value)
-            .filter(|value| !value.is_empty() && value.len() <= MAX_VALUE)
+        find(headers, self.name())
     }
+}
+
+fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|line| line.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+        .filter(|value| !value.is_empty() && value.len() <= MAX_VALUE)
 }
 
 #[cfg(test)]

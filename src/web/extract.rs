@@ -37,7 +37,8 @@ impl FromRequestParts<AppState> for ClientInfo {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        Ok(ClientInfo::new(ip, user_agent, state.config.ipv6_prefix))
+        let device = state.cookie.read_device(&parts.headers);
+        Ok(ClientInfo::new(ip, user_agent, state.config.ipv6_prefix).with_device(device))
     }
 }
 

@@ -2,7 +2,8 @@
 //! `http.allowed_hosts`. Anything else gets 421 before any handler runs, so a page on
 //! another site whose name was made to resolve to this server (DNS rebinding) reaches
 //! nothing: not the claim, not the sign-in, not the status API. `/healthz` also answers
-//! probes that name a loopback host.
+//! probes that name a loopback host. A request naming two hosts (two `Host` headers, or a
+//! request line whose host is not its `Host`) is refused the same way.
 
 use std::sync::Arc;
 
@@ -67,13 +68,19 @@ pub(crate) async fn require_known_host(
     request: Request,
     next: Next,
 ) -> Response {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    // One Host, and in an absolute-form request line (`GET http://host/ …`) the same one:
+    // a front proxy that routed by the other must not disagree with what is checked here.
+    let mut names = request.headers().get_all(header::HOST).iter();
+    let host = match (names.next(), names.next()) {
+        (Some(one), None) => one.to_str().unwrap_or(""),
+        _ => "",
+    };
+    let target_agrees = request
+        .uri()
+        .authority()
+        .is_none_or(|authority| authority.as_str().eq_ignore_ascii_case(host));
     let probe = request.uri().path() == "/healthz" && is_loopback(host);
-    if hosts.allows(host) || probe {
+    if target_agrees && (hosts.allows(host) || probe) {
         return next.run(request).await;
     }
     tracing::warn!(host, "request for a host clawhost does not serve refused");

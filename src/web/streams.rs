@@ -1,7 +1,7 @@
 //! Long-lived answers last no longer than the session that asked for them. An event stream
 //! (and a proxied body, and a relayed socket) ends within a second of its session's end: a
-//! revocation, a sign-out, an owner reset from the command line. Each session holds at most
-//! [`STREAMS_PER_SESSION`] event streams at a time.
+//! revocation, a sign-out, an owner reset from the command line, its expiry. Each session
+//! holds at most [`STREAMS_PER_SESSION`] event streams; a new one ends the oldest.
 
 use std::future::Future;
 
@@ -75,16 +75,19 @@ impl FromRequestParts<AppState> for StreamOwner {
 }
 
 impl StreamOwner {
-    /// Streams `events` until the session ends; the slot is given back with the stream.
+    /// Streams `events` until the session ends, or a newer stream of it takes this one's
+    /// slot; the slot is given back with the stream.
     pub(crate) fn sse(
         self,
         events: impl Stream<Item = Event> + Send + 'static,
     ) -> impl IntoResponse {
         let ended = session_ended(&self.state, &self.token);
-        let slot = self.slot;
+        let mut slot = self.slot;
         let ended = async move {
-            let _held = slot;
-            ended.await
+            tokio::select! {
+                end = ended => end,
+                () = slot.given_up() => SessionEnd::Ended,
+            }
         };
         sse(events.take_until(ended))
     }

@@ -22,13 +22,11 @@ fn serve_refuses_root_without_allow_root() {
         return;
     }
     let dir = tempfile::tempdir().expect("dir");
-    let output = clawhost()
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .output()
-        .expect("run");
-    assert!(!output.status.success());
-    let message = String::from_utf8_lossy(&output.stderr);
+    let message = refusal(
+        clawhost()
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join("data")),
+    );
     assert!(message.contains("--allow-root"), "{message}");
     assert!(
         !dir.path().join("data").exists(),
@@ -36,52 +34,79 @@ fn serve_refuses_root_without_allow_root() {
     );
 }
 
+/// Listening on every address, clawhost cannot know which one browsers use: without a public
+/// URL it would answer every request 421 (review of issue 11), so it says so and stops.
+#[test]
+fn listening_everywhere_needs_a_public_url() {
+    let dir = tempfile::tempdir().expect("dir");
+    let message = refusal(
+        clawhost()
+            .args(["serve", "--allow-root", "--listen", "0.0.0.0:0"])
+            .arg("--data-dir")
+            .arg(dir.path().join("data")),
+    );
+    assert!(message.contains("set public_url"), "{message}");
+}
+
+/// Runs a command that must refuse to start and returns what it said on stderr. A command
+/// that starts instead is stopped after a deadline, so the test fails rather than hangs.
+fn refusal(command: &mut std::process::Command) -> String {
+    let mut child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("it started instead of refusing");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut message = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut message)
+        .expect("stderr");
+    assert!(!status.success(), "{message}");
+    message
+}
+
 #[test]
 fn bad_settings_are_reported_with_where_they_came_from() {
     let dir = tempfile::tempdir().expect("dir");
     let run = |name: &str, value: &str| {
-        clawhost()
-            .args(["serve", "--allow-root", "--data-dir"])
-            .arg(dir.path().join("data"))
-            .env(name, value)
-            .output()
-            .expect("run")
+        refusal(
+            clawhost()
+                .args(["serve", "--allow-root", "--data-dir"])
+                .arg(dir.path().join("data"))
+                .env(name, value),
+        )
     };
-    let output = run("CLAWHOST_LISTEN", "not-an-address");
-    assert!(!output.status.success());
-    let message = String::from_utf8_lossy(&output.stderr);
+    let message = run("CLAWHOST_LISTEN", "not-an-address");
     assert!(
         message.contains("CLAWHOST_LISTEN") && message.contains("127.0.0.1:8080"),
         "{message}"
     );
 
-    let output = run("CLAWHOST_PUBLIC_URL", "https://claw.example.com/sub");
-    let message = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !output.status.success() && message.contains("no path"),
-        "{message}"
-    );
+    let message = run("CLAWHOST_PUBLIC_URL", "https://claw.example.com/sub");
+    assert!(message.contains("no path"), "{message}");
 
-    let output = run("CLAWHOST_SECRET_KEY", "inline-secret");
-    let message = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !output.status.success() && message.contains("CLAWHOST_SECRET_KEY_FILE"),
-        "{message}"
-    );
+    let message = run("CLAWHOST_SECRET_KEY", "inline-secret");
+    assert!(message.contains("CLAWHOST_SECRET_KEY_FILE"), "{message}");
     assert!(!message.contains("inline-secret"), "{message}");
 
     let file = dir.path().join("clawhost.toml");
     std::fs::write(&file, "[sesion]\nidle_timeout = \"1d\"\n").expect("write");
-    let output = clawhost()
-        .args(["serve", "--allow-root", "--config"])
-        .arg(&file)
-        .output()
-        .expect("run");
-    let message = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !output.status.success() && message.contains("sesion.idle_timeout"),
-        "{message}"
+    let message = refusal(
+        clawhost()
+            .args(["serve", "--allow-root", "--config"])
+            .arg(&file),
     );
+    assert!(message.contains("sesion.idle_timeout"), "{message}");
 }
 
 #[tokio::test]

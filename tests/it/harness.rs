@@ -69,6 +69,15 @@ impl TestServer {
         Self::start_with(Options::default())
     }
 
+    /// Starts with one setting given in the environment, e.g.
+    /// `("CLAWHOST_SESSION_IDLE_TIMEOUT", "1s")`.
+    pub fn start_setting(name: &str, value: &str) -> Self {
+        Self::start_with(Options {
+            env: vec![(name.into(), value.into())],
+            ..Options::default()
+        })
+    }
+
     pub fn start_with(options: Options) -> Self {
         let data = tempfile::tempdir().expect("temp dir");
         Self::start_in(data, options)

@@ -189,10 +189,7 @@ async fn lockouts_follow_the_forwarded_client_only_behind_a_trusted_proxy() {
 /// client for the lockouts; a neighbouring /64 is another.
 #[tokio::test]
 async fn an_ipv6_network_is_one_client_for_the_lockouts() {
-    let server = TestServer::start_with(Options {
-        env: vec![("CLAWHOST_HTTP_TRUSTED_PROXIES".into(), "127.0.0.1".into())],
-        ..Options::default()
-    });
+    let server = TestServer::start_setting("CLAWHOST_HTTP_TRUSTED_PROXIES", "127.0.0.1");
     let _owner = server.claimed().await;
     let client = server.client();
     let login = |from: String| {
@@ -225,10 +222,7 @@ async fn an_ipv6_network_is_one_client_for_the_lockouts() {
 /// in. An address that guesses wrong while the account is locked is locked out itself.
 #[tokio::test]
 async fn a_locked_account_still_lets_the_owner_in_from_a_clean_address() {
-    let server = TestServer::start_with(Options {
-        env: vec![("CLAWHOST_HTTP_TRUSTED_PROXIES".into(), "127.0.0.1".into())],
-        ..Options::default()
-    });
+    let server = TestServer::start_setting("CLAWHOST_HTTP_TRUSTED_PROXIES", "127.0.0.1");
     let _owner = server.claimed().await;
     let client = server.client();
     let login = |from: &'static str, password: &'static str| {
@@ -339,4 +333,77 @@ async fn owner_reset_forgets_every_lockout() {
     if let Some(token) = fresh.session_token() {
         server.secret(&token);
     }
+}
+
+/// Review of issue 11: a flood of wrong guesses from hundreds of addresses at once gets few
+/// checks (the account's free failures, then about one a second), so it can neither guess
+/// fast nor fill the password-hashing queue; the owner's browser, known from an earlier
+/// sign-in by its device cookie, signs in meanwhile.
+#[tokio::test]
+async fn a_flood_of_guesses_cannot_crowd_out_the_owners_browser() {
+    let server = TestServer::start_setting("CLAWHOST_HTTP_TRUSTED_PROXIES", "127.0.0.1");
+    let owner = server.claimed().await;
+    assert_eq!(owner.post_empty("/api/auth/logout").await.status(), 204);
+    let flood = server.client();
+    let started = std::time::Instant::now();
+    let mut guesses = Vec::new();
+    for n in 0..300u32 {
+        let request = flood
+            .http
+            .post(flood.url("/api/auth/login"))
+            .header("x-forwarded-for", format!("10.{}.{}.1", n / 256, n % 256))
+            .json(&json!({ "password": format!("guess number {n}") }));
+        guesses.push(tokio::spawn(async move {
+            request.send().await.expect("POST").status().as_u16()
+        }));
+    }
+    let signed_in = owner
+        .post("/api/auth/login", &json!({"password": PASSWORD}))
+        .await;
+    assert_eq!(signed_in.status(), 200, "the owner's browser is in");
+    if let Some(token) = owner.session_token() {
+        server.secret(&token);
+    }
+    let mut checked = 0;
+    for guess in guesses {
+        match guess.await.expect("task") {
+            401 => checked += 1,
+            429 => {}
+            other => panic!("a guess got {other}"),
+        }
+    }
+    let seconds = u32::try_from(started.elapsed().as_secs()).unwrap_or(u32::MAX);
+    assert!(
+        checked <= 10 + 3 + seconds + 2,
+        "{checked} of 300 guesses were checked in {seconds} s"
+    );
+}
+
+/// Review of issue 11: thirty wrong guesses sent at once from one address are checked one at
+/// a time, so they meet the lockout the first five start (before, all thirty were checked).
+#[tokio::test]
+async fn guesses_sent_at_once_meet_the_lockout() {
+    let server = TestServer::start();
+    let _owner = server.claimed().await;
+    let client = server.client();
+    let mut guesses = Vec::new();
+    for n in 0..30 {
+        let request = client
+            .http
+            .post(client.url("/api/auth/login"))
+            .json(&json!({ "password": format!("concurrent guess {n}") }));
+        guesses.push(tokio::spawn(async move {
+            request.send().await.expect("POST").status().as_u16()
+        }));
+    }
+    let mut checked = 0;
+    for guess in guesses {
+        if guess.await.expect("task") == 401 {
+            checked += 1;
+        }
+    }
+    assert_eq!(
+        checked, 6,
+        "five free failures, the sixth starts the lockout"
+    );
 }

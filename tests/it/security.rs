@@ -96,10 +96,7 @@ async fn state_changes_without_proof_of_origin_are_refused() {
 
 #[tokio::test]
 async fn every_error_is_problem_json() {
-    let server = TestServer::start_with(Options {
-        env: vec![("CLAWHOST_HTTP_BODY_LIMIT".into(), "4KiB".into())],
-        ..Options::default()
-    });
+    let server = TestServer::start_setting("CLAWHOST_HTTP_BODY_LIMIT", "4KiB");
     let client = server.client();
     assert_problem(client.get("/api/auth/me").await, 401).await;
     assert_problem(client.get("/api/nothing-here").await, 404).await;
@@ -238,10 +235,7 @@ async fn request_ids_are_ours() {
 #[tokio::test]
 async fn slow_headers_are_cut_off() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let server = TestServer::start_with(Options {
-        env: vec![("CLAWHOST_HTTP_HEADER_TIMEOUT".into(), "1s".into())],
-        ..Options::default()
-    });
+    let server = TestServer::start_setting("CLAWHOST_HTTP_HEADER_TIMEOUT", "1s");
     let mut stream = tokio::net::TcpStream::connect(server.addr)
         .await
         .expect("connect");
@@ -308,6 +302,16 @@ async fn requests_naming_another_host_are_misdirected() {
     assert_eq!(page.status(), 421);
     assert!(page.text().await.expect("page").contains("<html"));
 
+    // A request naming two hosts, one of them clawhost's, is refused too.
+    let (absolute, _) = server.raw(&format!(
+        "GET http://rebound.evil.example:{port}/api/auth/instance HTTP/1.1"
+    ));
+    assert_eq!(absolute, 421, "the request line names another host");
+    let (twice, _) = server.raw(&format!(
+        "GET /api/auth/instance HTTP/1.1\r\nHost: rebound.evil.example:{port}"
+    ));
+    assert_eq!(twice, 421, "two Host headers");
+
     // The claim did not happen; the right host still works, and so does a local probe.
     let instance: serde_json::Value = server
         .client()
@@ -326,10 +330,7 @@ async fn requests_naming_another_host_are_misdirected() {
     assert_eq!(probe.status(), 200);
 
     // A name the owner lists is served.
-    let aliased = TestServer::start_with(Options {
-        env: vec![("CLAWHOST_HTTP_ALLOWED_HOSTS".into(), "claw.internal".into())],
-        ..Options::default()
-    });
+    let aliased = TestServer::start_setting("CLAWHOST_HTTP_ALLOWED_HOSTS", "claw.internal");
     let response = aliased
         .bare_client()
         .get(aliased.url("/api/auth/instance"))

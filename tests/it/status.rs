@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use crate::harness::{Options, TestServer, assert_problem};
+use crate::harness::{TestServer, assert_problem};
 
 #[tokio::test]
 async fn names_are_validated() {
@@ -139,10 +139,7 @@ async fn all_items(owner: &crate::harness::Client) -> Vec<Value> {
 /// of 100,000.
 #[tokio::test]
 async fn anonymous_posts_have_a_budget_of_their_own() {
-    let server = TestServer::start_with(Options {
-        env: vec![("CLAWHOST_HTTP_TRUSTED_PROXIES".into(), "127.0.0.1".into())],
-        ..Options::default()
-    });
+    let server = TestServer::start_setting("CLAWHOST_HTTP_TRUSTED_PROXIES", "127.0.0.1");
     let owner = server.claimed().await;
     for i in 0..3 {
         let response = owner

@@ -62,6 +62,9 @@ async fn sensitive_actions_need_the_password_given_recently() {
             .await,
         owner.post_empty("/api/gateway/rotate-credential").await,
         owner.post_empty("/api/gateway/runtime/install").await,
+        owner
+            .post("/api/channels/whatsapp/link", &json!({"relink": true}))
+            .await,
     ];
     for response in refused {
         let problem = assert_problem(response, 403).await;
