@@ -1,20 +1,27 @@
-// The first-run journey through the UI only, in a real Chromium: claim, setup wizard (a bad
-// key first, then the test LLM), start with live progress, dashboard, Control UI chat,
-// linking WhatsApp; then a wrong password, revoking another session in /settings once the
-// step-up window has passed (the page asks for the password and carries on), and Stop from
-// the dashboard. The server's step-up window is short (the Rust test sets it), so any
-// sensitive form may ask for the password: `sensitive` answers when it does.
-// Screenshots of every page at 1280×800 and 390×844 go to CLAWHOST_E2E_ARTIFACTS.
-// Any console error or CSP violation on clawhost's own pages fails the run.
+// The first-run journey through the UI only, in a real Chromium, at a name that is not this
+// machine's own (a LAN name or a VPS's address: plain http there is not a secure context,
+// browsers send no Sec-Fetch-Site, and every page warns that the connection is not private).
+// Claim (a mistake first: the code stays typed), the guided setup (a bad key, a missing
+// model, then the test LLM), start with live progress, dashboard, saving again while running
+// ("Restart to apply"), Control UI chat, linking WhatsApp; then the wrong address, a
+// cross-site form that must be refused, a wrong password, revoking another session in
+// /settings once the step-up window has passed (the page asks for the password and carries
+// on), Stop from the dashboard and the Control UI's address while stopped. axe-core checks
+// every page and state, light and dark: no serious or critical violation. Screenshots of
+// every page at 1280×800 and 390×844 go to CLAWHOST_E2E_ARTIFACTS. Any console error or
+// CSP violation on clawhost's own pages fails the run.
 //
 // Driven by the Rust test `browser::first_run_journey`. Input (environment):
-// CLAWHOST_E2E_URL, CLAWHOST_E2E_CODE, CLAWHOST_E2E_PASSWORD, CLAWHOST_E2E_LLM_URL,
-// CLAWHOST_E2E_REPLY, CLAWHOST_E2E_ARTIFACTS. Output: one JSON line; exit 0 on success.
+// CLAWHOST_E2E_URL (the public URL), CLAWHOST_E2E_OTHER_URL (the same server at an address
+// it does not answer for), CLAWHOST_E2E_RESOLVE, CLAWHOST_E2E_CODE, CLAWHOST_E2E_PASSWORD,
+// CLAWHOST_E2E_LLM_URL, CLAWHOST_E2E_REPLY, CLAWHOST_E2E_ARTIFACTS. Output: one JSON line;
+// exit 0 on success.
 
 import { mkdirSync } from "node:fs";
-import { chatWithTestLlm, launchChromium } from "./lib.mjs";
+import { accessibilityProblems, chatWithTestLlm, launchChromium, pageFetch } from "./lib.mjs";
 
 const base = process.env.CLAWHOST_E2E_URL;
+const otherAddress = process.env.CLAWHOST_E2E_OTHER_URL;
 const code = process.env.CLAWHOST_E2E_CODE;
 const password = process.env.CLAWHOST_E2E_PASSWORD;
 const llmUrl = process.env.CLAWHOST_E2E_LLM_URL;
@@ -28,17 +35,21 @@ const SIZES = [
 ];
 const problems = [];
 const steps = [];
+const audited = [];
 
 const browser = await launchChromium();
+
+function ours(url) {
+  return (url.startsWith(base) || url.startsWith(otherAddress)) && !new URL(url).pathname.startsWith("/openclaw/");
+}
 
 function watch(page, label) {
   page.on("console", (message) => {
     const url = page.url();
-    const ours = url.startsWith(base) && !new URL(url).pathname.startsWith("/openclaw");
-    if (!ours || message.type() !== "error") return;
+    if (!ours(url) || message.type() !== "error") return;
     // Chromium logs every 4xx answer as "Failed to load resource". The pages and API calls
-    // that answer 401/404/422 on purpose are the error paths under test; a missing script,
-    // stylesheet or icon is a real fault.
+    // that answer 401/403/404/421/422 on purpose are the error paths under test; a missing
+    // script, stylesheet or icon is a real fault.
     const resource = message.location().url || "";
     const expected =
       message.text().startsWith("Failed to load resource: the server responded with a status of 4") &&
@@ -47,9 +58,21 @@ function watch(page, label) {
     if (!expected) problems.push(`${label}: console error on ${url}: ${message.text()} (${resource})`);
   });
   page.on("pageerror", (error) => {
-    if (!new URL(page.url()).pathname.startsWith("/openclaw")) problems.push(`${label}: script error on ${page.url()}: ${error}`);
+    if (ours(page.url())) problems.push(`${label}: script error on ${page.url()}: ${error}`);
   });
   page.on("dialog", (dialog) => dialog.accept());
+}
+
+// axe-core on the page as it is now, light and dark.
+async function audit(page, label) {
+  problems.push(...(await accessibilityProblems(page, label)));
+  audited.push(label);
+}
+
+// Every page clawhost draws over plain http at this name says the connection is not private.
+async function warnsInsecure(page, label) {
+  const notice = page.locator("[data-insecure-notice]");
+  if (!(await notice.isVisible())) problems.push(`${label}: no "not private" notice over plain http`);
 }
 
 async function shots(context, name, path) {
@@ -60,6 +83,14 @@ async function shots(context, name, path) {
     await page.goto(`${base}${path}`);
     await page.waitForLoadState("networkidle").catch(() => {});
     await page.screenshot({ path: `${artifacts}/${name}-${width}x${height}.png`, fullPage: true });
+    if (width === SIZES[0][0]) {
+      await audit(page, name);
+      await warnsInsecure(page, name);
+    } else {
+      // Nothing may be cut off on a phone: the page is no wider than the screen.
+      const wide = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+      if (wide) problems.push(`${name}: wider than a ${width} px screen`);
+    }
     await page.close();
   }
 }
@@ -83,8 +114,12 @@ async function sensitive(page, submit, done) {
 // settings body is refused as invalid (422) while it does, as stale (403) once it does not.
 async function stepUpWindowPassed(page) {
   for (let tries = 0; tries < 120; tries += 1) {
-    const response = await page.request.put(`${base}/api/gateway/settings`, { data: {} });
-    if (response.status() === 403) return;
+    const response = await pageFetch(page, "/api/gateway/settings", {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
+    if (response.status === 403) return;
     await page.waitForTimeout(250);
   }
   throw new Error("the step-up window never ended");
@@ -94,6 +129,13 @@ async function badge(page, text, timeout) {
   await page.locator('[data-field="state"]', { hasText: text }).first().waitFor({ timeout });
 }
 
+async function expectDisabled(page, selector, label) {
+  const disabled = await page.locator(selector).first().evaluate((element) => element.disabled || element.getAttribute("aria-disabled") === "true");
+  if (!disabled) problems.push(`${label} should be disabled`);
+}
+
+const providerSaved = '#step-provider [data-field="test-result"]:has-text("Saved."), #step-provider p.ok:has-text("Saved.")';
+
 let retried = false;
 
 let result;
@@ -102,18 +144,25 @@ try {
   const page = await context.newPage();
   watch(page, "owner");
 
-  // Claim.
+  // Claim over plain http at a LAN name: a mistake first keeps the code typed.
   await shots(context, "claim", "/claim");
   await page.goto(`${base}/`);
   await page.waitForURL(/\/claim$/);
   await page.fill("#code", code);
   await page.fill("#password", password);
+  await page.fill("#password_confirm", `${password} but different`);
+  await page.click("button[type=submit]");
+  await page.locator(".alert", { hasText: "do not match" }).waitFor({ timeout: 10_000 });
+  if ((await page.inputValue("#code")) !== code) problems.push("the claim code was emptied after an error");
+  await audit(page, "claim with an error");
+  await page.fill("#password", password);
   await page.fill("#password_confirm", password);
-  await Promise.all([page.waitForURL(`${base}/`), page.click("button[type=submit]")]);
-  steps.push("claimed");
+  await Promise.all([page.waitForURL(/\/setup$/), page.click("button[type=submit]")]);
+  steps.push("claimed over plain http, landed on the setup");
+  await warnsInsecure(page, "setup");
 
-  // Setup: a bad key shows an inline error next to the field.
-  await page.goto(`${base}/setup`);
+  // Setup: nothing to test before a key is saved; a bad key shows an inline error.
+  await expectDisabled(page, "[data-test-key]", "Test key without a saved key");
   await page.selectOption("#provider", "anthropic");
   await page.fill("#api_key", "not-an-anthropic-key");
   await sensitive(
@@ -121,32 +170,58 @@ try {
     () => page.click('form[data-action="settings"] button[type=submit]'),
     page.locator("#error-api_key", { hasText: "sk-ant-" }),
   );
+  await audit(page, "setup with an inline error");
   steps.push("bad key shown inline");
 
-  // Then the test LLM, tested, saved.
+  // An OpenAI-compatible endpoint has no default model: it must be named.
   await page.selectOption("#provider", "openai-compatible");
   await page.fill("#api_key", "sk-test-journey");
   await page.fill("#base_url", llmUrl);
-  await page.fill("#model", "test-model");
+  await page.fill("#model", "");
   await sensitive(
     page,
     () => page.click('form[data-action="settings"] button[type=submit]'),
-    page.locator('#step-provider [data-field="test-result"]:has-text("Saved."), #step-provider p.ok:has-text("Saved.")').first(),
+    page.locator("#error-model", { hasText: "Name the model" }),
   );
+  steps.push("a missing model is asked for");
+
+  // Then the test LLM, tested, saved.
+  await page.fill("#api_key", "sk-test-journey");
+  await page.fill("#model", "test-model");
+  await sensitive(page, () => page.click('form[data-action="settings"] button[type=submit]'), page.locator(providerSaved).first());
   await page.click("[data-test-key]");
   await page.locator('[data-field="test-result"]', { hasText: "accepted the key" }).waitFor({ timeout: 20_000 });
   steps.push("provider saved and tested");
   await shots(context, "setup", "/setup");
 
+  // The dashboard before the first start says what to do next; what cannot work is disabled.
+  await page.goto(`${base}/`);
+  await page.locator("#next-step", { hasText: "start the gateway" }).waitFor();
+  await expectDisabled(page, 'form[data-action="stop"] button', "Stop while stopped");
+  await expectDisabled(page, "text=Open Control UI", "Open Control UI while stopped");
+  await shots(context, "dashboard-fresh", "/");
+  steps.push("the fresh dashboard says what to do next");
+
   // Start with live progress, until running.
+  await page.goto(`${base}/setup`);
   await page.click('#step-start form[data-action="start"] button');
   await page.locator('#step-start [data-field="progress"]').waitFor({ state: "visible", timeout: 30_000 });
   await badge(page, "Running", 180_000);
+  await expectDisabled(page, '#step-start form[data-action="start"] button', "Start while running");
   steps.push("started with progress");
+
+  // Saved while running: the page says to restart, and its button does.
+  await sensitive(page, () => page.click('form[data-action="settings"] button[type=submit]'), page.locator('[data-field="apply"]:visible'));
+  await audit(page, "setup saved while running");
+  await page.click('[data-field="apply"] button');
+  await page.locator('#step-start [data-field="state"]:not(.state-running)').waitFor({ timeout: 60_000 });
+  await badge(page, "Running", 180_000);
+  steps.push("restart to apply");
 
   // Dashboard shows Running; open the Control UI and chat.
   await page.goto(`${base}/`);
   await badge(page, "Running", 30_000);
+  if (await page.locator("#next-step").count()) problems.push("the next-step card stayed after the first run");
   await page.locator('#channels [data-field="whatsapp"]', { hasText: "WhatsApp" }).waitFor({ timeout: 30_000 });
   steps.push("channels card filled");
   await shots(context, "dashboard", "/");
@@ -155,14 +230,9 @@ try {
   steps.push("chat reply in the Control UI");
 
   // Link WhatsApp from the dashboard: the gateway installs the plugin (progress on the page),
-  // then the QR shows, or, where WhatsApp cannot be reached (as on CI), the plugin's reason.
-  // Linking a phone to the assistant is sensitive: the page may ask for the password first.
+  // then the QR shows, or, where WhatsApp cannot be reached (as on CI), the reason in words.
   await page.goto(`${base}/`);
-  await sensitive(
-    page,
-    () => page.click('#channels button:has-text("Link WhatsApp")'),
-    page.locator("[data-whatsapp-link]"),
-  );
+  await sensitive(page, () => page.click('#channels button:has-text("Link WhatsApp")'), page.locator("[data-whatsapp-link]"));
   await page.waitForURL(/\/channels\/whatsapp$/);
   await page.screenshot({ path: `${artifacts}/whatsapp-progress-1280x800.png`, fullPage: true });
   const linkCard = page.locator('[data-whatsapp-link][data-state="qr"], [data-whatsapp-link][data-state="failed"]');
@@ -172,11 +242,38 @@ try {
     steps.push("whatsapp QR shown");
   } else {
     const reason = await page.locator('[data-field="link-failed"]').innerText();
-    if (!reason.includes("WhatsApp login")) problems.push(`unexpected WhatsApp failure: ${reason}`);
+    if (!reason.includes("WhatsApp")) problems.push(`unexpected WhatsApp failure: ${reason}`);
+    if (reason.includes("openclaw channels login")) problems.push(`a CLI hint beside clawhost's button: ${reason}`);
     await page.locator('[data-field="link-form"] button', { hasText: "Try again" }).waitFor();
-    steps.push("whatsapp plugin's reason shown");
+    steps.push(`whatsapp failure said in words: ${reason.split("\n")[0]}`);
   }
+  await audit(page, "whatsapp");
   await shots(context, "whatsapp", "/channels/whatsapp");
+
+  // The same server at an address it does not answer for: a page that says which to use.
+  const lost = await context.newPage();
+  watch(lost, "wrong address");
+  await lost.goto(`${otherAddress}/openclaw/`);
+  await lost.locator("h1", { hasText: "Wrong address" }).waitFor();
+  await lost.screenshot({ path: `${artifacts}/wrong-address-1280x800.png`, fullPage: true });
+  await audit(lost, "wrong address");
+  await Promise.all([lost.waitForURL(`${base}/openclaw/`), lost.click(`a[href="${base}/openclaw/"]`)]);
+  await lost.close();
+  steps.push("the wrong address leads to the right one");
+
+  // A form on another site posting to clawhost is refused: its Origin is not clawhost's.
+  await page.route("http://elsewhere.test/**", (route) =>
+    route.fulfill({
+      contentType: "text/html",
+      body: `<form method="post" action="${base}/gateway/stop"><button>go</button></form>`,
+    }),
+  );
+  await page.goto("http://elsewhere.test/");
+  await Promise.all([page.waitForURL(`${base}/gateway/stop`), page.click("button")]);
+  if (!(await page.content()).includes("was refused")) problems.push("a cross-site form was not refused");
+  await page.goto(`${base}/`);
+  await badge(page, "Running", 10_000);
+  steps.push("a cross-site form is refused");
 
   // A wrong password shows an error.
   const stranger = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -187,6 +284,7 @@ try {
   await strangerPage.fill("#password", "definitely not the password");
   await strangerPage.click("button[type=submit]");
   await strangerPage.locator(".alert", { hasText: "not correct" }).waitFor({ timeout: 10_000 });
+  await audit(strangerPage, "login with an error");
   steps.push("wrong password shown");
   await shots(stranger, "not-found", "/no-such-page");
 
@@ -197,6 +295,7 @@ try {
   await otherPage.goto(`${base}/login`);
   await otherPage.fill("#password", password);
   await Promise.all([otherPage.waitForURL(`${base}/`), otherPage.click("button[type=submit]")]);
+  steps.push("signed in over plain http");
   await page.goto(`${base}/settings`);
   await shots(context, "settings", "/settings");
   // Revoking it is sensitive: once the window has passed, the page asks for the password.
@@ -205,23 +304,29 @@ try {
   await otherRow.locator("button", { hasText: "Revoke" }).click();
   await page.locator("form[data-step-up]").waitFor({ timeout: 10_000 });
   await page.screenshot({ path: `${artifacts}/confirm-1280x800.png`, fullPage: true });
+  await audit(page, "confirm");
   await page.fill("#reauth_password", password);
   await Promise.all([page.waitForURL(/\/$/), page.click('form[data-step-up] button[type=submit]')]);
   steps.push("password confirmed for the revocation");
-  const me = await otherPage.request.get(`${base}/api/auth/me`);
-  if (me.status() !== 401) problems.push(`the revoked session still works (${me.status()})`);
+  const me = await pageFetch(otherPage, "/api/auth/me");
+  if (me.status !== 401) problems.push(`the revoked session still works (${me.status})`);
   steps.push("other session revoked");
 
-  // Stop from the dashboard (after confirming) reaches Stopped.
+  // Stop from the dashboard (after confirming) reaches Stopped; the Control UI's address
+  // then says so in words.
   await page.goto(`${base}/`);
   await page.click('form[data-action="stop"] button');
   await badge(page, "Stopped", 120_000);
+  await audit(page, "dashboard stopped");
   steps.push("stopped from the dashboard");
+  await page.goto(`${base}/openclaw/`);
+  await page.locator("h1", { hasText: "The gateway is not running" }).waitFor();
   await shots(context, "gateway-down", "/openclaw/");
+  steps.push("the Control UI's address while stopped is a page that says so");
 
-  result = { ok: problems.length === 0, steps, problems, retried };
+  result = { ok: problems.length === 0, steps, problems, retried, audited };
 } catch (error) {
-  result = { ok: false, steps, problems, error: String(error) };
+  result = { ok: false, steps, problems, error: String(error), audited };
 } finally {
   await browser.close();
 }

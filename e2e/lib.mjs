@@ -1,24 +1,69 @@
-// What both browser scripts share: launching the system Chromium, and chatting with the
-// test LLM in OpenClaw's Control UI.
+// What the browser scripts share: launching the system Chromium, checking a page with
+// axe-core, and chatting with the test LLM in OpenClaw's Control UI.
 
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
 
 /// Debian's Chromium, headless, as root, without the background traffic this machine's
-/// closed network would refuse.
+/// closed network would refuse. `CLAWHOST_E2E_RESOLVE` (a name) makes that name resolve to
+/// 127.0.0.1, as a LAN name or a VPS's address would: an origin that is not a secure context.
 export function launchChromium() {
+  const args = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ];
+  const name = process.env.CLAWHOST_E2E_RESOLVE;
+  if (name) args.push(`--host-resolver-rules=MAP ${name} 127.0.0.1`);
   return chromium.launch({
     executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
     headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
+    args,
   });
+}
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+/// Runs axe-core on `page` in light and in dark, and returns a line for each serious or
+/// critical violation. Evaluated through the driver, so the page's CSP stays as it is.
+export async function accessibilityProblems(page, label) {
+  const found = [];
+  for (const scheme of ["light", "dark"]) {
+    await page.emulateMedia({ colorScheme: scheme });
+    await page.evaluate(axeSource);
+    const violations = await page.evaluate(async () => {
+      const results = await window.axe.run(document, { resultTypes: ["violations"] });
+      return results.violations.map((v) => ({
+        id: v.id,
+        impact: v.impact,
+        nodes: v.nodes.slice(0, 3).map((n) => `${n.target.join(" ")}: ${n.failureSummary}`),
+      }));
+    });
+    for (const violation of violations) {
+      if (violation.impact === "serious" || violation.impact === "critical") {
+        found.push(`${label} (${scheme}): ${violation.id} [${violation.impact}] ${violation.nodes.join(" | ")}`);
+      }
+    }
+  }
+  await page.emulateMedia({ colorScheme: "light" });
+  return found;
+}
+
+/// A fetch from inside the page, so it goes through the browser's own network (its resolver
+/// rules, its cookies) as the page's scripts would.
+export async function pageFetch(page, path, init = {}) {
+  return page.evaluate(
+    async ({ path, init }) => {
+      const response = await fetch(path, { credentials: "same-origin", ...init });
+      return { status: response.status, text: await response.text() };
+    },
+    { path, init },
+  );
 }
 
 // Says "hello" in the Control UI open in `page` and waits for the test LLM's `reply`.

@@ -130,6 +130,10 @@ fn layered<S: Clone + Send + Sync + 'static>(
                 public_url.clone(),
                 web::headers::security_headers,
             ))
+            .layer(from_fn_with_state(
+                public_url.clone(),
+                web::notice::connection_notice,
+            ))
             .layer(from_fn_with_state(hosts, web::host::require_known_host))
             .layer(from_fn(web::problems::shape_errors))
             .layer(from_fn_with_state(
@@ -163,6 +167,9 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
         .public_url
         .clone()
         .unwrap_or_else(|| PublicUrl::from_listen(local));
+    if let Some(warning) = web::notice::insecure_warning(&public_url) {
+        tracing::warn!("{warning}");
+    }
 
     announce_claim(&store, &config, &public_url).await?;
 

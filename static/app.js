@@ -72,12 +72,59 @@ function setField(root, name, value) {
   return element;
 }
 
+// Times come as UTC from the server; shown in the browser's own time, UTC in the tooltip.
+function localTime(element) {
+  const at = new Date(element.dateTime);
+  if (Number.isNaN(at.getTime())) return;
+  element.title = `${element.dateTime.slice(0, 10)} ${element.dateTime.slice(11, 16)} UTC`;
+  element.textContent = at.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
+function localTimes(root = document) {
+  for (const element of $$("time[datetime]", root)) localTime(element);
+}
+
+// Buttons say in `data-when` the states they work in (the server states the rule once);
+// the others are disabled, and each card's hint says why.
+function applyActions(state) {
+  for (const element of $$("[data-when]")) {
+    const enabled = element.dataset.when.split(" ").includes(state);
+    if (element.tagName === "A") {
+      if (enabled) element.removeAttribute("aria-disabled");
+      else element.setAttribute("aria-disabled", "true");
+    } else {
+      element.disabled = !enabled;
+    }
+  }
+  for (const hint of $$('[data-field="why-disabled"]')) {
+    const card = hint.closest(".card") || document;
+    const reasons = [];
+    for (const element of $$("[data-when]", card)) {
+      const off = element.disabled || element.getAttribute("aria-disabled") === "true";
+      if (off && !reasons.includes(element.dataset.why)) reasons.push(element.dataset.why);
+    }
+    hint.textContent = reasons.join(" ");
+  }
+}
+
 function renderState(root, status) {
   const badge = setField(root, "state", STATE_LABELS[status.state] || status.state);
   if (badge) badge.className = `badge state-${status.state}`;
+  applyActions(status.state);
   setField(root, "provider", status.provider);
   setField(root, "model", status.model);
-  setField(root, "started_at", status.started_at ? `${status.started_at.slice(0, 10)} ${status.started_at.slice(11, 16)} UTC` : null);
+  const since = $('[data-field="started_at"]', root);
+  if (since) {
+    since.replaceChildren();
+    if (status.started_at) {
+      const time = document.createElement("time");
+      time.dateTime = status.started_at;
+      since.append(time);
+      localTime(time);
+    } else {
+      since.textContent = "—";
+    }
+  }
   setField(root, "openclaw_version", status.openclaw_version);
   setField(root, "restarts", String(status.restarts ?? 0));
   setField(root, "memory", status.memory_rss_bytes ? `${Math.round(status.memory_rss_bytes / 1048576)} MiB` : null);
@@ -93,6 +140,8 @@ function renderState(root, status) {
   }
   const done = $('[data-field="done"]', root);
   if (done) done.hidden = status.state !== "running";
+  const apply = $('[data-field="apply"]', root);
+  if (apply && status.state !== "running") apply.hidden = true;
   if (status.state === "running" || status.state === "needs_attention" || status.state === "stopped") {
     const progress = $('[data-field="progress"]', root);
     if (progress && status.state !== "running") progress.hidden = true;
@@ -119,10 +168,19 @@ function followGateway(root) {
     if (progress.phase.startsWith("install")) {
       const container = $('[data-field="install-progress"]');
       if (!container) return;
+      // A failure is the server's to show (kept until dismissed); so is the new version.
+      if (progress.phase === "install_failed") {
+        window.location.reload();
+        return;
+      }
       container.hidden = false;
       $("p", container).textContent = progress.detail;
+      const bar = $("progress", container);
+      if (typeof progress.percent === "number") {
+        bar.max = 100;
+        bar.value = progress.percent;
+      }
       if (progress.phase === "installed") {
-        const bar = $("progress", container);
         bar.max = 1;
         bar.value = 1;
         window.setTimeout(() => window.location.reload(), 800);
@@ -183,7 +241,7 @@ function providerForm() {
     const option = select.selectedOptions[0];
     keyBlock.hidden = option.dataset.needsKey !== "true";
     urlBlock.hidden = option.dataset.needsBaseUrl !== "true";
-    model.placeholder = option.dataset.defaultModel || "";
+    model.placeholder = option.dataset.defaultModel || "Required: the model's id at this endpoint";
   };
   select.addEventListener("change", sync);
   sync();
@@ -192,6 +250,7 @@ function providerForm() {
     for (const input of $$("input, select", form)) input.removeAttribute("aria-invalid");
   };
   const result = $('[data-field="test-result"]', form);
+  const test = $("[data-test-key]", form);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearErrors();
@@ -204,6 +263,13 @@ function providerForm() {
       $("#api_key", form).value = "";
       result.textContent = "Saved.";
       if (saved.data.key.set) $("#api_key", form).placeholder = `Saved key ending in ${saved.data.key.last4}`;
+      test.disabled = false;
+      test.removeAttribute("aria-describedby");
+      const why = $('[data-field="test-why"]', form);
+      if (why) why.hidden = true;
+      const apply = $('[data-field="apply"]');
+      const running = $('[data-field="state"].state-running');
+      if (apply && running) apply.hidden = false;
       return;
     }
     if (needsStepUp(saved)) {
@@ -219,7 +285,6 @@ function providerForm() {
     }
     if (!(saved.data && saved.data.errors)) result.textContent = (saved.data && saved.data.detail) || "Saving failed.";
   });
-  const test = $("[data-test-key]", form);
   test.hidden = false;
   test.addEventListener("click", async () => {
     result.textContent = "Testing…";
@@ -330,7 +395,30 @@ function followWhatsAppLink() {
   window.addEventListener("beforeunload", () => source.close());
 }
 
+// A page for a passing state (the gateway starting): ask again every few seconds, and load
+// the real page once the answer is no longer "unavailable".
+function retryWhenAvailable() {
+  const hint = $("[data-retry-every]");
+  if (!hint) return;
+  const every = Math.max(1, Number(hint.dataset.retryEvery) || 5) * 1000;
+  const again = async () => {
+    try {
+      const response = await fetch(window.location.href, { headers: { accept: "text/html" }, credentials: "same-origin" });
+      if (![502, 503, 504].includes(response.status)) {
+        window.location.reload();
+        return;
+      }
+    } catch {
+      // Not reachable right now either: ask again.
+    }
+    window.setTimeout(again, every);
+  };
+  window.setTimeout(again, every);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  localTimes();
+  retryWhenAvailable();
   channels();
   followWhatsAppLink();
   const live = $("#gateway") || $("#step-start");

@@ -34,6 +34,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(test_settings))
         .routes(routes!(get_runtime))
         .routes(routes!(install_runtime))
+        .routes(routes!(dismiss_install_failure))
         .routes(routes!(start))
         .routes(routes!(stop))
         .routes(routes!(restart))
@@ -157,6 +158,15 @@ async fn install_runtime(
     };
     let new_state = state.gateway.install(version).await?;
     Ok(accepted(new_state))
+}
+
+/// Forgets the last install's failure (`install_failure` in the status) once the owner has
+/// read it; installing again forgets it too.
+#[utoipa::path(delete, path = "/api/gateway/runtime/failure", tag = "gateway", security(("session" = [])),
+    responses((status = 204, description = "Forgotten (or there was none)")))]
+async fn dismiss_install_failure(State(state): State<AppState>, Owner(_): Owner) -> StatusCode {
+    state.gateway.dismiss_install_failure();
+    StatusCode::NO_CONTENT
 }
 
 /// The gateway's state once the command was taken.

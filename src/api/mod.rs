@@ -160,7 +160,7 @@ mod tests {
                 assert_eq!(operation.security.is_none(), public, "{path}");
             }
         }
-        assert_eq!(operations, 32);
+        assert_eq!(operations, 33);
     }
 
     /// utoipa takes only literals for bounds and patterns; these are the constants the

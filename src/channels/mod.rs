@@ -23,7 +23,23 @@ const MAX_CREDS_BYTES: u64 = 1024 * 1024;
 pub(crate) struct Issue {
     pub(crate) kind: String,
     pub(crate) message: String,
+    /// What to do, in clawhost's terms where clawhost has the action (its Link button, its
+    /// Restart) instead of a command to type on the server.
     pub(crate) fix: Option<String>,
+    /// The gateway's own hint, as it gave it.
+    pub(crate) gateway_fix: Option<String>,
+}
+
+/// The gateway's hint for `channel` in clawhost's terms, where clawhost has the action.
+pub(crate) fn clawhost_fix(channel: &str, fix: &str) -> Option<String> {
+    let lower = fix.to_ascii_lowercase();
+    if channel == "whatsapp" && lower.contains("openclaw channels login") {
+        Some("Press Link WhatsApp on the dashboard and scan the QR code with your phone.".into())
+    } else if lower.contains("openclaw gateway restart") || lower.contains("restart the gateway") {
+        Some("Restart the gateway from the dashboard.".into())
+    } else {
+        None
+    }
 }
 
 /// A channel as the gateway reports it; its flags are the gateway's own, passed on as they are.
@@ -68,10 +84,16 @@ pub(crate) fn from_status(payload: &Value) -> Vec<Channel> {
                 .into_iter()
                 .flatten()
                 .filter(|issue| issue["channel"] == id.as_str())
-                .map(|issue| Issue {
-                    kind: text(&issue["kind"]).unwrap_or_default(),
-                    message: text(&issue["message"]).unwrap_or_default(),
-                    fix: text(&issue["fix"]),
+                .map(|issue| {
+                    let gateway_fix = text(&issue["fix"]);
+                    Issue {
+                        kind: text(&issue["kind"]).unwrap_or_default(),
+                        message: text(&issue["message"]).unwrap_or_default(),
+                        fix: gateway_fix
+                            .as_deref()
+                            .map(|fix| clawhost_fix(&id, fix).unwrap_or_else(|| fix.to_string())),
+                        gateway_fix,
+                    }
                 })
                 .collect();
             Channel {
@@ -225,13 +247,28 @@ mod tests {
         assert!(channels[0].configured && !channels[0].linked);
         assert_eq!(channels[0].health.as_deref(), Some("stopped"));
         assert_eq!(channels[0].issues[0].kind, "auth");
+        // Issue 12, defect 7: clawhost's own button, not a command for the server's shell.
+        let issue = &channels[0].issues[0];
         assert!(
-            channels[0].issues[0]
+            issue
                 .fix
+                .as_deref()
+                .unwrap_or_default()
+                .contains("Link WhatsApp"),
+            "{issue:?}"
+        );
+        assert!(
+            issue
+                .gateway_fix
                 .as_deref()
                 .unwrap_or_default()
                 .contains("channels login")
         );
+        assert_eq!(
+            clawhost_fix("telegram", "Run: openclaw channels login"),
+            None
+        );
+        assert!(clawhost_fix("telegram", "Run: openclaw gateway restart").is_some());
         assert!(!whatsapp_from_status(&payload).linked);
     }
 }

@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::OPENCLAW_VERSION;
+use crate::gateway::install_report::says_network_failure;
 use crate::gateway::rpc::{RpcClient, RpcError};
 use crate::gateway::status::GatewayState;
 use crate::gateway::supervisor::Gateway;
@@ -348,6 +349,52 @@ fn plugin_message(reply: &Value) -> String {
         .to_string()
 }
 
+/// A failed link as the owner reads it: the reason in words, and whether restarting the
+/// gateway is what finishes it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Explained {
+    pub(crate) reason: String,
+    pub(crate) restart_finishes: bool,
+}
+
+/// Says what the plugin's failure `detail` means (the raw text stays beside it).
+pub(crate) fn explain(detail: &str) -> Explained {
+    let lower = detail.to_ascii_lowercase();
+    let has = |needles: &[&str]| needles.iter().any(|n| lower.contains(n));
+    let (reason, restart_finishes) = if has(&["515", "restart required", "restart the gateway"]) {
+        (
+            "WhatsApp accepted the phone and asks for a fresh connection: restart the gateway to finish linking.",
+            true,
+        )
+    } else if says_network_failure(&lower) || lower.contains("websocket error") {
+        (
+            "WhatsApp's servers cannot be reached from this server: check its internet access and firewall (web.whatsapp.com, port 443).",
+            false,
+        )
+    } else if has(&["can't link new devices", "cannot link new devices"]) {
+        (
+            "WhatsApp does not let this phone link a new device right now; wait a while (WhatsApp decides how long) and try again.",
+            false,
+        )
+    } else if has(&["401", "logged out", "loggedout"]) {
+        (
+            "WhatsApp ended this link (logged out on the phone); link again.",
+            false,
+        )
+    } else if has(&["408", "timed out"]) {
+        ("WhatsApp did not answer in time; try again.", false)
+    } else {
+        return Explained {
+            reason: detail.to_string(),
+            restart_finishes: false,
+        };
+    };
+    Explained {
+        reason: reason.into(),
+        restart_finishes,
+    }
+}
+
 /// Only a base64 PNG is ever put in an `<img src>`.
 fn is_png_data_url(url: &str) -> bool {
     url.len() <= MAX_QR_DATA_URL
@@ -417,6 +464,24 @@ mod tests {
             next_step(&json!({"qrDataUrl": "https://evil.example/qr.png"}), early),
             Step::Ended(LinkEvent::Failed { .. })
         ));
+    }
+
+    /// Issue 12, defect 7: failures in words, the raw text kept beside them.
+    #[test]
+    fn failures_are_explained() {
+        let offline = explain(
+            "WhatsApp login failed: WebSocket Error (getaddrinfo ENOTFOUND web.whatsapp.com)",
+        );
+        assert!(
+            offline
+                .reason
+                .contains("cannot be reached from this server"),
+            "{offline:?}"
+        );
+        assert!(!offline.restart_finishes);
+        let restart = explain("Connection Failure: stream errored (restart required) 515");
+        assert!(restart.restart_finishes, "{restart:?}");
+        assert_eq!(explain("Something new").reason, "Something new");
     }
 
     #[test]

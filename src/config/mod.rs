@@ -19,7 +19,7 @@ use load::{Layers, Values};
 pub(crate) use settings::help;
 pub use values::OPENCLAW_VERSION;
 pub(crate) use values::{
-    LogFormat, NODE_VERSION, Network, PublicUrl, format_duration, parse_version,
+    LogFormat, NODE_VERSION, Network, PublicUrl, format_duration, is_loopback_host, parse_version,
 };
 
 /// Values given on the command line; they win over everything else.

@@ -82,12 +82,31 @@ impl PublicUrl {
         self.https
     }
 
+    /// Whether what travels between the browser and clawhost can be read on the network: plain
+    /// http to anything but this machine itself.
+    pub(crate) fn travels_in_clear(&self) -> bool {
+        !self.https && !is_loopback_host(self.authority())
+    }
+
     /// `host[:port]` as a browser sends it in `Host` (no port when it is the scheme's default).
     pub(crate) fn authority(&self) -> &str {
         self.origin
             .split_once("://")
             .map_or(self.origin.as_str(), |(_, authority)| authority)
     }
+}
+
+/// `localhost`, `127.0.0.1`, `[::1]` with any port: names that never leave this machine.
+pub(crate) fn is_loopback_host(host: &str) -> bool {
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if !port.contains(']') && !name.ends_with(':') => name,
+        _ => host,
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A name clawhost answers to besides the public URL's: `claw.internal`, `10.0.0.5:8080`,

@@ -10,9 +10,13 @@
 //! - [`status`]: the types the supervisor reports in;
 //! - [`settings`], [`providers`], [`provider_key`], [`keycheck`]: the owner's choice of LLM
 //!   provider, checked, stored with its key sealed, and tested;
+//! - [`first_run`]: how far the owner's first run has come;
+//! - [`install_report`]: an install's progress and failure as the owner reads them;
 //! - [`openclaw_config`], [`runtime`], [`paths`], [`logs`], [`rpc`]: OpenClaw's own files,
 //!   install, output and protocol.
 
+pub(crate) mod first_run;
+pub(crate) mod install_report;
 pub(crate) mod keycheck;
 pub(crate) mod launch;
 pub(crate) mod logs;

@@ -147,8 +147,8 @@ pub(crate) fn exit_record(status: ExitStatus) -> Exit {
     }
 }
 
-/// Whether the gateway on `port` answers `/readyz` with success.
-pub(crate) async fn is_ready(http: &ReadyClient, port: u16) -> bool {
+/// Whether whatever listens on `port` answers `/readyz` with success.
+async fn is_ready(http: &ReadyClient, port: u16) -> bool {
     let Ok(uri) = format!("http://127.0.0.1:{port}/readyz").parse::<hyper::Uri>() else {
         return false;
     };
@@ -158,26 +158,34 @@ pub(crate) async fn is_ready(http: &ReadyClient, port: u16) -> bool {
     }
 }
 
-/// The version the gateway reports in its handshake (it may still be finishing start-up).
-pub(crate) async fn server_version(port: u16, token: &str) -> Option<String> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        match RpcClient::connect(port, token, Duration::from_secs(5)).await {
-            Ok(client) => {
-                let version = client.server_version.clone();
-                client.close().await;
-                return version;
-            }
-            Err(RpcError::Starting | RpcError::Closed) => {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            Err(error) => {
-                tracing::debug!(%error, "could not ask the gateway for its version");
-                return None;
-            }
+/// Who answered on the gateway's port.
+pub(crate) enum Answer {
+    /// Our gateway: it took this start's credential (and said which version it is).
+    Ours(Option<String>),
+    /// Nothing usable yet: not listening, or still starting.
+    NotYet,
+    /// Something answers `/readyz` there but refuses this start's credential, or does not
+    /// speak the gateway's protocol at all: another program holds the port.
+    Foreign(String),
+}
+
+/// Whether the gateway on `port` is ready and is the one started with `token`: `/readyz`
+/// answers, and the backend RPC accepts the credential only this start knows.
+pub(crate) async fn who_answers(http: &ReadyClient, port: u16, token: &str) -> Answer {
+    if !is_ready(http, port).await {
+        return Answer::NotYet;
+    }
+    match RpcClient::connect(port, token, Duration::from_secs(5)).await {
+        Ok(client) => {
+            let version = client.server_version.clone();
+            client.close().await;
+            Answer::Ours(version)
+        }
+        Err(RpcError::Starting | RpcError::Closed | RpcError::Timeout) => Answer::NotYet,
+        Err(error @ (RpcError::Connect(_) | RpcError::Refused(_))) => {
+            Answer::Foreign(error.to_string())
         }
     }
-    None
 }
 
 /// Stops a gateway that a previous clawhost left running (it was killed before it could stop

@@ -41,8 +41,9 @@ pub(crate) struct Provider {
     pub(crate) name: &'static str,
     pub(crate) needs_key: bool,
     pub(crate) needs_base_url: bool,
-    /// Model id within the provider (the part after `provider/` in OpenClaw's model ref).
-    pub(crate) default_model: &'static str,
+    /// Model id within the provider (the part after `provider/` in OpenClaw's model ref);
+    /// `null` where only the endpoint knows its models, so the owner must name one.
+    pub(crate) default_model: Option<&'static str>,
 }
 
 /// The one request that tells whether a key works, before the gateway starts.
@@ -100,13 +101,14 @@ impl ProviderKind {
         }
     }
 
-    pub(crate) fn default_model(self) -> &'static str {
+    /// The model used when the owner names none; an endpoint of unknown make has none.
+    pub(crate) fn default_model(self) -> Option<&'static str> {
         match self {
-            ProviderKind::Anthropic => "claude-opus-5",
-            ProviderKind::OpenAi => "gpt-6-astra",
-            ProviderKind::OpenRouter => "auto",
-            ProviderKind::OpenAiCompatible => "default",
-            ProviderKind::Ollama => "gemma4",
+            ProviderKind::Anthropic => Some("claude-opus-5"),
+            ProviderKind::OpenAi => Some("gpt-6-astra"),
+            ProviderKind::OpenRouter => Some("auto"),
+            ProviderKind::OpenAiCompatible => None,
+            ProviderKind::Ollama => Some("gemma4"),
         }
     }
 
@@ -190,7 +192,7 @@ impl ProviderKind {
         let chars = key.chars().count();
         if chars < rule.min || chars > rule.max {
             return error(format!(
-                "A {} key is {} to {} characters long; this one has {chars}.",
+                "{} keys are {} to {} characters long; this one has {chars}.",
                 self.name(),
                 rule.min,
                 rule.max
@@ -412,7 +414,9 @@ mod tests {
         for kind in ProviderKind::ALL {
             assert_eq!(ProviderKind::from_id(kind.id()), Some(kind));
             assert_eq!(kind.needs_key(), kind.key_env().is_some(), "{kind:?}");
-            assert!(check_model(kind.default_model()).is_ok(), "{kind:?}");
+            if let Some(model) = kind.default_model() {
+                assert!(check_model(model).is_ok(), "{kind:?}");
+            }
             let probe = kind.probe(kind.default_base_url().or(Some("http://127.0.0.1:9/v1")));
             assert!(probe.url.starts_with("http"), "{kind:?}");
             assert_eq!(probe.auth == ProbeAuth::None, !kind.needs_key(), "{kind:?}");

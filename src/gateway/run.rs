@@ -13,14 +13,17 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use super::launch::{Launch, Prepared};
-use super::process::{self, GatewayProcess, ReadyClient};
+use super::process::{self, Answer, GatewayProcess, ReadyClient};
 use super::restart_policy::{AfterCrash, CRASH_LIMIT, Ended, Restarts, after_exit};
 use super::status::{Attention, Credential, GatewayState, Progress, Status};
 use crate::clock::{now_ms, rfc3339};
+use crate::store;
 
 /// Log lines kept with "needs attention".
 const LOG_TAIL: usize = 50;
 const READY_POLL: Duration = Duration::from_millis(250);
+/// Answers from a stranger on the gateway's port, in a row, before the start gives up.
+const FOREIGN_ANSWERS: u32 = 3;
 
 /// What the actor and the run task share.
 pub(super) struct Ctx {
@@ -45,12 +48,36 @@ impl Ctx {
         timeout: Duration,
         detail: impl Into<String>,
     ) {
+        self.send_progress(phase, started, timeout, detail.into(), None);
+    }
+
+    /// A step whose share of the whole is known.
+    pub(super) fn progress_percent(
+        &self,
+        phase: &'static str,
+        started: Instant,
+        timeout: Duration,
+        detail: String,
+        percent: u8,
+    ) {
+        self.send_progress(phase, started, timeout, detail, Some(percent));
+    }
+
+    fn send_progress(
+        &self,
+        phase: &'static str,
+        started: Instant,
+        timeout: Duration,
+        detail: String,
+        percent: Option<u8>,
+    ) {
         let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let _ = self.progress.send(Progress {
             phase,
             elapsed_ms: millis(started.elapsed()),
             timeout_ms: millis(timeout),
-            detail: detail.into(),
+            detail,
+            percent,
         });
     }
 
@@ -217,6 +244,8 @@ async fn watch_child(
     // Wait for readiness, reporting progress every second.
     let mut poll = tokio::time::interval(READY_POLL);
     let mut last_report = Instant::now();
+    let mut foreign = 0;
+    let version;
     ctx.progress(
         "waiting_for_readiness",
         started,
@@ -232,8 +261,24 @@ async fn watch_child(
             }
             _ = poll.tick() => {}
         }
-        if process::is_ready(&ctx.http, prepared.port).await {
-            break;
+        match process::who_answers(&ctx.http, prepared.port, &prepared.token).await {
+            Answer::Ours(reported) => {
+                version = reported;
+                break;
+            }
+            Answer::NotYet => foreign = 0,
+            Answer::Foreign(what) => {
+                // Several times in a row, so a gateway between its HTTP and RPC being ready is not
+                // taken for a stranger.
+                foreign += 1;
+                if foreign >= FOREIGN_ANSWERS {
+                    stop(ctx, gateway).await;
+                    return Ended::Attention(format!(
+                        "Port {} on 127.0.0.1 answers, but not as the gateway clawhost started ({what}): another program is using it. Stop that program, or set gateway.port to a free port (0 picks one).",
+                        prepared.port
+                    ));
+                }
+            }
         }
         if started.elapsed() > timeout {
             stop(ctx, gateway).await;
@@ -257,9 +302,7 @@ async fn watch_child(
         port: prepared.port,
         token: prepared.token.clone(),
     }));
-    let version = process::server_version(prepared.port, &prepared.token)
-        .await
-        .or_else(|| prepared.installed_version.clone());
+    let version = version.or_else(|| prepared.installed_version.clone());
     ctx.status.send_modify(|s| {
         s.state = GatewayState::Running;
         s.started_at = Some(rfc3339(now_ms()));
@@ -272,6 +315,10 @@ async fn watch_child(
         format!("the gateway is running on port {}", prepared.port),
     );
     ctx.note("the gateway is ready");
+    let at = now_ms();
+    if let Err(error) = store::run(&ctx.launch.store, move |s| s.mark_gateway_ready(at)).await {
+        tracing::warn!(%error, "cannot record that the gateway became ready");
+    }
 
     tokio::select! {
         status = gateway.wait() => exited(ctx, status, "while running"),

@@ -110,16 +110,10 @@ pub(crate) fn check(
     let same_provider = previous.is_some_and(|p| p.provider == provider.id());
     let mut errors: Vec<FieldError> = Vec::new();
 
-    let model = request
-        .model
-        .as_deref()
-        .map(str::trim)
-        .filter(|m| !m.is_empty())
-        .unwrap_or(provider.default_model())
-        .to_string();
-    if let Err(error) = providers::check_model(&model) {
+    let model = checked_model(provider, request.model.as_deref()).unwrap_or_else(|error| {
         errors.push(error);
-    }
+        String::new()
+    });
 
     let given_url = request
         .base_url
@@ -205,6 +199,22 @@ pub(crate) fn check(
     })
 }
 
+/// The model named, or the provider's default; a provider without one needs it named.
+fn checked_model(provider: ProviderKind, given: Option<&str>) -> Result<String, FieldError> {
+    let given = given.map(str::trim).filter(|m| !m.is_empty());
+    let Some(model) = given.or(provider.default_model()) else {
+        return Err(FieldError::new(
+            "model",
+            format!(
+                "Name the model to use: {} has no default. Its /models list names the ones it serves.",
+                provider.name()
+            ),
+        ));
+    };
+    providers::check_model(model)?;
+    Ok(model.to_string())
+}
+
 /// Whether two base URLs (already checked) name the same scheme, host and port.
 fn same_origin(a: Option<&str>, b: Option<&str>) -> bool {
     let origin = |url: Option<&str>| {
@@ -283,7 +293,10 @@ mod tests {
             None,
         )
         .expect("valid");
-        assert_eq!(checked.model, ProviderKind::Anthropic.default_model());
+        assert_eq!(
+            Some(checked.model.as_str()),
+            ProviderKind::Anthropic.default_model()
+        );
         assert_eq!(checked.base_url, None, "vendors take no base URL");
         assert!(matches!(checked.key, KeyChoice::New(_)));
         let ollama = check(request("ollama", None), None).expect("valid");
@@ -315,6 +328,7 @@ mod tests {
         let moved = |url: &str| SettingsRequest {
             provider: "openai-compatible".into(),
             base_url: Some(url.into()),
+            model: Some("m".into()),
             ..SettingsRequest::default()
         };
         for elsewhere in [
@@ -356,9 +370,28 @@ mod tests {
             provider: "openai-compatible".into(),
             api_key: Some("k".into()),
             base_url: Some(" http://127.0.0.1:9/v1/ ".into()),
-            model: None,
+            model: Some("m".into()),
         };
         let checked = check(trailing, None).expect("valid");
         assert_eq!(checked.base_url.as_deref(), Some("http://127.0.0.1:9/v1"));
+    }
+
+    /// Issue 12, defect 6: an endpoint of unknown make has no default model; an empty one
+    /// was stored as the id `default`, which no such endpoint serves.
+    #[test]
+    fn an_endpoint_of_unknown_make_needs_a_model() {
+        let unnamed = SettingsRequest {
+            provider: "openai-compatible".into(),
+            api_key: Some("k".into()),
+            base_url: Some("http://127.0.0.1:9/v1".into()),
+            model: Some("  ".into()),
+        };
+        let errors = check(unnamed, None).expect_err("no model");
+        assert_eq!(fields(&errors), ["model"]);
+        assert!(
+            errors[0].message.contains("/models"),
+            "{}",
+            errors[0].message
+        );
     }
 }

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
+use super::install_report::InstallFailure;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 // The API document has named it `State` since the first release.
@@ -43,6 +45,8 @@ pub(crate) struct Status {
     pub(crate) last_exit: Option<Exit>,
     pub(crate) openclaw_version: Option<String>,
     pub(crate) attention: Option<Attention>,
+    /// The last install's failure, until the owner dismisses it or installs again.
+    pub(crate) install_failure: Option<InstallFailure>,
 }
 
 impl Status {
@@ -55,6 +59,7 @@ impl Status {
             last_exit: None,
             openclaw_version: None,
             attention: None,
+            install_failure: None,
         }
     }
 }
@@ -66,6 +71,9 @@ pub(crate) struct Progress {
     pub(crate) elapsed_ms: u64,
     pub(crate) timeout_ms: u64,
     pub(crate) detail: String,
+    /// How far the whole is done (0–100), where that is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) percent: Option<u8>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use super::install_report::{InstallFailure, InstallSteps};
 use super::launch::Launch;
 use super::logs::GatewayLogs;
 use super::paths::Paths;
@@ -18,6 +19,7 @@ use super::process;
 use super::run::{Ctx, RunHandle, spawn_run};
 use super::runtime;
 use super::status::{Credential, GatewayError, GatewayState, Progress, Status};
+use crate::clock::{now_ms, rfc3339};
 use crate::config::GatewayConfig;
 use crate::secrets::SecretBox;
 use crate::store::{self, SharedStore, Store, StoreError};
@@ -147,6 +149,11 @@ impl Gateway {
         if let Some(actor) = actor {
             let _ = actor.await;
         }
+    }
+
+    /// Forgets the last install's failure (the owner read it).
+    pub(crate) fn dismiss_install_failure(&self) {
+        self.ctx.status.send_modify(|s| s.install_failure = None);
     }
 
     pub(crate) fn status(&self) -> Status {
@@ -344,17 +351,25 @@ fn busy_installing() -> GatewayError {
 
 async fn run_install(ctx: Arc<Ctx>, version: String) {
     let started = Instant::now();
+    ctx.status.send_modify(|s| s.install_failure = None);
     ctx.progress(
         "install",
         started,
         INSTALL_TIMEOUT,
-        format!("installing OpenClaw {version}"),
+        format!("Preparing to install OpenClaw {version}"),
     );
     let reporter = {
         let ctx = ctx.clone();
+        let steps = std::sync::Mutex::new(InstallSteps::default());
         move |line: String| {
             ctx.launch.logs.push("install", &line);
-            ctx.progress("install", started, INSTALL_TIMEOUT, line);
+            let report = steps
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .line(&line);
+            if let Some((sentence, percent)) = report {
+                ctx.progress_percent("install", started, INSTALL_TIMEOUT, sentence, percent);
+            }
         }
     };
     match runtime::install(&ctx.launch.paths.runtime_dir, &version, &reporter).await {
@@ -369,12 +384,16 @@ async fn run_install(ctx: Arc<Ctx>, version: String) {
         Err(error) => {
             tracing::warn!(%error, "OpenClaw install failed");
             ctx.note(&format!("install failed: {error}"));
+            let failure =
+                InstallFailure::explain(&error, &ctx.launch.paths.runtime_dir, rfc3339(now_ms()));
             ctx.progress(
                 "install_failed",
                 started,
                 INSTALL_TIMEOUT,
-                error.to_string(),
+                failure.reason.clone(),
             );
+            ctx.status
+                .send_modify(|s| s.install_failure = Some(failure));
         }
     }
     ctx.set_state(GatewayState::Stopped);

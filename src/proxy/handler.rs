@@ -14,10 +14,10 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use super::{headers, http, ws};
 use crate::auth::sessions::SessionEnd;
-use crate::gateway::status::Credential;
+use crate::gateway::status::{Credential, GatewayState};
 use crate::state::AppState;
 use crate::web::extract::{current_session, sign_in_redirect};
-use crate::web::problems::{ABOUT_BLANK, html_error, problem, wants_html};
+use crate::web::problems::{ABOUT_BLANK, Link, PageError, html_error, problem, wants_html};
 use crate::web::streams::{self, session_ended};
 
 /// How long the gateway may take to accept a WebSocket.
@@ -80,11 +80,16 @@ pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> R
             );
         }
     }
+    let page = !upgrade && wants_html(request.uri().path(), request.headers());
     let Some(credential) = state.gateway.credential() else {
-        return refuse(
-            &request,
+        if page {
+            return gateway_not_running(state.gateway.status().state);
+        }
+        return problem(
             StatusCode::SERVICE_UNAVAILABLE,
-            "The OpenClaw gateway is not running. Start it from the dashboard.",
+            ABOUT_BLANK,
+            Some("The OpenClaw gateway is not running. Start it from the dashboard."),
+            None,
         );
     };
     let token = state
@@ -107,8 +112,58 @@ pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> R
     {
         // A long answer (a stream, a large download) stops when the session ends.
         Ok(response) => response.map(|body| streams::until(body, session_ended(&state, &token))),
+        Err(failure) if page => PageError {
+            status: failure.status(),
+            title: "The gateway is not answering",
+            detail: failure.detail(),
+            hint: "The Control UI opens here by itself as soon as the gateway answers again.",
+            link: Link::DASHBOARD,
+            refresh: 3,
+        }
+        .into_response(),
         Err(failure) => failure.into_response(),
     }
+}
+
+/// The page a browser gets at the Control UI's address while the gateway is not running:
+/// what is happening in words, and a page that opens the Control UI once it can.
+fn gateway_not_running(state: GatewayState) -> Response {
+    let (title, detail, refresh) = match state {
+        GatewayState::Starting | GatewayState::Backoff => (
+            "The gateway is starting",
+            "OpenClaw is starting up; the Control UI opens here by itself as soon as it is ready.",
+            3,
+        ),
+        GatewayState::Installing => (
+            "OpenClaw is being installed",
+            "Once it is installed and started, the Control UI opens here.",
+            5,
+        ),
+        GatewayState::Stopping => (
+            "The gateway is stopping",
+            "If it is restarting, the Control UI opens here by itself once it is back; otherwise start it from the dashboard.",
+            3,
+        ),
+        GatewayState::NeedsAttention => (
+            "The gateway needs attention",
+            "It stopped and will not start by itself; the dashboard says why and what to change.",
+            0,
+        ),
+        GatewayState::Stopped | GatewayState::Running => (
+            "The gateway is not running",
+            "Start it from the dashboard; the Control UI is here while it runs.",
+            5,
+        ),
+    };
+    PageError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        title,
+        detail,
+        hint: "",
+        link: Link::DASHBOARD,
+        refresh,
+    }
+    .into_response()
 }
 
 async fn websocket(

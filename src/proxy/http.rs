@@ -91,7 +91,7 @@ pub(crate) async fn forward(
 }
 
 impl Failure {
-    fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             Failure::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Failure::Unreachable => StatusCode::BAD_GATEWAY,
@@ -99,7 +99,7 @@ impl Failure {
         }
     }
 
-    fn detail(&self) -> &'static str {
+    pub(crate) fn detail(&self) -> &'static str {
         match self {
             Failure::TooLarge => "The request body is larger than the proxy allows.",
             Failure::Unreachable => "The gateway could not be reached; it may be restarting.",

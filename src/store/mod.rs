@@ -234,6 +234,10 @@ pub(crate) trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     fn gateway_wanted_running(&self) -> Result<bool, StoreError>;
     fn set_gateway_wanted_running(&self, running: bool) -> Result<(), StoreError>;
+    /// When the gateway first became ready here; `None` until it has.
+    fn gateway_first_ready_at(&self) -> Result<Option<UnixMs>, StoreError>;
+    /// Records the first time the gateway became ready; later calls change nothing.
+    fn mark_gateway_ready(&self, at: UnixMs) -> Result<(), StoreError>;
     /// Stores a status check; the oldest of its origin beyond `budget` are dropped, those of
     /// the other origin never.
     fn insert_status_check(

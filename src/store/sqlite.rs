@@ -12,6 +12,11 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use rows::{
+    SESSION_COLUMNS, bump_auth_epoch, insert_event, insert_session_row, owner_exists,
+    session_from_row,
+};
+
 use super::{
     ClaimOutcome, Event, GatewaySettings, IssueCodeOutcome, NewEvent, Owner, Session, StatusBudget,
     StatusCheck, Store, StoreError, UnixMs,
@@ -25,10 +30,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_status_check_origin.sql"),
     include_str!("migrations/0005_session_reauthentication.sql"),
     include_str!("migrations/0006_known_devices.sql"),
+    include_str!("migrations/0007_gateway_first_ready.sql"),
 ];
-
-/// Oldest security events are dropped beyond this many, so the table stays bounded.
-const MAX_EVENTS: i64 = 10_000;
 
 pub(crate) struct SqliteStore {
     conn: Mutex<Connection>,
@@ -96,71 +99,6 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tx.commit()?;
     }
     Ok(())
-}
-
-fn insert_event(conn: &Connection, event: &NewEvent) -> rusqlite::Result<()> {
-    conn.execute(
-        "INSERT INTO security_events (at, kind, ip, user_agent, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![event.at, event.kind.as_str(), event.ip, event.user_agent, event.detail],
-    )?;
-    conn.execute(
-        "DELETE FROM security_events WHERE id <= \
-         (SELECT id FROM security_events ORDER BY id DESC LIMIT 1 OFFSET ?1)",
-        params![MAX_EVENTS],
-    )?;
-    Ok(())
-}
-
-fn bump_auth_epoch(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE meta SET value = value + 1 WHERE key = 'auth_epoch'",
-        [],
-    )?;
-    Ok(())
-}
-
-fn insert_session_row(conn: &Connection, session: &Session) -> rusqlite::Result<()> {
-    conn.execute(
-        "INSERT INTO sessions \
-         (id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent, reauthenticated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
-            session.id,
-            session.token_hash.as_slice(),
-            session.created_at,
-            session.last_seen_at,
-            session.expires_at,
-            session.ip,
-            session.user_agent,
-            session.reauthenticated_at
-        ],
-    )?;
-    Ok(())
-}
-
-fn owner_exists(conn: &Connection) -> rusqlite::Result<bool> {
-    conn.query_row("SELECT EXISTS (SELECT 1 FROM owner)", [], |row| row.get(0))
-}
-
-const SESSION_COLUMNS: &str =
-    "id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent, reauthenticated_at";
-
-fn session_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
-    let hash: Vec<u8> = row.get(1)?;
-    let mut token_hash = [0u8; 32];
-    if hash.len() == token_hash.len() {
-        token_hash.copy_from_slice(&hash);
-    }
-    Ok(Session {
-        id: row.get(0)?,
-        token_hash,
-        created_at: row.get(2)?,
-        last_seen_at: row.get(3)?,
-        expires_at: row.get(4)?,
-        ip: row.get(5)?,
-        user_agent: row.get(6)?,
-        reauthenticated_at: row.get(7)?,
-    })
 }
 
 impl Store for SqliteStore {
@@ -574,6 +512,24 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn gateway_first_ready_at(&self) -> Result<Option<UnixMs>, StoreError> {
+        let conn = self.conn();
+        Ok(
+            conn.query_row("SELECT first_ready_at FROM gateway_state", [], |row| {
+                row.get(0)
+            })?,
+        )
+    }
+
+    fn mark_gateway_ready(&self, at: UnixMs) -> Result<(), StoreError> {
+        let conn = self.conn();
+        conn.execute(
+            "UPDATE gateway_state SET first_ready_at = ?1 WHERE first_ready_at IS NULL",
+            params![at],
+        )?;
+        Ok(())
+    }
+
     fn record_gateway_credential(
         &self,
         sha256: [u8; 32],
@@ -591,5 +547,6 @@ impl Store for SqliteStore {
     }
 }
 
+mod rows;
 #[cfg(test)]
 mod tests;

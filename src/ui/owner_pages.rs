@@ -9,11 +9,13 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
-use super::render::{form_message, render, see_other};
+use super::render::{Moment, form_message, render, see_other};
 use super::step_up::{Confirmable, NoFields};
 use crate::auth::sessions::ActiveSession;
 use crate::auth::{AuthError, ClientInfo, SessionSummary};
-use crate::clock::{display, rfc3339};
+use crate::clock::rfc3339;
+use crate::gateway::first_run::{self, Step};
+use crate::gateway::install_report::InstallFailure;
 use crate::gateway::logs::LogLine;
 use crate::gateway::providers::{Provider, ProviderKind};
 use crate::gateway::runtime;
@@ -37,6 +39,7 @@ pub(super) fn routes() -> Router<AppState> {
     let setup = Router::new()
         .route("/setup", get(setup))
         .route("/setup/runtime", post(install))
+        .route("/setup/runtime/dismiss", post(dismiss_install_failure))
         .route("/setup/provider", post(save_provider));
     let settings = Router::new()
         .route("/settings", get(settings_page))
@@ -65,14 +68,124 @@ fn state_id(state: GatewayState) -> String {
         .unwrap_or_default()
 }
 
+/// A gateway button: the states it works in (for the page's script too) and, when it cannot
+/// work now, why.
+struct Action {
+    when: String,
+    enabled: bool,
+    why: &'static str,
+}
+
+fn action(now: GatewayState, when: &[GatewayState], why: &'static str) -> Action {
+    Action {
+        when: when
+            .iter()
+            .map(|s| state_id(*s))
+            .collect::<Vec<_>>()
+            .join(" "),
+        enabled: when.contains(&now),
+        why,
+    }
+}
+
+/// Every gateway button of the pages, with the rule of when it can work stated once.
+struct Actions {
+    start: Action,
+    stop: Action,
+    restart: Action,
+    while_running: Action,
+    /// The reasons of the buttons that cannot work now, in a sentence each.
+    why_disabled: String,
+}
+
+fn actions(now: GatewayState) -> Actions {
+    use GatewayState::{Backoff, NeedsAttention, Running, Starting, Stopped};
+    let start = action(
+        now,
+        &[Stopped, NeedsAttention],
+        "Start works while the gateway is stopped.",
+    );
+    let stop = action(
+        now,
+        &[Running, Starting, Backoff],
+        "Stop and Restart work while it runs.",
+    );
+    let restart = action(now, &[Running, Backoff], stop.why);
+    let while_running = action(
+        now,
+        &[Running],
+        "The Control UI and linking WhatsApp need the gateway running.",
+    );
+    let mut why: Vec<&str> = Vec::new();
+    for button in [&start, &stop, &restart, &while_running] {
+        if !button.enabled && !why.contains(&button.why) {
+            why.push(button.why);
+        }
+    }
+    Actions {
+        why_disabled: why.join(" "),
+        start,
+        stop,
+        restart,
+        while_running,
+    }
+}
+
+/// What the owner should do next while the first run is not done, as the dashboard says it.
+struct NextStep {
+    title: &'static str,
+    text: &'static str,
+    href: &'static str,
+    button: &'static str,
+}
+
+fn next_step(step: Step) -> NextStep {
+    match step {
+        Step::Install => NextStep {
+            title: "Next: install OpenClaw",
+            text: "clawhost downloads Node and OpenClaw for you; it takes a few minutes.",
+            href: "/setup#step-runtime",
+            button: "Install OpenClaw",
+        },
+        Step::ChooseProvider => NextStep {
+            title: "Next: choose a model provider",
+            text: "Pick the LLM provider your assistant uses and paste its API key.",
+            href: "/setup#step-provider",
+            button: "Choose a provider",
+        },
+        Step::Start => NextStep {
+            title: "Next: start the gateway",
+            text: "Start it, watch it come up, then talk to your assistant in the Control UI.",
+            href: "/setup#step-start",
+            button: "Go to Start",
+        },
+    }
+}
+
+/// What a redirect after a gateway action says on the page it lands on. Only these words
+/// are ever shown: the query names one of them, it never carries text.
+fn done_message(done: Option<&str>) -> Option<&'static str> {
+    match done? {
+        "start" => Some("Gateway starting…"),
+        "stop" => Some("Gateway stopping…"),
+        "restart" => Some("Gateway restarting…"),
+        "rotate" => Some("The gateway got a new credential and is restarting with it…"),
+        "install" => Some("Installing OpenClaw…"),
+        _ => None,
+    }
+}
+
 #[derive(Template)]
 #[template(path = "dashboard.html")]
 struct DashboardPage {
+    done: Option<&'static str>,
+    next: Option<NextStep>,
+    actions: Actions,
     state: String,
     state_label: &'static str,
     provider: String,
     model: String,
-    started_at: String,
+    started_at: Option<Moment>,
     memory: String,
     openclaw_version: String,
     restarts: u32,
@@ -80,11 +193,33 @@ struct DashboardPage {
     logs: Vec<LogLine>,
 }
 
-async fn dashboard(State(state): State<AppState>, _: PageOwner) -> Response {
+#[derive(Deserialize)]
+struct DoneQuery {
+    done: Option<String>,
+}
+
+async fn first_run_of(state: &AppState) -> Result<first_run::FirstRun, ApiError> {
+    Ok(first_run::progress(
+        &state.store,
+        &state.config.runtime_dir,
+        state.config.gateway.command.as_deref(),
+    )
+    .await?)
+}
+
+async fn dashboard(
+    State(state): State<AppState>,
+    _: PageOwner,
+    Query(query): Query<DoneQuery>,
+) -> Response {
     let status = state.gateway.status();
     let current = match settings::current(&state.store).await {
         Ok(current) => current,
         Err(error) => return ApiError::from(error).into_page(),
+    };
+    let first_run = match first_run_of(&state).await {
+        Ok(progress) => progress,
+        Err(error) => return error.into_page(),
     };
     let memory = state.gateway.memory_rss_bytes().await.map_or_else(
         || "—".to_string(),
@@ -92,11 +227,14 @@ async fn dashboard(State(state): State<AppState>, _: PageOwner) -> Response {
     );
     let dash = |value: Option<String>| value.unwrap_or_else(|| "—".into());
     let page = DashboardPage {
+        done: done_message(query.done.as_deref()),
+        next: first_run.next().map(next_step),
+        actions: actions(status.state),
         state: state_id(status.state),
         state_label: state_label(status.state),
         provider: dash(current.provider),
         model: dash(current.model),
-        started_at: dash(status.started_at.as_deref().map(display)),
+        started_at: status.started_at.as_deref().map(Moment::of),
         memory,
         openclaw_version: dash(status.openclaw_version),
         restarts: status.restarts,
@@ -109,7 +247,6 @@ async fn dashboard(State(state): State<AppState>, _: PageOwner) -> Response {
 #[derive(Template)]
 #[template(path = "setup.html")]
 struct SetupPage {
-    runtime_installed: bool,
     runtime_version: String,
     wanted_version: String,
     providers: Vec<Provider>,
@@ -125,11 +262,19 @@ struct SetupPage {
     error_model: String,
     state: String,
     state_label: &'static str,
+    actions: Actions,
+    done: Option<&'static str>,
+    /// Saved while the gateway runs: it goes on with the old settings until restarted.
+    restart_to_apply: bool,
+    install_failure: Option<InstallFailure>,
+    installing: bool,
+    first_run: first_run::FirstRun,
 }
 
 #[derive(Deserialize)]
 struct SetupQuery {
     saved: Option<String>,
+    done: Option<String>,
 }
 
 async fn setup_page(
@@ -143,7 +288,7 @@ async fn setup_page(
         state.config.gateway.command.as_deref(),
     )
     .await;
-    let runtime_installed = installed.is_some();
+    let first_run = first_run_of(state).await?;
     let runtime_version = installed.map(|(version, _)| version).unwrap_or_default();
     let current = settings::current(&state.store).await?;
     let error = |field: &str| {
@@ -155,7 +300,6 @@ async fn setup_page(
     };
     let status = state.gateway.status();
     Ok(SetupPage {
-        runtime_installed,
         runtime_version,
         wanted_version: state.config.gateway.openclaw_version.clone(),
         providers: ProviderKind::ALL.map(ProviderKind::describe).to_vec(),
@@ -174,6 +318,12 @@ async fn setup_page(
             .or(current.model)
             .unwrap_or_default(),
         saved: saved.then(|| "Saved.".to_string()),
+        restart_to_apply: saved && status.state == GatewayState::Running,
+        install_failure: status.install_failure.clone(),
+        installing: status.state == GatewayState::Installing,
+        actions: actions(status.state),
+        done: None,
+        first_run,
         error_provider: error("provider"),
         error_api_key: error("api_key"),
         error_base_url: error("base_url"),
@@ -189,7 +339,10 @@ async fn setup(
     Query(query): Query<SetupQuery>,
 ) -> Response {
     match setup_page(&state, None, &[], query.saved.is_some()).await {
-        Ok(page) => render(StatusCode::OK, page),
+        Ok(mut page) => {
+            page.done = done_message(query.done.as_deref());
+            render(StatusCode::OK, page)
+        }
         Err(error) => error.into_page(),
     }
 }
@@ -200,9 +353,14 @@ async fn install(State(state): State<AppState>, form: Confirmable<NoFields>) -> 
     }
     let version = state.config.gateway.openclaw_version.clone();
     match state.gateway.install(version).await {
-        Ok(_) => see_other("/setup#step-runtime", None),
+        Ok(_) => see_other("/setup?done=install#step-runtime", None),
         Err(error) => ApiError::from(error).into_page(),
     }
+}
+
+async fn dismiss_install_failure(State(state): State<AppState>, _: PageOwner) -> Response {
+    state.gateway.dismiss_install_failure();
+    see_other("/setup#step-runtime", None)
 }
 
 #[derive(Deserialize)]
@@ -247,24 +405,24 @@ async fn save_provider(
     }
 }
 
-/// Back to the dashboard once the supervisor took the command.
-fn gateway_done(outcome: Result<GatewayState, GatewayError>) -> Response {
+/// Back to the dashboard once the supervisor took the command, which says what is happening.
+fn gateway_done(outcome: Result<GatewayState, GatewayError>, done: &str) -> Response {
     match outcome {
-        Ok(_) => see_other("/", None),
+        Ok(_) => see_other(&format!("/?done={done}"), None),
         Err(error) => ApiError::from(error).into_page(),
     }
 }
 
 async fn start(State(state): State<AppState>, _: PageOwner) -> Response {
-    gateway_done(state.gateway.start().await)
+    gateway_done(state.gateway.start().await, "start")
 }
 
 async fn stop(State(state): State<AppState>, _: PageOwner) -> Response {
-    gateway_done(state.gateway.stop().await)
+    gateway_done(state.gateway.stop().await, "stop")
 }
 
 async fn restart(State(state): State<AppState>, _: PageOwner) -> Response {
-    gateway_done(state.gateway.restart().await)
+    gateway_done(state.gateway.restart().await, "restart")
 }
 
 async fn rotate(State(state): State<AppState>, form: Confirmable<NoFields>) -> Response {
@@ -274,11 +432,20 @@ async fn rotate(State(state): State<AppState>, form: Confirmable<NoFields>) -> R
     {
         return page;
     }
-    gateway_done(state.gateway.rotate_credential().await)
+    gateway_done(state.gateway.rotate_credential().await, "rotate")
+}
+
+struct SessionRow {
+    id: String,
+    created_at: Moment,
+    last_seen_at: Moment,
+    ip: String,
+    user_agent: String,
+    current: bool,
 }
 
 struct EventRow {
-    at: String,
+    at: Moment,
     kind: String,
     ip: String,
     user_agent: String,
@@ -289,7 +456,7 @@ struct EventRow {
 struct SettingsPage {
     password_message: Option<String>,
     password_ok: bool,
-    sessions: Vec<SessionSummary>,
+    sessions: Vec<SessionRow>,
     events: Vec<EventRow>,
     next_cursor: Option<String>,
     paged: bool,
@@ -313,10 +480,13 @@ async fn settings_view(
         .session_summaries(current)
         .await?
         .into_iter()
-        .map(|mut s| {
-            s.created_at = display(&s.created_at);
-            s.last_seen_at = display(&s.last_seen_at);
-            s
+        .map(|s: SessionSummary| SessionRow {
+            created_at: Moment::of(&s.created_at),
+            last_seen_at: Moment::of(&s.last_seen_at),
+            id: s.id,
+            ip: s.ip,
+            user_agent: s.user_agent,
+            current: s.current,
         })
         .collect();
     let rows = state.auth.events(cursor, EVENTS_PER_PAGE + 1).await?;
@@ -324,7 +494,7 @@ async fn settings_view(
     let events = rows
         .into_iter()
         .map(|e| EventRow {
-            at: display(&rfc3339(e.at)),
+            at: Moment::of(&rfc3339(e.at)),
             kind: e.kind.replace('_', " "),
             ip: e.ip.unwrap_or_default(),
             user_agent: e.user_agent.unwrap_or_default(),

@@ -42,3 +42,19 @@ pub(super) fn form_failed<T: Template>(
         Err(error) => error.into_page(),
     }
 }
+
+/// A point in time as pages show it: in UTC for the page as served, with the exact instant
+/// for the page's script, which shows it in the browser's own time (UTC in its tooltip).
+pub(super) struct Moment {
+    pub(super) iso: String,
+    pub(super) utc: String,
+}
+
+impl Moment {
+    pub(super) fn of(rfc3339: &str) -> Self {
+        Self {
+            iso: rfc3339.to_string(),
+            utc: crate::clock::display(rfc3339),
+        }
+    }
+}

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::render::{form_failed, render, see_other};
 use super::step_up::{Confirmable, NoFields};
 use crate::auth::{AuthError, ClientInfo, SignedIn};
+use crate::gateway::first_run;
 use crate::state::AppState;
 use crate::web::error::ApiError;
 use crate::web::extract::MaybeOwner;
@@ -46,12 +47,20 @@ fn safe_next(next: Option<&str>) -> &str {
 #[template(path = "claim.html")]
 struct ClaimPage {
     error: Option<String>,
+    /// What was typed, kept after an error (the passwords are not).
+    code: String,
 }
 
 async fn claim_page(State(state): State<AppState>) -> Response {
     match state.auth.is_locked().await {
         Ok(true) => see_other("/login", None),
-        Ok(false) => render(StatusCode::OK, ClaimPage { error: None }),
+        Ok(false) => render(
+            StatusCode::OK,
+            ClaimPage {
+                error: None,
+                code: String::new(),
+            },
+        ),
         Err(error) => ApiError::from(error).into_page(),
     }
 }
@@ -68,16 +77,36 @@ async fn claim_submit(
     client: ClientInfo,
     Form(form): Form<ClaimForm>,
 ) -> Response {
+    let code = form.code.trim().to_string();
     if form.password != form.password_confirm {
         let error = Some("The two passwords do not match.".to_string());
-        return render(StatusCode::UNPROCESSABLE_ENTITY, ClaimPage { error });
+        return render(StatusCode::UNPROCESSABLE_ENTITY, ClaimPage { error, code });
     }
     match state.auth.claim(&form.code, &form.password, &client).await {
-        Ok(signed_in) => signed_in_to("/", &state, &signed_in),
+        Ok(signed_in) => signed_in_to(landing(&state, "/").await, &state, &signed_in),
         Err(AuthError::AlreadyClaimed) => see_other("/login", None),
         Err(error) => form_failed(error, |message| ClaimPage {
             error: Some(message),
+            code,
         }),
+    }
+}
+
+/// Where signing in lands: the setup while the first run is not done (unless the owner was
+/// on the way to a page of their own), else `next`.
+async fn landing<'a>(state: &AppState, next: &'a str) -> &'a str {
+    if next != "/" {
+        return next;
+    }
+    match first_run::progress(
+        &state.store,
+        &state.config.runtime_dir,
+        state.config.gateway.command.as_deref(),
+    )
+    .await
+    {
+        Ok(progress) if progress.next().is_some() => "/setup",
+        _ => next,
     }
 }
 
@@ -134,7 +163,7 @@ async fn login_submit(
 ) -> Response {
     let next = safe_next(form.next.as_deref());
     match state.auth.login(&form.password, &client).await {
-        Ok(signed_in) => signed_in_to(next, &state, &signed_in),
+        Ok(signed_in) => signed_in_to(landing(&state, next).await, &state, &signed_in),
         Err(error) => form_failed(error, |message| LoginPage {
             error: Some(message),
             next,

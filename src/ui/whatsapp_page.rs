@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::render::{render, see_other};
 use super::step_up::Confirmable;
-use crate::channels::whatsapp_link::LinkEvent;
+use crate::channels::whatsapp_link::{self, LinkEvent};
 use crate::state::AppState;
 use crate::web::error::ApiError;
 use crate::web::extract::{PageOwner, ReturnTo};
@@ -33,6 +33,10 @@ struct WhatsAppPage {
     status: String,
     qr: String,
     failed: String,
+    /// The plugin's own words, when `failed` says them differently.
+    failed_detail: String,
+    /// Restarting the gateway is what finishes the link (WhatsApp's 515).
+    restart_finishes: bool,
     relink: bool,
     reload: bool,
 }
@@ -43,6 +47,8 @@ fn view(event: LinkEvent) -> WhatsAppPage {
         status: String::new(),
         qr: String::new(),
         failed: String::new(),
+        failed_detail: String::new(),
+        restart_finishes: false,
         relink: false,
         reload: event.in_progress(),
     };
@@ -65,8 +71,13 @@ fn view(event: LinkEvent) -> WhatsAppPage {
             page.relink = true;
         }
         LinkEvent::Failed { detail } => {
+            let explained = whatsapp_link::explain(&detail);
             page.status = "WhatsApp is not linked.".into();
-            page.failed = detail;
+            page.restart_finishes = explained.restart_finishes;
+            if explained.reason != detail {
+                page.failed_detail = detail;
+            }
+            page.failed = explained.reason;
         }
     }
     page
@@ -110,6 +121,13 @@ mod tests {
         });
         assert!(!page.reload && page.qr.is_empty());
         assert_eq!(page.failed, "WhatsApp login failed: offline");
+        let page = view(LinkEvent::Failed {
+            detail:
+                "WhatsApp login failed: WebSocket Error (getaddrinfo ENOTFOUND web.whatsapp.com)"
+                    .into(),
+        });
+        assert!(page.failed.contains("cannot be reached"), "{}", page.failed);
+        assert!(page.failed_detail.contains("ENOTFOUND"));
         let page = view(LinkEvent::Linked {
             phone: Some("+1•••••4321".into()),
         });

@@ -81,7 +81,8 @@ impl ApiError {
                     .join(" "),
             ),
             ApiError::TooManyRequests { retry_after_secs } => Some(format!(
-                "Too many attempts. Try again in {retry_after_secs} s."
+                "Too many attempts. Try again in {}.",
+                wait_in_words(*retry_after_secs)
             )),
             ApiError::ReauthenticationRequired => Some(
                 "Confirm your password for this (POST /api/auth/reauthenticate), then try again."
@@ -219,9 +220,29 @@ impl From<LinkError> for ApiError {
     }
 }
 
+/// A wait as people say it: seconds under a minute, else whole minutes (rounded up).
+fn wait_in_words(secs: u64) -> String {
+    match secs {
+        1 => "1 second".into(),
+        0..60 => format!("{secs} seconds"),
+        60 => "1 minute".into(),
+        _ => format!("{} minutes", secs.div_ceil(60)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 12, defect 9: "Wait 1 seconds" and "900 s" are not how people say it.
+    #[test]
+    fn waits_are_said_in_words() {
+        assert_eq!(wait_in_words(1), "1 second");
+        assert_eq!(wait_in_words(45), "45 seconds");
+        assert_eq!(wait_in_words(90), "2 minutes");
+        assert_eq!(wait_in_words(60), "1 minute");
+        assert_eq!(wait_in_words(900), "15 minutes");
+    }
 
     /// Pages and the API read one translation: the same status and the same sentence.
     #[test]
@@ -231,7 +252,7 @@ mod tests {
         });
         assert_eq!(error.status_code(), StatusCode::TOO_MANY_REQUESTS);
         let sentence = error.sentence().expect("shown");
-        assert!(sentence.contains("Try again in 2 s."), "{sentence}");
+        assert!(sentence.contains("Try again in 2 seconds."), "{sentence}");
         let response = error.into_response();
         assert_eq!(response.headers()[header::RETRY_AFTER], "2");
 

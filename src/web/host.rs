@@ -2,7 +2,8 @@
 //! `http.allowed_hosts`. Anything else gets 421 before any handler runs, so a page on
 //! another site whose name was made to resolve to this server (DNS rebinding) reaches
 //! nothing: not the claim, not the sign-in, not the status API. `/healthz` also answers
-//! probes that name a loopback host. A request naming two hosts (two `Host` headers, or a
+//! probes that name a loopback host, and `/static/` (the same public files for everyone)
+//! any host, so the wrong-address page has its stylesheet. A request naming two hosts (two `Host` headers, or a
 //! request line whose host is not its `Host`) is refused the same way.
 
 use std::sync::Arc;
@@ -12,8 +13,8 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::problems::error_for_path;
-use crate::config::PublicUrl;
+use super::problems::{ABOUT_BLANK, Link, PageError, problem, wants_html};
+use crate::config::{PublicUrl, is_loopback_host as is_loopback};
 
 /// The hosts requests may name, lowercase, as `host[:port]` with the scheme's default port
 /// left out.
@@ -50,19 +51,6 @@ impl KnownHosts {
     }
 }
 
-/// `localhost`, `127.0.0.1`, `[::1]` with any port: where a local health probe comes from.
-fn is_loopback(host: &str) -> bool {
-    let name = match host.rsplit_once(':') {
-        Some((name, port)) if !port.contains(']') && !name.ends_with(':') => name,
-        _ => host,
-    };
-    let name = name.trim_start_matches('[').trim_end_matches(']');
-    name.eq_ignore_ascii_case("localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
 pub(crate) async fn require_known_host(
     State(hosts): State<KnownHosts>,
     request: Request,
@@ -80,20 +68,59 @@ pub(crate) async fn require_known_host(
         .authority()
         .is_none_or(|authority| authority.as_str().eq_ignore_ascii_case(host));
     let probe = request.uri().path() == "/healthz" && is_loopback(host);
-    if target_agrees && (hosts.allows(host) || probe) {
+    // The page that says "wrong address" needs its stylesheet and script from the same
+    // address; they are the same public files for everyone.
+    let asset =
+        request.method() == axum::http::Method::GET && request.uri().path().starts_with("/static/");
+    if target_agrees && (hosts.allows(host) || probe || asset) {
         return next.run(request).await;
     }
     tracing::warn!(host, "request for a host clawhost does not serve refused");
+    wrong_address(&request, host, &hosts.0.origin)
+}
+
+/// What a visitor at an address clawhost does not answer for sees: the address used, the
+/// one to use (a link to the same page there), and how to make the used one work. Never a
+/// Control UI with nothing behind it.
+fn wrong_address(request: &Request, host: &str, origin: &str) -> Response {
+    let status = StatusCode::MISDIRECTED_REQUEST;
+    let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
+    if !wants_html(request.uri().path(), request.headers()) {
+        let detail = format!(
+            "This server answers for {origin} only. Open clawhost there, or add this name to http.allowed_hosts."
+        );
+        return problem(status, ABOUT_BLANK, Some(&detail), None);
+    }
+    let shown = if host.is_empty() {
+        "an unnamed host"
+    } else {
+        host
+    };
     let detail = format!(
-        "This server answers for {} only. Open clawhost there, or add this name to http.allowed_hosts.",
-        hosts.0.origin
+        "You opened clawhost at {shown}, but it answers at {origin} (its public URL) only."
     );
-    error_for_path(
-        request.uri().path(),
-        request.headers(),
-        StatusCode::MISDIRECTED_REQUEST,
-        &detail,
-    )
+    let hint = format!(
+        "If you reach this server at {shown} on purpose, set public_url = \"http://{shown}\" \
+(or https://) in clawhost.toml, or add \"{shown}\" to http.allowed_hosts, and restart clawhost."
+    );
+    let target = if path.starts_with('/') && !path.starts_with("//") {
+        format!("{origin}{path}")
+    } else {
+        format!("{origin}/")
+    };
+    let text = format!("Open {target}");
+    PageError {
+        status,
+        title: "Wrong address",
+        detail: &detail,
+        hint: &hint,
+        link: Link {
+            href: &target,
+            text: &text,
+        },
+        refresh: 0,
+    }
+    .into_response()
 }
 
 #[cfg(test)]

@@ -61,6 +61,72 @@ struct ErrorPage<'a> {
     title: &'a str,
     status: u16,
     detail: &'a str,
+    hint: &'a str,
+    link: Link<'a>,
+    /// Seconds after which the page loads itself again; 0 for never.
+    refresh: u32,
+}
+
+/// Where an error page sends the visitor next.
+#[derive(Clone, Copy)]
+pub(crate) struct Link<'a> {
+    pub(crate) href: &'a str,
+    pub(crate) text: &'a str,
+}
+
+impl Link<'static> {
+    pub(crate) const DASHBOARD: Self = Self {
+        href: "/",
+        text: "Go to the dashboard",
+    };
+}
+
+/// An error page with more to say than a sentence: a hint below it, where to go, and whether
+/// it tries again by itself (for a state that passes, like a gateway starting).
+pub(crate) struct PageError<'a> {
+    pub(crate) status: StatusCode,
+    pub(crate) title: &'a str,
+    pub(crate) detail: &'a str,
+    pub(crate) hint: &'a str,
+    pub(crate) link: Link<'a>,
+    pub(crate) refresh: u32,
+}
+
+impl PageError<'_> {
+    pub(crate) fn into_response(self) -> Response {
+        let page = ErrorPage {
+            title: self.title,
+            status: self.status.as_u16(),
+            detail: self.detail,
+            hint: self.hint,
+            link: self.link,
+            refresh: self.refresh,
+        };
+        match page.render() {
+            Ok(html) => (self.status, Html(html)).into_response(),
+            Err(_) => problem(self.status, ABOUT_BLANK, Some(self.detail), None),
+        }
+    }
+}
+
+/// A page title in words people use, not the HTTP reason phrase.
+pub(crate) fn page_title(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "This request cannot be used",
+        401 => "Sign in first",
+        403 => "Not allowed",
+        404 => "Page not found",
+        405 => "Not possible here",
+        409 => "Not possible right now",
+        413 => "Too large",
+        421 => "Wrong address",
+        422 => "Please check what you entered",
+        429 => "Too many attempts",
+        502 | 504 => "The gateway is not answering",
+        503 => "Not available right now",
+        _ if status.is_server_error() => "Something went wrong",
+        _ => "This did not work",
+    }
 }
 
 /// A browser navigating (not our scripts, not the API) gets HTML.
@@ -73,15 +139,15 @@ pub(crate) fn wants_html(path: &str, headers: &HeaderMap) -> bool {
 }
 
 pub(crate) fn html_error(status: StatusCode, detail: &str) -> Response {
-    let page = ErrorPage {
-        title: status.canonical_reason().unwrap_or("Error"),
-        status: status.as_u16(),
+    PageError {
+        status,
+        title: page_title(status),
         detail,
-    };
-    match page.render() {
-        Ok(html) => (status, Html(html)).into_response(),
-        Err(_) => problem(status, ABOUT_BLANK, Some(detail), None),
+        hint: "",
+        link: Link::DASHBOARD,
+        refresh: 0,
     }
+    .into_response()
 }
 
 pub(crate) fn error_for_path(

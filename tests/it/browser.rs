@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use crate::gateway::{configure_test_llm, gateway_token, wait_for_state};
-use crate::harness::{Options, PASSWORD, TestServer, gateway_options, one_gateway_at_a_time};
+use crate::harness::{
+    Options, PASSWORD, TestServer, free_port, gateway_options, one_gateway_at_a_time,
+};
 use crate::llm::{REPLY, TestLlm};
 
 fn repo() -> PathBuf {
@@ -16,14 +18,6 @@ fn artifacts() -> PathBuf {
     let dir = repo().join("e2e/artifacts");
     std::fs::create_dir_all(&dir).expect("artifacts dir");
     dir
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 /// Runs one browser script with `env` and fails the test, with its report and what the test
@@ -103,25 +97,41 @@ async fn control_ui_in_chromium_on_localhost() {
     chat_in_chromium("localhost").await;
 }
 
-/// The whole first run through the UI only (D): claim, setup, start, dashboard, chat, and the
-/// error paths, with screenshots of every page at two sizes.
+/// The whole first run through the UI only (D, U), at a LAN-style name over plain http (not
+/// a secure context): claim, guided setup, start, dashboard, chat, and the error paths, with
+/// axe-core on every page and state and screenshots of every page at two sizes.
 #[tokio::test]
 async fn first_run_journey() {
     let _one = one_gateway_at_a_time().await;
     let llm = TestLlm::start().await;
+    let port = free_port();
+    let name = "clawhost-lan.test";
+    let public_url = format!("http://{name}:{port}");
     let mut options = gateway_options();
+    options.listen = Some(format!("127.0.0.1:{port}"));
+    options.public_url = Some(public_url.clone());
     // Short, so the journey meets the step-up on the way.
     options
         .env
         .push(("CLAWHOST_SESSION_REAUTH_WINDOW".into(), "10s".into()));
     let server = TestServer::start_with(options);
     server.secret("sk-test-journey");
+    // Issue 12, defect 1: the start says what the pages say.
+    assert!(
+        server.log().contains("is plain http on the network"),
+        "{}",
+        server.log()
+    );
     let code = server.claim_code();
     let artifacts = artifacts().join("pages");
+    // Screenshots of an earlier run must not stand in for this one's.
+    let _ = std::fs::remove_dir_all(&artifacts);
     run_e2e(
         "journey.mjs",
         vec![
-            ("CLAWHOST_E2E_URL", server.base.clone()),
+            ("CLAWHOST_E2E_URL", public_url),
+            ("CLAWHOST_E2E_OTHER_URL", format!("http://127.0.0.1:{port}")),
+            ("CLAWHOST_E2E_RESOLVE", name.to_string()),
             ("CLAWHOST_E2E_CODE", code),
             ("CLAWHOST_E2E_PASSWORD", PASSWORD.to_string()),
             ("CLAWHOST_E2E_LLM_URL", llm.base_url.clone()),
@@ -134,18 +144,23 @@ async fn first_run_journey() {
     for page in [
         "claim",
         "setup",
+        "dashboard-fresh",
         "dashboard",
+        "whatsapp",
         "login",
         "settings",
         "not-found",
+        "gateway-down",
     ] {
         for size in ["1280x800", "390x844"] {
             let shot = repo().join(format!("e2e/artifacts/pages/{page}-{size}.png"));
             assert!(shot.is_file(), "missing screenshot {}", shot.display());
         }
     }
-    let confirm = repo().join("e2e/artifacts/pages/confirm-1280x800.png");
-    assert!(confirm.is_file(), "the step-up page was met");
+    for page in ["confirm", "wrong-address"] {
+        let shot = repo().join(format!("e2e/artifacts/pages/{page}-1280x800.png"));
+        assert!(shot.is_file(), "missing screenshot {}", shot.display());
+    }
     let status = reqwest_status(&server).await;
     assert_eq!(status, "stopped");
 }

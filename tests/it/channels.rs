@@ -201,11 +201,18 @@ async fn whatsapp_links_through_the_real_gateway() {
     assert_eq!(whatsapp["linked"], false, "{whatsapp}");
     assert_eq!(whatsapp["issues"][0]["kind"], "auth", "{whatsapp}");
     assert!(
-        whatsapp["issues"][0]["fix"]
+        whatsapp["issues"][0]["gateway_fix"]
             .as_str()
             .unwrap_or_default()
             .contains("openclaw channels login"),
         "{whatsapp}"
+    );
+    assert!(
+        whatsapp["issues"][0]["fix"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Link WhatsApp"),
+        "the gateway's CLI hint is said as clawhost's action: {whatsapp}"
     );
     let link = owner.json("/api/channels/whatsapp").await;
     assert_eq!(

@@ -8,7 +8,7 @@ use clawhost::RpcClient;
 use serde_json::{Value, json};
 
 use crate::harness::{
-    Client, TestServer, eventually, files_under, gateway_options, one_gateway_at_a_time,
+    Client, TestServer, eventually, files_under, free_port, gateway_options, one_gateway_at_a_time,
 };
 use crate::llm::TestLlm;
 
@@ -562,6 +562,107 @@ async fn a_gateway_left_behind_by_a_killed_clawhost_is_stopped() {
             .log()
             .contains("a gateway from a previous run of clawhost is still running")
     );
+    assert_eq!(owner.post_empty("/api/gateway/stop").await.status(), 202);
+    wait_for_state(&owner, "stopped").await;
+}
+
+/// Something else on 127.0.0.1:`port` that answers every request with 200, as a web server
+/// or another program's health endpoint would. Ends when dropped.
+struct Stranger(tokio::task::JoinHandle<()>);
+
+impl Stranger {
+    fn hold(listener: std::net::TcpListener) -> Self {
+        listener.set_nonblocking(true).expect("nonblocking");
+        let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+        Self(tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buffer = [0u8; 4096];
+                    let _ = stream.read(&mut buffer).await;
+                    let _ = stream
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                        )
+                        .await;
+                });
+            }
+        }))
+    }
+}
+
+impl Drop for Stranger {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Polls the status until it needs attention because another program holds `port`,
+/// failing at once if it ever says running.
+async fn another_program_holds(owner: &Client, port: u16) {
+    let deadline = tokio::time::Instant::now() + READY;
+    let wanted = "needs_attention";
+    let status = loop {
+        let status = state(owner).await;
+        assert_ne!(
+            status["state"], "running",
+            "a stranger was taken for the gateway: {status}"
+        );
+        if status["state"] == wanted {
+            break status;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never {wanted}: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let reason = status["attention"]["reason"].as_str().expect("reason");
+    assert!(
+        reason.contains(&port.to_string()) && reason.contains("another program"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn a_stranger_on_the_gateways_port_is_never_taken_for_it() {
+    let _one = one_gateway_at_a_time().await;
+    let llm = TestLlm::start().await;
+    let port = free_port();
+    let mut options = gateway_options();
+    options
+        .env
+        .retain(|(name, _)| name != "CLAWHOST_GATEWAY_PORT");
+    options
+        .env
+        .push(("CLAWHOST_GATEWAY_PORT".into(), port.to_string()));
+    let server = TestServer::start_with(options);
+    let owner = server.claimed().await;
+    configure_test_llm(&owner, &llm, "sk-test-stranger").await;
+    server.secret("sk-test-stranger");
+
+    // Taken before the start: said at once, in words.
+    let stranger = Stranger::hold(std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind"));
+    assert_eq!(owner.post_empty("/api/gateway/start").await.status(), 202);
+    another_program_holds(&owner, port).await;
+    drop(stranger);
+
+    // Taken once the gateway is spawned but before it listens: its answers to /readyz are
+    // not the gateway's, since it cannot take this start's credential.
+    assert_eq!(owner.post_empty("/api/gateway/start").await.status(), 202);
+    eventually(READY, || async { !state(&owner).await["pid"].is_null() })
+        .await
+        .expect("the gateway was spawned");
+    let stranger = Stranger::hold(
+        std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind before the gateway"),
+    );
+    another_program_holds(&owner, port).await;
+    drop(stranger);
+
+    // With the port free again, the same start works.
+    assert_eq!(owner.post_empty("/api/gateway/start").await.status(), 202);
+    let status = wait_for_state(&owner, "running").await;
+    server.secret(&gateway_token(status["pid"].as_u64().expect("pid")));
     assert_eq!(owner.post_empty("/api/gateway/stop").await.status(), 202);
     wait_for_state(&owner, "stopped").await;
 }

@@ -583,6 +583,15 @@ impl Client {
 }
 
 /// Polls `check` until it is true or `within` passes; returns how long it took.
+/// A port nothing listens on now (the OS picks it), for a server a test starts itself.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
 pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> Option<Duration>
 where
     F: FnMut() -> Fut,

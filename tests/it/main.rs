@@ -25,6 +25,7 @@ mod openapi;
 mod pages;
 mod proxy;
 mod readme;
+mod reverse_proxy;
 mod security;
 mod sessions;
 mod settings;

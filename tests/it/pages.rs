@@ -73,13 +73,11 @@ async fn claim_login_dashboard_and_logout_without_javascript() {
     )
     .await;
     assert_eq!(mismatch.status(), 422);
-    assert!(
-        mismatch
-            .text()
-            .await
-            .expect("html")
-            .contains("do not match")
-    );
+    let html = mismatch.text().await.expect("html");
+    assert!(html.contains("do not match"), "{html}");
+    // Issue 12, defect 9: the 28-character code is kept; the passwords are not.
+    assert!(html.contains(&format!("value=\"{code}\"")), "{html}");
+    assert!(!html.contains("something else entirely"));
 
     let wrong = form(
         &browser,
@@ -111,7 +109,8 @@ async fn claim_login_dashboard_and_logout_without_javascript() {
     )
     .await;
     assert_eq!(claimed.status(), 303);
-    assert_eq!(location(&claimed), "/");
+    // Issue 12, defect 4: a new owner lands on the setup, not on an empty dashboard.
+    assert_eq!(location(&claimed), "/setup");
     server.secret(&browser.session_token().expect("token"));
 
     let dashboard = browser.get("/").await;
@@ -153,8 +152,63 @@ async fn claim_login_dashboard_and_logout_without_javascript() {
     )
     .await;
     assert_eq!(ok.status(), 303);
-    assert_eq!(location(&ok), "/");
+    assert_eq!(location(&ok), "/setup", "the first run is not done yet");
     server.secret(&browser.session_token().expect("token"));
+}
+
+/// Issue 12, defect 4: until the gateway has run once the dashboard says what to do next,
+/// buttons that cannot work are disabled with the reason, and an action that redirects
+/// says what happened.
+#[tokio::test]
+async fn the_first_run_is_guided() {
+    let server = TestServer::start();
+    let owner = server.claimed().await;
+    let html = owner.get("/").await.text().await.expect("html");
+    assert_clean_html(&html);
+    assert!(html.contains("Next: install OpenClaw"), "{html}");
+    assert!(html.contains("href=\"/setup#step-runtime\""), "{html}");
+    let button = |label: &str| {
+        let end = html
+            .find(&format!(">{label}</"))
+            .unwrap_or_else(|| panic!("no {label}"));
+        let start = html[..end].rfind('<').expect("tag");
+        html[start..end].to_string()
+    };
+    for label in ["Stop", "Restart", "Link WhatsApp"] {
+        assert!(
+            button(label).contains("disabled"),
+            "{label}: {}",
+            button(label)
+        );
+    }
+    assert!(!button("Start").contains("disabled"), "{}", button("Start"));
+    assert!(button("Open Control UI").contains("aria-disabled=\"true\""));
+    assert!(
+        html.contains("Stop and Restart work while it runs."),
+        "{html}"
+    );
+    assert!(html.contains("need the gateway running"), "{html}");
+
+    let setup = owner.get("/setup").await.text().await.expect("html");
+    let test = setup.find("data-test-key").expect("test key button");
+    let tag = &setup[setup[..test].rfind('<').expect("tag")..test + 80];
+    assert!(tag.contains("disabled"), "{tag}");
+    assert!(setup.contains("Test key works once a provider and its key are saved."));
+
+    let stopped = form(&owner, "/gateway/stop", &[]).await;
+    assert_eq!(stopped.status(), 303);
+    assert_eq!(location(&stopped), "/?done=stop");
+    let html = owner.get("/?done=stop").await.text().await.expect("html");
+    assert!(html.contains("Gateway stopping…"), "{html}");
+    // Only the listed words are ever shown; the query never carries text onto the page.
+    let html = owner
+        .get("/?done=%3Cb%3Ehi")
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(!html.contains("<b>hi"), "{html}");
+    assert!(!html.contains("class=\"ok\""), "{html}");
 }
 
 #[tokio::test]
@@ -183,7 +237,7 @@ async fn browsers_get_readable_error_pages() {
         .expect("send");
     assert_eq!(response.status(), 404);
     let html = response.text().await.expect("html");
-    assert!(html.contains("Not Found"));
+    assert!(html.contains("Page not found"), "{html}");
     assert_clean_html(&html);
 
     let css = server.client().get("/static/app.css").await;

@@ -164,7 +164,7 @@ async fn every_error_is_problem_json() {
 
 const HEADERS: &[(&str, &str)] = &[
     ("x-content-type-options", "nosniff"),
-    ("referrer-policy", "no-referrer"),
+    ("referrer-policy", "same-origin"),
     ("cross-origin-opener-policy", "same-origin"),
 ];
 

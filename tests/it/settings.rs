@@ -230,13 +230,40 @@ async fn a_failed_install_leaves_the_previous_runtime() {
         .await;
     let last = &seen.last().expect("event").1;
     assert_eq!(last["phase"], "install_failed", "{seen:?}");
+    // Issue 12, defect 5: the failure in words, npm's text beside it, kept in the status
+    // until dismissed; the progress said steps, not npm's lines.
     assert!(
         last["detail"]
             .as_str()
             .expect("detail")
-            .contains("openclaw@0.0.0-does-not-exist"),
+            .contains("no such OpenClaw version"),
         "{last}"
     );
+    for (_, progress) in &seen {
+        let detail = progress["detail"].as_str().unwrap_or_default();
+        assert!(
+            !detail.starts_with("npm "),
+            "a raw npm line as progress: {detail}"
+        );
+    }
+    let failure = owner.json("/api/gateway/status").await["install_failure"].clone();
+    assert!(
+        failure["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("openclaw@0.0.0-does-not-exist"),
+        "{failure}"
+    );
+    let page = owner.get("/setup").await.text().await.expect("html");
+    assert!(
+        page.contains("The install failed.") && page.contains("Try again"),
+        "{page}"
+    );
+    assert_eq!(
+        owner.delete("/api/gateway/runtime/failure").await.status(),
+        204
+    );
+    assert!(owner.json("/api/gateway/status").await["install_failure"].is_null());
     assert_eq!(
         std::fs::read_to_string(current.join("marker")).expect("marker"),
         "previous"
