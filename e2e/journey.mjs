@@ -39,8 +39,12 @@ const audited = [];
 
 const browser = await launchChromium();
 
+// clawhost's own pages: all of them but the Control UI (the gateway's). At the wrong address
+// and while the gateway is down, `/openclaw/` is clawhost's page too.
+let gatewayDown = false;
 function ours(url) {
-  return (url.startsWith(base) || url.startsWith(otherAddress)) && !new URL(url).pathname.startsWith("/openclaw/");
+  if (url.startsWith(otherAddress)) return true;
+  return url.startsWith(base) && (gatewayDown || !new URL(url).pathname.startsWith("/openclaw/"));
 }
 
 function watch(page, label) {
@@ -48,13 +52,15 @@ function watch(page, label) {
     const url = page.url();
     if (!ours(url) || message.type() !== "error") return;
     // Chromium logs every 4xx answer as "Failed to load resource". The pages and API calls
-    // that answer 401/403/404/421/422 on purpose are the error paths under test; a missing
-    // script, stylesheet or icon is a real fault.
+    // that answer 401/403/404/421/422 on purpose are the error paths under test, and so is
+    // the Control UI's address answering 503 while the gateway is down; a missing script,
+    // stylesheet or icon is a real fault.
     const resource = message.location().url || "";
+    const failed = "Failed to load resource: the server responded with a status of ";
+    const status = message.text().startsWith(failed) ? message.text().slice(failed.length, failed.length + 3) : "";
+    const down = status === "503" && resource.includes("/openclaw/");
     const expected =
-      message.text().startsWith("Failed to load resource: the server responded with a status of 4") &&
-      !resource.includes("/static/") &&
-      !resource.includes("favicon");
+      (status.startsWith("4") || down) && !resource.includes("/static/") && !resource.includes("favicon");
     if (!expected) problems.push(`${label}: console error on ${url}: ${message.text()} (${resource})`);
   });
   page.on("pageerror", (error) => {
@@ -194,6 +200,39 @@ try {
   steps.push("provider saved and tested");
   await shots(context, "setup", "/setup");
 
+  // An install that fails is shown as a failure, in words, with Try again, until dismissed.
+  // (The pages install the pinned version; a version that does not exist is asked through
+  // the API, as a script would.)
+  await page.goto(`${base}/setup`);
+  const install = () =>
+    pageFetch(page, "/api/gateway/runtime/install", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ version: "0.0.0-does-not-exist" }),
+    });
+  let installing = await install();
+  if (installing.status === 403) {
+    await pageFetch(page, "/api/auth/reauthenticate", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ password }),
+    });
+    installing = await install();
+  }
+  if (installing.status !== 202) throw new Error(`the install did not start: ${installing.status} ${installing.text}`);
+  const failed = page.locator('[data-field="install-failed"]');
+  await failed.waitFor({ timeout: 300_000 });
+  const said = await failed.innerText();
+  if (!said.includes("no such OpenClaw version")) problems.push(`the install failure is not in words: ${said}`);
+  await page.locator('#step-runtime button[type=submit]', { hasText: "Try again" }).waitFor();
+  await page.reload();
+  await failed.waitFor({ timeout: 10_000 });
+  await page.screenshot({ path: `${artifacts}/install-failed-1280x800.png`, fullPage: true });
+  await audit(page, "setup with a failed install");
+  await failed.locator("button", { hasText: "Dismiss" }).click();
+  await failed.waitFor({ state: "detached", timeout: 10_000 });
+  steps.push("a failed install is said in words and kept until dismissed");
+
   // The dashboard before the first start says what to do next; what cannot work is disabled.
   await page.goto(`${base}/`);
   await page.locator("#next-step", { hasText: "start the gateway" }).waitFor();
@@ -319,10 +358,26 @@ try {
   await badge(page, "Stopped", 120_000);
   await audit(page, "dashboard stopped");
   steps.push("stopped from the dashboard");
+  gatewayDown = true;
   await page.goto(`${base}/openclaw/`);
   await page.locator("h1", { hasText: "The gateway is not running" }).waitFor();
   await shots(context, "gateway-down", "/openclaw/");
   steps.push("the Control UI's address while stopped is a page that says so");
+
+  // That page opens the Control UI by itself once the gateway runs again.
+  gatewayDown = false;
+  const restarted = await pageFetch(page, "/api/gateway/start", { method: "POST" });
+  if (restarted.status !== 202) throw new Error(`start: ${restarted.status} ${restarted.text}`);
+  await page.getByPlaceholder(/^Message/).waitFor({ state: "visible", timeout: 180_000 });
+  steps.push("the gateway-down page became the Control UI by itself");
+  await page.goto(`${base}/`);
+  await pageFetch(page, "/api/gateway/stop", { method: "POST" });
+  for (let tries = 0; ; tries += 1) {
+    const status = JSON.parse((await pageFetch(page, "/api/gateway/status")).text);
+    if (status.state === "stopped") break;
+    if (tries > 600) throw new Error(`never stopped: ${status.state}`);
+    await page.waitForTimeout(200);
+  }
 
   result = { ok: problems.length === 0, steps, problems, retried, audited };
 } catch (error) {

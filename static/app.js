@@ -260,16 +260,11 @@ function providerForm() {
     if (!urlBlock.hidden && $("#base_url", form).value.trim()) body.base_url = $("#base_url", form).value.trim();
     const saved = await api("PUT", "/api/gateway/settings", body);
     if (saved.ok) {
-      $("#api_key", form).value = "";
-      result.textContent = "Saved.";
-      if (saved.data.key.set) $("#api_key", form).placeholder = `Saved key ending in ${saved.data.key.last4}`;
-      test.disabled = false;
-      test.removeAttribute("aria-describedby");
-      const why = $('[data-field="test-why"]', form);
-      if (why) why.hidden = true;
-      const apply = $('[data-field="apply"]');
-      const running = $('[data-field="state"].state-running');
-      if (apply && running) apply.hidden = false;
+      // The page as the server draws it after a save: "Saved.", "Restart to apply" while
+      // the gateway runs, and the buttons a saved provider makes work (Test key, Start).
+      const target = new URL("/setup?saved=1#step-provider", window.location.href);
+      if (target.href === window.location.href) window.location.reload();
+      else window.location.assign(target.href);
       return;
     }
     if (needsStepUp(saved)) {

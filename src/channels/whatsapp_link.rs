@@ -361,7 +361,9 @@ pub(crate) struct Explained {
 pub(crate) fn explain(detail: &str) -> Explained {
     let lower = detail.to_ascii_lowercase();
     let has = |needles: &[&str]| needles.iter().any(|n| lower.contains(n));
-    let (reason, restart_finishes) = if has(&["515", "restart required", "restart the gateway"]) {
+    let (reason, restart_finishes) = if has_code(&lower, "515")
+        || has(&["restart required", "restart the gateway"])
+    {
         (
             "WhatsApp accepted the phone and asks for a fresh connection: restart the gateway to finish linking.",
             true,
@@ -376,12 +378,12 @@ pub(crate) fn explain(detail: &str) -> Explained {
             "WhatsApp does not let this phone link a new device right now; wait a while (WhatsApp decides how long) and try again.",
             false,
         )
-    } else if has(&["401", "logged out", "loggedout"]) {
+    } else if has_code(&lower, "401") || has(&["logged out", "loggedout"]) {
         (
             "WhatsApp ended this link (logged out on the phone); link again.",
             false,
         )
-    } else if has(&["408", "timed out"]) {
+    } else if has_code(&lower, "408") || has(&["timed out"]) {
         ("WhatsApp did not answer in time; try again.", false)
     } else {
         return Explained {
@@ -393,6 +395,15 @@ pub(crate) fn explain(detail: &str) -> Explained {
         reason: reason.into(),
         restart_finishes,
     }
+}
+
+/// Whether `text` names the status `code` as a number of its own (not inside a longer one).
+fn has_code(text: &str, code: &str) -> bool {
+    text.match_indices(code).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + code.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_digit()) && !after.is_some_and(|c| c.is_ascii_digit())
+    })
 }
 
 /// Only a base64 PNG is ever put in an `<img src>`.
@@ -482,6 +493,10 @@ mod tests {
         let restart = explain("Connection Failure: stream errored (restart required) 515");
         assert!(restart.restart_finishes, "{restart:?}");
         assert_eq!(explain("Something new").reason, "Something new");
+        assert!(
+            !explain("stream 25150 ended").restart_finishes,
+            "515 inside a number"
+        );
     }
 
     #[test]

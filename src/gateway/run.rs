@@ -22,8 +22,6 @@ use crate::store;
 /// Log lines kept with "needs attention".
 const LOG_TAIL: usize = 50;
 const READY_POLL: Duration = Duration::from_millis(250);
-/// Answers from a stranger on the gateway's port, in a row, before the start gives up.
-const FOREIGN_ANSWERS: u32 = 3;
 
 /// What the actor and the run task share.
 pub(super) struct Ctx {
@@ -244,8 +242,6 @@ async fn watch_child(
     // Wait for readiness, reporting progress every second.
     let mut poll = tokio::time::interval(READY_POLL);
     let mut last_report = Instant::now();
-    let mut foreign = 0;
-    let version;
     ctx.progress(
         "waiting_for_readiness",
         started,
@@ -261,23 +257,15 @@ async fn watch_child(
             }
             _ = poll.tick() => {}
         }
-        match process::who_answers(&ctx.http, prepared.port, &prepared.token).await {
-            Answer::Ours(reported) => {
-                version = reported;
-                break;
-            }
-            Answer::NotYet => foreign = 0,
-            Answer::Foreign(what) => {
-                // Several times in a row, so a gateway between its HTTP and RPC being ready is not
-                // taken for a stranger.
-                foreign += 1;
-                if foreign >= FOREIGN_ANSWERS {
-                    stop(ctx, gateway).await;
-                    return Ended::Attention(format!(
-                        "Port {} on 127.0.0.1 answers, but not as the gateway clawhost started ({what}): another program is using it. Stop that program, or set gateway.port to a free port (0 picks one).",
-                        prepared.port
-                    ));
-                }
+        match process::who_answers(&ctx.http, prepared.port, gateway.pid()).await {
+            Answer::Ours => break,
+            Answer::NotYet => {}
+            Answer::Foreign => {
+                stop(ctx, gateway).await;
+                return Ended::Attention(format!(
+                    "Port {} on 127.0.0.1 answers, but not from the gateway clawhost started: another program is using it. Stop that program, or set gateway.port to a free port (0 picks one).",
+                    prepared.port
+                ));
             }
         }
         if started.elapsed() > timeout {
@@ -302,7 +290,9 @@ async fn watch_child(
         port: prepared.port,
         token: prepared.token.clone(),
     }));
-    let version = version.or_else(|| prepared.installed_version.clone());
+    let version = process::server_version(prepared.port, &prepared.token)
+        .await
+        .or_else(|| prepared.installed_version.clone());
     ctx.status.send_modify(|s| {
         s.state = GatewayState::Running;
         s.started_at = Some(rfc3339(now_ms()));

@@ -110,7 +110,16 @@ pub(crate) fn check(
     let same_provider = previous.is_some_and(|p| p.provider == provider.id());
     let mut errors: Vec<FieldError> = Vec::new();
 
-    let model = checked_model(provider, request.model.as_deref()).unwrap_or_else(|error| {
+    // Left out, an endpoint of unknown make keeps the model it had (it has no default).
+    let kept = previous
+        .filter(|_| same_provider && provider.default_model().is_none())
+        .map(|p| p.model.as_str());
+    let given = request
+        .model
+        .as_deref()
+        .filter(|m| !m.trim().is_empty())
+        .or(kept);
+    let model = checked_model(provider, given).unwrap_or_else(|error| {
         errors.push(error);
         String::new()
     });

@@ -386,14 +386,13 @@ async fn run_install(ctx: Arc<Ctx>, version: String) {
             ctx.note(&format!("install failed: {error}"));
             let failure =
                 InstallFailure::explain(&error, &ctx.launch.paths.runtime_dir, rfc3339(now_ms()));
-            ctx.progress(
-                "install_failed",
-                started,
-                INSTALL_TIMEOUT,
-                failure.reason.clone(),
-            );
-            ctx.status
-                .send_modify(|s| s.install_failure = Some(failure));
+            // The status first: a page reloading on the event below must find the failure.
+            let reason = failure.reason.clone();
+            ctx.status.send_modify(|s| {
+                s.install_failure = Some(failure);
+                s.state = GatewayState::Stopped;
+            });
+            ctx.progress("install_failed", started, INSTALL_TIMEOUT, reason);
         }
     }
     ctx.set_state(GatewayState::Stopped);

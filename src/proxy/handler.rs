@@ -112,7 +112,7 @@ pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> R
     {
         // A long answer (a stream, a large download) stops when the session ends.
         Ok(response) => response.map(|body| streams::until(body, session_ended(&state, &token))),
-        Err(failure) if page => PageError {
+        Err(failure @ (http::Failure::Unreachable | http::Failure::Timeout)) if page => PageError {
             status: failure.status(),
             title: "The gateway is not answering",
             detail: failure.detail(),

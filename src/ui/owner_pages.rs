@@ -98,13 +98,22 @@ struct Actions {
     why_disabled: String,
 }
 
-fn actions(now: GatewayState) -> Actions {
+fn actions(now: GatewayState, first_run: first_run::FirstRun) -> Actions {
     use GatewayState::{Backoff, NeedsAttention, Running, Starting, Stopped};
-    let start = action(
-        now,
-        &[Stopped, NeedsAttention],
-        "Start works while the gateway is stopped.",
-    );
+    // Before OpenClaw is installed and a provider saved, no state lets Start work.
+    let start = if first_run.can_start() {
+        action(
+            now,
+            &[Stopped, NeedsAttention],
+            "Start works while the gateway is stopped.",
+        )
+    } else {
+        action(
+            now,
+            &[],
+            "Start works once OpenClaw is installed and a provider is saved (Setup).",
+        )
+    };
     let stop = action(
         now,
         &[Running, Starting, Backoff],
@@ -229,7 +238,7 @@ async fn dashboard(
     let page = DashboardPage {
         done: done_message(query.done.as_deref()),
         next: first_run.next().map(next_step),
-        actions: actions(status.state),
+        actions: actions(status.state, first_run),
         state: state_id(status.state),
         state_label: state_label(status.state),
         provider: dash(current.provider),
@@ -321,7 +330,7 @@ async fn setup_page(
         restart_to_apply: saved && status.state == GatewayState::Running,
         install_failure: status.install_failure.clone(),
         installing: status.state == GatewayState::Installing,
-        actions: actions(status.state),
+        actions: actions(status.state, first_run),
         done: None,
         first_run,
         error_provider: error("provider"),

@@ -2,8 +2,8 @@
 //! `http.allowed_hosts`. Anything else gets 421 before any handler runs, so a page on
 //! another site whose name was made to resolve to this server (DNS rebinding) reaches
 //! nothing: not the claim, not the sign-in, not the status API. `/healthz` also answers
-//! probes that name a loopback host, and `/static/` (the same public files for everyone)
-//! any host, so the wrong-address page has its stylesheet. A request naming two hosts (two `Host` headers, or a
+//! probes that name a loopback host, and the stylesheet and script (the same public files
+//! for everyone) any host, so the wrong-address page looks like the others. A request naming two hosts (two `Host` headers, or a
 //! request line whose host is not its `Host`) is refused the same way.
 
 use std::sync::Arc;
@@ -70,8 +70,8 @@ pub(crate) async fn require_known_host(
     let probe = request.uri().path() == "/healthz" && is_loopback(host);
     // The page that says "wrong address" needs its stylesheet and script from the same
     // address; they are the same public files for everyone.
-    let asset =
-        request.method() == axum::http::Method::GET && request.uri().path().starts_with("/static/");
+    let asset = request.method() == axum::http::Method::GET
+        && matches!(request.uri().path(), "/static/app.css" | "/static/app.js");
     if target_agrees && (hosts.allows(host) || probe || asset) {
         return next.run(request).await;
     }
@@ -91,18 +91,21 @@ fn wrong_address(request: &Request, host: &str, origin: &str) -> Response {
         );
         return problem(status, ABOUT_BLANK, Some(&detail), None);
     }
-    let shown = if host.is_empty() {
-        "an unnamed host"
+    let detail = if host.is_empty() {
+        format!("clawhost answers at {origin} (its public URL) only.")
     } else {
-        host
+        format!("You opened clawhost at {host}, but it answers at {origin} (its public URL) only.")
     };
-    let detail = format!(
-        "You opened clawhost at {shown}, but it answers at {origin} (its public URL) only."
-    );
-    let hint = format!(
-        "If you reach this server at {shown} on purpose, set public_url = \"http://{shown}\" \
-(or https://) in clawhost.toml, or add \"{shown}\" to http.allowed_hosts, and restart clawhost."
-    );
+    // The public URL, not an alias: over plain http the browser proves a form's origin only
+    // by `Origin`, which must be the public URL's.
+    let hint = if host.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "If you reach this server at {host} on purpose, set public_url = \"http://{host}\" \
+(or https://) in clawhost.toml and restart clawhost."
+        )
+    };
     let target = if path.starts_with('/') && !path.starts_with("//") {
         format!("{origin}{path}")
     } else {

@@ -17,7 +17,7 @@ const MARK: &str = "<!--connection-notice-->";
 /// Our pages are a few KiB; anything larger is not one of them.
 const PAGE_LIMIT: usize = 1024 * 1024;
 
-const INSECURE_NOTICE: &str = "<div class=\"notice\" role=\"alert\" \
+const INSECURE_NOTICE: &str = "<div class=\"notice\" role=\"note\" \
 data-insecure-notice><strong>This connection is not private.</strong> This page travels over \
 plain http, so your password and your assistant's conversations can be read on the network. \
 Set up HTTPS (see \u{201c}On a VPS\u{201d} in clawhost's README), or keep clawhost on 127.0.0.1 \
@@ -62,11 +62,11 @@ pub(crate) async fn connection_notice(
         return response;
     }
     let (mut parts, body) = response.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
     let Ok(bytes) = to_bytes(body, PAGE_LIMIT).await else {
         return Response::from_parts(parts, Body::empty());
     };
     let html = String::from_utf8_lossy(&bytes);
     let filled = html.replacen(MARK, INSECURE_NOTICE, 1);
-    parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(filled))
 }

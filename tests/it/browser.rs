@@ -157,7 +157,7 @@ async fn first_run_journey() {
             assert!(shot.is_file(), "missing screenshot {}", shot.display());
         }
     }
-    for page in ["confirm", "wrong-address"] {
+    for page in ["confirm", "wrong-address", "install-failed"] {
         let shot = repo().join(format!("e2e/artifacts/pages/{page}-1280x800.png"));
         assert!(shot.is_file(), "missing screenshot {}", shot.display());
     }

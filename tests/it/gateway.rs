@@ -591,15 +591,17 @@ impl Stranger {
     }
 }
 
-impl Drop for Stranger {
-    fn drop(&mut self) {
+impl Stranger {
+    /// Stops answering and lets the port go before returning.
+    async fn leave(self) {
         self.0.abort();
+        let _ = self.0.await;
     }
 }
 
-/// Polls the status until it needs attention because another program holds `port`,
-/// failing at once if it ever says running.
-async fn another_program_holds(owner: &Client, port: u16) {
+/// Polls the status until it needs attention for `why` (about `port`), failing at once if
+/// it ever says running.
+async fn another_program_holds(owner: &Client, port: u16, why: &str) {
     let deadline = tokio::time::Instant::now() + READY;
     let wanted = "needs_attention";
     let status = loop {
@@ -619,7 +621,7 @@ async fn another_program_holds(owner: &Client, port: u16) {
     };
     let reason = status["attention"]["reason"].as_str().expect("reason");
     assert!(
-        reason.contains(&port.to_string()) && reason.contains("another program"),
+        reason.contains(&port.to_string()) && reason.contains(why),
         "{reason}"
     );
 }
@@ -644,11 +646,11 @@ async fn a_stranger_on_the_gateways_port_is_never_taken_for_it() {
     // Taken before the start: said at once, in words.
     let stranger = Stranger::hold(std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind"));
     assert_eq!(owner.post_empty("/api/gateway/start").await.status(), 202);
-    another_program_holds(&owner, port).await;
-    drop(stranger);
+    another_program_holds(&owner, port, "already in use by another program").await;
+    stranger.leave().await;
 
-    // Taken once the gateway is spawned but before it listens: its answers to /readyz are
-    // not the gateway's, since it cannot take this start's credential.
+    // Taken once the gateway is spawned but before it listens: it answers /readyz, from a
+    // socket no process of the gateway's holds, and never gets the credential.
     assert_eq!(owner.post_empty("/api/gateway/start").await.status(), 202);
     eventually(READY, || async { !state(&owner).await["pid"].is_null() })
         .await
@@ -656,8 +658,13 @@ async fn a_stranger_on_the_gateways_port_is_never_taken_for_it() {
     let stranger = Stranger::hold(
         std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind before the gateway"),
     );
-    another_program_holds(&owner, port).await;
-    drop(stranger);
+    another_program_holds(
+        &owner,
+        port,
+        "answers, but not from the gateway clawhost started",
+    )
+    .await;
+    stranger.leave().await;
 
     // With the port free again, the same start works.
     assert_eq!(owner.post_empty("/api/gateway/start").await.status(), 202);

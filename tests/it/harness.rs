@@ -582,7 +582,6 @@ impl Client {
     }
 }
 
-/// Polls `check` until it is true or `within` passes; returns how long it took.
 /// A port nothing listens on now (the OS picks it), for a server a test starts itself.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -592,6 +591,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Polls `check` until it is true or `within` passes; returns how long it took.
 pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> Option<Duration>
 where
     F: FnMut() -> Fut,

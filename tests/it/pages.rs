@@ -174,14 +174,19 @@ async fn the_first_run_is_guided() {
         let start = html[..end].rfind('<').expect("tag");
         html[start..end].to_string()
     };
-    for label in ["Stop", "Restart", "Link WhatsApp"] {
+    for label in ["Stop", "Restart", "Link WhatsApp", "Start"] {
         assert!(
             button(label).contains("disabled"),
             "{label}: {}",
             button(label)
         );
     }
-    assert!(!button("Start").contains("disabled"), "{}", button("Start"));
+    // Nothing to start before OpenClaw is installed and a provider saved.
+    assert!(button("Start").contains("disabled"), "{}", button("Start"));
+    assert!(
+        html.contains("Start works once OpenClaw is installed and a provider is saved"),
+        "{html}"
+    );
     assert!(button("Open Control UI").contains("aria-disabled=\"true\""));
     assert!(
         html.contains("Stop and Restart work while it runs."),

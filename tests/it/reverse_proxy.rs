@@ -1,7 +1,7 @@
 //! The README's nginx configuration, run as written (names, ports and paths replaced) in
-//! front of clawhost over real TLS: the Host and the client's address pass, an owner claims
-//! and signs in, a start's progress streams without being held back, and a Control UI socket
-//! reaches clawhost as a socket.
+//! front of clawhost over real TLS: the Host passes, an owner claims and signs in, a start's
+//! progress streams without being held back, and a Control UI socket reaches clawhost as a
+//! socket.
 
 use std::net::TcpStream;
 use std::os::unix::fs::MetadataExt;
@@ -200,12 +200,24 @@ async fn the_readmes_nginx_configuration_works() {
 
     let mut site = readme_block("nginx", "proxy_pass");
     let dir_text = dir.path().display().to_string();
+    // Where this machine has no IPv6 loopback, nginx listens on IPv4 only.
+    let ipv6 = std::net::TcpListener::bind("[::1]:0").is_ok();
+    let v6 = |listen: String| {
+        if ipv6 {
+            listen
+        } else {
+            "# no IPv6 loopback on this machine".to_string()
+        }
+    };
     for (from, to) in [
         ("claw.example.com", NAME.to_string()),
         ("listen 443 ssl;", format!("listen 127.0.0.1:{https} ssl;")),
-        ("listen [::]:443 ssl;", format!("listen [::1]:{https} ssl;")),
+        (
+            "listen [::]:443 ssl;",
+            v6(format!("listen [::1]:{https} ssl;")),
+        ),
         ("listen 80;", format!("listen 127.0.0.1:{http};")),
-        ("listen [::]:80;", format!("listen [::1]:{http};")),
+        ("listen [::]:80;", v6(format!("listen [::1]:{http};"))),
         ("/etc/letsencrypt/live/claw.test/", format!("{dir_text}/")),
         ("/var/www/html", format!("{dir_text}/www")),
         ("http://127.0.0.1:8080", server.base.clone()),

@@ -300,7 +300,32 @@ async fn requests_naming_another_host_are_misdirected() {
         .await
         .expect("send");
     assert_eq!(page.status(), 421);
-    assert!(page.text().await.expect("page").contains("<html"));
+    let html = page.text().await.expect("page");
+    // Issue 12, defect 2: the page names the address used and links to the same page at the
+    // public URL.
+    assert!(html.contains("Wrong address"), "{html}");
+    assert!(
+        html.contains(&format!("You opened clawhost at {rebound}")),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("href=\"{}/login\"", server.base)),
+        "{html}"
+    );
+    // Its stylesheet and script come from the same address; nothing else does.
+    for (path, status) in [
+        ("/static/app.css", 200),
+        ("/static/app.js", 200),
+        ("/static/../api/status", 421),
+    ] {
+        let asset = bare
+            .get(server.url(path))
+            .header("host", &rebound)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(asset.status(), status, "{path}");
+    }
 
     // A request naming two hosts, one of them clawhost's, is refused too.
     let (absolute, _) = server.raw(&format!(
@@ -339,4 +364,58 @@ async fn requests_naming_another_host_are_misdirected() {
         .await
         .expect("send");
     assert_eq!(response.status(), 200);
+}
+
+/// Issue 12, defect 1: over plain http at a network name every page says it is not private
+/// (at https, or at this machine's own name, none does), forms name their origin (the
+/// referrer policy no longer makes Chromium send `Origin: null`), and event streams ask a
+/// proxy in front not to buffer them.
+#[tokio::test]
+async fn pages_over_plain_http_say_they_are_not_private() {
+    let port = crate::harness::free_port();
+    let lan = TestServer::start_with(Options {
+        listen: Some(format!("127.0.0.1:{port}")),
+        public_url: Some(format!("http://clawhost-lan.test:{port}")),
+        ..Options::default()
+    });
+    assert!(
+        lan.log().contains("is plain http on the network"),
+        "{}",
+        lan.log()
+    );
+    let owner = lan.claimed().await;
+    for path in ["/", "/setup", "/settings", "/no-such-page"] {
+        let page = owner.get_html(path).await;
+        assert_eq!(page.headers()["referrer-policy"], "same-origin", "{path}");
+        let html = page.text().await.expect("html");
+        assert!(
+            html.contains("This connection is not private."),
+            "{path}: {html}"
+        );
+        assert!(!html.contains("<!--connection-notice-->"), "{path}");
+    }
+    let events = owner.get("/api/gateway/events").await;
+    assert_eq!(events.headers()["x-accel-buffering"], "no");
+
+    let https = TestServer::start_with(Options {
+        public_url: Some("https://claw.example.com".into()),
+        ..Options::default()
+    });
+    let html = https
+        .client()
+        .get_html("/claim")
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(!html.contains("not private"), "{html}");
+    let local = TestServer::start();
+    let html = local
+        .client()
+        .get_html("/claim")
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(!html.contains("not private"), "{html}");
 }
