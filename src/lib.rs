@@ -40,6 +40,7 @@ mod secrets;
 mod server;
 mod state;
 mod store;
+mod tls;
 mod ui;
 mod validation;
 mod web;
@@ -58,7 +59,7 @@ use tower::ServiceBuilder;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::auth::{Auth, AuthSettings};
-use crate::config::{Config, PublicUrl};
+use crate::config::{Config, PublicUrl, TlsMode};
 use crate::gateway::logs::GatewayLogs;
 use crate::gateway::paths::Paths;
 use crate::gateway::supervisor::{Gateway, GatewayDeps};
@@ -157,6 +158,24 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let local = listener.local_addr()?;
+    let tls = match config.tls.mode {
+        TlsMode::Off => None,
+        TlsMode::Files => {
+            let files = tls::CertFiles {
+                cert: config.tls.cert_file.clone().unwrap_or_default(),
+                key: config.tls.key_file.clone().unwrap_or_default(),
+            };
+            Some(
+                tls::Tls::from_files(files)
+                    .map_err(|e| anyhow::anyhow!("tls.mode = \"files\": {e}"))?,
+            )
+        }
+    };
+    if tls.is_none() && !local.ip().is_loopback() && !config.tls.allow_plain_http {
+        anyhow::bail!(
+            "clawhost would serve plain http on {local}, where passwords and conversations cross the network readable. Serve https itself (tls.mode = \"files\" with tls.cert_file and tls.key_file), reach it through an SSH tunnel with listen = \"127.0.0.1:8080\", or, behind a TLS proxy, set tls.allow_plain_http = true"
+        );
+    }
     if config.public_url.is_none() && local.ip().is_unspecified() {
         anyhow::bail!(
             "clawhost listens on every address ({local}), so it cannot tell which one browsers use: set public_url (e.g. --public-url https://claw.example.com or http://192.0.2.10:{})",
@@ -166,7 +185,7 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
     let public_url = config
         .public_url
         .clone()
-        .unwrap_or_else(|| PublicUrl::from_listen(local));
+        .unwrap_or_else(|| PublicUrl::from_listen(local, tls.is_some()));
     if let Some(warning) = web::notice::insecure_warning(&public_url) {
         tracing::warn!("{warning}");
     }
@@ -219,7 +238,14 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
     };
 
     tracing::info!(addr = %local, public_url = %public_url, "listening");
-    server::serve(listener, app(state), header_timeout, shutdown).await;
+    server::serve(
+        listener,
+        app(state),
+        header_timeout,
+        tls.map(|t| t.acceptor),
+        shutdown,
+    )
+    .await;
 
     gateway.shut_down().await;
     let _ = stop_tasks.send(true);

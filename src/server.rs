@@ -1,5 +1,6 @@
-//! The accept loop: HTTP/1.1 with a header read timeout and a bound on header size, the
-//! peer address handed to extractors, and a graceful, bounded shutdown.
+//! The accept loop: HTTP/1.1 (over TLS when clawhost serves https itself) with a header read
+//! timeout that also bounds the TLS handshake, a bound on header size, the peer address
+//! handed to extractors, and a graceful, bounded shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -13,6 +14,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 /// Largest request head (request line and headers) accepted.
@@ -24,6 +26,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     header_timeout: Duration,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
@@ -55,12 +58,38 @@ pub(crate) async fn serve(
                     .insert(ConnectInfo::<SocketAddr>(peer));
                 request
             });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let service = TowerToHyperService::new(service);
+            let served = match tls {
+                None => {
+                    let connection =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    watcher.watch(connection.into_owned()).await
+                }
+                Some(acceptor) => {
+                    // A client that never finishes its handshake is cut off like one that never
+                    // finishes its headers.
+                    let stream =
+                        match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(error)) => {
+                                tracing::debug!(%error, %peer, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                    let connection =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    watcher.watch(connection.into_owned()).await
+                }
+            };
+            if let Err(error) = served {
                 tracing::debug!(%error, "connection ended with an error");
             }
         });

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::settings::{SETTINGS, Setting, Unset, Value, setting};
-use super::values::{LogFormat, Network, PublicUrl};
+use super::values::{LogFormat, Network, PublicUrl, TlsMode};
 
 /// Where a value came from, for error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,3 +242,5 @@ from_value!(u32, Mib);
 from_value!(u8, Bits);
 from_value!(Vec<Network>, Networks);
 from_value!(Vec<String>, Hosts);
+from_value!(TlsMode, TlsMode);
+from_value!(bool, Bool);

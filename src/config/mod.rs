@@ -19,7 +19,8 @@ use load::{Layers, Values};
 pub(crate) use settings::help;
 pub use values::OPENCLAW_VERSION;
 pub(crate) use values::{
-    LogFormat, NODE_VERSION, Network, PublicUrl, format_duration, is_loopback_host, parse_version,
+    LogFormat, NODE_VERSION, Network, PublicUrl, TlsMode, format_duration, is_loopback_host,
+    parse_version,
 };
 
 /// Values given on the command line; they win over everything else.
@@ -30,6 +31,15 @@ pub(crate) struct Flags {
     pub(crate) public_url: Option<String>,
     pub(crate) data_dir: Option<PathBuf>,
     pub(crate) runtime_dir: Option<PathBuf>,
+}
+
+/// Where clawhost's https comes from, if from itself.
+#[derive(Debug, Clone)]
+pub(crate) struct TlsConfig {
+    pub(crate) mode: TlsMode,
+    pub(crate) cert_file: Option<PathBuf>,
+    pub(crate) key_file: Option<PathBuf>,
+    pub(crate) allow_plain_http: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -53,6 +63,7 @@ pub(crate) struct Config {
     pub(crate) trusted_proxies: Vec<Network>,
     /// `Host` names answered besides the public URL's.
     pub(crate) allowed_hosts: Vec<String>,
+    pub(crate) tls: TlsConfig,
     /// IPv6 clients are grouped by networks of this many bits for the abuse limits.
     pub(crate) ipv6_prefix: u8,
     pub(crate) secret_key_file: PathBuf,
@@ -133,6 +144,12 @@ impl Config {
             header_timeout: values.get("http.header_timeout")?,
             trusted_proxies: values.optional("http.trusted_proxies")?.unwrap_or_default(),
             allowed_hosts: values.optional("http.allowed_hosts")?.unwrap_or_default(),
+            tls: TlsConfig {
+                mode: values.get("tls.mode")?,
+                cert_file: values.optional("tls.cert_file")?,
+                key_file: values.optional("tls.key_file")?,
+                allow_plain_http: values.get("tls.allow_plain_http")?,
+            },
             ipv6_prefix: values.get("http.ipv6_prefix")?,
             proxy: ProxyConfig {
                 body_limit: values.get("proxy.body_limit")?,
@@ -150,6 +167,20 @@ impl Config {
                 node_heap_mb: values.get("gateway.node_heap_mb")?,
             },
         };
+        if config.tls.mode == TlsMode::Files {
+            for (key, file) in [
+                ("tls.cert_file", &config.tls.cert_file),
+                ("tls.key_file", &config.tls.key_file),
+            ] {
+                if file.is_none() {
+                    return Err(ConfigError::Invalid {
+                        key: key.into(),
+                        origin: values.source("tls.mode"),
+                        reason: "tls.mode = \"files\" needs tls.cert_file and tls.key_file".into(),
+                    });
+                }
+            }
+        }
         if config.session_idle > config.session_absolute {
             return Err(ConfigError::Invalid {
                 key: "session.idle_timeout".into(),

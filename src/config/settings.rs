@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::values::{
-    self, LogFormat, Network, OPENCLAW_VERSION, PublicUrl, format_duration, format_size,
+    self, LogFormat, Network, OPENCLAW_VERSION, PublicUrl, TlsMode, format_duration, format_size,
 };
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -66,6 +66,8 @@ pub(super) enum Kind {
     Networks,
     Hosts,
     Version,
+    TlsMode,
+    Bool,
 }
 
 pub(super) const SETTINGS: &[Setting] = &[
@@ -80,6 +82,30 @@ pub(super) const SETTINGS: &[Setting] = &[
         kind: Kind::Origin,
         unset: Unset::Means("`http://<listen>`"),
         doc: "the origin browsers use, e.g. `https://claw.example.com`",
+    },
+    Setting {
+        key: "tls.mode",
+        kind: Kind::TlsMode,
+        unset: Unset::Value("off"),
+        doc: "`files`: serve https with `tls.cert_file` and `tls.key_file` (reloaded when they change)",
+    },
+    Setting {
+        key: "tls.cert_file",
+        kind: Kind::AbsolutePath,
+        unset: Unset::Means("none; needed by `tls.mode = \"files\"`"),
+        doc: "PEM certificate chain, the server's certificate first",
+    },
+    Setting {
+        key: "tls.key_file",
+        kind: Kind::AbsolutePath,
+        unset: Unset::Means("none; needed by `tls.mode = \"files\"`"),
+        doc: "PEM private key of that certificate",
+    },
+    Setting {
+        key: "tls.allow_plain_http",
+        kind: Kind::Bool,
+        unset: Unset::Value("false"),
+        doc: "serve plain http on a network address (a TLS proxy in front does the https)",
     },
     Setting {
         key: "data_dir",
@@ -341,6 +367,8 @@ pub(super) enum Value {
     Bits(u8),
     Networks(Vec<Network>),
     Hosts(Vec<String>),
+    TlsMode(TlsMode),
+    Bool(bool),
 }
 
 impl Kind {
@@ -362,6 +390,8 @@ impl Kind {
             Kind::Networks => "IPs or CIDR blocks, comma-separated".into(),
             Kind::Hosts => "host names with an optional port, comma-separated".into(),
             Kind::Version => format!("a version like `{OPENCLAW_VERSION}`"),
+            Kind::TlsMode => "`off` or `files`".into(),
+            Kind::Bool => "`true` or `false`".into(),
         }
     }
 
@@ -407,6 +437,8 @@ impl Kind {
             Kind::Networks => Value::Networks(values::parse_networks(text)?),
             Kind::Hosts => Value::Hosts(values::parse_hosts(text)?),
             Kind::Version => Value::Text(values::parse_version(text)?),
+            Kind::TlsMode => Value::TlsMode(TlsMode::parse(text)?),
+            Kind::Bool => Value::Bool(values::parse_bool(text)?),
         })
     }
 }

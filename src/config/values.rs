@@ -30,6 +30,33 @@ impl LogFormat {
     }
 }
 
+/// Where clawhost's TLS comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TlsMode {
+    /// Plain http: on loopback, or behind a TLS proxy (`tls.allow_plain_http`).
+    Off,
+    /// `tls.cert_file` and `tls.key_file`, renewed by something else.
+    Files,
+}
+
+impl TlsMode {
+    pub(super) fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "off" => Ok(Self::Off),
+            "files" => Ok(Self::Files),
+            other => Err(format!("'{other}' is not off or files")),
+        }
+    }
+}
+
+pub(super) fn parse_bool(text: &str) -> Result<bool, String> {
+    match text {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(format!("'{other}' is not true or false")),
+    }
+}
+
 /// The origin browsers use for clawhost, e.g. `https://claw.example.com`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PublicUrl {
@@ -67,11 +94,18 @@ impl PublicUrl {
         })
     }
 
-    pub(crate) fn from_listen(addr: SocketAddr) -> Self {
-        Self {
-            origin: format!("http://{addr}"),
-            https: false,
-        }
+    pub(crate) fn from_listen(addr: SocketAddr, https: bool) -> Self {
+        let scheme = if https { "https" } else { "http" };
+        let default_port = if https { 443 } else { 80 };
+        let origin = if addr.port() == default_port {
+            match addr {
+                SocketAddr::V4(v4) => format!("{scheme}://{}", v4.ip()),
+                SocketAddr::V6(v6) => format!("{scheme}://[{}]", v6.ip()),
+            }
+        } else {
+            format!("{scheme}://{addr}")
+        };
+        Self { origin, https }
     }
 
     pub(crate) fn origin(&self) -> &str {

@@ -42,10 +42,50 @@ fn listening_everywhere_needs_a_public_url() {
     let message = refusal(
         clawhost()
             .args(["serve", "--allow-root", "--listen", "0.0.0.0:0"])
+            .env("CLAWHOST_TLS_ALLOW_PLAIN_HTTP", "true")
             .arg("--data-dir")
             .arg(dir.path().join("data")),
     );
     assert!(message.contains("set public_url"), "{message}");
+}
+
+/// Issue 13: plain http on a network address is what a TLS proxy in front asks for, and
+/// nothing else; without one, clawhost says how to get https instead of serving passwords
+/// in clear.
+#[test]
+fn plain_http_on_the_network_needs_saying_so() {
+    let dir = tempfile::tempdir().expect("dir");
+    let message = refusal(
+        clawhost()
+            .args(["serve", "--allow-root", "--listen", "0.0.0.0:0"])
+            .args(["--public-url", "http://192.0.2.10:8080"])
+            .arg("--data-dir")
+            .arg(dir.path().join("data")),
+    );
+    assert!(message.contains("plain http on 0.0.0.0"), "{message}");
+    assert!(message.contains("tls.mode = \"files\""), "{message}");
+    assert!(message.contains("tls.allow_plain_http = true"), "{message}");
+    let missing = refusal(
+        clawhost()
+            .args(["serve", "--allow-root"])
+            .env("CLAWHOST_TLS_MODE", "files")
+            .arg("--data-dir")
+            .arg(dir.path().join("data")),
+    );
+    assert!(
+        missing.contains("needs tls.cert_file and tls.key_file"),
+        "{missing}"
+    );
+    let broken = refusal(
+        clawhost()
+            .args(["serve", "--allow-root"])
+            .env("CLAWHOST_TLS_MODE", "files")
+            .env("CLAWHOST_TLS_CERT_FILE", dir.path().join("no-such.pem"))
+            .env("CLAWHOST_TLS_KEY_FILE", dir.path().join("no-such.key"))
+            .arg("--data-dir")
+            .arg(dir.path().join("data")),
+    );
+    assert!(broken.contains("no-such.pem"), "{broken}");
 }
 
 /// Runs a command that must refuse to start and returns what it said on stderr. A command

@@ -13,6 +13,7 @@
 )]
 
 mod browser;
+mod certs;
 mod channels;
 mod claim;
 mod cli;
@@ -31,3 +32,4 @@ mod sessions;
 mod settings;
 mod status;
 mod step_up;
+mod tls;

@@ -39,80 +39,6 @@ fn replaced(text: &str, from: &str, to: &str) -> String {
     text.replace(from, to)
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let output = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run openssl");
-    assert!(output.status.success(), "openssl {args:?}: {output:?}");
-}
-
-/// A CA and a certificate for [`NAME`] signed by it.
-fn certificates(dir: &Path) {
-    let key = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    let ca = [
-        key.as_slice(),
-        &["-x509", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2"],
-    ];
-    openssl(
-        dir,
-        &[
-            &["req"][..],
-            &ca.concat(),
-            &["-subj", "/CN=clawhost test CA"],
-        ]
-        .concat(),
-    );
-    openssl(
-        dir,
-        &[
-            &["req"][..],
-            &key,
-            &[
-                "-keyout",
-                "privkey.pem",
-                "-out",
-                "leaf.csr",
-                "-subj",
-                "/CN=claw.test",
-            ],
-        ]
-        .concat(),
-    );
-    std::fs::write(
-        dir.join("leaf.ext"),
-        "subjectAltName=DNS:claw.test\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .expect("ext");
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "leaf.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "fullchain.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "leaf.ext",
-        ],
-    );
-}
-
 /// nginx in the foreground, one process, stopped when dropped.
 struct Nginx(Child);
 
@@ -174,7 +100,8 @@ http {{\n  access_log off;\n  client_body_temp_path {dir}/body;\n  proxy_temp_pa
 #[tokio::test]
 async fn the_readmes_nginx_configuration_works() {
     let dir = tempfile::tempdir().expect("dir");
-    certificates(dir.path());
+    crate::certs::ca(dir.path());
+    crate::certs::leaf(dir.path(), NAME, "fullchain.pem", "privkey.pem");
     std::fs::create_dir_all(dir.path().join("www")).expect("www");
     let (https, http) = (free_port(), free_port());
     let origin = format!("https://{NAME}:{https}");

@@ -397,25 +397,16 @@ async fn pages_over_plain_http_say_they_are_not_private() {
     let events = owner.get("/api/gateway/events").await;
     assert_eq!(events.headers()["x-accel-buffering"], "no");
 
-    let https = TestServer::start_with(Options {
-        public_url: Some("https://claw.example.com".into()),
-        ..Options::default()
-    });
-    let html = https
-        .client()
-        .get_html("/claim")
-        .await
-        .text()
-        .await
-        .expect("html");
-    assert!(!html.contains("not private"), "{html}");
-    let local = TestServer::start();
-    let html = local
-        .client()
-        .get_html("/claim")
-        .await
-        .text()
-        .await
-        .expect("html");
-    assert!(!html.contains("not private"), "{html}");
+    // At https, or at this machine's own name, nothing crosses the network in clear.
+    for quiet in [
+        TestServer::start_with(Options {
+            public_url: Some("https://claw.example.com".into()),
+            ..Options::default()
+        }),
+        TestServer::start(),
+    ] {
+        let page = quiet.client().get_html("/claim").await;
+        let html = page.text().await.expect("html");
+        assert!(!html.contains("not private"), "{html}");
+    }
 }
