@@ -161,7 +161,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let config = load(&common, listen, public_url)?;
             if nix::unistd::geteuid().is_root() && !allow_root {
                 anyhow::bail!(
-                    "refusing to run as root: run clawhost as a dedicated user, or pass --allow-root if you really mean it"
+                    "refusing to run as root: run clawhost as a dedicated user (deploy/clawhost.service in the source runs it as the user clawhost, with only the right to bind ports below 1024), or pass --allow-root if you really mean it"
                 );
             }
             logging::init(&config.log_level, config.log_format);

@@ -35,6 +35,7 @@ mod crypto;
 mod fsutil;
 mod gateway;
 mod logging;
+mod notify;
 mod proxy;
 mod secrets;
 mod server;
@@ -145,19 +146,9 @@ fn layered<S: Clone + Send + Sync + 'static>(
     )
 }
 
-/// Opens the data directory and the store, binds, and serves until `shutdown` resolves.
-/// Prints a claim code on stdout the first time an unclaimed instance starts in a terminal.
-async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-    fsutil::ensure_private_dir(&config.data_dir)?;
-    let store: SharedStore = {
-        let path = config.database_path();
-        Arc::new(tokio::task::spawn_blocking(move || SqliteStore::open(&path)).await??)
-    };
-
-    let listener = TcpListener::bind(&config.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
-    let local = listener.local_addr()?;
+/// The listener's TLS, if clawhost serves https itself; plain http on a network address only
+/// when the owner said a TLS proxy is in front.
+fn tls_for(config: &Config, local: std::net::SocketAddr) -> anyhow::Result<Option<tls::Tls>> {
     let tls = match config.tls.mode {
         TlsMode::Off => None,
         TlsMode::Files => {
@@ -176,6 +167,23 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
             "clawhost would serve plain http on {local}, where passwords and conversations cross the network readable. Serve https itself (tls.mode = \"files\" with tls.cert_file and tls.key_file), reach it through an SSH tunnel with listen = \"127.0.0.1:8080\", or, behind a TLS proxy, set tls.allow_plain_http = true"
         );
     }
+    Ok(tls)
+}
+
+/// Opens the data directory and the store, binds, and serves until `shutdown` resolves.
+/// Prints a claim code on stdout the first time an unclaimed instance starts in a terminal.
+async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+    fsutil::ensure_private_dir(&config.data_dir)?;
+    let store: SharedStore = {
+        let path = config.database_path();
+        Arc::new(tokio::task::spawn_blocking(move || SqliteStore::open(&path)).await??)
+    };
+
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let local = listener.local_addr()?;
+    let tls = tls_for(&config, local)?;
     if config.public_url.is_none() && local.ip().is_unspecified() {
         anyhow::bail!(
             "clawhost listens on every address ({local}), so it cannot tell which one browsers use: set public_url (e.g. --public-url https://claw.example.com or http://192.0.2.10:{})",
@@ -238,6 +246,13 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
     };
 
     tracing::info!(addr = %local, public_url = %public_url, "listening");
+    notify::notify(&format!(
+        "READY=1\nSTATUS=listening on {local}, public URL {public_url}"
+    ));
+    let shutdown = async {
+        shutdown.await;
+        notify::notify("STOPPING=1\nSTATUS=stopping the gateway and closing connections");
+    };
     server::serve(
         listener,
         app(state),

@@ -25,6 +25,9 @@ use super::rpc::{RpcClient, RpcError};
 use super::status::Exit;
 use crate::clock::{now_ms, rfc3339};
 
+/// The gateway's `oom_score_adj`: well above clawhost's (the unit gives it -100).
+const GATEWAY_OOM_SCORE: &str = "500";
+
 /// How long output readers may outlive the process (a helper may keep a pipe open).
 const READERS_GRACE: Duration = Duration::from_secs(3);
 
@@ -73,6 +76,13 @@ impl GatewayProcess {
         }
         if let Some(err) = child.stderr.take() {
             readers.push(read_lines(logs, "stderr", err));
+        }
+        // When memory runs out, the gateway (and the tools it runs, which inherit this) goes
+        // before clawhost, which stays to say so and start it again. Raising it needs no
+        // privilege.
+        if let Err(error) = std::fs::write(format!("/proc/{pid}/oom_score_adj"), GATEWAY_OOM_SCORE)
+        {
+            tracing::debug!(%error, "cannot make the gateway the OOM killer's first choice");
         }
         if let Err(error) = crate::fsutil::write_atomic(&pid_file, pid.to_string().as_bytes()) {
             tracing::warn!(%error, "cannot record the gateway's pid");

@@ -28,6 +28,11 @@ fn serve_refuses_root_without_allow_root() {
             .arg(dir.path().join("data")),
     );
     assert!(message.contains("--allow-root"), "{message}");
+    let unit = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/clawhost.service");
+    assert!(
+        message.contains("deploy/clawhost.service") && std::path::Path::new(unit).is_file(),
+        "the refusal names the unit, which exists: {message}"
+    );
     assert!(
         !dir.path().join("data").exists(),
         "nothing is created before the refusal"
@@ -163,4 +168,86 @@ async fn data_is_private_and_sigterm_stops_cleanly() {
     let status = server.stop();
     assert!(status.success(), "{status:?}");
     assert!(server.log().contains("\"stopped\""), "{}", server.log());
+}
+
+/// Under `Type=notify` systemd waits for `READY=1` and hears `STOPPING=1` on SIGTERM.
+#[test]
+fn serve_tells_the_service_manager_when_it_is_ready_and_stopping() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&path).expect("bind");
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("timeout");
+    let server = TestServer::start_setting("NOTIFY_SOCKET", &path.display().to_string());
+    let mut buffer = [0u8; 512];
+    let read = |buffer: &mut [u8]| {
+        let n = socket
+            .recv(buffer)
+            .expect("a message to the service manager");
+        String::from_utf8_lossy(&buffer[..n]).into_owned()
+    };
+    let ready = read(&mut buffer);
+    assert!(ready.starts_with("READY=1\n"), "{ready}");
+    assert!(
+        ready.contains(&format!("STATUS=listening on {}", server.addr)),
+        "{ready}"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(server.pid()).expect("pid")),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("SIGTERM");
+    let stopping = read(&mut buffer);
+    assert!(stopping.starts_with("STOPPING=1"), "{stopping}");
+}
+
+/// The shipped unit is valid, and its exposure by `systemd-analyze security` stays at 2.0 or
+/// below (community OpenClaw units rate 9.2–9.6, "UNSAFE"), with the binary path pointed at
+/// this build so `verify` can check it.
+#[test]
+fn the_service_unit_is_valid_and_hardened() {
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/clawhost.service"
+    ))
+    .expect("unit");
+    assert!(
+        unit.contains("ExecStart=/usr/local/bin/clawhost serve"),
+        "{unit}"
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("clawhost.service");
+    std::fs::write(
+        &file,
+        unit.replace("/usr/local/bin/clawhost", crate::harness::BIN),
+    )
+    .expect("write");
+    let analyze = |args: &[&str]| {
+        std::process::Command::new("systemd-analyze")
+            .args(args)
+            .arg(&file)
+            .output()
+            .expect("systemd-analyze (Debian's systemd package)")
+    };
+    let verify = analyze(&["verify"]);
+    assert!(
+        verify.status.success() && verify.stderr.is_empty(),
+        "systemd-analyze verify: {verify:?}"
+    );
+    let security = analyze(&["security", "--offline=true", "--no-pager"]);
+    let report = String::from_utf8_lossy(&security.stdout);
+    let exposure: f64 = report
+        .lines()
+        .find_map(|line| {
+            line.split("Overall exposure level for clawhost.service: ")
+                .nth(1)
+        })
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|number| number.parse().ok())
+        .unwrap_or_else(|| panic!("no exposure in {report}"));
+    assert!(exposure <= 2.0, "exposure {exposure}:\n{report}");
+    // What the gateway needs stays allowed: Node's JIT, child processes, the network.
+    assert!(!unit.contains("MemoryDenyWriteExecute=yes"));
+    assert!(unit.contains("AF_INET AF_INET6"));
 }

@@ -669,6 +669,10 @@ async fn a_stranger_on_the_gateways_port_is_never_taken_for_it() {
     // With the port free again, the same start works.
     assert_eq!(owner.post_empty("/api/gateway/start").await.status(), 202);
     let status = wait_for_state(&owner, "running").await;
+    // Out of memory, the gateway goes before clawhost.
+    let pid = status["pid"].as_u64().expect("pid");
+    let score = std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).expect("score");
+    assert_eq!(score.trim(), "500");
     server.secret(&gateway_token(status["pid"].as_u64().expect("pid")));
     assert_eq!(owner.post_empty("/api/gateway/stop").await.status(), 202);
     wait_for_state(&owner, "stopped").await;
