@@ -198,6 +198,13 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
         tracing::warn!("{warning}");
     }
 
+    let redirects = match &config.redirect_listen {
+        Some(address) => {
+            Some(server::Redirects::start(address, &public_url, config.header_timeout).await?)
+        }
+        None => None,
+    };
+
     announce_claim(&store, &config, &public_url).await?;
 
     let auth = Auth::new(
@@ -262,6 +269,9 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
     )
     .await;
 
+    if let Some(redirects) = redirects {
+        redirects.stop().await;
+    }
     gateway.shut_down().await;
     let _ = stop_tasks.send(true);
     watcher.await?;

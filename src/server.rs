@@ -15,6 +15,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+
+use crate::config::PublicUrl;
 use tower::ServiceExt;
 
 /// Largest request head (request line and headers) accepted.
@@ -116,5 +118,65 @@ pub(crate) fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Se
             _ = interrupt.recv() => {}
         }
         tracing::info!("shutdown requested");
+    })
+}
+
+/// The plain-http side of an https instance (`http.redirect_listen`): every request, whatever
+/// its Host, is sent with 308 to the same path and query at the public URL, never to a host
+/// the request names.
+pub(crate) struct Redirects {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Redirects {
+    pub(crate) async fn start(
+        address: &str,
+        public_url: &PublicUrl,
+        header_timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        if !public_url.is_https() {
+            anyhow::bail!(
+                "http.redirect_listen sends plain http to the https public URL, but the public URL is {}: serve https (tls.mode) or set an https public_url",
+                public_url.origin()
+            );
+        }
+        let listener = TcpListener::bind(address).await.map_err(|e| {
+            anyhow::anyhow!("cannot listen on {address} (http.redirect_listen): {e}")
+        })?;
+        tracing::info!(addr = %listener.local_addr()?, to = public_url.origin(), "redirecting plain http");
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let router = redirect_to(public_url.origin().to_string());
+        let task = tokio::spawn(serve(listener, router, header_timeout, None, async move {
+            let _ = stopped.changed().await;
+        }));
+        Ok(Self { stop, task })
+    }
+
+    /// Closes the listener and lets its connections drain.
+    pub(crate) async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+fn redirect_to(origin: String) -> Router {
+    use axum::http::{HeaderValue, StatusCode, Uri, header};
+    use axum::response::{IntoResponse, Response};
+    Router::new().fallback(move |uri: Uri| {
+        let origin = origin.clone();
+        async move {
+            let path = uri.path_and_query().map_or("/", |p| p.as_str());
+            let target = format!("{origin}{path}");
+            let response: Response = match HeaderValue::from_str(&target) {
+                Ok(location) => (
+                    StatusCode::PERMANENT_REDIRECT,
+                    [(header::LOCATION, location)],
+                )
+                    .into_response(),
+                Err(_) => StatusCode::BAD_REQUEST.into_response(),
+            };
+            response
+        }
     })
 }

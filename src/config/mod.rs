@@ -64,6 +64,8 @@ pub(crate) struct Config {
     /// `Host` names answered besides the public URL's.
     pub(crate) allowed_hosts: Vec<String>,
     pub(crate) tls: TlsConfig,
+    /// Where plain http is answered with a redirect to the https public URL.
+    pub(crate) redirect_listen: Option<String>,
     /// IPv6 clients are grouped by networks of this many bits for the abuse limits.
     pub(crate) ipv6_prefix: u8,
     pub(crate) secret_key_file: PathBuf,
@@ -144,6 +146,7 @@ impl Config {
             header_timeout: values.get("http.header_timeout")?,
             trusted_proxies: values.optional("http.trusted_proxies")?.unwrap_or_default(),
             allowed_hosts: values.optional("http.allowed_hosts")?.unwrap_or_default(),
+            redirect_listen: values.optional("http.redirect_listen")?,
             tls: TlsConfig {
                 mode: values.get("tls.mode")?,
                 cert_file: values.optional("tls.cert_file")?,

@@ -102,6 +102,12 @@ pub(super) const SETTINGS: &[Setting] = &[
         doc: "PEM private key of that certificate",
     },
     Setting {
+        key: "http.redirect_listen",
+        kind: Kind::Address,
+        unset: Unset::Means("none"),
+        doc: "a plain-http listener (e.g. `[::]:80`) that sends every request to the https public URL (308)",
+    },
+    Setting {
         key: "tls.allow_plain_http",
         kind: Kind::Bool,
         unset: Unset::Value("false"),

@@ -48,6 +48,7 @@ async fn https_from_certificate_files_renews_without_a_restart() {
     certs::leaf(dir, NAME, "cert.pem", "key.pem");
     let first = certs::first_der(&dir.join("cert.pem"));
     let port = free_port();
+    let plain_port = free_port();
     let server = TestServer::start_with(Options {
         listen: Some(format!("127.0.0.1:{port}")),
         public_url: Some(format!("https://{NAME}:{port}")),
@@ -61,6 +62,10 @@ async fn https_from_certificate_files_renews_without_a_restart() {
                 "CLAWHOST_TLS_KEY_FILE".into(),
                 dir.join("key.pem").display().to_string(),
             ),
+            (
+                "CLAWHOST_HTTP_REDIRECT_LISTEN".into(),
+                format!("127.0.0.1:{plain_port}"),
+            ),
         ],
         ..Options::default()
     });
@@ -73,6 +78,22 @@ async fn https_from_certificate_files_renews_without_a_restart() {
         .await
         .expect("claim page");
     assert!(page.headers().contains_key("strict-transport-security"));
+    // Plain http on the redirect listener goes to the same page over https, at the public
+    // URL whatever host the request names.
+    let redirected = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(format!("http://127.0.0.1:{plain_port}/claim?next=%2Fsetup"))
+        .header("host", "elsewhere.example")
+        .send()
+        .await
+        .expect("plain http");
+    assert_eq!(redirected.status(), 308);
+    assert_eq!(
+        redirected.headers()["location"],
+        format!("https://{NAME}:{port}/claim?next=%2Fsetup")
+    );
     // Plain http to the TLS port gets no page.
     let plain = reqwest::Client::new()
         .get(format!("http://127.0.0.1:{port}/healthz"))
