@@ -329,6 +329,7 @@ mod tests {
             "http.trusted_proxies" => "127.0.0.1, 10.0.0.0/8",
             "http.allowed_hosts" => "claw.internal, 10.0.0.5:8080",
             "gateway.command" => "/usr/local/bin/openclaw",
+            "http.redirect_listen" => "[::]:80",
             _ => "/srv/clawhost",
         };
         let mut vars = home();
@@ -344,5 +345,6 @@ mod tests {
         assert_eq!(config.trusted_proxies.len(), 2);
         assert_eq!(config.allowed_hosts.len(), 2);
         assert!(config.gateway.command.is_some() && config.public_url.is_some());
+        assert_eq!(config.redirect_listen.as_deref(), Some("[::]:80"));
     }
 }
