@@ -9,10 +9,11 @@ use crate::auth::Auth;
 use crate::auth::limiter::RateLimit;
 use crate::channels::whatsapp_link::Linker;
 use crate::config::{Config, PublicUrl};
+use crate::gateway::first_run::{self, FirstRun};
 use crate::gateway::supervisor::Gateway;
 use crate::proxy::service::Proxy;
 use crate::secrets::SecretBox;
-use crate::store::SharedStore;
+use crate::store::{SharedStore, StoreError};
 use crate::web::cookie::SessionCookie;
 use crate::web::slots::SessionSlots;
 
@@ -33,6 +34,18 @@ pub(crate) struct Inner {
     pub(crate) status_limit: RateLimit<IpAddr>,
     /// Open event streams per session.
     pub(crate) streams: SessionSlots,
+}
+
+impl AppState {
+    /// How far the owner's first run has come, the runtime looked for only when it matters.
+    pub(crate) async fn first_run(&self) -> Result<FirstRun, StoreError> {
+        let config = &self.config;
+        first_run::progress(
+            &self.store,
+            first_run::runtime_installed(&config.runtime_dir, config.gateway.command.as_deref()),
+        )
+        .await
+    }
 }
 
 impl Deref for AppState {

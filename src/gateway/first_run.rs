@@ -43,24 +43,29 @@ impl FirstRun {
     }
 }
 
+/// How far the first run has come. `installed` is asked only while the gateway has never
+/// been ready (finding the runtime may run `openclaw --version`); a caller that already knows
+/// passes the answer ready-made.
+/// Whether the runtime is there now, for [`progress`].
+pub(crate) async fn runtime_installed(runtime_dir: &Path, command: Option<&Path>) -> bool {
+    runtime::installed(runtime_dir, command).await.is_some()
+}
+
 pub(crate) async fn progress(
     store: &SharedStore,
-    runtime_dir: &Path,
-    command: Option<&Path>,
+    installed: impl Future<Output = bool>,
 ) -> Result<FirstRun, StoreError> {
     let ran_once = store::run(store, Store::gateway_first_ready_at)
         .await?
         .is_some();
     if ran_once {
-        // Past the first run, nothing is asked of the runtime (with gateway.command set,
-        // finding it runs `openclaw --version`).
         return Ok(FirstRun {
             installed: true,
             provider_saved: true,
             ran_once,
         });
     }
-    let installed = runtime::installed(runtime_dir, command).await.is_some();
+    let installed = installed.await;
     let current = settings::current(store).await?;
     let provider_saved = current
         .provider

@@ -207,15 +207,6 @@ struct DoneQuery {
     done: Option<String>,
 }
 
-async fn first_run_of(state: &AppState) -> Result<first_run::FirstRun, ApiError> {
-    Ok(first_run::progress(
-        &state.store,
-        &state.config.runtime_dir,
-        state.config.gateway.command.as_deref(),
-    )
-    .await?)
-}
-
 async fn dashboard(
     State(state): State<AppState>,
     _: PageOwner,
@@ -226,9 +217,9 @@ async fn dashboard(
         Ok(current) => current,
         Err(error) => return ApiError::from(error).into_page(),
     };
-    let first_run = match first_run_of(&state).await {
+    let first_run = match state.first_run().await {
         Ok(progress) => progress,
-        Err(error) => return error.into_page(),
+        Err(error) => return ApiError::from(error).into_page(),
     };
     let memory = state.gateway.memory_rss_bytes().await.map_or_else(
         || "—".to_string(),
@@ -297,7 +288,7 @@ async fn setup_page(
         state.config.gateway.command.as_deref(),
     )
     .await;
-    let first_run = first_run_of(state).await?;
+    let first_run = first_run::progress(&state.store, async { installed.is_some() }).await?;
     let runtime_version = installed.map(|(version, _)| version).unwrap_or_default();
     let current = settings::current(&state.store).await?;
     let error = |field: &str| {

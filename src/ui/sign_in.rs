@@ -12,7 +12,6 @@ use serde::Deserialize;
 use super::render::{form_failed, render, see_other};
 use super::step_up::{Confirmable, NoFields};
 use crate::auth::{AuthError, ClientInfo, SignedIn};
-use crate::gateway::first_run;
 use crate::state::AppState;
 use crate::web::error::ApiError;
 use crate::web::extract::MaybeOwner;
@@ -98,13 +97,7 @@ async fn landing<'a>(state: &AppState, next: &'a str) -> &'a str {
     if next != "/" {
         return next;
     }
-    match first_run::progress(
-        &state.store,
-        &state.config.runtime_dir,
-        state.config.gateway.command.as_deref(),
-    )
-    .await
-    {
+    match state.first_run().await {
         Ok(progress) if progress.next().is_some() => "/setup",
         _ => next,
     }

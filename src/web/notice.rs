@@ -41,6 +41,10 @@ pub(crate) async fn connection_notice(
     request: Request,
     next: Next,
 ) -> Response {
+    // Elsewhere the mark stays an empty comment.
+    if !public_url.travels_in_clear() {
+        return next.run(request).await;
+    }
     // Opened at this machine's own name (a tunnel, or the wrong-address page there), nothing
     // crosses the network.
     let here = request
@@ -49,8 +53,7 @@ pub(crate) async fn connection_notice(
         .and_then(|v| v.to_str().ok())
         .is_some_and(is_loopback_host);
     let response = next.run(request).await;
-    // Elsewhere the mark stays an empty comment.
-    if here || !public_url.travels_in_clear() {
+    if here {
         return response;
     }
     let page = response
