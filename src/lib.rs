@@ -148,7 +148,11 @@ fn layered<S: Clone + Send + Sync + 'static>(
 
 /// The listener's TLS, if clawhost serves https itself; plain http on a network address only
 /// when the owner said a TLS proxy is in front.
-fn tls_for(config: &Config, local: std::net::SocketAddr) -> anyhow::Result<Option<tls::Tls>> {
+fn tls_for(
+    config: &Config,
+    local: std::net::SocketAddr,
+    store: &SharedStore,
+) -> anyhow::Result<Option<tls::Tls>> {
     let tls = match config.tls.mode {
         TlsMode::Off => None,
         TlsMode::Files => {
@@ -161,13 +165,66 @@ fn tls_for(config: &Config, local: std::net::SocketAddr) -> anyhow::Result<Optio
                     .map_err(|e| anyhow::anyhow!("tls.mode = \"files\": {e}"))?,
             )
         }
+        TlsMode::Acme => {
+            let deps = tls::AcmeDeps {
+                store: store.clone(),
+                dir: config.data_dir.join("acme"),
+                http01: config.redirect_listen.is_some(),
+            };
+            Some(
+                tls::Tls::acme(&config.tls.acme, deps)
+                    .map_err(|e| anyhow::anyhow!("tls.mode = \"acme\": {e}"))?,
+            )
+        }
     };
     if tls.is_none() && !local.ip().is_loopback() && !config.tls.allow_plain_http {
         anyhow::bail!(
-            "clawhost would serve plain http on {local}, where passwords and conversations cross the network readable. Serve https itself (tls.mode = \"files\" with tls.cert_file and tls.key_file), reach it through an SSH tunnel with listen = \"127.0.0.1:8080\", or, behind a TLS proxy, set tls.allow_plain_http = true"
+            "clawhost would serve plain http on {local}, where passwords and conversations cross the network readable. Serve https itself (tls.mode = \"acme\" with tls.acme.names, or tls.mode = \"files\" with tls.cert_file and tls.key_file), reach it through an SSH tunnel with listen = \"127.0.0.1:8080\", or, behind a TLS proxy, set tls.allow_plain_http = true"
         );
     }
     Ok(tls)
+}
+
+/// The public URL when none is set: the first ACME name (with the port unless it is 443),
+/// else the address bound.
+fn default_public_url(
+    config: &Config,
+    local: std::net::SocketAddr,
+    https: bool,
+) -> anyhow::Result<PublicUrl> {
+    if let (TlsMode::Acme, Some(first)) = (config.tls.mode, config.tls.acme.names.first()) {
+        return Ok(PublicUrl::from_host(&first.url_host(), local.port(), true));
+    }
+    if local.ip().is_unspecified() {
+        anyhow::bail!(
+            "clawhost listens on every address ({local}), so it cannot tell which one browsers use: set public_url (e.g. --public-url https://claw.example.com or http://192.0.2.10:{})",
+            local.port()
+        );
+    }
+    Ok(PublicUrl::from_listen(local, https))
+}
+
+/// The plain-http listener, if any. The default `[::]:80` falls back to `0.0.0.0:80` on a
+/// machine without IPv6.
+async fn redirects_for(
+    config: &Config,
+    public_url: &PublicUrl,
+    challenges: Option<Arc<tls::Challenges>>,
+) -> anyhow::Result<Option<server::Redirects>> {
+    let Some(address) = &config.redirect_listen else {
+        return Ok(None);
+    };
+    let timeout = config.header_timeout;
+    match server::Redirects::start(address, public_url, timeout, challenges.clone()).await {
+        Err(error) if address == config::DEFAULT_REDIRECT_LISTEN && server::no_ipv6(&error) => {
+            tracing::info!("no IPv6 here: answering plain http on 0.0.0.0:80 only");
+            let fallback = "0.0.0.0:80";
+            Ok(Some(
+                server::Redirects::start(fallback, public_url, timeout, challenges).await?,
+            ))
+        }
+        started => Ok(Some(started?)),
+    }
 }
 
 /// Opens the data directory and the store, binds, and serves until `shutdown` resolves.
@@ -183,27 +240,16 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let local = listener.local_addr()?;
-    let tls = tls_for(&config, local)?;
-    if config.public_url.is_none() && local.ip().is_unspecified() {
-        anyhow::bail!(
-            "clawhost listens on every address ({local}), so it cannot tell which one browsers use: set public_url (e.g. --public-url https://claw.example.com or http://192.0.2.10:{})",
-            local.port()
-        );
-    }
-    let public_url = config
-        .public_url
-        .clone()
-        .unwrap_or_else(|| PublicUrl::from_listen(local, tls.is_some()));
+    let public_url = match &config.public_url {
+        Some(url) => url.clone(),
+        None => default_public_url(&config, local, config.tls.mode != TlsMode::Off)?,
+    };
+    let tls = tls_for(&config, local, &store)?;
     if let Some(warning) = web::notice::insecure_warning(&public_url) {
         tracing::warn!("{warning}");
     }
-
-    let redirects = match &config.redirect_listen {
-        Some(address) => {
-            Some(server::Redirects::start(address, &public_url, config.header_timeout).await?)
-        }
-        None => None,
-    };
+    let challenges = tls.as_ref().map(|t| t.challenges.clone());
+    let redirects = redirects_for(&config, &public_url, challenges).await?;
 
     announce_claim(&store, &config, &public_url).await?;
 
@@ -238,6 +284,9 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
         store,
         sealer,
         gateway: gateway.clone(),
+        tls: tls
+            .as_ref()
+            .map_or_else(tls::Status::off, |t| t.status.clone()),
         whatsapp: channels::whatsapp_link::Linker::new(gateway.clone()),
         status_limit: auth::limiter::RateLimit::new(STATUS_BURST, STATUS_PER_SECOND),
         streams: web::slots::SessionSlots::new(
@@ -264,7 +313,7 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
         listener,
         app(state),
         header_timeout,
-        tls.map(|t| t.acceptor),
+        tls.as_ref().map(|t| t.acceptor.clone()),
         shutdown,
     )
     .await;

@@ -16,7 +16,12 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use std::sync::Arc;
+
+use tokio::io::AsyncWriteExt;
+
 use crate::config::PublicUrl;
+use crate::tls::{ACME_TLS_ALPN, Challenges};
 use tower::ServiceExt;
 
 /// Largest request head (request line and headers) accepted.
@@ -86,6 +91,12 @@ pub(crate) async fn serve(
                                 return;
                             }
                         };
+                    if stream.get_ref().1.alpn_protocol() == Some(ACME_TLS_ALPN) {
+                        // A CA validating TLS-ALPN-01: the handshake was the answer.
+                        let mut stream = stream;
+                        let _ = stream.shutdown().await;
+                        return;
+                    }
                     let connection =
                         builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                     watcher.watch(connection.into_owned()).await
@@ -121,9 +132,9 @@ pub(crate) fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Se
     })
 }
 
-/// The plain-http side of an https instance (`http.redirect_listen`): every request, whatever
-/// its Host, is sent with 308 to the same path and query at the public URL, never to a host
-/// the request names.
+/// The plain-http side of an https instance (`http.redirect_listen`): ACME HTTP-01 challenges
+/// are answered; every other request, whatever its Host, is sent with 308 to the same path
+/// and query at the public URL, never to a host the request names.
 pub(crate) struct Redirects {
     stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
@@ -134,6 +145,7 @@ impl Redirects {
         address: &str,
         public_url: &PublicUrl,
         header_timeout: Duration,
+        challenges: Option<Arc<Challenges>>,
     ) -> anyhow::Result<Self> {
         if !public_url.is_https() {
             anyhow::bail!(
@@ -142,11 +154,12 @@ impl Redirects {
             );
         }
         let listener = TcpListener::bind(address).await.map_err(|e| {
-            anyhow::anyhow!("cannot listen on {address} (http.redirect_listen): {e}")
+            anyhow::Error::new(e)
+                .context(format!("cannot listen on {address} (http.redirect_listen)"))
         })?;
         tracing::info!(addr = %listener.local_addr()?, to = public_url.origin(), "redirecting plain http");
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
-        let router = redirect_to(public_url.origin().to_string());
+        let router = redirect_to(public_url.origin().to_string(), challenges);
         let task = tokio::spawn(serve(listener, router, header_timeout, None, async move {
             let _ = stopped.changed().await;
         }));
@@ -160,23 +173,48 @@ impl Redirects {
     }
 }
 
-fn redirect_to(origin: String) -> Router {
+/// Whether a bind failed because this machine has no IPv6.
+pub(crate) fn no_ipv6(error: &anyhow::Error) -> bool {
+    error
+        .downcast_ref::<std::io::Error>()
+        .and_then(std::io::Error::raw_os_error)
+        .is_some_and(|code| code == nix::libc::EAFNOSUPPORT || code == nix::libc::EADDRNOTAVAIL)
+}
+
+fn redirect_to(origin: String, challenges: Option<Arc<Challenges>>) -> Router {
+    use axum::extract::Path;
     use axum::http::{HeaderValue, StatusCode, Uri, header};
     use axum::response::{IntoResponse, Response};
-    Router::new().fallback(move |uri: Uri| {
-        let origin = origin.clone();
+    use axum::routing::get;
+    let answer = move |Path(token): Path<String>| {
+        let body = challenges.as_ref().and_then(|c| c.http01(&token));
         async move {
-            let path = uri.path_and_query().map_or("/", |p| p.as_str());
-            let target = format!("{origin}{path}");
-            let response: Response = match HeaderValue::from_str(&target) {
-                Ok(location) => (
-                    StatusCode::PERMANENT_REDIRECT,
-                    [(header::LOCATION, location)],
+            match body {
+                Some(key_authorization) => (
+                    [(header::CONTENT_TYPE, "application/octet-stream")],
+                    key_authorization,
                 )
                     .into_response(),
-                Err(_) => StatusCode::BAD_REQUEST.into_response(),
-            };
-            response
+                None => StatusCode::NOT_FOUND.into_response(),
+            }
         }
-    })
+    };
+    Router::new()
+        .route("/.well-known/acme-challenge/{token}", get(answer))
+        .fallback(move |uri: Uri| {
+            let origin = origin.clone();
+            async move {
+                let path = uri.path_and_query().map_or("/", |p| p.as_str());
+                let target = format!("{origin}{path}");
+                let response: Response = match HeaderValue::from_str(&target) {
+                    Ok(location) => (
+                        StatusCode::PERMANENT_REDIRECT,
+                        [(header::LOCATION, location)],
+                    )
+                        .into_response(),
+                    Err(_) => StatusCode::BAD_REQUEST.into_response(),
+                };
+                response
+            }
+        })
 }

@@ -28,6 +28,8 @@ pub(crate) struct Inner {
     pub(crate) store: SharedStore,
     pub(crate) sealer: Arc<SecretBox>,
     pub(crate) gateway: Arc<Gateway>,
+    /// What clawhost's own https serves (mode `off` when it serves none).
+    pub(crate) tls: crate::tls::Status,
     pub(crate) whatsapp: Linker,
     pub(crate) proxy: Proxy,
     /// Anonymous `POST /api/status` per client address.

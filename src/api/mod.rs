@@ -8,6 +8,7 @@ mod auth;
 mod channels;
 mod gateway;
 mod status;
+mod tls;
 
 use axum::Json;
 use axum::Router;
@@ -47,6 +48,7 @@ pub(crate) fn routes() -> (Router<AppState>, Document) {
         .merge(gateway::routes())
         .merge(status::routes())
         .merge(channels::routes())
+        .merge(tls::routes())
         .split_for_parts();
     conventions(&mut document);
     let json = document.to_pretty_json().unwrap_or_default();
@@ -160,7 +162,7 @@ mod tests {
                 assert_eq!(operation.security.is_none(), public, "{path}");
             }
         }
-        assert_eq!(operations, 33);
+        assert_eq!(operations, 34);
     }
 
     /// utoipa takes only literals for bounds and patterns; these are the constants the

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::settings::{SETTINGS, Setting, Unset, Value, setting};
-use super::values::{LogFormat, Network, PublicUrl, TlsMode};
+use super::values::{AcmeChallenge, AcmeName, LogFormat, Network, PublicUrl, TlsMode};
 
 /// Where a value came from, for error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,11 +98,17 @@ impl Layers {
                 toml::Value::String(s) => s.clone(),
                 toml::Value::Integer(i) => i.to_string(),
                 toml::Value::Boolean(b) => b.to_string(),
+                // A list (`names = ["a", "b"]`) is the comma-separated form of the same value.
+                toml::Value::Array(items) if items.iter().all(toml::Value::is_str) => items
+                    .iter()
+                    .filter_map(toml::Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","),
                 _ => {
                     return Err(ConfigError::Invalid {
                         key: dotted,
                         origin: Source::File(path.into()),
-                        reason: "must be a string or a number".into(),
+                        reason: "must be a string, a number, a boolean or a list of strings".into(),
                     });
                 }
             };
@@ -244,3 +250,5 @@ from_value!(Vec<Network>, Networks);
 from_value!(Vec<String>, Hosts);
 from_value!(TlsMode, TlsMode);
 from_value!(bool, Bool);
+from_value!(Vec<AcmeName>, AcmeNames);
+from_value!(AcmeChallenge, AcmeChallenge);

@@ -19,8 +19,8 @@ use load::{Layers, Values};
 pub(crate) use settings::help;
 pub use values::OPENCLAW_VERSION;
 pub(crate) use values::{
-    LogFormat, NODE_VERSION, Network, PublicUrl, TlsMode, format_duration, is_loopback_host,
-    parse_version,
+    AcmeChallenge, AcmeName, LogFormat, NODE_VERSION, Network, PublicUrl, TlsMode, format_duration,
+    is_loopback_host, parse_version,
 };
 
 /// Values given on the command line; they win over everything else.
@@ -40,6 +40,18 @@ pub(crate) struct TlsConfig {
     pub(crate) cert_file: Option<PathBuf>,
     pub(crate) key_file: Option<PathBuf>,
     pub(crate) allow_plain_http: bool,
+    pub(crate) acme: AcmeConfig,
+}
+
+/// Where certificates come from under `tls.mode = "acme"`.
+#[derive(Debug, Clone)]
+pub(crate) struct AcmeConfig {
+    /// Never empty under `tls.mode = "acme"`: given, or the host of the public URL.
+    pub(crate) names: Vec<AcmeName>,
+    pub(crate) directory: String,
+    pub(crate) email: Option<String>,
+    pub(crate) ca_file: Option<PathBuf>,
+    pub(crate) challenge: AcmeChallenge,
 }
 
 #[derive(Debug, Clone)]
@@ -125,6 +137,7 @@ impl Config {
             Some(dir) => dir,
             None => default_data_dir(env).ok_or(ConfigError::NoDataDir)?,
         };
+        let mode: TlsMode = values.get("tls.mode")?;
         let config = Config {
             listen: values.get("listen")?,
             public_url: values.optional("public_url")?,
@@ -146,12 +159,15 @@ impl Config {
             header_timeout: values.get("http.header_timeout")?,
             trusted_proxies: values.optional("http.trusted_proxies")?.unwrap_or_default(),
             allowed_hosts: values.optional("http.allowed_hosts")?.unwrap_or_default(),
-            redirect_listen: values.optional("http.redirect_listen")?,
+            redirect_listen: values
+                .optional("http.redirect_listen")?
+                .or_else(|| (mode == TlsMode::Acme).then(|| DEFAULT_REDIRECT_LISTEN.to_string())),
             tls: TlsConfig {
-                mode: values.get("tls.mode")?,
+                mode,
                 cert_file: values.optional("tls.cert_file")?,
                 key_file: values.optional("tls.key_file")?,
                 allow_plain_http: values.get("tls.allow_plain_http")?,
+                acme: acme_config(&values, mode)?,
             },
             ipv6_prefix: values.get("http.ipv6_prefix")?,
             proxy: ProxyConfig {
@@ -197,6 +213,45 @@ impl Config {
     pub(crate) fn database_path(&self) -> PathBuf {
         self.data_dir.join("clawhost.db")
     }
+}
+
+/// Where plain http is answered under `tls.mode = "acme"` when nothing else is said: port 80,
+/// where HTTP-01 challenges and people typing the bare name arrive.
+pub(crate) const DEFAULT_REDIRECT_LISTEN: &str = "[::]:80";
+
+fn acme_config(values: &Values, mode: TlsMode) -> Result<AcmeConfig, ConfigError> {
+    let public_url: Option<PublicUrl> = values.optional("public_url")?;
+    let names = match values.optional("tls.acme.names")? {
+        Some(names) => names,
+        None if mode != TlsMode::Acme => Vec::new(),
+        None => {
+            let host = public_url.as_ref().map(|url| url.host().to_string());
+            match host.as_deref().map(values::parse_acme_names) {
+                Some(Ok(names)) => names,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        key: "tls.acme.names".into(),
+                        origin: values.source("tls.mode"),
+                        reason: "tls.mode = \"acme\" needs the names to get a certificate for: set tls.acme.names (e.g. \"claw.example.com\" or \"203.0.113.5\") or a public_url".into(),
+                    });
+                }
+            }
+        }
+    };
+    if mode == TlsMode::Acme && public_url.as_ref().is_some_and(|url| !url.is_https()) {
+        return Err(ConfigError::Invalid {
+            key: "public_url".into(),
+            origin: values.source("public_url"),
+            reason: "clawhost serves https under tls.mode = \"acme\": the public URL must start with https://".into(),
+        });
+    }
+    Ok(AcmeConfig {
+        names,
+        directory: values.get("tls.acme.directory")?,
+        email: values.optional("tls.acme.email")?,
+        ca_file: values.optional("tls.acme.ca_file")?,
+        challenge: values.get("tls.acme.challenge")?,
+    })
 }
 
 fn default_data_dir(env: &HashMap<String, String>) -> Option<PathBuf> {
@@ -330,6 +385,8 @@ mod tests {
             "http.allowed_hosts" => "claw.internal, 10.0.0.5:8080",
             "gateway.command" => "/usr/local/bin/openclaw",
             "http.redirect_listen" => "[::]:80",
+            "tls.acme.names" => "claw.example.com, 203.0.113.5",
+            "tls.acme.email" => "owner@example.com",
             _ => "/srv/clawhost",
         };
         let mut vars = home();
@@ -346,5 +403,99 @@ mod tests {
         assert_eq!(config.allowed_hosts.len(), 2);
         assert!(config.gateway.command.is_some() && config.public_url.is_some());
         assert_eq!(config.redirect_listen.as_deref(), Some("[::]:80"));
+        assert_eq!(config.tls.acme.names.len(), 2);
+        assert!(config.tls.acme.email.is_some() && config.tls.acme.ca_file.is_some());
+    }
+
+    fn acme_env(extra: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut vars = home();
+        vars.insert("CLAWHOST_TLS_MODE".into(), "acme".into());
+        for (name, value) in extra {
+            vars.insert((*name).into(), (*value).into());
+        }
+        Config::from_sources(&Flags::default(), &vars)
+    }
+
+    /// Under ACME the names come from the public URL when not given, port 80 answers plain
+    /// http, and a mode without names says what to set.
+    #[test]
+    fn acme_names_default_to_the_public_urls_host() {
+        let config =
+            acme_env(&[("CLAWHOST_PUBLIC_URL", "https://Claw.Example.com:8443")]).expect("loads");
+        assert_eq!(
+            config.tls.acme.names,
+            vec![AcmeName::Dns("claw.example.com".into())]
+        );
+        assert_eq!(
+            config.redirect_listen.as_deref(),
+            Some(DEFAULT_REDIRECT_LISTEN)
+        );
+        let config = acme_env(&[("CLAWHOST_PUBLIC_URL", "https://[2001:db8::5]")]).expect("loads");
+        assert_eq!(
+            config.tls.acme.names,
+            vec![AcmeName::Ip("2001:db8::5".parse().expect("ip"))]
+        );
+        let error = acme_env(&[]).expect_err("no names").to_string();
+        assert!(error.contains("tls.acme.names"), "{error}");
+        let error = acme_env(&[("CLAWHOST_PUBLIC_URL", "http://claw.example.com")])
+            .expect_err("plain http public URL")
+            .to_string();
+        assert!(error.contains("https://"), "{error}");
+    }
+
+    #[test]
+    fn acme_names_are_dns_names_or_ip_addresses() {
+        let config = acme_env(&[(
+            "CLAWHOST_TLS_ACME_NAMES",
+            "claw.example.com, 203.0.113.5, [2001:db8::1], claw.example.com.",
+        )])
+        .expect("loads");
+        assert_eq!(
+            config.tls.acme.names.len(),
+            3,
+            "{:?}",
+            config.tls.acme.names
+        );
+        for bad in [
+            "*.example.com",
+            "claw_example.com",
+            "-claw.example.com",
+            "a..b",
+            "",
+        ] {
+            let error = acme_env(&[("CLAWHOST_TLS_ACME_NAMES", bad)])
+                .expect_err(bad)
+                .to_string();
+            assert!(error.contains("tls.acme.names"), "{bad}: {error}");
+        }
+        for (name, bad) in [
+            (
+                "CLAWHOST_TLS_ACME_DIRECTORY",
+                "http://acme.example/directory",
+            ),
+            ("CLAWHOST_TLS_ACME_EMAIL", "mailto:owner@example.com"),
+            ("CLAWHOST_TLS_ACME_CHALLENGE", "dns-01"),
+        ] {
+            let extra = [("CLAWHOST_TLS_ACME_NAMES", "claw.example.com"), (name, bad)];
+            assert!(acme_env(&extra).is_err(), "{name}={bad} was taken");
+        }
+    }
+
+    /// A TOML list is the comma-separated value.
+    #[test]
+    fn a_toml_list_of_names_loads() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("clawhost.toml");
+        std::fs::write(
+            &file,
+            "[tls]\nmode = \"acme\"\n[tls.acme]\nnames = [\"claw.example.com\", \"203.0.113.5\"]\n",
+        )
+        .expect("write");
+        let flags = Flags {
+            config: Some(file),
+            ..Flags::default()
+        };
+        let config = Config::from_sources(&flags, &home()).expect("loads");
+        assert_eq!(config.tls.acme.names.len(), 2);
     }
 }

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::values::{
-    self, LogFormat, Network, OPENCLAW_VERSION, PublicUrl, TlsMode, format_duration, format_size,
+    self, AcmeChallenge, AcmeName, LogFormat, Network, OPENCLAW_VERSION, PublicUrl, TlsMode,
+    format_duration, format_size,
 };
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -68,6 +69,10 @@ pub(super) enum Kind {
     Version,
     TlsMode,
     Bool,
+    AcmeNames,
+    AcmeChallenge,
+    HttpsUrl,
+    Email,
 }
 
 pub(super) const SETTINGS: &[Setting] = &[
@@ -80,14 +85,46 @@ pub(super) const SETTINGS: &[Setting] = &[
     Setting {
         key: "public_url",
         kind: Kind::Origin,
-        unset: Unset::Means("`http://<listen>`"),
+        unset: Unset::Means(
+            "`http://<listen>` (`https://` under TLS); under `tls.mode = \"acme\"`, `https://<first name>`",
+        ),
         doc: "the origin browsers use, e.g. `https://claw.example.com`",
     },
     Setting {
         key: "tls.mode",
         kind: Kind::TlsMode,
         unset: Unset::Value("off"),
-        doc: "`files`: serve https with `tls.cert_file` and `tls.key_file` (reloaded when they change)",
+        doc: "`acme`: https with certificates clawhost obtains and renews (Let's Encrypt by default); `files`: with `tls.cert_file` and `tls.key_file` (reloaded when they change)",
+    },
+    Setting {
+        key: "tls.acme.names",
+        kind: Kind::AcmeNames,
+        unset: Unset::Means("the host of `public_url`"),
+        doc: "the names the certificate is for: DNS names and IP addresses",
+    },
+    Setting {
+        key: "tls.acme.directory",
+        kind: Kind::HttpsUrl,
+        unset: Unset::Value("https://acme-v02.api.letsencrypt.org/directory"),
+        doc: "the ACME CA's directory URL",
+    },
+    Setting {
+        key: "tls.acme.email",
+        kind: Kind::Email,
+        unset: Unset::Means("none"),
+        doc: "a contact address given to the CA",
+    },
+    Setting {
+        key: "tls.acme.ca_file",
+        kind: Kind::AbsolutePath,
+        unset: Unset::Means("the system's roots only"),
+        doc: "PEM root certificates trusted, besides the system's, for the ACME directory (a private CA)",
+    },
+    Setting {
+        key: "tls.acme.challenge",
+        kind: Kind::AcmeChallenge,
+        unset: Unset::Value("auto"),
+        doc: "`tls-alpn-01` (port 443), `http-01` (port 80), or `auto`: one, then the other",
     },
     Setting {
         key: "tls.cert_file",
@@ -104,8 +141,8 @@ pub(super) const SETTINGS: &[Setting] = &[
     Setting {
         key: "http.redirect_listen",
         kind: Kind::Address,
-        unset: Unset::Means("none"),
-        doc: "a plain-http listener (e.g. `[::]:80`) that sends every request to the https public URL (308)",
+        unset: Unset::Means("`[::]:80` under `tls.mode = \"acme\"`, else none"),
+        doc: "a plain-http listener that answers ACME HTTP-01 challenges and sends everything else to the https public URL (308)",
     },
     Setting {
         key: "tls.allow_plain_http",
@@ -375,6 +412,8 @@ pub(super) enum Value {
     Hosts(Vec<String>),
     TlsMode(TlsMode),
     Bool(bool),
+    AcmeNames(Vec<AcmeName>),
+    AcmeChallenge(AcmeChallenge),
 }
 
 impl Kind {
@@ -396,8 +435,12 @@ impl Kind {
             Kind::Networks => "IPs or CIDR blocks, comma-separated".into(),
             Kind::Hosts => "host names with an optional port, comma-separated".into(),
             Kind::Version => format!("a version like `{OPENCLAW_VERSION}`"),
-            Kind::TlsMode => "`off` or `files`".into(),
+            Kind::TlsMode => "`off`, `files` or `acme`".into(),
             Kind::Bool => "`true` or `false`".into(),
+            Kind::AcmeNames => "DNS names and IP addresses, comma-separated".into(),
+            Kind::AcmeChallenge => "`auto`, `http-01` or `tls-alpn-01`".into(),
+            Kind::HttpsUrl => "an `https://` URL".into(),
+            Kind::Email => "an email address".into(),
         }
     }
 
@@ -445,6 +488,10 @@ impl Kind {
             Kind::Version => Value::Text(values::parse_version(text)?),
             Kind::TlsMode => Value::TlsMode(TlsMode::parse(text)?),
             Kind::Bool => Value::Bool(values::parse_bool(text)?),
+            Kind::AcmeNames => Value::AcmeNames(values::parse_acme_names(text)?),
+            Kind::AcmeChallenge => Value::AcmeChallenge(AcmeChallenge::parse(text)?),
+            Kind::HttpsUrl => Value::Text(values::parse_https_url(text)?),
+            Kind::Email => Value::Text(values::parse_email(text)?),
         })
     }
 }

@@ -37,6 +37,9 @@ pub(crate) enum TlsMode {
     Off,
     /// `tls.cert_file` and `tls.key_file`, renewed by something else.
     Files,
+    /// Certificates from an ACME CA (Let's Encrypt by default), obtained and renewed by
+    /// clawhost itself.
+    Acme,
 }
 
 impl TlsMode {
@@ -44,8 +47,126 @@ impl TlsMode {
         match text {
             "off" => Ok(Self::Off),
             "files" => Ok(Self::Files),
-            other => Err(format!("'{other}' is not off or files")),
+            "acme" => Ok(Self::Acme),
+            other => Err(format!("'{other}' is not off, files or acme")),
         }
+    }
+}
+
+/// A name an ACME certificate is for: a DNS name, or an IP address (RFC 8738).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AcmeName {
+    Dns(String),
+    Ip(IpAddr),
+}
+
+impl AcmeName {
+    /// `host` as in a URL: an IPv6 address in brackets.
+    pub(crate) fn url_host(&self) -> String {
+        match self {
+            Self::Dns(name) => name.clone(),
+            Self::Ip(IpAddr::V6(ip)) => format!("[{ip}]"),
+            Self::Ip(ip) => ip.to_string(),
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, String> {
+        let bare = text.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = bare.parse::<IpAddr>() {
+            return Ok(Self::Ip(ip));
+        }
+        let name = text.trim_end_matches('.').to_ascii_lowercase();
+        if name.starts_with("*.") {
+            return Err(format!(
+                "'{text}' is a wildcard, which needs a DNS-01 challenge clawhost does not answer: name each host"
+            ));
+        }
+        let label_ok = |label: &str| {
+            (1..=63).contains(&label.len())
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        };
+        if name.len() <= 253 && name.split('.').all(label_ok) {
+            Ok(Self::Dns(name))
+        } else {
+            Err(format!(
+                "'{text}' is not a DNS name like claw.example.com or an IP address like 203.0.113.5"
+            ))
+        }
+    }
+}
+
+impl fmt::Display for AcmeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Dns(name) => f.write_str(name),
+            Self::Ip(ip) => write!(f, "{ip}"),
+        }
+    }
+}
+
+/// `tls.acme.names`: comma-separated, at least one, none twice.
+pub(super) fn parse_acme_names(text: &str) -> Result<Vec<AcmeName>, String> {
+    let mut names: Vec<AcmeName> = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let name = AcmeName::parse(part)?;
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    if names.is_empty() {
+        return Err("no name given: give a DNS name or an IP address".into());
+    }
+    Ok(names)
+}
+
+/// Which ACME challenge clawhost answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AcmeChallenge {
+    /// TLS-ALPN-01 on the https listener, then HTTP-01 on `http.redirect_listen` if that
+    /// fails: whichever of the two ports is open.
+    Auto,
+    Http01,
+    TlsAlpn01,
+}
+
+impl AcmeChallenge {
+    pub(super) fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "auto" => Ok(Self::Auto),
+            "http-01" => Ok(Self::Http01),
+            "tls-alpn-01" => Ok(Self::TlsAlpn01),
+            other => Err(format!("'{other}' is not auto, http-01 or tls-alpn-01")),
+        }
+    }
+}
+
+/// An `https://` URL (the ACME directory: RFC 8555 allows no other scheme).
+pub(super) fn parse_https_url(text: &str) -> Result<String, String> {
+    let rest = text
+        .strip_prefix("https://")
+        .ok_or_else(|| format!("'{text}' must be an https:// URL"))?;
+    if rest.is_empty() || rest.starts_with('/') || text.contains(char::is_whitespace) {
+        return Err(format!(
+            "'{text}' is not a URL like https://acme.example/directory"
+        ));
+    }
+    Ok(text.to_string())
+}
+
+/// A contact address for the CA: one address, no scheme.
+pub(super) fn parse_email(text: &str) -> Result<String, String> {
+    let ok = text.split_once('@').is_some_and(|(user, domain)| {
+        !user.is_empty() && domain.contains('.') && !domain.starts_with('.')
+    }) && !text.contains([' ', ',', ':', '<', '>'])
+        && text.matches('@').count() == 1;
+    if ok {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "'{text}' is not an email address like owner@example.com"
+        ))
     }
 }
 
@@ -95,17 +216,32 @@ impl PublicUrl {
     }
 
     pub(crate) fn from_listen(addr: SocketAddr, https: bool) -> Self {
+        let host = match addr {
+            SocketAddr::V4(v4) => v4.ip().to_string(),
+            SocketAddr::V6(v6) => format!("[{}]", v6.ip()),
+        };
+        Self::from_host(&host, addr.port(), https)
+    }
+
+    /// `scheme://host[:port]`, the port left out when it is the scheme's default.
+    pub(crate) fn from_host(host: &str, port: u16, https: bool) -> Self {
         let scheme = if https { "https" } else { "http" };
         let default_port = if https { 443 } else { 80 };
-        let origin = if addr.port() == default_port {
-            match addr {
-                SocketAddr::V4(v4) => format!("{scheme}://{}", v4.ip()),
-                SocketAddr::V6(v6) => format!("{scheme}://[{}]", v6.ip()),
-            }
+        let origin = if port == default_port {
+            format!("{scheme}://{host}")
         } else {
-            format!("{scheme}://{addr}")
+            format!("{scheme}://{host}:{port}")
         };
         Self { origin, https }
+    }
+
+    /// The host alone, without a port (an IPv6 address keeps its brackets).
+    pub(crate) fn host(&self) -> &str {
+        let authority = self.authority();
+        match authority.rsplit_once(':') {
+            Some((host, port)) if !port.contains(']') && !host.is_empty() => host,
+            _ => authority,
+        }
     }
 
     pub(crate) fn origin(&self) -> &str {

@@ -107,6 +107,9 @@ pub(crate) enum EventKind {
     GatewaySettingsChanged,
     GatewayCredentialIssued,
     Reauthenticated,
+    CertificateIssued,
+    CertificateRenewed,
+    CertificateFailed,
 }
 
 impl EventKind {
@@ -125,6 +128,9 @@ impl EventKind {
             Self::GatewaySettingsChanged => "gateway_settings_changed",
             Self::GatewayCredentialIssued => "gateway_credential_issued",
             Self::Reauthenticated => "reauthenticated",
+            Self::CertificateIssued => "certificate_issued",
+            Self::CertificateRenewed => "certificate_renewed",
+            Self::CertificateFailed => "certificate_failed",
         }
     }
 }

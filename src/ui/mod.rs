@@ -6,6 +6,7 @@
 //! [`PageOwner`]: crate::web::extract::PageOwner
 
 mod assets;
+mod https_card;
 mod owner_pages;
 mod render;
 mod sign_in;

@@ -200,6 +200,7 @@ struct DashboardPage {
     restarts: u32,
     attention: String,
     logs: Vec<LogLine>,
+    https: Option<super::https_card::HttpsCard>,
 }
 
 #[derive(Deserialize)]
@@ -240,6 +241,7 @@ async fn dashboard(
         restarts: status.restarts,
         attention: status.attention.map(|a| a.reason).unwrap_or_default(),
         logs: state.gateway.logs().tail(200),
+        https: super::https_card::https_card(&state.tls),
     };
     render(StatusCode::OK, page)
 }

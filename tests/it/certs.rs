@@ -44,6 +44,11 @@ pub fn ca(dir: &Path) {
 /// A certificate for `name` (a DNS name) signed by the CA in `dir`, written to `cert` and
 /// its key to `key` (file names in `dir`).
 pub fn leaf(dir: &Path, name: &str, cert: &str, key: &str) {
+    leaf_for(dir, name, &format!("DNS:{name}"), cert, key);
+}
+
+/// A certificate for the subject alternative names `san` (e.g. `DNS:localhost,IP:127.0.0.1`).
+pub fn leaf_for(dir: &Path, name: &str, san: &str, cert: &str, key: &str) {
     let subject = format!("/CN={name}");
     let args = [
         &["req"][..],
@@ -54,9 +59,7 @@ pub fn leaf(dir: &Path, name: &str, cert: &str, key: &str) {
     openssl(dir, &args);
     std::fs::write(
         dir.join("leaf.ext"),
-        format!(
-            "subjectAltName=DNS:{name}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
-        ),
+        format!("subjectAltName={san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"),
     )
     .expect("ext");
     openssl(

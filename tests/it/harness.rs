@@ -221,6 +221,35 @@ impl TestServer {
         }
     }
 
+    /// A browser-like client over https at `name` (resolved to this server, and the origin
+    /// it sends), trusting the root in `root_pem`, or any certificate when there is none.
+    pub fn https_client(&self, name: &str, root_pem: Option<&[u8]>) -> Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let jar = Arc::new(Jar::default());
+        let base = format!("https://{name}:{}", self.addr.port());
+        let mut headers = HeaderMap::new();
+        headers.insert("origin", HeaderValue::from_str(&base).expect("origin"));
+        let builder = reqwest::Client::builder()
+            .resolve(name, self.addr)
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .default_headers(headers)
+            // Each request on a new connection: the certificate it shows is the one served now.
+            .pool_max_idle_per_host(0)
+            .tls_info(true);
+        let builder = match root_pem {
+            Some(pem) => {
+                builder.add_root_certificate(reqwest::Certificate::from_pem(pem).expect("root"))
+            }
+            None => builder.tls_danger_accept_invalid_certs(true),
+        };
+        Client {
+            http: builder.build().expect("client"),
+            jar,
+            base,
+        }
+    }
+
     /// A client that sends no Origin, Referer or Sec-Fetch-Site of its own.
     pub fn bare_client(&self) -> reqwest::Client {
         http_builder()

@@ -12,6 +12,7 @@
     unreachable_pub
 )]
 
+mod acme;
 mod browser;
 mod certs;
 mod channels;
@@ -24,6 +25,7 @@ mod llm;
 mod login;
 mod openapi;
 mod pages;
+mod pebble;
 mod proxy;
 mod readme;
 mod reverse_proxy;
