@@ -46,6 +46,9 @@ enum Command {
         /// Allow running as root (not recommended: run as a dedicated user).
         #[arg(long)]
         allow_root: bool,
+        /// Check the settings, say what they come to, and exit without serving.
+        #[arg(long)]
+        check_config: bool,
     },
     /// Issue a new one-time claim code for an instance without an owner.
     ClaimCode {
@@ -157,11 +160,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             public_url,
             allow_root,
+            check_config,
         } => {
             let config = load(&common, listen, public_url)?;
+            if check_config {
+                println!("{}", config.summary());
+                return Ok(());
+            }
             if nix::unistd::geteuid().is_root() && !allow_root {
                 anyhow::bail!(
-                    "refusing to run as root: run clawhost as a dedicated user (deploy/clawhost.service in the source runs it as the user clawhost, with only the right to bind ports below 1024), or pass --allow-root if you really mean it"
+                    "refusing to run as root: run clawhost as a dedicated user: deploy/install.sh in the source installs it as a service (deploy/clawhost.service) that runs as the user clawhost, with only the right to bind ports below 1024; or pass --allow-root if you really mean it"
                 );
             }
             logging::init(&config.log_level, config.log_format);

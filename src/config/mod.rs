@@ -213,6 +213,34 @@ impl Config {
     pub(crate) fn database_path(&self) -> PathBuf {
         self.data_dir.join("clawhost.db")
     }
+
+    /// What the settings come to, in a line (`serve --check-config`).
+    pub(crate) fn summary(&self) -> String {
+        let mode = match self.tls.mode {
+            TlsMode::Off => "off".to_string(),
+            TlsMode::Files => "files".to_string(),
+            TlsMode::Acme => format!(
+                "acme for {} from {}",
+                self.tls
+                    .acme
+                    .names
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                self.tls.acme.directory
+            ),
+        };
+        let public_url = self.public_url.as_ref().map_or(
+            "derived from the listen address or the first name",
+            PublicUrl::origin,
+        );
+        format!(
+            "the settings are valid: listen {}, public URL {public_url}, tls {mode}, data in {}",
+            self.listen,
+            self.data_dir.display()
+        )
+    }
 }
 
 /// Where plain http is answered under `tls.mode = "acme"` when nothing else is said: port 80,

@@ -28,11 +28,13 @@ fn serve_refuses_root_without_allow_root() {
             .arg(dir.path().join("data")),
     );
     assert!(message.contains("--allow-root"), "{message}");
-    let unit = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/clawhost.service");
-    assert!(
-        message.contains("deploy/clawhost.service") && std::path::Path::new(unit).is_file(),
-        "the refusal names the unit, which exists: {message}"
-    );
+    for named in ["deploy/clawhost.service", "deploy/install.sh"] {
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(named);
+        assert!(
+            message.contains(named) && file.is_file(),
+            "the refusal names {named}, which exists: {message}"
+        );
+    }
     assert!(
         !dir.path().join("data").exists(),
         "nothing is created before the refusal"

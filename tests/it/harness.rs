@@ -674,3 +674,23 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// A tool from PyPI that scripts/test installs into a virtualenv under ~/.cache/clawhost
+/// (`venv`), or the one `env_var` names.
+pub fn pypi_tool(env_var: &str, venv: &str, bin: &str) -> PathBuf {
+    let path = match std::env::var_os(env_var) {
+        Some(path) => PathBuf::from(path),
+        None => PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+            .join(".cache/clawhost")
+            .join(venv)
+            .join("bin")
+            .join(bin),
+    };
+    assert!(
+        path.is_file(),
+        "{bin} is not at {}: run scripts/test, which installs it there (or set {env_var} to \
+         one you installed)",
+        path.display()
+    );
+    path
+}

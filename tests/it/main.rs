@@ -18,6 +18,7 @@ mod certs;
 mod channels;
 mod claim;
 mod cli;
+mod deploy;
 mod gateway;
 mod harness;
 mod layout;

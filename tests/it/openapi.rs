@@ -69,18 +69,7 @@ const METHODS: &[&str] = &[
 ];
 
 fn schemathesis() -> PathBuf {
-    let path = match std::env::var_os("SCHEMATHESIS_BIN") {
-        Some(path) => PathBuf::from(path),
-        None => PathBuf::from(std::env::var_os("HOME").expect("HOME"))
-            .join(".cache/clawhost/venv/bin/schemathesis"),
-    };
-    assert!(
-        path.is_file(),
-        "schemathesis is not at {}: run scripts/test, which installs it there (or set \
-         SCHEMATHESIS_BIN to one you installed)",
-        path.display()
-    );
-    path
+    crate::harness::pypi_tool("SCHEMATHESIS_BIN", "venv", "schemathesis")
 }
 
 /// `{id}`, `{session_id}`, … compare equal: the document names path parameters as it likes.

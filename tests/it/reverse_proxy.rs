@@ -177,6 +177,16 @@ async fn the_readmes_nginx_configuration_works() {
     assert_eq!(plain.status(), 301);
     assert_eq!(plain.headers()["location"], format!("https://{NAME}/login"));
 
+    // HSTS arrives once, from clawhost (the sample adds none of its own).
+    let page = client.get(url("/login")).send().await.expect("login page");
+    assert_eq!(
+        page.headers()
+            .get_all("strict-transport-security")
+            .iter()
+            .count(),
+        1
+    );
+
     // The Host passes as the browser sent it, so clawhost answers; the claim's Origin too.
     assert_eq!(
         client

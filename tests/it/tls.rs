@@ -40,6 +40,118 @@ async fn served(dir: &Path, port: u16) -> Vec<u8> {
         .to_vec()
 }
 
+fn files_env(dir: &Path) -> Vec<(String, String)> {
+    vec![
+        ("CLAWHOST_TLS_MODE".into(), "files".into()),
+        (
+            "CLAWHOST_TLS_CERT_FILE".into(),
+            dir.join("cert.pem").display().to_string(),
+        ),
+        (
+            "CLAWHOST_TLS_KEY_FILE".into(),
+            dir.join("key.pem").display().to_string(),
+        ),
+    ]
+}
+
+/// sslyze (from PyPI) against the TLS listener: nothing below TLS 1.2, only forward-secret
+/// AEAD suites, no renegotiation by the client, no compression, none of the known attacks.
+#[tokio::test]
+async fn sslyze_finds_no_weak_protocol_or_suite() {
+    let sslyze = crate::harness::pypi_tool("SSLYZE_BIN", "sslyze", "sslyze");
+    let dir = tempfile::tempdir().expect("dir");
+    let dir = dir.path();
+    certs::ca(dir);
+    certs::leaf(dir, NAME, "cert.pem", "key.pem");
+    let port = free_port();
+    let _server = TestServer::start_with(Options {
+        listen: Some(format!("127.0.0.1:{port}")),
+        public_url: Some(format!("https://{NAME}:{port}")),
+        env: files_env(dir),
+        ..Options::default()
+    });
+    let report = dir.join("sslyze.json");
+    let output = tokio::process::Command::new(sslyze)
+        .arg("--quiet")
+        .arg(format!("--json_out={}", report.display()))
+        .args([
+            "--sslv2",
+            "--sslv3",
+            "--tlsv1",
+            "--tlsv1_1",
+            "--tlsv1_2",
+            "--tlsv1_3",
+        ])
+        .args([
+            "--reneg",
+            "--compression",
+            "--heartbleed",
+            "--robot",
+            "--openssl_ccs",
+        ])
+        .args(["--fallback", "--mozilla_config=disable"])
+        .arg(format!("127.0.0.1:{port}"))
+        .output()
+        .await
+        .expect("run sslyze");
+    assert!(output.status.success(), "{output:?}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).expect("report")).expect("json");
+    let scan = &report["server_scan_results"][0]["scan_result"];
+    let result = |command: &str| {
+        let outcome = &scan[command];
+        assert_eq!(outcome["status"], "COMPLETED", "{command}: {outcome}");
+        outcome["result"].clone()
+    };
+    let suites = |command: &str| -> Vec<String> {
+        result(command)["accepted_cipher_suites"]
+            .as_array()
+            .expect("suites")
+            .iter()
+            .map(|s| {
+                s["cipher_suite"]["name"]
+                    .as_str()
+                    .expect("name")
+                    .to_string()
+            })
+            .collect()
+    };
+    for old in [
+        "ssl_2_0_cipher_suites",
+        "ssl_3_0_cipher_suites",
+        "tls_1_0_cipher_suites",
+        "tls_1_1_cipher_suites",
+    ] {
+        assert_eq!(suites(old), Vec::<String>::new(), "{old}");
+    }
+    let tls12 = suites("tls_1_2_cipher_suites");
+    assert!(!tls12.is_empty());
+    for suite in &tls12 {
+        let strong = suite.starts_with("TLS_ECDHE_")
+            && (suite.contains("_GCM_") || suite.contains("CHACHA20_POLY1305"));
+        assert!(strong, "weak TLS 1.2 suite {suite}");
+    }
+    assert!(!suites("tls_1_3_cipher_suites").is_empty());
+    let renegotiation = result("session_renegotiation");
+    assert_eq!(
+        renegotiation["is_vulnerable_to_client_renegotiation_dos"],
+        false
+    );
+    assert_eq!(renegotiation["client_renegotiations_success_count"], 0);
+    assert_eq!(result("tls_compression")["supports_compression"], false);
+    assert_eq!(result("heartbleed")["is_vulnerable_to_heartbleed"], false);
+    assert_eq!(
+        result("openssl_ccs_injection")["is_vulnerable_to_ccs_injection"],
+        false
+    );
+    assert_eq!(result("tls_fallback_scsv")["supports_fallback_scsv"], true);
+    let robot = result("robot")["robot_result"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(robot.starts_with("NOT_VULNERABLE"), "{robot}");
+}
+
 #[tokio::test]
 async fn https_from_certificate_files_renews_without_a_restart() {
     let dir = tempfile::tempdir().expect("dir");
@@ -52,21 +164,14 @@ async fn https_from_certificate_files_renews_without_a_restart() {
     let server = TestServer::start_with(Options {
         listen: Some(format!("127.0.0.1:{port}")),
         public_url: Some(format!("https://{NAME}:{port}")),
-        env: vec![
-            ("CLAWHOST_TLS_MODE".into(), "files".into()),
-            (
-                "CLAWHOST_TLS_CERT_FILE".into(),
-                dir.join("cert.pem").display().to_string(),
-            ),
-            (
-                "CLAWHOST_TLS_KEY_FILE".into(),
-                dir.join("key.pem").display().to_string(),
-            ),
-            (
+        env: [
+            files_env(dir),
+            vec![(
                 "CLAWHOST_HTTP_REDIRECT_LISTEN".into(),
                 format!("127.0.0.1:{plain_port}"),
-            ),
-        ],
+            )],
+        ]
+        .concat(),
         ..Options::default()
     });
 
