@@ -53,6 +53,8 @@ pub(crate) struct GatewayProcess {
     readers: Vec<JoinHandle<()>>,
     logs: GatewayLogs,
     pid_file: PathBuf,
+    /// The cgroup's OOM kills when it started: more when it was killed means memory ran out.
+    oom_kills_at_start: Option<u64>,
 }
 
 impl GatewayProcess {
@@ -68,6 +70,7 @@ impl GatewayProcess {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
+        let oom_kills_at_start = super::procfs::oom_kills();
         let mut child = command.spawn().map_err(SpawnError::Failed)?;
         let pid = child.id().ok_or(SpawnError::ExitedAtOnce)?;
         let mut readers = Vec::with_capacity(2);
@@ -94,11 +97,20 @@ impl GatewayProcess {
             readers,
             logs: logs.clone(),
             pid_file,
+            oom_kills_at_start,
         })
     }
 
     pub(crate) fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// Whether the kernel's OOM killer has struck in clawhost's cgroup since the start (read
+    /// when the gateway was killed: then it was the gateway, the OOM killer's first choice).
+    pub(crate) fn oom_killed_since_start(&self) -> bool {
+        self.oom_kills_at_start
+            .zip(super::procfs::oom_kills())
+            .is_some_and(|(before, now)| now > before)
     }
 
     /// Waits for the gateway to exit; helpers it left in its group go with it.

@@ -102,6 +102,29 @@ pub(crate) fn port_listener_is_group(port: u16, group: i32) -> Option<bool> {
     Some(listening.iter().all(|inode| ours.contains(inode)))
 }
 
+/// How many processes the kernel's OOM killer has killed in clawhost's memory cgroup (the
+/// service's under systemd, which the gateway shares): `oom_kill` in cgroup v2's
+/// `memory.events`, or in v1's `memory.oom_control`. None when neither can be read.
+pub(crate) fn oom_kills() -> Option<u64> {
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    cgroups.lines().find_map(|line| {
+        let mut fields = line.splitn(3, ':');
+        let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+        let path = path.trim_end_matches('/');
+        let file = if controllers.is_empty() {
+            format!("/sys/fs/cgroup{path}/memory.events")
+        } else if controllers.split(',').any(|c| c == "memory") {
+            format!("/sys/fs/cgroup/memory{path}/memory.oom_control")
+        } else {
+            return None;
+        };
+        let text = std::fs::read_to_string(file).ok()?;
+        text.lines()
+            .find_map(|line| line.strip_prefix("oom_kill "))
+            .and_then(|count| count.trim().parse().ok())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,6 +48,44 @@ pub(crate) fn after_exit(
     }
 }
 
+/// What Node prints when V8's heap reaches `--max-old-space-size`, just before it aborts.
+pub(crate) const HEAP_EXHAUSTED: &str = "JavaScript heap out of memory";
+/// How many of the last log lines are looked at for it.
+pub(crate) const HEAP_LINES: usize = 40;
+pub(crate) const SIGKILL: i32 = 9;
+
+/// Whether a run ended because memory ran out, and so needs the owner rather than a restart
+/// that would run out again.
+pub(crate) struct OutOfMemory {
+    /// Killed (SIGKILL) while the cgroup's OOM-kill count went up.
+    pub(crate) oom_killed: bool,
+    /// Node said its heap was exhausted.
+    pub(crate) heap_exhausted: bool,
+    /// `gateway.node_heap_mb` (0: Node's own limit).
+    pub(crate) heap_mb: u32,
+}
+
+impl OutOfMemory {
+    pub(crate) fn reason(&self, when: &str) -> Option<String> {
+        if self.oom_killed {
+            return Some(format!(
+                "The gateway ran out of memory: the kernel stopped it {when} to keep the server running. Give the server more memory (or swap), then start it again."
+            ));
+        }
+        if self.heap_exhausted {
+            let limit = if self.heap_mb > 0 {
+                format!("gateway.node_heap_mb, {} MiB", self.heap_mb)
+            } else {
+                "Node's default".to_string()
+            };
+            return Some(format!(
+                "The gateway ran out of memory: its JavaScript heap reached its limit ({limit}) {when}. Raise gateway.node_heap_mb if the server has the memory, then start it again."
+            ));
+        }
+        None
+    }
+}
+
 /// The restart policy's memory: recent crashes and the current backoff.
 pub(crate) struct Restarts {
     crashes: VecDeque<Instant>,
@@ -93,6 +131,37 @@ impl Restarts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn running_out_of_memory_says_which_memory() {
+        let killed = OutOfMemory {
+            oom_killed: true,
+            heap_exhausted: false,
+            heap_mb: 1024,
+        };
+        let reason = killed.reason("while running").expect("a reason");
+        assert!(
+            reason.starts_with("The gateway ran out of memory"),
+            "{reason}"
+        );
+        assert!(reason.contains("more memory"), "{reason}");
+        let heap = OutOfMemory {
+            oom_killed: false,
+            heap_exhausted: true,
+            heap_mb: 1024,
+        };
+        let reason = heap.reason("while running").expect("a reason");
+        assert!(
+            reason.contains("gateway.node_heap_mb, 1024 MiB"),
+            "{reason}"
+        );
+        let neither = OutOfMemory {
+            oom_killed: false,
+            heap_exhausted: false,
+            heap_mb: 0,
+        };
+        assert_eq!(neither.reason("while running"), None);
+    }
 
     #[test]
     fn backoff_doubles_to_a_minute_and_five_fast_crashes_give_up() {

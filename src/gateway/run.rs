@@ -14,7 +14,10 @@ use tokio::task::JoinHandle;
 
 use super::launch::{Launch, Prepared};
 use super::process::{self, Answer, GatewayProcess, ReadyClient};
-use super::restart_policy::{AfterCrash, CRASH_LIMIT, Ended, Restarts, after_exit};
+use super::restart_policy::{
+    AfterCrash, CRASH_LIMIT, Ended, HEAP_EXHAUSTED, HEAP_LINES, OutOfMemory, Restarts, SIGKILL,
+    after_exit,
+};
 use super::status::{Attention, Credential, GatewayState, Progress, Status};
 use crate::clock::{now_ms, rfc3339};
 use crate::store;
@@ -250,7 +253,7 @@ async fn watch_child(
     );
     loop {
         tokio::select! {
-            status = gateway.wait() => return exited(ctx, status, "before it was ready"),
+            status = gateway.wait() => return exited(ctx, gateway, status, "before it was ready"),
             () = stop_requested(cancelled) => {
                 stop(ctx, gateway).await;
                 return Ended::Stopped;
@@ -311,7 +314,7 @@ async fn watch_child(
     }
 
     tokio::select! {
-        status = gateway.wait() => exited(ctx, status, "while running"),
+        status = gateway.wait() => exited(ctx, gateway, status, "while running"),
         () = stop_requested(cancelled) => {
             stop(ctx, gateway).await;
             Ended::Stopped
@@ -319,17 +322,37 @@ async fn watch_child(
     }
 }
 
-fn exited(ctx: &Ctx, status: std::io::Result<std::process::ExitStatus>, when: &str) -> Ended {
+fn exited(
+    ctx: &Ctx,
+    gateway: &GatewayProcess,
+    status: std::io::Result<std::process::ExitStatus>,
+    when: &str,
+) -> Ended {
     let status = match status {
         Ok(status) => status,
         Err(e) => return Ended::Crashed(format!("lost track of the gateway: {e}")),
     };
     let exit = process::exit_record(status);
-    let ended = after_exit(
-        exit.code,
-        exit.signal,
-        when,
-        &ctx.launch.paths.config_file(),
+    let out_of_memory = OutOfMemory {
+        oom_killed: exit.signal == Some(SIGKILL) && gateway.oom_killed_since_start(),
+        heap_exhausted: ctx
+            .launch
+            .logs
+            .tail(HEAP_LINES)
+            .iter()
+            .any(|line| line.text.contains(HEAP_EXHAUSTED)),
+        heap_mb: ctx.launch.config.node_heap_mb,
+    };
+    let ended = out_of_memory.reason(when).map_or_else(
+        || {
+            after_exit(
+                exit.code,
+                exit.signal,
+                when,
+                &ctx.launch.paths.config_file(),
+            )
+        },
+        Ended::Attention,
     );
     ctx.status.send_modify(|s| s.last_exit = Some(exit));
     ended

@@ -24,6 +24,7 @@ mod harness;
 mod layout;
 mod llm;
 mod login;
+mod oom;
 mod openapi;
 mod pages;
 mod pebble;
