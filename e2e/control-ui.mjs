@@ -5,7 +5,8 @@
 // gateway and the test LLM, then runs: node e2e/control-ui.mjs
 // Input (environment): CLAWHOST_E2E_URL, CLAWHOST_E2E_PASSWORD, CLAWHOST_E2E_SECRET (the
 // gateway token to look for), CLAWHOST_E2E_REPLY (the text the test LLM answers),
-// CLAWHOST_E2E_SCREENSHOT (where to save the screenshot).
+// CLAWHOST_E2E_SCREENSHOT (where to save the screenshot); CLAWHOST_E2E_RESOLVE and
+// CLAWHOST_E2E_SPKI as lib.mjs reads them. Over https the page must be a secure context.
 // Output: one JSON line; exit code 0 when every check passed.
 
 import { chatWithTestLlm, launchChromium } from "./lib.mjs";
@@ -59,6 +60,8 @@ try {
   retried = await chatWithTestLlm(page, reply);
   const text = await page.evaluate(() => document.body.innerText);
   const failures = FAILURE_TEXTS.filter((t) => text.toLowerCase().includes(t));
+  const secureContext = await page.evaluate(() => window.isSecureContext);
+  if (base.startsWith("https://") && !secureContext) failures.push("not a secure context over https");
   await page.screenshot({ path: screenshot, fullPage: false });
 
   // Nothing the page can reach holds the token.
@@ -72,6 +75,7 @@ try {
     leaks,
     consoleErrors,
     retried,
+    secureContext,
     url: page.url(),
   };
 } catch (error) {

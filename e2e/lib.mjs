@@ -7,7 +7,8 @@ import { chromium } from "playwright-core";
 
 /// Debian's Chromium, headless, as root, without the background traffic this machine's
 /// closed network would refuse. `CLAWHOST_E2E_RESOLVE` (a name) makes that name resolve to
-/// 127.0.0.1, as a LAN name or a VPS's address would: an origin that is not a secure context.
+/// 127.0.0.1, as a LAN name or a VPS's address would (over plain http, an origin that is not
+/// a secure context); `CLAWHOST_E2E_SPKI` trusts a test CA for https.
 export function launchChromium() {
   const args = [
     "--no-sandbox",
@@ -20,6 +21,10 @@ export function launchChromium() {
   ];
   const name = process.env.CLAWHOST_E2E_RESOLVE;
   if (name) args.push(`--host-resolver-rules=MAP ${name} 127.0.0.1`);
+  // A test CA's key (base64 SHA-256 of its SPKI): chains through it are trusted, as a
+  // public CA's would be.
+  const spki = process.env.CLAWHOST_E2E_SPKI;
+  if (spki) args.push(`--ignore-certificate-errors-spki-list=${spki}`);
   return chromium.launch({
     executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
     headless: true,

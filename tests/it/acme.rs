@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::harness::{Client, Options, TestServer, eventually, free_port};
 use crate::pebble::PebbleConfig;
 
-const NAME: &str = "clawhost.test";
+pub const NAME: &str = "clawhost.test";
 /// The acceptance bound: a certificate from the CA within this long of the start.
 const FIRST_CERTIFICATE: Duration = Duration::from_secs(30);
 
@@ -35,8 +35,9 @@ fn start(dir: &Path, ca: &PebbleConfig, names: &str, challenge: &str) -> TestSer
     })
 }
 
-/// A client of `server` at `name` that trusts only what chains to `root` (pebble's).
-async fn trusting(server: &TestServer, name: &str, root: &[u8]) -> Client {
+/// A client of `server` at `name` that trusts only what chains to `root` (pebble's), once
+/// the server presents such a certificate.
+pub async fn trusting(server: &TestServer, name: &str, root: &[u8]) -> Client {
     let issued = eventually(FIRST_CERTIFICATE, || async {
         presented(server, name, Some(root)).await.is_some()
     })
@@ -49,7 +50,7 @@ async fn trusting(server: &TestServer, name: &str, root: &[u8]) -> Client {
     server.https_client(name, Some(root))
 }
 
-async fn claim(server: &TestServer, client: &Client) {
+pub async fn claim(server: &TestServer, client: &Client) {
     let code = server.claim_code();
     let response = server.claim_with(client, &code).await;
     assert_eq!(response.status(), 201, "claim over https");
@@ -232,6 +233,40 @@ async fn a_ca_that_is_down_at_the_first_start_is_tried_again() {
     let tls = stand_in.json("/api/tls").await;
     assert!(
         tls["last_error"].is_null() && tls["not_after"].is_string(),
+        "{tls}"
+    );
+
+    // Restarted while the CA is gone: the kept certificate is served from the first
+    // handshake, and nothing is asked of the CA before renewal is due.
+    let root = pebble.root_pem.clone();
+    drop(pebble);
+    let data = server.into_data();
+    let mut env = ca.clawhost_env(dir);
+    env.push(("CLAWHOST_TLS_ACME_NAMES".into(), NAME.into()));
+    let server = TestServer::start_in(
+        data,
+        Options {
+            listen: Some(format!("127.0.0.1:{}", ca.tls_port)),
+            env,
+            ..Options::default()
+        },
+    );
+    assert!(
+        presented(&server, NAME, Some(&root)).await.is_some(),
+        "the kept certificate is not served:\n{}",
+        server.log()
+    );
+    let owner = server.https_client(NAME, Some(&root));
+    let response = owner
+        .post(
+            "/api/auth/login",
+            &serde_json::json!({"password": crate::harness::PASSWORD}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let tls = owner.json("/api/tls").await;
+    assert!(
+        tls["not_after"].is_string() && tls["last_error"].is_null(),
         "{tls}"
     );
 }

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use crate::gateway::{configure_test_llm, gateway_token, wait_for_state};
 use crate::harness::{
-    Options, PASSWORD, TestServer, free_port, gateway_options, one_gateway_at_a_time,
+    Client, Options, PASSWORD, TestServer, free_port, gateway_options, one_gateway_at_a_time,
 };
 use crate::llm::{REPLY, TestLlm};
 
@@ -57,26 +57,36 @@ async fn chat_in_chromium(host: &str) {
     options.public_url = Some(public_url.clone());
     let server = TestServer::start_with(options);
     let owner = server.claimed().await;
-    configure_test_llm(&owner, &llm, "sk-test-browser").await;
+    chat_through(&server, &owner, &llm, public_url, vec![], host).await;
+}
+
+/// With `owner` signed in: the test LLM configured, the gateway started, then
+/// `control-ui.mjs` at `url` (with `env` besides), and the gateway stopped again.
+async fn chat_through(
+    server: &TestServer,
+    owner: &Client,
+    llm: &TestLlm,
+    url: String,
+    env: Vec<(&'static str, String)>,
+    label: &str,
+) {
+    configure_test_llm(owner, llm, "sk-test-browser").await;
     server.secret("sk-test-browser");
     assert_eq!(owner.post_empty("/api/gateway/start").await.status(), 202);
-    let status = wait_for_state(&owner, "running").await;
+    let status = wait_for_state(owner, "running").await;
     let token = gateway_token(status["pid"].as_u64().expect("pid"));
     server.secret(&token);
 
-    let screenshot = artifacts().join(format!("control-ui-{host}.png"));
-    run_e2e(
-        "control-ui.mjs",
-        vec![
-            ("CLAWHOST_E2E_URL", public_url),
-            ("CLAWHOST_E2E_PASSWORD", PASSWORD.to_string()),
-            ("CLAWHOST_E2E_SECRET", token),
-            ("CLAWHOST_E2E_REPLY", REPLY.to_string()),
-            ("CLAWHOST_E2E_SCREENSHOT", screenshot.display().to_string()),
-        ],
-        &llm,
-    )
-    .await;
+    let screenshot = artifacts().join(format!("control-ui-{label}.png"));
+    let mut env = env;
+    env.extend([
+        ("CLAWHOST_E2E_URL", url),
+        ("CLAWHOST_E2E_PASSWORD", PASSWORD.to_string()),
+        ("CLAWHOST_E2E_SECRET", token),
+        ("CLAWHOST_E2E_REPLY", REPLY.to_string()),
+        ("CLAWHOST_E2E_SCREENSHOT", screenshot.display().to_string()),
+    ]);
+    run_e2e("control-ui.mjs", env, llm).await;
     let chats = llm
         .seen()
         .iter()
@@ -84,7 +94,7 @@ async fn chat_in_chromium(host: &str) {
         .count();
     assert!(chats >= 1, "the chat never reached the test LLM");
     assert_eq!(owner.post_empty("/api/gateway/stop").await.status(), 202);
-    wait_for_state(&owner, "stopped").await;
+    wait_for_state(owner, "stopped").await;
 }
 
 #[tokio::test]
@@ -95,6 +105,61 @@ async fn control_ui_in_chromium_on_127_0_0_1() {
 #[tokio::test]
 async fn control_ui_in_chromium_on_localhost() {
     chat_in_chromium("localhost").await;
+}
+
+/// The Control UI over https with a certificate from a real ACME CA (pebble), at a name that
+/// is not this machine's: a secure context, so no device-identity, pairing or origin error,
+/// and the chat works; the gateway's token never reaches the browser.
+#[tokio::test]
+async fn control_ui_in_chromium_over_https_from_acme() {
+    use crate::acme::{NAME, claim, trusting};
+    let _one = one_gateway_at_a_time().await;
+    let llm = TestLlm::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = crate::pebble::PebbleConfig::new(free_port(), free_port());
+    let pebble = ca.start(dir.path()).await;
+    let mut options = gateway_options();
+    options.listen = Some(format!("127.0.0.1:{}", ca.tls_port));
+    options.env.extend(ca.clawhost_env(dir.path()));
+    options
+        .env
+        .push(("CLAWHOST_TLS_ACME_NAMES".into(), NAME.into()));
+    let server = TestServer::start_with(options);
+    let owner = trusting(&server, NAME, &pebble.root_pem).await;
+    claim(&server, &owner).await;
+    let env = vec![
+        ("CLAWHOST_E2E_RESOLVE", NAME.to_string()),
+        ("CLAWHOST_E2E_SPKI", spki_hash(&pebble.intermediate_pem)),
+    ];
+    let url = format!("https://{NAME}:{}", ca.tls_port);
+    chat_through(&server, &owner, &llm, url, env, "https").await;
+}
+
+/// Base64 of the SHA-256 of a PEM certificate's public key, as Chromium's
+/// `--ignore-certificate-errors-spki-list` takes it.
+fn spki_hash(pem: &[u8]) -> String {
+    use std::io::Write;
+    let run = |args: &[&str], input: &[u8]| {
+        let mut child = Command::new("openssl")
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("openssl");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input)
+            .expect("write");
+        let output = child.wait_with_output().expect("openssl");
+        assert!(output.status.success(), "openssl {args:?}");
+        output.stdout
+    };
+    let key = run(&["x509", "-noout", "-pubkey"], pem);
+    let der = run(&["pkey", "-pubin", "-outform", "DER"], &key);
+    let digest = run(&["dgst", "-sha256", "-binary"], &der);
+    String::from_utf8(run(&["base64", "-A"], &digest)).expect("base64")
 }
 
 /// The whole first run through the UI only (D, U), at a LAN-style name over plain http (not

@@ -116,20 +116,19 @@ impl PebbleConfig {
             .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("ca"))
             .build()
             .expect("client");
-        let root = client
-            .get(format!(
-                "https://127.0.0.1:{}/roots/0",
+        let management = |what: &str| {
+            let request = client.get(format!(
+                "https://127.0.0.1:{}/{what}/0",
                 self.management_port
-            ))
-            .send()
-            .await
-            .expect("pebble's root")
-            .bytes()
-            .await
-            .expect("root")
-            .to_vec();
+            ));
+            async move {
+                let response = request.send().await.expect("pebble's management");
+                response.bytes().await.expect("a certificate").to_vec()
+            }
+        };
         Pebble {
-            root_pem: root,
+            root_pem: management("roots").await,
+            intermediate_pem: management("intermediates").await,
             children,
         }
     }
@@ -158,6 +157,8 @@ fn ready(mut child: Child, line: &str) -> Child {
 pub struct Pebble {
     /// The root its certificates chain to (made anew at each start).
     pub root_pem: Vec<u8>,
+    /// The intermediate it signs with, which the served chain carries.
+    pub intermediate_pem: Vec<u8>,
     children: Vec<Child>,
 }
 
