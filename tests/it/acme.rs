@@ -270,3 +270,25 @@ async fn a_ca_that_is_down_at_the_first_start_is_tried_again() {
         "{tls}"
     );
 }
+
+/// The other two pairings: an IP address by TLS-ALPN-01 (the CA asks for its reverse-DNS
+/// name in SNI) and a DNS name by HTTP-01.
+#[tokio::test]
+async fn an_ip_by_tls_alpn_01_and_a_name_by_http_01() {
+    for (name, challenge) in [("127.0.0.1", "tls-alpn-01"), (NAME, "http-01")] {
+        let dir = tempfile::tempdir().expect("dir");
+        let dir = dir.path();
+        let ca = PebbleConfig::new(free_port(), free_port());
+        let pebble = ca.start(dir).await;
+        let server = start(dir, &ca, name, challenge);
+        let client = trusting(&server, name, &pebble.root_pem).await;
+        claim(&server, &client).await;
+        let events = client.json("/api/auth/events?limit=100").await;
+        assert!(
+            events
+                .to_string()
+                .contains(&format!("{name} by {challenge}")),
+            "{events}"
+        );
+    }
+}
