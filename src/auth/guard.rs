@@ -5,7 +5,8 @@
 //! - An address (an IPv6 /64) gets five free failures, then a lockout doubling to 15 min.
 //!   Its checks run one at a time, so a burst of concurrent guesses meets the lockout its
 //!   first failures start.
-//! - The account gets ten free failures (checks in progress count as failures to be). Past
+//! - The account gets ten free failures (checks in progress count as failures to be, and the
+//!   owner signing in does not clear them: that proves the owner, not that an attack ended). Past
 //!   them it is under attack: a browser not known from an earlier sign-in gets a check only
 //!   from a small budget shared by every such browser (about one a second), and a wrong
 //!   guess locks its address until the attack's lockout ends. Nothing waits in a queue, so a
@@ -120,14 +121,18 @@ impl PasswordGuard {
             .await
             .map_err(CheckError::Hashing)?
             && plausible;
-        drop(checking);
+        // `checking` lives until the outcome is recorded: a failed check counts as one in
+        // progress or as a recorded failure, never as neither (in that gap, concurrent
+        // guesses slipped past the account's free failures).
         let now = Instant::now();
         if ok {
             match device {
                 Some(device) => self.devices.reset(&device),
                 None => self.addresses.reset(&address),
             }
-            self.account.reset(&());
+            // The account's failures stay: the owner signing in proves the owner, not that
+            // the attack is over, and clearing them handed a flood ten more free checks.
+            drop(checking);
             return Ok(());
         }
         let mut locked = self.account.record_failure(&(), now).is_some();
@@ -142,6 +147,7 @@ impl PasswordGuard {
                 locked = true;
             }
         }
+        drop(checking);
         Err(CheckError::Refused(Refusal::Wrong { locked }))
     }
 
@@ -296,6 +302,37 @@ mod tests {
                 .await
                 .is_ok(),
             "the owner's browser is in at once, even from a locked address"
+        );
+    }
+
+    /// The owner signing in during an attack does not end it: strangers still share the
+    /// budget afterwards (the account's failures used to be cleared, handing a flood ten
+    /// more free checks each time the owner signed in).
+    #[tokio::test]
+    async fn the_owner_signing_in_does_not_end_an_attack() {
+        let guard = PasswordGuard::new(4);
+        let hash = stored(&guard).await;
+        for n in 0..u8::try_from(ACCOUNT_FREE_FAILURES).expect("small") {
+            let _ = guard.check("wrong", hash.clone(), ip(n), None).await;
+        }
+        let device = Some([7; 32]);
+        assert!(
+            guard
+                .check("the right password", hash.clone(), ip(1), device)
+                .await
+                .is_ok()
+        );
+        let mut checked = 0;
+        for n in 100..110 {
+            if let Err(CheckError::Refused(Refusal::Wrong { .. })) =
+                guard.check("wrong", hash.clone(), ip(n), None).await
+            {
+                checked += 1;
+            }
+        }
+        assert!(
+            checked <= STRANGERS_BURST + 1,
+            "{checked} of 10 strangers were checked after the owner signed in"
         );
     }
 }
