@@ -61,7 +61,14 @@ try {
   const text = await page.evaluate(() => document.body.innerText);
   const failures = FAILURE_TEXTS.filter((t) => text.toLowerCase().includes(t));
   const secureContext = await page.evaluate(() => window.isSecureContext);
-  if (base.startsWith("https://") && !secureContext) failures.push("not a secure context over https");
+  // What the page and its assets came over: HTTP/2 when clawhost serves https itself.
+  const protocols = await page.evaluate(() => [
+    ...new Set(performance.getEntriesByType("navigation").concat(performance.getEntriesByType("resource")).map((e) => e.nextHopProtocol)),
+  ]);
+  if (base.startsWith("https://")) {
+    if (!secureContext) failures.push("not a secure context over https");
+    if (!protocols.includes("h2")) failures.push(`not HTTP/2 over https: ${protocols.join(", ")}`);
+  }
   await page.screenshot({ path: screenshot, fullPage: false });
 
   // Nothing the page can reach holds the token.
@@ -76,6 +83,7 @@ try {
     consoleErrors,
     retried,
     secureContext,
+    protocols,
     url: page.url(),
   };
 } catch (error) {

@@ -1,6 +1,6 @@
-//! The accept loop: HTTP/1.1 (over TLS when clawhost serves https itself) with a header read
-//! timeout that also bounds the TLS handshake, a bound on header size, the peer address
-//! handed to extractors, and a graceful, bounded shutdown.
+//! The accept loop: HTTP/1.1, or over TLS (when clawhost serves https itself) HTTP/2 when the
+//! client offers it; a header read timeout that also bounds the TLS handshake, a bound on
+//! header size, the peer address handed to extractors, and a graceful, bounded shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -21,13 +21,43 @@ use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 
 use crate::config::PublicUrl;
-use crate::tls::{ACME_TLS_ALPN, Challenges};
+use crate::tls::{ACME_TLS_ALPN, Challenges, H2};
 use tower::ServiceExt;
 
 /// Largest request head (request line and headers) accepted.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// How long open connections get to finish once shutdown starts.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Requests at once on one HTTP/2 connection (a browser uses about as many as HTTP/1.1's six
+/// connections would carry in a page load, several times over).
+const MAX_STREAMS: u32 = 128;
+/// An idle HTTP/2 connection is pinged this often, and closed when a ping goes unanswered
+/// for as long.
+const H2_KEEPALIVE: Duration = Duration::from_secs(30);
+
+/// HTTP/1.1 with the limits above.
+fn http1(header_timeout: Duration) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .max_buf_size(MAX_HEAD_BYTES);
+    builder
+}
+
+/// HTTP/2 with the same bound on headers, a bound on streams, and keep-alive pings.
+fn http2() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new()).http2_only();
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX))
+        .max_concurrent_streams(MAX_STREAMS)
+        .keep_alive_interval(H2_KEEPALIVE)
+        .keep_alive_timeout(H2_KEEPALIVE);
+    builder
+}
 
 pub(crate) async fn serve(
     listener: TcpListener,
@@ -36,12 +66,8 @@ pub(crate) async fn serve(
     tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send,
 ) {
-    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
-        .max_buf_size(MAX_HEAD_BYTES);
+    let h1 = http1(header_timeout);
+    let h2 = http2();
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -65,7 +91,7 @@ pub(crate) async fn serve(
                     .insert(ConnectInfo::<SocketAddr>(peer));
                 request
             });
-        let builder = builder.clone();
+        let (h1, h2) = (h1.clone(), h2.clone());
         let watcher = graceful.watcher();
         let tls = tls.clone();
         tokio::spawn(async move {
@@ -73,7 +99,7 @@ pub(crate) async fn serve(
             let served = match tls {
                 None => {
                     let connection =
-                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                        h1.serve_connection_with_upgrades(TokioIo::new(stream), service);
                     watcher.watch(connection.into_owned()).await
                 }
                 Some(acceptor) => {
@@ -91,12 +117,16 @@ pub(crate) async fn serve(
                                 return;
                             }
                         };
-                    if stream.get_ref().1.alpn_protocol() == Some(ACME_TLS_ALPN) {
-                        // A CA validating TLS-ALPN-01: the handshake was the answer.
-                        let mut stream = stream;
-                        let _ = stream.shutdown().await;
-                        return;
-                    }
+                    let builder = match stream.get_ref().1.alpn_protocol() {
+                        Some(ACME_TLS_ALPN) => {
+                            // A CA validating TLS-ALPN-01: the handshake was the answer.
+                            let mut stream = stream;
+                            let _ = stream.shutdown().await;
+                            return;
+                        }
+                        Some(H2) => h2,
+                        _ => h1,
+                    };
                     let connection =
                         builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                     watcher.watch(connection.into_owned()).await

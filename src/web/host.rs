@@ -61,6 +61,11 @@ pub(crate) async fn require_known_host(
     let mut names = request.headers().get_all(header::HOST).iter();
     let host = match (names.next(), names.next()) {
         (Some(one), None) => one.to_str().unwrap_or(""),
+        // HTTP/2 names the host in `:authority`, which is the request's URI authority.
+        (None, _) if request.version() == axum::http::Version::HTTP_2 => request
+            .uri()
+            .authority()
+            .map_or("", axum::http::uri::Authority::as_str),
         _ => "",
     };
     let target_agrees = request

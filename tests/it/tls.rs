@@ -152,6 +152,50 @@ async fn sslyze_finds_no_weak_protocol_or_suite() {
     assert!(robot.starts_with("NOT_VULNERABLE"), "{robot}");
 }
 
+/// A client that offers HTTP/2 gets it (ALPN): pages, the API and a state change work, the
+/// host is read from `:authority`, and a foreign one is refused as over HTTP/1.1.
+#[tokio::test]
+async fn http2_when_the_client_offers_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let dir = dir.path();
+    certs::ca(dir);
+    certs::leaf(dir, NAME, "cert.pem", "key.pem");
+    let port = free_port();
+    let server = TestServer::start_with(Options {
+        listen: Some(format!("127.0.0.1:{port}")),
+        public_url: Some(format!("https://{NAME}:{port}")),
+        env: files_env(dir),
+        ..Options::default()
+    });
+    let ca = std::fs::read(dir.join("ca.pem")).expect("ca");
+    let client = server.https_client(NAME, Some(&ca));
+    let page = client.get_html("/claim").await;
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.version(), reqwest::Version::HTTP_2);
+    assert!(page.headers().contains_key("strict-transport-security"));
+    let code = server.claim_code();
+    let claimed = server.claim_with(&client, &code).await;
+    assert_eq!(claimed.status(), 201);
+    assert_eq!(claimed.version(), reqwest::Version::HTTP_2);
+    let me = client.get("/api/auth/me").await;
+    assert_eq!(me.status(), 200);
+
+    // Another name for the same address: refused like over HTTP/1.1.
+    let other = "other.test";
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let foreign = reqwest::Client::builder()
+        .resolve(other, server.addr)
+        .tls_danger_accept_invalid_certs(true)
+        .build()
+        .expect("client")
+        .get(format!("https://{other}:{port}/api/auth/instance"))
+        .send()
+        .await
+        .expect("h2");
+    assert_eq!(foreign.version(), reqwest::Version::HTTP_2);
+    assert_eq!(foreign.status(), 421);
+}
+
 #[tokio::test]
 async fn https_from_certificate_files_renews_without_a_restart() {
     let dir = tempfile::tempdir().expect("dir");
