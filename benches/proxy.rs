@@ -1,10 +1,15 @@
 //! The Control UI proxy, measured against the same real gateway directly and behind nginx,
-//! in one run: HTTP throughput and latency on a Control UI asset (wrk), WebSocket RPC round
-//! trips (`health`), and clawhost's memory idle and with 200 open sockets.
+//! in one run: HTTP throughput, latency and the proxy's own CPU per request on a Control UI
+//! asset (wrk, CPU from `/proc/<pid>/stat` around each run), the Control UI's cold load in
+//! Chromium, WebSocket RPC round trips (`health`), clawhost's memory idle and with 200 open
+//! sockets; then the same cold load and CPU over https, clawhost (rustls, HTTP/2) against
+//! nginx (OpenSSL, HTTP/2). Every figure is the median of `ROUNDS` interleaved rounds, with
+//! its spread.
 //!
-//! Run: `cargo bench --bench proxy` (needs `nginx` and `wrk`: `apt-get install nginx wrk`,
-//! and the OpenClaw runtime, installed on first use like the tests do). Results are ratios
-//! within this run; absolute numbers depend on the machine.
+//! Run: `cargo bench --bench proxy` (needs `nginx`, `wrk`, `openssl` and Chromium with
+//! e2e/node_modules, as scripts/test installs them, and the OpenClaw runtime, installed on
+//! first use like the tests do). Results are ratios within this run; absolute numbers depend
+//! on the machine.
 
 // A measurement that cannot be taken ends the run with its reason; the run is one script,
 // read top to bottom; counts become floating point only to be reported.
@@ -14,7 +19,6 @@
     clippy::cast_precision_loss
 )]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,6 +34,10 @@ const WRK_SECONDS: &str = "10s";
 const WRK_CONNECTIONS: &str = "32";
 const RPC_ROUNDS: usize = 500;
 const SOCKETS: usize = 200;
+/// Interleaved rounds per measurement (wrk runs, cold loads).
+const ROUNDS: usize = 3;
+/// Cold loads per target in each round of the Chromium script.
+const LOADS: usize = 5;
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -50,10 +58,11 @@ impl Drop for Killed {
 fn set_cookie(response: &reqwest::Response) -> String {
     response
         .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|c| c.split(';').next())
-        .and_then(|c| c.split_once('='))
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|c| c.split(';').next()?.split_once('='))
+        .find(|(name, _)| name.ends_with("clawhost_session"))
         .map(|(_, v)| v.to_string())
         .expect("session cookie")
 }
@@ -108,6 +117,7 @@ struct Wrk {
     requests_per_sec: f64,
     p50_ms: f64,
     p99_ms: f64,
+    requests: f64,
 }
 
 fn millis(text: &str) -> f64 {
@@ -136,7 +146,7 @@ fn wrk(url: &str, cookie: Option<&str>) -> Wrk {
         "Accept-Encoding: gzip",
     ]);
     if let Some(cookie) = cookie {
-        command.args(["-H", &format!("Cookie: clawhost_session={cookie}")]);
+        command.args(["-H", &format!("Cookie: {cookie}")]);
     }
     let output = command
         .arg(url)
@@ -152,11 +162,143 @@ fn wrk(url: &str, cookie: Option<&str>) -> Wrk {
     };
     let non_2xx = text.lines().any(|l| l.contains("Non-2xx"));
     assert!(!non_2xx, "wrk saw errors for {url}:\n{text}");
+    let requests = text
+        .lines()
+        .find(|l| l.contains(" requests in "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(f64::NAN);
     Wrk {
         requests_per_sec: field("Requests/sec:").parse().unwrap_or(f64::NAN),
         p50_ms: millis(&field("50%")),
         p99_ms: millis(&field("99%")),
+        requests,
     }
+}
+
+/// CPU time (user + system) the processes `pids` have used, in microseconds.
+fn cpu_micros(pids: &[u32]) -> f64 {
+    // Clock ticks: 100 per second on Linux (USER_HZ).
+    pids.iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .filter_map(|stat| {
+            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
+            Some(ticks(11)? + ticks(12)?)
+        })
+        .sum::<f64>()
+        * 10_000.0
+}
+
+/// `master` and the processes whose parent it is (nginx's worker).
+fn with_children(master: u32) -> Vec<u32> {
+    let mut pids = vec![master];
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let parent = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')?
+                    .1
+                    .split_whitespace()
+                    .nth(1)?
+                    .parse::<u32>()
+                    .ok()
+            });
+        if parent == Some(master) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// One wrk run, with the CPU the proxy (`pids`, none for the gateway itself) spent on each
+/// request in it, in microseconds.
+fn wrk_with_cpu(url: &str, cookie: Option<&str>, pids: &[u32]) -> (Wrk, f64) {
+    let before = cpu_micros(pids);
+    let run = wrk(url, cookie);
+    let per_request = (cpu_micros(pids) - before) / run.requests;
+    (run, per_request)
+}
+
+/// The median and the spread (lowest, highest) of `values`.
+fn median(values: &[f64]) -> (f64, f64, f64) {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    let median = if sorted.len().is_multiple_of(2) {
+        f64::midpoint(sorted[mid - 1], sorted[mid])
+    } else {
+        sorted[mid]
+    };
+    (median, sorted[0], sorted[sorted.len() - 1])
+}
+
+fn shown((median, low, high): (f64, f64, f64), digits: usize) -> String {
+    format!("{median:.digits$} ({low:.digits$}–{high:.digits$})")
+}
+
+/// A cold-load target for e2e/cold-load.mjs.
+fn target(name: &str, url: &str, cookie: Option<(&str, &str)>) -> Value {
+    let mut target = json!({"name": name, "url": url});
+    if let Some((name, value)) = cookie {
+        target["cookie"] = json!({"name": name, "value": value});
+    }
+    target
+}
+
+/// Cold loads of one target: the times in milliseconds, and the protocol the page came over.
+struct Loads {
+    times: std::collections::BTreeMap<String, Vec<f64>>,
+    protocols: std::collections::BTreeMap<String, String>,
+}
+
+/// The Control UI's cold load for each target: `ROUNDS × LOADS` loads each, interleaved.
+fn cold_loads(targets: &[Value]) -> Loads {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/cold-load.mjs");
+    let output = Command::new("node")
+        .arg(script)
+        .env(
+            "CLAWHOST_BENCH_TARGETS",
+            Value::from(targets.to_vec()).to_string(),
+        )
+        .env("CLAWHOST_BENCH_ROUNDS", (ROUNDS * LOADS).to_string())
+        .output()
+        .expect("node (and Chromium, e2e/node_modules: scripts/test installs them)");
+    assert!(output.status.success(), "cold-load.mjs: {output:?}");
+    let printed: Value = serde_json::from_slice(&output.stdout).expect("cold-load.mjs prints JSON");
+    Loads {
+        times: serde_json::from_value(printed["times"].clone()).expect("times"),
+        protocols: serde_json::from_value(printed["protocols"].clone()).expect("protocols"),
+    }
+}
+
+/// A self-signed certificate for 127.0.0.1 in `dir` (cert.pem, key.pem).
+fn certificate(dir: &Path) {
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .args(["-keyout", "key.pem", "-out", "cert.pem"])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(status.success(), "openssl req");
 }
 
 async fn socket(url: &str, origin: &str, cookie: Option<&str>) -> Socket {
@@ -232,7 +374,15 @@ async fn rpc_round_trips(mut socket: Socket) -> (f64, f64) {
     (at(50), at(99))
 }
 
-fn start_nginx(dir: &Path, port: u16, gateway_port: u16, token: &str) -> Killed {
+fn start_nginx(dir: &Path, port: u16, gateway_port: u16, token: &str, tls: bool) -> Killed {
+    let listen = if tls {
+        format!(
+            "listen 127.0.0.1:{port} ssl http2;\n    ssl_certificate {dir}/cert.pem;\n    ssl_certificate_key {dir}/key.pem;\n    ssl_protocols TLSv1.2 TLSv1.3;",
+            dir = dir.display()
+        )
+    } else {
+        format!("listen 127.0.0.1:{port};")
+    };
     let conf = format!(
         r#"daemon off;
 worker_processes 1;
@@ -249,7 +399,7 @@ http {{
   map $http_upgrade $connection_upgrade {{ default upgrade; '' ''; }}
   upstream gateway {{ server 127.0.0.1:{gateway_port}; keepalive 64; }}
   server {{
-    listen 127.0.0.1:{port};
+    {listen}
     location /openclaw {{
       proxy_pass http://gateway;
       proxy_http_version 1.1;
@@ -291,6 +441,128 @@ async fn wait_port(port: u16) {
     panic!("nothing listens on {port}");
 }
 
+/// clawhost on `port` with its data in `data`, over https from `tls` (a directory with
+/// cert.pem and key.pem) when given.
+fn start_clawhost(data: &Path, runtime: &Path, port: u16, tls: Option<&Path>) -> Killed {
+    let mut command = Command::new(BIN);
+    command
+        .args([
+            "serve",
+            "--allow-root",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(data)
+        .env("CLAWHOST_RUNTIME_DIR", runtime)
+        .env("CLAWHOST_GATEWAY_PORT", "0")
+        .env("CLAWHOST_LOG_LEVEL", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(dir) = tls {
+        command
+            .env("CLAWHOST_TLS_MODE", "files")
+            .env("CLAWHOST_TLS_CERT_FILE", dir.join("cert.pem"))
+            .env("CLAWHOST_TLS_KEY_FILE", dir.join("key.pem"));
+    }
+    Killed(command.spawn().expect("clawhost"))
+}
+
+/// A claim code from `clawhost claim-code` (its last line).
+fn claim_code(data: &Path) -> String {
+    let output = Command::new(BIN)
+        .args(["claim-code", "--data-dir"])
+        .arg(data)
+        .output()
+        .expect("claim-code");
+    assert!(output.status.success(), "claim-code: {output:?}");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .last()
+        .expect("a code")
+        .to_string()
+}
+
+/// The gateway's port and token, once clawhost says it runs.
+async fn running_gateway(
+    http: &reqwest::Client,
+    base: &str,
+    cookie: &str,
+    data: &Path,
+) -> (u16, String) {
+    for attempt in 0..600 {
+        let status: Option<Value> = match http
+            .get(format!("{base}/api/gateway/status"))
+            .header("cookie", cookie)
+            .send()
+            .await
+        {
+            Ok(response) => response.json().await.ok(),
+            Err(_) => None,
+        };
+        if let Some(status) = &status {
+            assert_ne!(status["state"], "needs_attention", "{status}");
+        }
+        if attempt % 40 == 39 {
+            eprintln!("still waiting for the gateway at {base}: {status:?}");
+        }
+        if let Some(status) = status.filter(|s| s["state"] == "running") {
+            let token = gateway_token(status["pid"].as_u64().expect("pid"));
+            let config: Value = serde_json::from_str(
+                &std::fs::read_to_string(data.join("openclaw/openclaw.json")).expect("config"),
+            )
+            .expect("json");
+            let port = config["gateway"]["port"].as_u64().expect("port");
+            return (u16::try_from(port).expect("a port"), token);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("the gateway did not come up at {base}");
+}
+
+/// `ROUNDS` interleaved wrk runs on each path: (name, url, cookie, proxy pids).
+fn wrk_rounds(
+    paths: &[(&'static str, String, Option<String>, Vec<u32>)],
+) -> Vec<(&'static str, Vec<Wrk>, Vec<f64>)> {
+    let mut out: Vec<(&'static str, Vec<Wrk>, Vec<f64>)> = paths
+        .iter()
+        .map(|p| (p.0, Vec::new(), Vec::new()))
+        .collect();
+    for _ in 0..ROUNDS {
+        for (i, (_, url, cookie, pids)) in paths.iter().enumerate() {
+            let (run, cpu) = wrk_with_cpu(url, cookie.as_deref(), pids);
+            out[i].1.push(run);
+            out[i].2.push(cpu);
+        }
+    }
+    out
+}
+
+fn print_wrk(title: &str, rows: &[(&'static str, Vec<Wrk>, Vec<f64>)]) {
+    println!();
+    println!("{title}");
+    println!("| path | HTTP req/s | p50 ms | p99 ms | proxy CPU µs/request |");
+    println!("|---|---:|---:|---:|---:|");
+    for (name, runs, cpu) in rows {
+        let of = |f: fn(&Wrk) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
+        let cpu = if cpu.iter().all(|c| c.is_nan() || *c == 0.0) {
+            "—".to_string()
+        } else {
+            shown(median(cpu), 1)
+        };
+        println!(
+            "| {name} | {} | {} | {} | {cpu} |",
+            shown(of(|w| w.requests_per_sec), 0),
+            shown(of(|w| w.p50_ms), 2),
+            shown(of(|w| w.p99_ms), 2),
+        );
+    }
+}
+
+fn cpu_of<'a>(rows: &'a [(&'static str, Vec<Wrk>, Vec<f64>)], name: &str) -> &'a [f64] {
+    &rows.iter().find(|r| r.0 == name).expect("row").2
+}
+
 #[tokio::main]
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -299,34 +571,14 @@ async fn main() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let data = work.path().join("data");
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--allow-root",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(&data)
-        .env("CLAWHOST_RUNTIME_DIR", &runtime)
-        .env("CLAWHOST_GATEWAY_PORT", "0")
-        .env("CLAWHOST_LOG_LEVEL", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("clawhost");
-    let stdout = child.stdout.take().expect("stdout");
-    let code = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .nth(1)
-        .expect("claim code");
-    let clawhost = Killed(child);
+    let clawhost = start_clawhost(&data, &runtime, port, None);
     wait_port(port).await;
+    let code = claim_code(&data);
     let fresh_rss = rss_bytes(clawhost.0.id());
 
     let http = reqwest::Client::builder()
         .cookie_store(false)
+        .tls_danger_accept_invalid_certs(true)
         .build()
         .expect("client");
     let claimed = http
@@ -336,55 +588,36 @@ async fn main() {
         .send()
         .await
         .expect("claim");
-    let cookie = set_cookie(&claimed);
+    let session = set_cookie(&claimed);
+    let cookie = format!("clawhost_session={session}");
     let with_session = |request: reqwest::RequestBuilder| {
-        request
-            .header("origin", &base)
-            .header("cookie", format!("clawhost_session={cookie}"))
+        request.header("origin", &base).header("cookie", &cookie)
     };
-    with_session(http.put(format!("{base}/api/gateway/settings")))
+    let saved = with_session(http.put(format!("{base}/api/gateway/settings")))
         .json(&json!({"provider": "openai-compatible", "api_key": "sk-bench", "base_url": "http://127.0.0.1:9/v1", "model": "bench"}))
         .send()
         .await
         .expect("settings");
-    with_session(http.post(format!("{base}/api/gateway/start")))
+    assert!(
+        saved.status().is_success(),
+        "settings: {}",
+        saved.text().await.unwrap_or_default()
+    );
+    let started = with_session(http.post(format!("{base}/api/gateway/start")))
         .send()
         .await
         .expect("start");
-    let wait_for = |wanted: &'static str| {
-        let request = with_session(http.get(format!("{base}/api/gateway/status")));
-        async move {
-            loop {
-                let status: Value = request
-                    .try_clone()
-                    .expect("clone")
-                    .send()
-                    .await
-                    .expect("status")
-                    .json()
-                    .await
-                    .expect("json");
-                if status["state"] == wanted {
-                    return status;
-                }
-                assert_ne!(status["state"], "needs_attention", "{status}");
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-        }
-    };
-    let status = wait_for("running").await;
-    let token = gateway_token(status["pid"].as_u64().expect("pid"));
-    let config: Value = serde_json::from_str(
-        &std::fs::read_to_string(data.join("openclaw/openclaw.json")).expect("config"),
-    )
-    .expect("json");
-    let gateway_port =
-        u16::try_from(config["gateway"]["port"].as_u64().expect("port")).expect("a port");
+    assert!(
+        started.status().is_success(),
+        "start: {}",
+        started.text().await.unwrap_or_default()
+    );
+    let (gateway_port, token) = running_gateway(&http, &base, &cookie, &data).await;
     let direct = format!("http://127.0.0.1:{gateway_port}");
     let nginx_port = free_port();
     let nginx_dir = work.path().join("nginx");
     std::fs::create_dir_all(&nginx_dir).expect("nginx dir");
-    let _nginx = start_nginx(&nginx_dir, nginx_port, gateway_port, &token);
+    let nginx = start_nginx(&nginx_dir, nginx_port, gateway_port, &token, false);
     wait_port(nginx_port).await;
     let via_nginx = format!("http://127.0.0.1:{nginx_port}");
 
@@ -411,9 +644,30 @@ async fn main() {
     let idle_rss = rss_bytes(clawhost.0.id());
 
     println!("asset: {asset}");
-    let http_direct = wrk(&format!("{direct}{asset}"), None);
-    let http_clawhost = wrk(&format!("{base}{asset}"), Some(&cookie));
-    let http_nginx = wrk(&format!("{via_nginx}{asset}"), None);
+    let plain = wrk_rounds(&[
+        ("direct", format!("{direct}{asset}"), None, Vec::new()),
+        (
+            "clawhost",
+            format!("{base}{asset}"),
+            Some(cookie.clone()),
+            vec![clawhost.0.id()],
+        ),
+        (
+            "nginx",
+            format!("{via_nginx}{asset}"),
+            None,
+            with_children(nginx.0.id()),
+        ),
+    ]);
+    let loads = cold_loads(&[
+        target("direct", &format!("{direct}/openclaw/"), None),
+        target(
+            "clawhost",
+            &format!("{base}/openclaw/"),
+            Some(("clawhost_session", &session)),
+        ),
+        target("nginx", &format!("{via_nginx}/openclaw/"), None),
+    ]);
 
     let mut direct_socket = socket(
         &format!("ws://127.0.0.1:{gateway_port}/openclaw"),
@@ -426,7 +680,7 @@ async fn main() {
     let mut clawhost_socket = socket(
         &format!("ws://127.0.0.1:{port}/openclaw"),
         &base,
-        Some(&cookie),
+        Some(&session),
     )
     .await;
     handshake(&mut clawhost_socket, None).await;
@@ -441,8 +695,8 @@ async fn main() {
     let ws_nginx = rpc_round_trips(nginx_socket).await;
 
     // 200 sockets through clawhost, over 13 sessions (16 per session at most).
-    let mut cookies = vec![cookie.clone()];
-    while cookies.len() < SOCKETS.div_ceil(16) {
+    let mut sessions = vec![session.clone()];
+    while sessions.len() < SOCKETS.div_ceil(16) {
         let response = http
             .post(format!("{base}/api/auth/login"))
             .header("origin", &base)
@@ -450,7 +704,7 @@ async fn main() {
             .send()
             .await
             .expect("login");
-        cookies.push(set_cookie(&response));
+        sessions.push(set_cookie(&response));
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rss_before_sockets = rss_bytes(clawhost.0.id());
@@ -459,7 +713,7 @@ async fn main() {
         let mut s = socket(
             &format!("ws://127.0.0.1:{port}/openclaw"),
             &base,
-            Some(&cookies[i / 16]),
+            Some(&sessions[i / 16]),
         )
         .await;
         handshake(&mut s, None).await;
@@ -469,40 +723,99 @@ async fn main() {
     let sockets_rss = rss_bytes(clawhost.0.id());
     drop(sockets);
 
-    let ratio = |a: f64, b: f64| a / b;
+    // The same over https: clawhost restarted on the same data with TLS (the gateway it
+    // wanted running comes back), nginx with TLS and HTTP/2 in front of that gateway.
+    drop(nginx);
+    drop(clawhost);
+    certificate(&nginx_dir);
+    let tls_port = free_port();
+    let tls_base = format!("https://127.0.0.1:{tls_port}");
+    let tls_clawhost = start_clawhost(&data, &runtime, tls_port, Some(&nginx_dir));
+    wait_port(tls_port).await;
+    let tls_cookie = format!("__Host-clawhost_session={session}");
+    let (gateway_port, token) = running_gateway(&http, &tls_base, &tls_cookie, &data).await;
+    let nginx_tls_port = free_port();
+    let nginx_tls = start_nginx(&nginx_dir, nginx_tls_port, gateway_port, &token, true);
+    wait_port(nginx_tls_port).await;
+    let tls_nginx = format!("https://127.0.0.1:{nginx_tls_port}");
+    let secure = wrk_rounds(&[
+        (
+            "clawhost https",
+            format!("{tls_base}{asset}"),
+            Some(tls_cookie.clone()),
+            vec![tls_clawhost.0.id()],
+        ),
+        (
+            "nginx https",
+            format!("{tls_nginx}{asset}"),
+            None,
+            with_children(nginx_tls.0.id()),
+        ),
+    ]);
+    let secure_loads = cold_loads(&[
+        target(
+            "clawhost https",
+            &format!("{tls_base}/openclaw/"),
+            Some(("__Host-clawhost_session", &session)),
+        ),
+        target("nginx https", &format!("{tls_nginx}/openclaw/"), None),
+    ]);
+
+    print_wrk("Plain http (wrk over HTTP/1.1):", &plain);
+    print_wrk("https (wrk over HTTP/1.1 with TLS):", &secure);
     println!();
-    println!("| path | HTTP req/s | HTTP p50 ms | HTTP p99 ms | WS RPC p50 ms | WS RPC p99 ms |");
-    println!("|---|---:|---:|---:|---:|---:|");
-    for (name, h, w) in [
-        ("direct", &http_direct, ws_direct),
-        ("clawhost", &http_clawhost, ws_clawhost),
-        ("nginx", &http_nginx, ws_nginx),
-    ] {
-        println!(
-            "| {name} | {:.0} | {:.2} | {:.2} | {:.3} | {:.3} |",
-            h.requests_per_sec, h.p50_ms, h.p99_ms, w.0, w.1
-        );
+    println!("Control UI cold load in Chromium, ms (load event; a fresh context each time):");
+    println!("| path | protocol | median (lowest–highest) |");
+    println!("|---|---|---:|");
+    for run in [&loads, &secure_loads] {
+        for (name, times) in &run.times {
+            let protocol = run.protocols.get(name).map_or("?", String::as_str);
+            println!("| {name} | {protocol} | {} |", shown(median(times), 0));
+        }
     }
     println!();
+    println!("| WS `health` RPC | p50 ms | p99 ms |");
+    println!("|---|---:|---:|");
+    for (name, w) in [
+        ("direct", ws_direct),
+        ("clawhost", ws_clawhost),
+        ("nginx", ws_nginx),
+    ] {
+        println!("| {name} | {:.3} | {:.3} |", w.0, w.1);
+    }
+    let load = |run: &Loads, name: &str| median(&run.times[name]).0;
+    println!();
+    println!("Ratios (medians):");
     println!(
-        "clawhost/nginx HTTP throughput: {:.2}; clawhost/direct WS p50: {:.2}",
-        ratio(http_clawhost.requests_per_sec, http_nginx.requests_per_sec),
-        ratio(ws_clawhost.0, ws_direct.0)
+        "- cold load clawhost / nginx: {:.2} over http, {:.2} over https",
+        load(&loads, "clawhost") / load(&loads, "nginx"),
+        load(&secure_loads, "clawhost https") / load(&secure_loads, "nginx https")
+    );
+    println!(
+        "- proxy CPU per request clawhost / nginx: {:.2} over http, {:.2} over https",
+        median(cpu_of(&plain, "clawhost")).0 / median(cpu_of(&plain, "nginx")).0,
+        median(cpu_of(&secure, "clawhost https")).0 / median(cpu_of(&secure, "nginx https")).0
+    );
+    println!(
+        "- WS p50 clawhost / direct: {:.2}",
+        ws_clawhost.0 / ws_direct.0
     );
     let mib = |bytes: u64| bytes as f64 / 1_048_576.0;
     println!(
-        "clawhost RSS: {:.1} MiB at start, {:.1} MiB idle with the gateway running, {:.1} MiB after {} more sign-ins, {:.1} MiB with {SOCKETS} open sockets",
+        "- clawhost RSS: {:.1} MiB at start, {:.1} MiB idle signed in with the gateway running, {:.1} MiB after {} more sign-ins, {:.1} MiB with {SOCKETS} open sockets",
         mib(fresh_rss),
         mib(idle_rss),
         mib(rss_before_sockets),
-        cookies.len() - 1,
+        sessions.len() - 1,
         mib(sockets_rss)
     );
 
-    with_session(http.post(format!("{base}/api/gateway/stop")))
+    http.post(format!("{tls_base}/api/gateway/stop"))
+        .header("origin", &tls_base)
+        .header("cookie", &tls_cookie)
         .send()
         .await
         .expect("stop");
-    wait_for("stopped").await;
-    drop(clawhost);
+    drop(nginx_tls);
+    drop(tls_clawhost);
 }
