@@ -73,6 +73,9 @@ enum Command {
     },
     /// Print the version.
     Version,
+    /// Internal: one password hash, for the server (stdin in, stdout out).
+    #[command(hide = true)]
+    HashWorker,
 }
 
 #[derive(Subcommand)]
@@ -155,6 +158,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("clawhost {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Command::HashWorker => Ok(auth::password::hash_worker()?),
         Command::Serve {
             common,
             listen,

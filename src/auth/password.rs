@@ -1,4 +1,9 @@
 //! Password policy and argon2id hashing, off the async runtime and bounded in concurrency.
+//!
+//! Each hash runs in a short-lived worker process (`clawhost hash-worker`, the same binary):
+//! argon2's 7 MiB of working memory goes back to the system when the worker exits, where the
+//! allocator would have kept it resident in the server for as long as it runs idle. The
+//! password travels on the worker's stdin, never in its arguments or environment.
 
 use std::sync::{Arc, OnceLock};
 
@@ -60,13 +65,7 @@ impl PasswordHashing {
     }
 
     pub(crate) async fn hash(&self, password: String) -> Result<String, HashError> {
-        self.blocking(move || {
-            argon2()
-                .hash_password(password.as_bytes())
-                .map(|hash| hash.to_string())
-                .map_err(|e| HashError::Hash(e.to_string()))
-        })
-        .await?
+        self.run(Job::Hash, password).await
     }
 
     /// Verifies `password` against `stored`. With no stored hash it still does the same work
@@ -76,31 +75,131 @@ impl PasswordHashing {
         password: String,
         stored: Option<String>,
     ) -> Result<bool, HashError> {
-        self.blocking(move || {
-            let stored = stored.as_deref().unwrap_or_else(|| dummy_hash());
-            let Ok(parsed) = PasswordHash::new(stored) else {
-                return false;
-            };
-            let matches = argon2()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok();
-            matches && !stored.is_empty() && stored != dummy_hash()
-        })
-        .await
+        let answer = self
+            .run(Job::Verify(stored.unwrap_or_default()), password)
+            .await?;
+        Ok(answer == MATCHES)
     }
 
-    async fn blocking<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, HashError> {
+    async fn run(&self, job: Job, password: String) -> Result<String, HashError> {
         let _permit = self
             .permits
             .acquire()
             .await
             .map_err(|e| HashError::Task(e.to_string()))?;
-        tokio::task::spawn_blocking(work)
+        // The unit tests' executable is not clawhost's, so they hash in their own process
+        // (the same `work`); the integration tests run the real binary and its workers.
+        #[cfg(test)]
+        let answer = tokio::task::spawn_blocking(move || work(&job, &password))
             .await
-            .map_err(|e| HashError::Task(e.to_string()))
+            .map_err(|e| HashError::Task(e.to_string()))?;
+        #[cfg(not(test))]
+        let answer = in_worker(&job, password).await;
+        answer
+    }
+}
+
+/// What a worker is asked.
+enum Job {
+    /// A new hash of the password.
+    Hash,
+    /// Whether the password matches this stored hash (empty: none stored).
+    Verify(String),
+}
+
+/// A verification's answer when the password matches (anything else: it does not).
+const MATCHES: &str = "match";
+/// How long a worker may take (a hash takes well under a second).
+#[cfg(not(test))]
+const WORKER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Runs `job` in a new `clawhost hash-worker`: the first line of its stdin says the job, the
+/// rest is the password; its stdout is the answer.
+#[cfg(not(test))]
+async fn in_worker(job: &Job, password: String) -> Result<String, HashError> {
+    use tokio::io::AsyncWriteExt;
+    let failed = |e: std::io::Error| HashError::Task(format!("the hashing worker: {e}"));
+    // The running binary itself, even if a newer one was installed over it since.
+    let mut child = tokio::process::Command::new("/proc/self/exe")
+        .arg("hash-worker")
+        .env_clear()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(failed)?;
+    let mut request = match job {
+        Job::Hash => "hash\n".to_string(),
+        Job::Verify(stored) => format!("verify {stored}\n"),
+    }
+    .into_bytes();
+    request.extend_from_slice(password.as_bytes());
+    drop(password);
+    let mut stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| HashError::Task("no stdin".into()))?;
+    stdin.write_all(&request).await.map_err(failed)?;
+    drop(stdin);
+    zeroize::Zeroize::zeroize(&mut request);
+    let output = tokio::time::timeout(WORKER_TIMEOUT, child.wait_with_output())
+        .await
+        .map_err(|_| HashError::Task("the hashing worker did not answer in time".into()))?
+        .map_err(failed)?;
+    if !output.status.success() {
+        return Err(HashError::Hash(
+            String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// `clawhost hash-worker`: one job from stdin (see [`in_worker`]), its answer on stdout.
+pub(crate) fn hash_worker() -> Result<(), HashError> {
+    use std::io::{Read, Write};
+    let mut input = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut input)
+        .map_err(|e| HashError::Task(e.to_string()))?;
+    let newline = input
+        .iter()
+        .position(|b| *b == b'\n')
+        .ok_or_else(|| HashError::Task("no job".into()))?;
+    let head = String::from_utf8_lossy(&input[..newline]).into_owned();
+    let job = match head.split_once(' ') {
+        None if head == "hash" => Job::Hash,
+        Some(("verify", stored)) => Job::Verify(stored.to_string()),
+        _ => return Err(HashError::Task("an unknown job".into())),
+    };
+    let password = String::from_utf8_lossy(&input[newline + 1..]).into_owned();
+    zeroize::Zeroize::zeroize(&mut input);
+    let answer = work(&job, &password)?;
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "{answer}").map_err(|e| HashError::Task(e.to_string()))
+}
+
+/// The hashing itself, in whichever process runs it.
+fn work(job: &Job, password: &str) -> Result<String, HashError> {
+    match job {
+        Job::Hash => argon2()
+            .hash_password(password.as_bytes())
+            .map(|hash| hash.to_string())
+            .map_err(|e| HashError::Hash(e.to_string())),
+        Job::Verify(stored) => {
+            let stored = if stored.is_empty() {
+                dummy_hash()
+            } else {
+                stored
+            };
+            let matches = PasswordHash::new(stored).is_ok_and(|parsed| {
+                argon2()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            });
+            let real = matches && stored != dummy_hash();
+            Ok(if real { MATCHES } else { "no" }.to_string())
+        }
     }
 }
 

@@ -407,3 +407,62 @@ async fn guesses_sent_at_once_meet_the_lockout() {
         "five free failures, the sixth starts the lockout"
     );
 }
+
+/// Each password hash runs in a worker process that exits with argon2's 7 MiB of working
+/// memory: signing in leaves the server's own memory where it was (it grew by ~7.7 MiB when
+/// the server hashed in-process, the allocator keeping what argon2 freed).
+#[tokio::test]
+async fn signing_in_leaves_no_hash_memory_behind() {
+    let server = TestServer::start();
+    let rss = || {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", server.pid())).expect("status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .expect("VmRSS")
+    };
+    // A first request, so what the server allocates once to answer is counted before.
+    let _ = server.client().get("/api/auth/instance").await;
+    let before = rss();
+    let owner = server.claimed().await;
+    for _ in 0..3 {
+        let response = owner
+            .post("/api/auth/login", &json!({"password": PASSWORD}))
+            .await;
+        assert_eq!(response.status(), 200);
+        if let Some(token) = owner.session_token() {
+            server.secret(&token);
+        }
+    }
+    let grown_kib = rss().saturating_sub(before);
+    assert!(grown_kib < 4 * 1024, "the server grew by {grown_kib} KiB");
+}
+
+/// The worker refuses what is not a job, and says nothing of its input.
+#[test]
+fn the_hash_worker_refuses_what_is_not_a_job() {
+    use std::io::Write;
+    let mut child = std::process::Command::new(crate::harness::BIN)
+        .arg("hash-worker")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("worker");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"steal everything\nhunter2-secret")
+        .expect("write");
+    let output = child.wait_with_output().expect("wait");
+    assert!(!output.status.success());
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!said.contains("hunter2"), "{said}");
+}
