@@ -5,7 +5,7 @@
 //! allocator would have kept it resident in the server for as long as it runs idle. The
 //! password travels on the worker's stdin, never in its arguments or environment.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -55,12 +55,16 @@ pub(crate) enum HashError {
 #[derive(Clone)]
 pub(crate) struct PasswordHashing {
     permits: Arc<Semaphore>,
+    /// A hash of a random password nobody knows, made at the first verification without a
+    /// stored hash and kept: each such verification then costs one hash, like a real one.
+    dummy: Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl PasswordHashing {
     pub(crate) fn new(max_concurrent: usize) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            dummy: Arc::default(),
         }
     }
 
@@ -75,10 +79,20 @@ impl PasswordHashing {
         password: String,
         stored: Option<String>,
     ) -> Result<bool, HashError> {
-        let answer = self
-            .run(Job::Verify(stored.unwrap_or_default()), password)
-            .await?;
-        Ok(answer == MATCHES)
+        let (stored, real) = match stored.filter(|s| !s.is_empty()) {
+            Some(stored) => (stored, true),
+            None => (self.dummy().await?, false),
+        };
+        let answer = self.run(Job::Verify(stored), password).await?;
+        Ok(real && answer == MATCHES)
+    }
+
+    async fn dummy(&self) -> Result<String, HashError> {
+        let made = self.dummy.get_or_try_init(|| async {
+            let secret = crate::crypto::hex(&crate::crypto::random_bytes::<32>());
+            self.run(Job::Hash, secret).await
+        });
+        made.await.cloned()
     }
 
     async fn run(&self, job: Job, password: String) -> Result<String, HashError> {
@@ -103,7 +117,7 @@ impl PasswordHashing {
 enum Job {
     /// A new hash of the password.
     Hash,
-    /// Whether the password matches this stored hash (empty: none stored).
+    /// Whether the password matches this stored hash.
     Verify(String),
 }
 
@@ -187,32 +201,14 @@ fn work(job: &Job, password: &str) -> Result<String, HashError> {
             .map(|hash| hash.to_string())
             .map_err(|e| HashError::Hash(e.to_string())),
         Job::Verify(stored) => {
-            let stored = if stored.is_empty() {
-                dummy_hash()
-            } else {
-                stored
-            };
             let matches = PasswordHash::new(stored).is_ok_and(|parsed| {
                 argon2()
                     .verify_password(password.as_bytes(), &parsed)
                     .is_ok()
             });
-            let real = matches && stored != dummy_hash();
-            Ok(if real { MATCHES } else { "no" }.to_string())
+            Ok(if matches { MATCHES } else { "no" }.to_string())
         }
     }
-}
-
-/// A hash of a random password nobody knows, made once.
-fn dummy_hash() -> &'static str {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| {
-        let secret = crate::crypto::hex(&crate::crypto::random_bytes::<32>());
-        argon2()
-            .hash_password(secret.as_bytes())
-            .map(|hash| hash.to_string())
-            .unwrap_or_default()
-    })
 }
 
 #[cfg(test)]
@@ -226,6 +222,27 @@ mod tests {
         assert!(check_policy("éééééééééééé").is_ok());
         assert!(check_policy(&"a".repeat(1024)).is_ok());
         assert!(check_policy(&"a".repeat(1025)).is_err());
+    }
+
+    /// Without a stored hash the same work is done against one dummy, made once, so such a
+    /// verification costs one hash like a real one (and never succeeds).
+    #[tokio::test]
+    async fn no_owner_means_one_dummy_made_once() {
+        let hashing = PasswordHashing::new(1);
+        assert!(
+            !hashing
+                .verify("anything at all".into(), None)
+                .await
+                .expect("verify")
+        );
+        let dummy = hashing.dummy.get().cloned().expect("made");
+        assert!(
+            !hashing
+                .verify("something else".into(), Some(String::new()))
+                .await
+                .expect("verify")
+        );
+        assert_eq!(hashing.dummy.get(), Some(&dummy), "made once");
     }
 
     #[tokio::test]
