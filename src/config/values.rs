@@ -237,11 +237,7 @@ impl PublicUrl {
 
     /// The host alone, without a port (an IPv6 address keeps its brackets).
     pub(crate) fn host(&self) -> &str {
-        let authority = self.authority();
-        match authority.rsplit_once(':') {
-            Some((host, port)) if !port.contains(']') && !host.is_empty() => host,
-            _ => authority,
-        }
+        without_port(self.authority())
     }
 
     pub(crate) fn origin(&self) -> &str {
@@ -268,15 +264,22 @@ impl PublicUrl {
 
 /// `localhost`, `127.0.0.1`, `[::1]` with any port: names that never leave this machine.
 pub(crate) fn is_loopback_host(host: &str) -> bool {
-    let name = match host.rsplit_once(':') {
-        Some((name, port)) if !port.contains(']') && !name.ends_with(':') => name,
-        _ => host,
-    };
-    let name = name.trim_start_matches('[').trim_end_matches(']');
+    let name = without_port(host)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     name.eq_ignore_ascii_case("localhost")
         || name
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `host[:port]` without the port: `claw.example.com`, `[::1]` (a bare IPv6 address such as
+/// `::1` has no port to take off).
+fn without_port(authority: &str) -> &str {
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') && !host.ends_with(':') => host,
+        _ => authority,
+    }
 }
 
 /// A name clawhost answers to besides the public URL's: `claw.internal`, `10.0.0.5:8080`,

@@ -82,9 +82,19 @@ pub(super) struct Issuer {
 }
 
 /// What is served now, as far as renewal cares.
-struct Current {
-    info: CertInfo,
+pub(super) struct Current {
+    pub(super) info: CertInfo,
     der: CertificateDer<'static>,
+}
+
+impl Current {
+    fn of(pair: &CertifiedKey, info: CertInfo) -> Result<Self, String> {
+        let der = pair.end_entity_cert().map_err(|e| e.to_string())?;
+        Ok(Self {
+            info,
+            der: der.clone().into_owned(),
+        })
+    }
 }
 
 impl Issuer {
@@ -105,13 +115,15 @@ impl Issuer {
     }
 
     /// The certificate kept from an earlier start, if it can still be served.
-    pub(super) fn kept(&self) -> Option<(Arc<CertifiedKey>, CertInfo)> {
+    pub(super) fn kept(&self) -> Option<(Arc<CertifiedKey>, Current)> {
         let chain = std::fs::read(self.dir.join(CERT_FILE)).ok()?;
         let key = std::fs::read(self.dir.join(KEY_FILE)).ok()?;
-        let loaded = cert::certified_from_pem(&chain, &key, "the kept certificate")
-            .and_then(|pair| CertInfo::of(&pair).map(|info| (pair, info)));
+        let loaded = cert::from_pem(&chain, &key, "the kept certificate")
+            .and_then(|(pair, info)| Ok((Current::of(&pair, info)?, pair)));
         match loaded {
-            Ok((pair, info)) if info.not_after > unix_now() => Some((Arc::new(pair), info)),
+            Ok((current, pair)) if current.info.not_after > unix_now() => {
+                Some((Arc::new(pair), current))
+            }
             Ok(_) => None,
             Err(error) => {
                 tracing::warn!(%error, "the kept certificate cannot be served; getting a new one");
@@ -121,11 +133,8 @@ impl Issuer {
     }
 
     /// Gets a certificate when there is none, and renews it when due, until aborted.
-    pub(super) async fn run(mut self, served: Arc<Served>, kept: Option<CertInfo>) {
-        let mut current = kept.and_then(|info| {
-            let der = read_first_cert(&self.dir.join(CERT_FILE))?;
-            Some(Current { info, der })
-        });
+    pub(super) async fn run(mut self, served: Arc<Served>, kept: Option<Current>) {
+        let mut current = kept;
         let mut failures: u32 = 0;
         loop {
             if failures > 0 {
@@ -255,30 +264,27 @@ impl Issuer {
                 .await
                 .map_err(unreachable)?
         } else {
-            {
-                let contact = self.email.as_ref().map(|email| format!("mailto:{email}"));
-                let contacts: Vec<&str> = contact.iter().map(String::as_str).collect();
-                let new = NewAccount {
-                    contact: &contacts,
-                    terms_of_service_agreed: true,
-                    only_return_existing: false,
-                };
-                let (account, credentials) = self
-                    .builder()?
-                    .create(&new, self.directory.clone(), None)
-                    .await
-                    .map_err(unreachable)?;
-                let saved = SavedAccount {
-                    directory: self.directory.clone(),
-                    credentials,
-                };
-                let bytes = serde_json::to_vec(&saved).map_err(|e| e.to_string())?;
-                crate::fsutil::write_atomic(&path, &bytes).map_err(|e| {
-                    format!("cannot keep the ACME account in {}: {e}", path.display())
-                })?;
-                tracing::info!(directory = %self.directory, "created an ACME account");
-                account
-            }
+            let contact = self.email.as_ref().map(|email| format!("mailto:{email}"));
+            let contacts: Vec<&str> = contact.iter().map(String::as_str).collect();
+            let new = NewAccount {
+                contact: &contacts,
+                terms_of_service_agreed: true,
+                only_return_existing: false,
+            };
+            let (account, credentials) = self
+                .builder()?
+                .create(&new, self.directory.clone(), None)
+                .await
+                .map_err(unreachable)?;
+            let saved = SavedAccount {
+                directory: self.directory.clone(),
+                credentials,
+            };
+            let bytes = serde_json::to_vec(&saved).map_err(|e| e.to_string())?;
+            crate::fsutil::write_atomic(&path, &bytes)
+                .map_err(|e| format!("cannot keep the ACME account in {}: {e}", path.display()))?;
+            tracing::info!(directory = %self.directory, "created an ACME account");
+            account
         };
         self.account = Some(account.clone());
         Ok(account)
@@ -383,9 +389,8 @@ impl Issuer {
 
     /// Checks what the CA sent, keeps it, and serves it.
     fn install(&self, served: &Served, chain: &str, key: &str) -> Result<Current, String> {
-        let pair =
-            cert::certified_from_pem(chain.as_bytes(), key.as_bytes(), "the CA's certificate")?;
-        let info = CertInfo::of(&pair)?;
+        let (pair, info) =
+            cert::from_pem(chain.as_bytes(), key.as_bytes(), "the CA's certificate")?;
         if !info.covers(&self.names) {
             return Err(format!(
                 "the CA's certificate names {:?}, not every one of {:?}",
@@ -396,11 +401,7 @@ impl Issuer {
                     .collect::<Vec<_>>()
             ));
         }
-        let der = pair
-            .end_entity_cert()
-            .map_err(|e| e.to_string())?
-            .clone()
-            .into_owned();
+        let current = Current::of(&pair, info)?;
         let keep = |file: &str, bytes: &str| {
             let path = self.dir.join(file);
             crate::fsutil::write_atomic(&path, bytes.as_bytes())
@@ -411,8 +412,8 @@ impl Issuer {
         keep(KEY_FILE, key)?;
         keep(CERT_FILE, chain)?;
         served.serve(Arc::new(pair));
-        self.status.serving(&info, None);
-        Ok(Current { info, der })
+        self.status.serving(&current.info, None);
+        Ok(current)
     }
 
     async fn record_issued(&self, info: &CertInfo, kind: &ChallengeType, renewed: bool) {
@@ -527,10 +528,6 @@ fn kind_name(kind: &ChallengeType) -> &'static str {
         ChallengeType::TlsAlpn01 => "tls-alpn-01",
         _ => "another challenge",
     }
-}
-
-fn read_first_cert(path: &std::path::Path) -> Option<CertificateDer<'static>> {
-    CertificateDer::pem_file_iter(path).ok()?.next()?.ok()
 }
 
 fn retry_delay(failures: u32) -> Duration {

@@ -11,13 +11,14 @@ use rustls::sign::CertifiedKey;
 
 use crate::config::AcmeName;
 
-/// A chain and its key from PEM text: at least one certificate, and the private key of the
-/// first one. `what` says where they came from, for the error.
-pub(super) fn certified_from_pem(
+/// A chain and its key from PEM text, with what its certificate says about itself: at least
+/// one certificate, and the private key of the first one. `what` says where they came from,
+/// for the error.
+pub(super) fn from_pem(
     chain_pem: &[u8],
     key_pem: &[u8],
     what: &str,
-) -> Result<CertifiedKey, String> {
+) -> Result<(CertifiedKey, CertInfo), String> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain_pem)
         .collect::<Result<_, _>>()
         .map_err(|e| format!("{what}: not a PEM certificate chain: {e}"))?;
@@ -26,7 +27,9 @@ pub(super) fn certified_from_pem(
     }
     let key = PrivateKeyDer::from_pem_slice(key_pem)
         .map_err(|e| format!("{what}: no usable private key: {e}"))?;
-    certified(chain, &key).map_err(|e| format!("{what}: {e}"))
+    let pair = certified(chain, &key).map_err(|e| format!("{what}: {e}"))?;
+    let info = CertInfo::of(&pair).map_err(|e| format!("{what}: {e}"))?;
+    Ok((pair, info))
 }
 
 fn certified(

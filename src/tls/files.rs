@@ -37,12 +37,12 @@ impl CertFiles {
 
     /// Reads, parses and checks the pair: a chain of at least one certificate and the private
     /// key of its first one.
-    pub(crate) fn load(&self) -> Result<CertifiedKey, String> {
+    pub(super) fn load(&self) -> Result<(CertifiedKey, CertInfo), String> {
         let read = |path: &Path| {
             std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
         };
         let what = format!("{} and {}", self.cert.display(), self.key.display());
-        cert::certified_from_pem(&read(&self.cert)?, &read(&self.key)?, &what)
+        cert::from_pem(&read(&self.cert)?, &read(&self.key)?, &what)
     }
 }
 
@@ -58,10 +58,7 @@ pub(super) async fn watch(files: CertFiles, served: Arc<Served>, status: Status)
             continue;
         }
         seen = stamp;
-        let loaded = files
-            .load()
-            .and_then(|pair| CertInfo::of(&pair).map(|info| (pair, info)));
-        match loaded {
+        match files.load() {
             Ok((pair, info)) => {
                 served.serve(Arc::new(pair));
                 status.serving(&info, Some(info.names.clone()));

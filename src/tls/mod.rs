@@ -26,10 +26,10 @@ pub(crate) use files::CertFiles;
 use serving::Served;
 pub(crate) use serving::{ACME_TLS_ALPN, Challenges, Status};
 
+use crate::config::{AcmeConfig, AcmeName};
+
 /// The ALPN protocol of HTTP/2.
 pub(crate) const H2: &[u8] = b"h2";
-
-use crate::config::{AcmeConfig, AcmeName};
 
 /// Aborts the task that keeps the certificate current when the listener's TLS goes.
 #[derive(Debug)]
@@ -54,8 +54,7 @@ impl Tls {
     /// Loads `files` (a bad pair at start is an error: there is nothing to serve yet) and
     /// starts watching them.
     pub(crate) fn from_files(files: CertFiles) -> Result<Self, String> {
-        let first = files.load()?;
-        let info = cert::CertInfo::of(&first)?;
+        let (first, info) = files.load()?;
         let status = Status::new("files", Vec::new());
         status.serving(&info, Some(info.names.clone()));
         let served = Served::new(Arc::new(first));
@@ -71,9 +70,9 @@ impl Tls {
         let status = Status::new("acme", names);
         let issuer = acme::Issuer::new(config, deps, status.clone());
         let (first, kept) = match issuer.kept() {
-            Some((certified, info)) => {
-                status.serving(&info, None);
-                (certified, Some(info))
+            Some((certified, current)) => {
+                status.serving(&current.info, None);
+                (certified, Some(current))
             }
             None => (cert::stand_in(&config.names)?, None),
         };
