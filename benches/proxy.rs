@@ -1,6 +1,8 @@
 //! The Control UI proxy, measured against the same real gateway directly and behind nginx,
 //! in one run: HTTP throughput, latency and the proxy's own CPU per request on a Control UI
-//! asset (wrk, CPU from `/proc/<pid>/stat` around each run), the Control UI's cold load in
+//! asset (wrk, CPU from `/proc/<pid>/stat` around each run; asked with `Cache-Control:
+//! no-cache`, so clawhost forwards it like nginx does, and once more from clawhost's asset
+//! cache), the Control UI's cold load in
 //! Chromium, WebSocket RPC round trips (`health`), clawhost's memory idle and with 200 open
 //! sockets; then the same cold load and CPU over https, clawhost (rustls, HTTP/2) against
 //! nginx (OpenSSL, HTTP/2). Every figure is the median of `ROUNDS` interleaved rounds, with
@@ -133,7 +135,11 @@ fn millis(text: &str) -> f64 {
     number.parse::<f64>().unwrap_or(f64::NAN) * factor
 }
 
-fn wrk(url: &str, cookie: Option<&str>) -> Wrk {
+/// Asks every cache on the way to go to the gateway, as a browser's hard reload does: the
+/// proxying itself is measured, not clawhost's asset cache.
+const PAST_CACHES: &str = "Cache-Control: no-cache";
+
+fn wrk(url: &str, headers: &[String]) -> Wrk {
     let mut command = Command::new("wrk");
     command.args([
         "-t2",
@@ -145,8 +151,8 @@ fn wrk(url: &str, cookie: Option<&str>) -> Wrk {
         "-H",
         "Accept-Encoding: gzip",
     ]);
-    if let Some(cookie) = cookie {
-        command.args(["-H", &format!("Cookie: {cookie}")]);
+    for header in headers {
+        command.args(["-H", header]);
     }
     let output = command
         .arg(url)
@@ -220,9 +226,9 @@ fn with_children(master: u32) -> Vec<u32> {
 
 /// One wrk run, with the CPU the proxy (`pids`, none for the gateway itself) spent on each
 /// request in it, in microseconds.
-fn wrk_with_cpu(url: &str, cookie: Option<&str>, pids: &[u32]) -> (Wrk, f64) {
+fn wrk_with_cpu(url: &str, headers: &[String], pids: &[u32]) -> (Wrk, f64) {
     let before = cpu_micros(pids);
-    let run = wrk(url, cookie);
+    let run = wrk(url, headers);
     let per_request = (cpu_micros(pids) - before) / run.requests;
     (run, per_request)
 }
@@ -520,17 +526,52 @@ async fn running_gateway(
     panic!("the gateway did not come up at {base}");
 }
 
-/// `ROUNDS` interleaved wrk runs on each path: (name, url, cookie, proxy pids).
-fn wrk_rounds(
-    paths: &[(&'static str, String, Option<String>, Vec<u32>)],
-) -> Vec<(&'static str, Vec<Wrk>, Vec<f64>)> {
+/// One path wrk runs on.
+struct WrkPath {
+    name: &'static str,
+    url: String,
+    /// The session cookie, for clawhost.
+    cookie: Option<String>,
+    /// Whether clawhost's asset cache may answer.
+    cached: bool,
+    /// The proxy's processes, none for the gateway itself.
+    pids: Vec<u32>,
+}
+
+impl WrkPath {
+    fn new(name: &'static str, url: String, cookie: Option<&str>, pids: Vec<u32>) -> Self {
+        Self {
+            name,
+            url,
+            cookie: cookie.map(str::to_owned),
+            cached: false,
+            pids,
+        }
+    }
+
+    fn cached(mut self) -> Self {
+        self.cached = true;
+        self
+    }
+
+    fn headers(&self) -> Vec<String> {
+        let mut headers: Vec<String> = self.cookie.iter().map(|c| format!("Cookie: {c}")).collect();
+        if !self.cached {
+            headers.push(PAST_CACHES.to_string());
+        }
+        headers
+    }
+}
+
+/// `ROUNDS` interleaved wrk runs on each path.
+fn wrk_rounds(paths: &[WrkPath]) -> Vec<(&'static str, Vec<Wrk>, Vec<f64>)> {
     let mut out: Vec<(&'static str, Vec<Wrk>, Vec<f64>)> = paths
         .iter()
-        .map(|p| (p.0, Vec::new(), Vec::new()))
+        .map(|p| (p.name, Vec::new(), Vec::new()))
         .collect();
     for _ in 0..ROUNDS {
-        for (i, (_, url, cookie, pids)) in paths.iter().enumerate() {
-            let (run, cpu) = wrk_with_cpu(url, cookie.as_deref(), pids);
+        for (i, path) in paths.iter().enumerate() {
+            let (run, cpu) = wrk_with_cpu(&path.url, &path.headers(), &path.pids);
             out[i].1.push(run);
             out[i].2.push(cpu);
         }
@@ -645,14 +686,21 @@ async fn main() {
 
     println!("asset: {asset}");
     let plain = wrk_rounds(&[
-        ("direct", format!("{direct}{asset}"), None, Vec::new()),
-        (
+        WrkPath::new("direct", format!("{direct}{asset}"), None, Vec::new()),
+        WrkPath::new(
             "clawhost",
             format!("{base}{asset}"),
-            Some(cookie.clone()),
+            Some(&cookie),
             vec![clawhost.0.id()],
         ),
-        (
+        WrkPath::new(
+            "clawhost, asset cache",
+            format!("{base}{asset}"),
+            Some(&cookie),
+            vec![clawhost.0.id()],
+        )
+        .cached(),
+        WrkPath::new(
             "nginx",
             format!("{via_nginx}{asset}"),
             None,
@@ -739,13 +787,20 @@ async fn main() {
     wait_port(nginx_tls_port).await;
     let tls_nginx = format!("https://127.0.0.1:{nginx_tls_port}");
     let secure = wrk_rounds(&[
-        (
+        WrkPath::new(
             "clawhost https",
             format!("{tls_base}{asset}"),
-            Some(tls_cookie.clone()),
+            Some(&tls_cookie),
             vec![tls_clawhost.0.id()],
         ),
-        (
+        WrkPath::new(
+            "clawhost https, asset cache",
+            format!("{tls_base}{asset}"),
+            Some(&tls_cookie),
+            vec![tls_clawhost.0.id()],
+        )
+        .cached(),
+        WrkPath::new(
             "nginx https",
             format!("{tls_nginx}{asset}"),
             None,
@@ -761,8 +816,11 @@ async fn main() {
         target("nginx https", &format!("{tls_nginx}/openclaw/"), None),
     ]);
 
-    print_wrk("Plain http (wrk over HTTP/1.1):", &plain);
-    print_wrk("https (wrk over HTTP/1.1 with TLS):", &secure);
+    print_wrk(
+        "Plain http (wrk over HTTP/1.1; `Cache-Control: no-cache` but on the asset cache's row):",
+        &plain,
+    );
+    print_wrk("https (wrk over HTTP/1.1 with TLS; the same):", &secure);
     println!();
     println!("Control UI cold load in Chromium, ms (load event; a fresh context each time):");
     println!("| path | protocol | median (lowest–highest) |");
@@ -791,10 +849,15 @@ async fn main() {
         load(&loads, "clawhost") / load(&loads, "nginx"),
         load(&secure_loads, "clawhost https") / load(&secure_loads, "nginx https")
     );
+    let cpu = |rows: &[(&'static str, Vec<Wrk>, Vec<f64>)], of: &str, to: &str| {
+        median(cpu_of(rows, of)).0 / median(cpu_of(rows, to)).0
+    };
     println!(
-        "- proxy CPU per request clawhost / nginx: {:.2} over http, {:.2} over https",
-        median(cpu_of(&plain, "clawhost")).0 / median(cpu_of(&plain, "nginx")).0,
-        median(cpu_of(&secure, "clawhost https")).0 / median(cpu_of(&secure, "nginx https")).0
+        "- proxy CPU per request clawhost / nginx: {:.2} over http, {:.2} over https (from the asset cache: {:.2}, {:.2})",
+        cpu(&plain, "clawhost", "nginx"),
+        cpu(&secure, "clawhost https", "nginx https"),
+        cpu(&plain, "clawhost, asset cache", "nginx"),
+        cpu(&secure, "clawhost https, asset cache", "nginx https"),
     );
     println!(
         "- WS p50 clawhost / direct: {:.2}",

@@ -177,7 +177,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             logging::init(&config.log_level, config.log_format);
-            let runtime = tokio::runtime::Runtime::new()?;
+            let runtime = server_runtime()?;
             runtime.block_on(async {
                 let shutdown = server::shutdown_signal()?;
                 crate::run(config, shutdown).await
@@ -218,6 +218,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 /// Opens the server's database from the command line. Run as root against a directory that
 /// belongs to the service user, it would leave root-owned files the server cannot open, so
 /// that is refused with the command to use instead.
+/// The server runs on one thread. Its work is moving bytes between sockets for one owner:
+/// one thread does that with less CPU per request than two handing tasks and memory to each
+/// other (docs/BENCHMARKS.md, 2026-12-01), and holds less memory idle. What blocks (SQLite,
+/// files) runs on tokio's blocking threads; a password hash in a process of its own.
+fn server_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
 fn open_store_for_cli(config: &Config) -> anyhow::Result<impl Store> {
     let dir: &Path = &config.data_dir;
     if nix::unistd::geteuid().is_root()

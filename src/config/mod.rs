@@ -92,6 +92,7 @@ pub(crate) struct ProxyConfig {
     pub(crate) ws_max_message: usize,
     pub(crate) ws_idle_timeout: Duration,
     pub(crate) ws_per_session: usize,
+    pub(crate) asset_cache: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -176,6 +177,7 @@ impl Config {
                 ws_max_message: values.get("proxy.ws_max_message")?,
                 ws_idle_timeout: values.get("proxy.ws_idle_timeout")?,
                 ws_per_session: values.get("proxy.ws_per_session")?,
+                asset_cache: values.get("proxy.asset_cache")?,
             },
             gateway: GatewayConfig {
                 port: values.get("gateway.port")?,

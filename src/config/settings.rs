@@ -334,6 +334,15 @@ pub(super) const SETTINGS: &[Setting] = &[
         doc: "largest WebSocket message relayed (OpenClaw's own limit)",
     },
     Setting {
+        key: "proxy.asset_cache",
+        kind: Kind::Size {
+            min: 0,
+            max: 256 * MIB,
+        },
+        unset: Unset::Value("8MiB"),
+        doc: "memory for the Control UI's immutable assets, answered without asking the gateway (`0`: off)",
+    },
+    Setting {
         key: "proxy.ws_idle_timeout",
         kind: Kind::Duration {
             min: SECOND,

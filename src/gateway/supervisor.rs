@@ -186,6 +186,11 @@ impl Gateway {
         self.ctx.generation.subscribe()
     }
 
+    /// The number of the gateway's current run (see [`Self::watch_generation`]).
+    pub(crate) fn generation(&self) -> u64 {
+        *self.ctx.generation.borrow()
+    }
+
     pub(crate) fn paths(&self) -> &Paths {
         &self.ctx.launch.paths
     }

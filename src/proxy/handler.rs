@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use axum::body::HttpBody;
 use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -22,6 +23,8 @@ use crate::web::streams::{self, session_ended};
 
 /// How long the gateway may take to accept a WebSocket.
 const UPSTREAM_CONNECT: Duration = Duration::from_secs(10);
+/// The longest answer that is not watched for the session's end (see [`is_short`]).
+const SHORT_BODY: u64 = 1024 * 1024;
 /// Per-socket read buffer. Control UI frames are small; tungstenite's 128 KiB default would
 /// cost half a megabyte per relayed socket pair for nothing.
 const READ_BUFFER: usize = 8 * 1024;
@@ -81,6 +84,8 @@ pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> R
         }
     }
     let page = !upgrade && wants_html(request.uri().path(), request.headers());
+    // Read before the credential: an answer is kept under the run it may have come from.
+    let generation = state.gateway.generation();
     let Some(credential) = state.gateway.credential() else {
         if page {
             return gateway_not_running(state.gateway.status().state);
@@ -101,6 +106,12 @@ pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> R
         return websocket(state, session.id, token, credential, request).await;
     }
     let proxy = &state.proxy;
+    let kept = proxy.assets.key(&request);
+    if let Some(key) = &kept
+        && let Some(answer) = proxy.assets.answer(key, generation)
+    {
+        return answer;
+    }
     match http::forward(
         &proxy.client,
         &credential,
@@ -110,6 +121,10 @@ pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> R
     )
     .await
     {
+        Ok(response) if is_short(&response) => match kept {
+            Some(key) => proxy.assets.keep(key, generation, response).await,
+            None => response,
+        },
         // A long answer (a stream, a large download) stops when the session ends.
         Ok(response) => response.map(|body| streams::until(body, session_ended(&state, &token))),
         Err(failure @ (http::Failure::Unreachable | http::Failure::Timeout)) if page => PageError {
@@ -123,6 +138,16 @@ pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> R
         .into_response(),
         Err(failure) => failure.into_response(),
     }
+}
+
+/// Whether the answer has a length that is read to its end in moments. Only longer or
+/// open-ended ones (an event stream, a download) are watched for the session's end.
+fn is_short(response: &Response) -> bool {
+    response
+        .body()
+        .size_hint()
+        .exact()
+        .is_some_and(|length| length <= SHORT_BODY)
 }
 
 /// The page a browser gets at the Control UI's address while the gateway is not running:

@@ -72,11 +72,12 @@ pub(crate) async fn forward(
         }
         Ok(Ok(response)) => response,
     };
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
+    headers::strip_response_headers(&mut parts.headers);
     let mut out = Response::new(Body::new(body));
     *out.status_mut() = parts.status;
+    *out.headers_mut() = parts.headers;
     out.extensions_mut().insert(Proxied);
-    *out.headers_mut() = headers::response_headers(&parts.headers);
     let html = out
         .headers()
         .get(header::CONTENT_TYPE)

@@ -3,9 +3,10 @@
 //! the gateway's credential is added on the way in and never travels back.
 //!
 //! [`service`] is what the proxy holds (the pooled upstream client, each session's socket
-//! slots, the limits); [`handler`] decides per request; [`http`] and [`ws`] move the bytes;
-//! [`headers`] says which headers cross.
+//! slots, the limits, the asset cache); [`handler`] decides per request; [`http`] and [`ws`]
+//! move the bytes; [`headers`] says which headers cross; [`assets`] keeps the immutable ones.
 
+pub(crate) mod assets;
 pub(crate) mod handler;
 pub(crate) mod headers;
 pub(crate) mod http;

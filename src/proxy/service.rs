@@ -9,6 +9,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use super::assets::AssetCache;
 use crate::config::ProxyConfig;
 use crate::web::slots::{SessionSlots, WhenFull};
 
@@ -19,6 +20,7 @@ pub(crate) struct Proxy {
     pub(crate) config: ProxyConfig,
     /// Control UI sockets per session.
     pub(crate) sockets: SessionSlots,
+    pub(crate) assets: AssetCache,
 }
 
 impl Proxy {
@@ -26,10 +28,16 @@ impl Proxy {
         Self {
             client: upstream_client(),
             sockets: SessionSlots::new(config.ws_per_session, WhenFull::Refuse),
+            assets: AssetCache::new(config.asset_cache),
             config,
         }
     }
 }
+
+/// How long an idle pooled connection is kept: under Node's keep-alive timeout (5 s, the
+/// gateway's `Keep-Alive: timeout=5`), so a request is never sent on a connection the gateway
+/// is closing at that moment.
+const POOL_IDLE: Duration = Duration::from_secs(4);
 
 /// The pooled loopback client, made once at start.
 fn upstream_client() -> UpstreamClient {
@@ -37,7 +45,7 @@ fn upstream_client() -> UpstreamClient {
     connector.set_connect_timeout(Some(Duration::from_secs(5)));
     connector.set_nodelay(true);
     Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
+        .pool_idle_timeout(POOL_IDLE)
         .pool_max_idle_per_host(64)
         .build(connector)
 }

@@ -281,6 +281,54 @@ async fn control_ui_through_the_proxy() {
         assert_eq!(&body[..2], &[0x1f, 0x8b], "gzip bytes passed through");
     }
 
+    // The second time the same asset comes from clawhost's cache (an `Age` header), the same
+    // bytes in the same encoding; another encoding is another entry; never without a session,
+    // never the HTML.
+    let fetch_asset = |encoding: &'static str| {
+        owner
+            .http
+            .get(owner.url(&asset))
+            .header("accept-encoding", encoding)
+            .send()
+    };
+    let again = fetch_asset("gzip").await.expect("asset");
+    assert_eq!(again.status(), 200);
+    assert!(again.headers().contains_key("age"), "{:?}", again.headers());
+    assert_eq!(
+        again
+            .headers()
+            .get("content-encoding")
+            .map(|v| v.to_str().expect("text").to_string()),
+        encoding
+    );
+    assert_eq!(again.bytes().await.expect("bytes"), body);
+    let other = fetch_asset("identity").await.expect("asset");
+    assert!(!other.headers().contains_key("age"), "a first answer");
+    assert!(other.headers().get("content-encoding").is_none());
+    assert!(
+        fetch_asset("identity")
+            .await
+            .expect("asset")
+            .headers()
+            .contains_key("age")
+    );
+    let without_session = anonymous
+        .http
+        .get(anonymous.url(&asset))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .expect("asset");
+    assert_problem(without_session, 401).await;
+    assert!(
+        !owner
+            .get_html("/openclaw/")
+            .await
+            .headers()
+            .contains_key("age"),
+        "HTML is never kept"
+    );
+
     // One pooled upstream client (audit H5): twenty requests reuse its connection instead of
     // opening (and leaving in TIME_WAIT) one each.
     let port = gateway_port(&server);
@@ -436,6 +484,13 @@ async fn control_ui_through_the_proxy() {
     assert!(took <= Duration::from_secs(1), "took {took:?}");
     let status = wait_for_state(&owner, "running").await;
     server.secret(&gateway_token(status["pid"].as_u64().expect("pid")));
+    // The restarted gateway's assets are asked for again.
+    let fresh = fetch_asset("gzip").await.expect("asset");
+    assert_eq!(fresh.status(), 200);
+    assert!(
+        !fresh.headers().contains_key("age"),
+        "kept across a restart"
+    );
     assert_eq!(owner.post_empty("/api/gateway/stop").await.status(), 202);
     wait_for_state(&owner, "stopped").await;
 }
