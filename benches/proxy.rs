@@ -39,7 +39,7 @@ const SOCKETS: usize = 200;
 /// Interleaved rounds per measurement (wrk runs, cold loads).
 const ROUNDS: usize = 3;
 /// Cold loads per target in each round of the Chromium script.
-const LOADS: usize = 5;
+const LOADS: usize = 7;
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -513,7 +513,9 @@ async fn running_gateway(
             eprintln!("still waiting for the gateway at {base}: {status:?}");
         }
         if let Some(status) = status.filter(|s| s["state"] == "running") {
-            let token = gateway_token(status["pid"].as_u64().expect("pid"));
+            let pid = status["pid"].as_u64().expect("pid");
+            let token = gateway_token(pid);
+            settled(u32::try_from(pid).expect("a pid")).await;
             let config: Value = serde_json::from_str(
                 &std::fs::read_to_string(data.join("openclaw/openclaw.json")).expect("config"),
             )
@@ -561,6 +563,23 @@ impl WrkPath {
         }
         headers
     }
+}
+
+/// Waits until the gateway has finished starting up: a freshly started gateway keeps a core
+/// busy for a minute or more, which would weigh on whichever path is measured first. Settled
+/// means under a tenth of a core for three seconds in a row (two minutes at most).
+async fn settled(pid: u32) {
+    let mut quiet = 0;
+    for _ in 0..120 {
+        let before = cpu_micros(&[pid]);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let used = cpu_micros(&[pid]) - before;
+        quiet = if used < 100_000.0 { quiet + 1 } else { 0 };
+        if quiet == 3 {
+            return;
+        }
+    }
+    eprintln!("the gateway did not settle; measuring anyway");
 }
 
 /// `ROUNDS` interleaved wrk runs on each path.

@@ -1,6 +1,7 @@
 // The Control UI's cold load in Chromium, for the proxy benchmark (benches/proxy.rs): each
 // round opens every target once, in turn, in a fresh context (no cache, no connections, so
 // every asset and the TLS handshake are paid again), and records the time to the load event.
+// Rounds rotate the order of the targets.
 //
 // Input (environment): CLAWHOST_BENCH_TARGETS, a JSON list of {"name", "url", "cookie"?:
 // {"name","value"}}; CLAWHOST_BENCH_ROUNDS. Output: one JSON line {name: [ms, …]}.
@@ -15,7 +16,10 @@ const protocols = {};
 const browser = await launchChromium();
 try {
   for (let round = 0; round < rounds; round += 1) {
-    for (const target of targets) {
+    // Each round starts at the next target, so no path always goes first (the first load of
+    // a round pays for what the browser does between rounds).
+    const order = targets.map((_, i) => targets[(i + round) % targets.length]);
+    for (const target of order) {
       const context = await browser.newContext({ ignoreHTTPSErrors: true });
       if (target.cookie) {
         await context.addCookies([{ ...target.cookie, url: new URL(target.url).origin }]);

@@ -81,6 +81,11 @@ pub(crate) async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // Small writes (HTTP/2 frames, TLS records, socket messages) go out at once instead
+        // of waiting for the peer's delayed acknowledgement of the previous one.
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, %peer, "cannot set TCP_NODELAY");
+        }
         let service = app
             .clone()
             .map_request(move |mut request: Request<Incoming>| {
