@@ -215,9 +215,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Opens the server's database from the command line. Run as root against a directory that
-/// belongs to the service user, it would leave root-owned files the server cannot open, so
-/// that is refused with the command to use instead.
 /// The server runs on one thread. Its work is moving bytes between sockets for one owner:
 /// one thread does that with less CPU per request than two handing tasks and memory to each
 /// other (docs/BENCHMARKS.md, 2026-12-01), and holds less memory idle. What blocks (SQLite,
@@ -228,6 +225,9 @@ fn server_runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
+/// Opens the server's database from the command line. Run as root against a directory that
+/// belongs to the service user, it would leave root-owned files the server cannot open, so
+/// that is refused with the command to use instead.
 fn open_store_for_cli(config: &Config) -> anyhow::Result<impl Store> {
     let dir: &Path = &config.data_dir;
     if nix::unistd::geteuid().is_root()

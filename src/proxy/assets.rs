@@ -20,6 +20,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use http_body_util::BodyExt;
 
+use super::headers::list_elements;
 use crate::web::headers::Proxied;
 
 /// The largest share of the cache one asset may take.
@@ -119,28 +120,29 @@ impl AssetCache {
 
     /// Passes the gateway's `response` on, keeping a copy when it may be kept and fits.
     /// A kept body is read whole first (it is small and comes over loopback); if the gateway
-    /// breaks off while it is read, the browser gets a 502 instead of a cut-off asset.
-    pub(crate) async fn keep(&self, key: Key, generation: u64, response: Response) -> Response {
+    /// breaks off while it is read, that is the error, so the browser never gets a cut-off
+    /// asset.
+    pub(crate) async fn keep(
+        &self,
+        key: Key,
+        generation: u64,
+        response: Response,
+    ) -> Result<Response, axum::Error> {
         let Some(length) = self.fits(&response) else {
-            return response;
+            return Ok(response);
         };
         {
             let entries = self.entries();
             if generation < entries.generation || entries.bytes + length > self.capacity {
-                return response;
+                return Ok(response);
             }
         }
         let (parts, body) = response.into_parts();
-        let body = match body.collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(error) => {
-                tracing::warn!(%error, "the gateway broke off an asset");
-                return Response::builder()
-                    .status(StatusCode::BAD_GATEWAY)
-                    .body(Body::empty())
-                    .unwrap_or_default();
-            }
-        };
+        let body = body
+            .collect()
+            .await
+            .inspect_err(|error| tracing::warn!(%error, "the gateway broke off an asset"))?
+            .to_bytes();
         let mut entries = self.entries();
         if generation > entries.generation {
             entries.renew(generation);
@@ -161,7 +163,7 @@ impl AssetCache {
             );
         }
         drop(entries);
-        Response::from_parts(parts, Body::from(body))
+        Ok(Response::from_parts(parts, Body::from(body)))
     }
 
     /// The body's length, when `response` may be kept and is small enough.
@@ -190,19 +192,8 @@ impl Entries {
 }
 
 /// The directive names of every `name` header, lowercase (`max-age=60` gives `max-age`).
-fn directives(headers: &HeaderMap, name: header::HeaderName) -> impl Iterator<Item = String> {
-    headers
-        .get_all(name)
-        .into_iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|d| {
-            d.split('=')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
+fn directives(headers: &HeaderMap, name: header::HeaderName) -> impl Iterator<Item = String> + '_ {
+    list_elements(headers, name).map(|d| d.split('=').next().unwrap_or("").trim_end().to_owned())
 }
 
 /// Whether a shared cache may keep this answer to an authenticated request and give it out
@@ -217,14 +208,7 @@ fn may_keep(status: StatusCode, headers: &HeaderMap) -> bool {
     let forbidden = ["no-store", "no-cache", "private", "must-understand"]
         .iter()
         .any(|d| has(d));
-    let vary_ok = headers
-        .get_all(header::VARY)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .all(|v| v.eq_ignore_ascii_case("accept-encoding"));
+    let vary_ok = list_elements(headers, header::VARY).all(|v| v == "accept-encoding");
     has("public") && has("immutable") && !forbidden && vary_ok
 }
 
@@ -309,7 +293,8 @@ mod tests {
         assert!(cache.answer(&key, 1).is_none());
         let passed = cache
             .keep(key.clone(), 1, asset("public, max-age=1, immutable", "js"))
-            .await;
+            .await
+            .expect("kept");
         assert_eq!(body_of(passed).await, "js");
         let hit = cache.answer(&key, 1).expect("kept");
         assert_eq!(hit.headers()[header::AGE], "0");
@@ -333,9 +318,10 @@ mod tests {
             cache.key(&large).expect("key"),
         );
         let immutable = "public, immutable";
-        cache
+        let passed = cache
             .keep(large.clone(), 1, asset(immutable, "five!"))
             .await;
+        assert!(passed.is_ok());
         assert!(
             cache.answer(&large, 1).is_none(),
             "over a quarter of the cache"
@@ -344,16 +330,56 @@ mod tests {
             let key = cache
                 .key(&get(&format!("/openclaw/assets/{i}.js"), "br"))
                 .expect("key");
-            cache.keep(key, 1, asset(immutable, "four")).await;
+            assert!(cache.keep(key, 1, asset(immutable, "four")).await.is_ok());
         }
         assert_eq!(cache.kept_bytes(), 16);
-        cache.keep(small.clone(), 1, asset(immutable, "1")).await;
+        assert!(
+            cache
+                .keep(small.clone(), 1, asset(immutable, "1"))
+                .await
+                .is_ok()
+        );
         assert!(cache.answer(&small, 1).is_none(), "full");
         // An answer from an older run is passed on, never kept.
         let fresh = AssetCache::new(16);
         assert!(fresh.answer(&small, 3).is_none());
-        fresh.keep(small.clone(), 2, asset(immutable, "old")).await;
+        assert!(
+            fresh
+                .keep(small.clone(), 2, asset(immutable, "old"))
+                .await
+                .is_ok()
+        );
         assert_eq!(fresh.kept_bytes(), 0);
+    }
+
+    /// A body that promises a length and fails when read: a gateway breaking off.
+    struct BrokenOff(usize);
+
+    impl HttpBody for BrokenOff {
+        type Data = Bytes;
+        type Error = std::io::Error;
+
+        fn poll_frame(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+            std::task::Poll::Ready(Some(Err(std::io::Error::other("reset"))))
+        }
+
+        fn size_hint(&self) -> hyper::body::SizeHint {
+            hyper::body::SizeHint::with_exact(u64::try_from(self.0).unwrap_or(u64::MAX))
+        }
+    }
+
+    #[tokio::test]
+    async fn an_asset_broken_off_is_an_error_and_not_kept() {
+        let cache = AssetCache::new(1024);
+        let key = cache.key(&get("/openclaw/assets/b.js", "br")).expect("key");
+        let mut response = asset("public, immutable", "");
+        *response.body_mut() = Body::new(BrokenOff(10));
+        assert!(cache.keep(key.clone(), 1, response).await.is_err());
+        assert!(cache.answer(&key, 1).is_none());
+        assert_eq!(cache.kept_bytes(), 0);
     }
 
     #[test]

@@ -105,26 +105,8 @@ pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> R
     if upgrade {
         return websocket(state, session.id, token, credential, request).await;
     }
-    let proxy = &state.proxy;
-    let kept = proxy.assets.key(&request);
-    if let Some(key) = &kept
-        && let Some(answer) = proxy.assets.answer(key, generation)
-    {
-        return answer;
-    }
-    match http::forward(
-        &proxy.client,
-        &credential,
-        request,
-        proxy.config.body_limit,
-        proxy.config.response_timeout,
-    )
-    .await
-    {
-        Ok(response) if is_short(&response) => match kept {
-            Some(key) => proxy.assets.keep(key, generation, response).await,
-            None => response,
-        },
+    match plain_http(&state, &credential, request, generation).await {
+        Ok(response) if is_short(&response) => response,
         // A long answer (a stream, a large download) stops when the session ends.
         Ok(response) => response.map(|body| streams::until(body, session_ended(&state, &token))),
         Err(failure @ (http::Failure::Unreachable | http::Failure::Timeout)) if page => PageError {
@@ -137,6 +119,39 @@ pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> R
         }
         .into_response(),
         Err(failure) => failure.into_response(),
+    }
+}
+
+/// Plain HTTP: from the asset cache when it has the answer, else from the gateway, keeping a
+/// short answer when it may be kept (a kept answer broken off on its way is unreachable).
+async fn plain_http(
+    state: &AppState,
+    credential: &Credential,
+    request: Request,
+    generation: u64,
+) -> Result<Response, http::Failure> {
+    let proxy = &state.proxy;
+    let kept = proxy.assets.key(&request);
+    if let Some(key) = &kept
+        && let Some(answer) = proxy.assets.answer(key, generation)
+    {
+        return Ok(answer);
+    }
+    let response = http::forward(
+        &proxy.client,
+        credential,
+        request,
+        proxy.config.body_limit,
+        proxy.config.response_timeout,
+    )
+    .await?;
+    match kept {
+        Some(key) if is_short(&response) => proxy
+            .assets
+            .keep(key, generation, response)
+            .await
+            .map_err(|_| http::Failure::Unreachable),
+        _ => Ok(response),
     }
 }
 

@@ -6,7 +6,7 @@
 //! `Origin` and `Authorization` are set by the proxy. Hop-by-hop headers are
 //! connection-specific and never cross in either direction.
 
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 
 /// RFC 9110 §7.6.1 hop-by-hop headers, plus the old `Proxy-Connection` and `Keep-Alive`.
 const HOP_BY_HOP: &[&str] = &[
@@ -21,15 +21,23 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
-fn connection_listed(headers: &HeaderMap) -> Vec<String> {
+/// The elements of a list header (RFC 9110 §5.6.1), over all its lines: trimmed, lowercase,
+/// empty ones skipped.
+pub(crate) fn list_elements(
+    headers: &HeaderMap,
+    name: HeaderName,
+) -> impl Iterator<Item = String> + '_ {
     headers
-        .get_all(header::CONNECTION)
-        .iter()
+        .get_all(name)
+        .into_iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(|name| name.trim().to_ascii_lowercase())
-        .filter(|name| !name.is_empty())
-        .collect()
+        .map(|element| element.trim().to_ascii_lowercase())
+        .filter(|element| !element.is_empty())
+}
+
+fn connection_listed(headers: &HeaderMap) -> Vec<String> {
+    list_elements(headers, header::CONNECTION).collect()
 }
 
 /// The request headers the gateway may get from the browser (README, "The Control UI").
