@@ -96,7 +96,13 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("clawhost: {error:#}");
-            ExitCode::FAILURE
+            // A setting to correct (what `serve --check-config` reports) is 2, as for a
+            // command line clap refuses; anything else that failed is 1.
+            if error.downcast_ref::<config::ConfigError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

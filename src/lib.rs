@@ -15,7 +15,8 @@
 //! - **The domain** decides: `auth`, `gateway`, `channels`, `store`, `secrets`, and every
 //!   module added below the edge later.
 //! - **The base** is what everything uses, and names only itself: `config`, `clock`,
-//!   `crypto`, `fsutil`, `logging`, `validation`.
+//!   `crypto`, `fsutil`, `logging`, `outbound` (the one HTTP client for requests out),
+//!   `validation`.
 //!
 //! Nothing below the edge names `state`, `web`, `api`, `ui`, `proxy`, `server`, `cli`, or
 //! `ApiError`: a domain function returns its own error type and takes what it works with
@@ -36,6 +37,7 @@ mod fsutil;
 mod gateway;
 mod logging;
 mod notify;
+mod outbound;
 mod proxy;
 mod secrets;
 mod server;
@@ -274,8 +276,10 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
         logs: GatewayLogs::default(),
     })
     .await?;
+    let oidc = oidc_for(&config, &public_url)?;
     let header_timeout = config.header_timeout;
     let state = AppState::new(state::Inner {
+        oidc,
         cookie: SessionCookie::new(&public_url, config.session_absolute),
         proxy: proxy::service::Proxy::new(config.proxy.clone()),
         config,
@@ -330,6 +334,37 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
 
 /// The key that seals provider keys: created at first start in the data directory; a file
 /// named by `secret_key_file` (e.g. a systemd credential) must already exist.
+/// The OpenID Connect sign-in, when an issuer is set; its client secret read from its file.
+fn oidc_for(config: &Config, public_url: &PublicUrl) -> anyhow::Result<Option<auth::oidc::Oidc>> {
+    let Some(oidc) = &config.oidc else {
+        return Ok(None);
+    };
+    let client_secret = match &oidc.client_secret_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                anyhow::anyhow!("auth.oidc.client_secret_file {}: {e}", path.display())
+            })?;
+            let secret = text.trim();
+            if secret.is_empty() {
+                anyhow::bail!("auth.oidc.client_secret_file {} is empty", path.display());
+            }
+            Some(secret.to_owned())
+        }
+        None => None,
+    };
+    let settings = auth::oidc::OidcSettings {
+        issuer: oidc.issuer.clone(),
+        client_id: oidc.client_id.clone(),
+        client_secret,
+        scopes: oidc.scopes.clone(),
+        display_name: oidc.display_name.clone(),
+        redirect_uri: format!("{}/auth/oidc/callback", public_url.origin()),
+    };
+    Ok(Some(
+        auth::oidc::Oidc::new(settings).map_err(|e| anyhow::anyhow!("auth.oidc: {e}"))?,
+    ))
+}
+
 fn open_secret_box(config: &Config) -> anyhow::Result<SecretBox> {
     let default = config.data_dir.join("secret.key");
     let create = config.secret_key_file == default;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::auth::Auth;
 use crate::auth::limiter::RateLimit;
+use crate::auth::oidc::Oidc;
 use crate::channels::whatsapp_link::Linker;
 use crate::config::{Config, PublicUrl};
 use crate::gateway::first_run::{self, FirstRun};
@@ -25,6 +26,8 @@ pub(crate) struct Inner {
     pub(crate) public_url: PublicUrl,
     pub(crate) cookie: SessionCookie,
     pub(crate) auth: Auth,
+    /// Signing in at an OpenID Connect issuer, when one is configured.
+    pub(crate) oidc: Option<Oidc>,
     pub(crate) store: SharedStore,
     pub(crate) sealer: Arc<SecretBox>,
     pub(crate) gateway: Arc<Gateway>,

@@ -411,7 +411,15 @@ function retryWhenAvailable() {
   window.setTimeout(again, every);
 }
 
+// "Continue to <issuer>" after linking was confirmed: a form may not redirect to another
+// origin (CSP form-action 'self'), so the page links there, and with script goes on by itself.
+function followToIssuer() {
+  const link = $("a[data-follow]");
+  if (link) window.location.assign(link.href);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  followToIssuer();
   localTimes();
   retryWhenAvailable();
   channels();

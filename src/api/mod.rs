@@ -7,6 +7,7 @@
 mod auth;
 mod channels;
 mod gateway;
+mod oidc;
 mod status;
 mod tls;
 
@@ -45,6 +46,7 @@ pub(crate) fn routes() -> (Router<AppState>, Document) {
     let (router, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(healthz))
         .merge(auth::routes())
+        .merge(oidc::routes())
         .merge(gateway::routes())
         .merge(status::routes())
         .merge(channels::routes())
@@ -162,7 +164,7 @@ mod tests {
                 assert_eq!(operation.security.is_none(), public, "{path}");
             }
         }
-        assert_eq!(operations, 34);
+        assert_eq!(operations, 37);
     }
 
     /// utoipa takes only literals for bounds and patterns; these are the constants the

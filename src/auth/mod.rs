@@ -4,7 +4,9 @@
 
 mod client;
 pub(crate) mod guard;
+pub(crate) mod identity;
 pub(crate) mod limiter;
+pub(crate) mod oidc;
 pub(crate) mod password;
 pub(crate) mod sessions;
 pub(crate) mod tokens;
@@ -40,8 +42,21 @@ pub(crate) enum AuthError {
     },
     #[error("no such session")]
     NoSuchSession,
+    /// Someone signed in at the issuer who is not the owner.
+    #[error("not the owner's identity")]
+    NotTheOwner,
+    /// An identity that cannot be linked, and why (for the owner).
+    #[error("{0}")]
+    IdentityRefused(String),
     #[error("{0}")]
     Internal(String),
+}
+
+impl AuthError {
+    /// Refused for now: try again after `retry_after`.
+    fn wait(retry_after: Duration) -> Self {
+        Self::TooManyAttempts { retry_after }
+    }
 }
 
 impl From<StoreError> for AuthError {
@@ -91,6 +106,8 @@ pub(crate) struct Auth {
     guard: PasswordGuard,
     /// Wrong claim codes per client address.
     claim_failures: Lockout<IpAddr>,
+    /// Sign-ins at the OpenID Connect issuer as someone not the owner, per client address.
+    foreign_identities: Lockout<IpAddr>,
     /// Attempts on the auth endpoints per client address, failed or not.
     attempts: RateLimit<IpAddr>,
     /// Claims run one at a time: once one succeeds, the rest see the owner and stop before
@@ -126,6 +143,7 @@ impl Auth {
             settings,
             guard: PasswordGuard::new(cores * 2),
             claim_failures: Lockout::new(lockout(10)),
+            foreign_identities: Lockout::new(lockout(5)),
             attempts: RateLimit::new(60, 1.0),
             claiming: tokio::sync::Mutex::new(()),
             owner_seen: std::sync::Mutex::new(owner.map(|o| o.created_at)),
@@ -169,6 +187,7 @@ impl Auth {
             tracing::info!("the owner changed; every sign-in lockout is forgotten");
             self.guard.clear();
             self.claim_failures.clear();
+            self.foreign_identities.clear();
         }
         Ok(())
     }
@@ -185,7 +204,7 @@ impl Auth {
     fn take_attempt(&self, client: &ClientInfo) -> Result<(), AuthError> {
         self.attempts
             .take(&client.limit_key, Instant::now())
-            .map_err(|retry_after| AuthError::TooManyAttempts { retry_after })
+            .map_err(AuthError::wait)
     }
 
     /// Becomes the owner with the claim code, and signs in.
@@ -199,7 +218,7 @@ impl Auth {
         let now = Instant::now();
         self.claim_failures
             .check(&client.limit_key, now)
-            .map_err(|retry_after| AuthError::TooManyAttempts { retry_after })?;
+            .map_err(AuthError::wait)?;
         password::check_policy(password).map_err(|message| AuthError::InvalidField {
             field: "password",
             message,
@@ -250,8 +269,22 @@ impl Auth {
     ) -> Result<SignedIn, AuthError> {
         self.take_attempt(client)?;
         self.check_password(password, client).await?;
-        let (token, session) = self.new_session(client);
-        let event = client.event(EventKind::LoginOk);
+        self.open_session(client, client.event(EventKind::LoginOk), true)
+            .await
+    }
+
+    /// Opens a new session for `client`, recorded with `event`; `step_up`: whether it counts
+    /// as the password given (see [`Self::is_fresh`]).
+    async fn open_session(
+        &self,
+        client: &ClientInfo,
+        event: NewEvent,
+        step_up: bool,
+    ) -> Result<SignedIn, AuthError> {
+        let (token, mut session) = self.new_session(client);
+        if !step_up {
+            session.reauthenticated_at = 0;
+        }
         let row = session.clone();
         store::run(&self.store, move |s| s.insert_session(&row, &event)).await?;
         Ok(SignedIn {

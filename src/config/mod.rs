@@ -6,7 +6,9 @@
 //! Secrets never come from here as plain values: settings that carry one are read from a file
 //! named by a `*_FILE` setting.
 
+mod kinds;
 mod load;
+mod oidc;
 mod settings;
 mod values;
 
@@ -16,6 +18,8 @@ use std::time::Duration;
 
 pub(crate) use load::ConfigError;
 use load::{Layers, Values};
+pub(crate) use oidc::OidcConfig;
+use oidc::oidc_config;
 pub(crate) use settings::help;
 pub use values::OPENCLAW_VERSION;
 pub(crate) use values::{
@@ -83,6 +87,8 @@ pub(crate) struct Config {
     pub(crate) secret_key_file: PathBuf,
     pub(crate) gateway: GatewayConfig,
     pub(crate) proxy: ProxyConfig,
+    /// Signing in with an OpenID Connect issuer, when one is set.
+    pub(crate) oidc: Option<OidcConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -187,6 +193,7 @@ impl Config {
                 stop_timeout: values.get("gateway.stop_timeout")?,
                 node_heap_mb: values.get("gateway.node_heap_mb")?,
             },
+            oidc: oidc_config(&values)?,
         };
         if config.tls.mode == TlsMode::Files {
             for (key, file) in [
@@ -417,6 +424,8 @@ mod tests {
             "http.redirect_listen" => "[::]:80",
             "tls.acme.names" => "claw.example.com, 203.0.113.5",
             "tls.acme.email" => "owner@example.com",
+            "auth.oidc.issuer" => "https://accounts.google.com",
+            "auth.oidc.client_id" | "auth.oidc.display_name" => "clawhost",
             _ => "/srv/clawhost",
         };
         let mut vars = home();
@@ -435,6 +444,11 @@ mod tests {
         assert_eq!(config.redirect_listen.as_deref(), Some("[::]:80"));
         assert_eq!(config.tls.acme.names.len(), 2);
         assert!(config.tls.acme.email.is_some() && config.tls.acme.ca_file.is_some());
+        assert!(
+            config
+                .oidc
+                .is_some_and(|oidc| oidc.client_secret_file.is_some())
+        );
     }
 
     fn acme_env(extra: &[(&str, &str)]) -> Result<Config, ConfigError> {

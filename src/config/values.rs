@@ -155,6 +155,27 @@ pub(super) fn parse_https_url(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
+/// An OpenID Connect issuer: https, or plain http to a loopback host (an issuer on this
+/// machine, as in the tests). Kept exactly as written: issuers compare as exact strings.
+pub(super) fn parse_issuer_url(text: &str) -> Result<String, String> {
+    let shape = || format!("'{text}' is not an issuer URL like https://accounts.google.com");
+    let (https, rest) = match (text.strip_prefix("https://"), text.strip_prefix("http://")) {
+        (Some(rest), _) => (true, rest),
+        (None, Some(rest)) => (false, rest),
+        (None, None) => return Err(format!("'{text}' must be an https:// URL")),
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() || text.contains(char::is_whitespace) || text.contains(['?', '#']) {
+        return Err(shape());
+    }
+    if !https && !is_loopback_host(host) {
+        return Err(format!(
+            "'{text}' must be an https:// URL: an issuer is reached over plain http only on this machine (localhost, 127.0.0.1, ::1)"
+        ));
+    }
+    Ok(text.to_string())
+}
+
 /// A contact address for the CA: one address, no scheme.
 pub(super) fn parse_email(text: &str) -> Result<String, String> {
     let ok = text.split_once('@').is_some_and(|(user, domain)| {

@@ -2,9 +2,6 @@
 //! key endpoint) with a short timeout, to tell the owner whether the key works before the
 //! gateway starts. Redirects are not followed, so a base URL cannot bounce the key elsewhere.
 
-use std::sync::OnceLock;
-use std::time::Duration;
-
 use reqwest::StatusCode;
 
 use super::provider_key;
@@ -12,26 +9,6 @@ use super::providers::{ProbeAuth, ProviderKind};
 use super::settings::SettingsError;
 use crate::secrets::SecretBox;
 use crate::store::{self, SharedStore, Store};
-
-const TIMEOUT: Duration = Duration::from_secs(10);
-
-fn client() -> Result<&'static reqwest::Client, String> {
-    static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            // Another part of the process may have installed it already; either is fine.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(TIMEOUT)
-                .connect_timeout(Duration::from_secs(5))
-                .user_agent(concat!("clawhost/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| e.to_string())
-        })
-        .as_ref()
-        .map_err(Clone::clone)
-}
 
 /// How a test of the saved key went, in a sentence for the owner.
 pub(crate) struct KeyTest {
@@ -73,7 +50,7 @@ async fn check(
     base_url: Option<&str>,
     key: Option<&str>,
 ) -> Result<String, String> {
-    let client = client()?;
+    let client = crate::outbound::client()?;
     let key = key.unwrap_or_default();
     let probe = provider.probe(base_url);
     let request = client.get(&probe.url);
@@ -89,7 +66,7 @@ async fn check(
             format!(
                 "{} did not answer within {} s.",
                 provider.name(),
-                TIMEOUT.as_secs()
+                crate::outbound::TIMEOUT.as_secs()
             )
         } else {
             format!(

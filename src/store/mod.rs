@@ -43,6 +43,16 @@ pub(crate) struct Session {
     pub(crate) reauthenticated_at: UnixMs,
 }
 
+/// The owner's identity at an OpenID Connect issuer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LinkedIdentity {
+    pub(crate) issuer: String,
+    pub(crate) subject: String,
+    /// As the issuer vouched for it when linked; shown, never used to sign in.
+    pub(crate) email: Option<String>,
+    pub(crate) linked_at: UnixMs,
+}
+
 /// A security event to record. `kind` is one of the names in [`EventKind`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct NewEvent {
@@ -110,6 +120,9 @@ pub(crate) enum EventKind {
     CertificateIssued,
     CertificateRenewed,
     CertificateFailed,
+    LoginOidc,
+    IdentityLinked,
+    IdentityUnlinked,
 }
 
 impl EventKind {
@@ -131,6 +144,9 @@ impl EventKind {
             Self::CertificateIssued => "certificate_issued",
             Self::CertificateRenewed => "certificate_renewed",
             Self::CertificateFailed => "certificate_failed",
+            Self::LoginOidc => "login_oidc",
+            Self::IdentityLinked => "identity_linked",
+            Self::IdentityUnlinked => "identity_unlinked",
         }
     }
 }
@@ -193,6 +209,16 @@ pub(crate) trait Store: Send + Sync + 'static {
         expires_at: UnixMs,
         event: &NewEvent,
     ) -> Result<(), StoreError>;
+
+    fn linked_identity(&self) -> Result<Option<LinkedIdentity>, StoreError>;
+    /// Links `identity` to the owner (replacing any other); false when there is no owner.
+    fn link_identity(
+        &self,
+        identity: &LinkedIdentity,
+        event: &NewEvent,
+    ) -> Result<bool, StoreError>;
+    /// Forgets the linked identity; returns whether there was one.
+    fn unlink_identity(&self, event: &NewEvent) -> Result<bool, StoreError>;
 
     fn insert_session(&self, session: &Session, event: &NewEvent) -> Result<(), StoreError>;
     fn session_by_token_hash(&self, token_hash: [u8; 32]) -> Result<Option<Session>, StoreError>;

@@ -18,8 +18,8 @@ use rows::{
 };
 
 use super::{
-    ClaimOutcome, Event, GatewaySettings, IssueCodeOutcome, NewEvent, Owner, Session, StatusBudget,
-    StatusCheck, Store, StoreError, UnixMs,
+    ClaimOutcome, Event, GatewaySettings, IssueCodeOutcome, LinkedIdentity, NewEvent, Owner,
+    Session, StatusBudget, StatusCheck, Store, StoreError, UnixMs,
 };
 
 /// Migrations in order; `PRAGMA user_version` records how many have run.
@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_session_reauthentication.sql"),
     include_str!("migrations/0006_known_devices.sql"),
     include_str!("migrations/0007_gateway_first_ready.sql"),
+    include_str!("migrations/0008_oidc_identity.sql"),
 ];
 
 pub(crate) struct SqliteStore {
@@ -224,6 +225,7 @@ impl Store for SqliteStore {
         tx.execute("DELETE FROM owner", [])?;
         tx.execute("DELETE FROM sessions", [])?;
         tx.execute("DELETE FROM known_devices", [])?;
+        tx.execute("DELETE FROM oidc_identity", [])?;
         tx.execute(
             "INSERT OR REPLACE INTO claim_code (id, code_hash, created_at, expires_at) \
              VALUES (1, ?1, ?2, ?3)",
@@ -233,6 +235,22 @@ impl Store for SqliteStore {
         bump_auth_epoch(&tx)?;
         tx.commit()?;
         Ok(())
+    }
+
+    fn linked_identity(&self) -> Result<Option<LinkedIdentity>, StoreError> {
+        Ok(identity::linked(&self.conn())?)
+    }
+
+    fn link_identity(
+        &self,
+        identity: &LinkedIdentity,
+        event: &NewEvent,
+    ) -> Result<bool, StoreError> {
+        Ok(identity::link(&mut self.conn(), identity, event)?)
+    }
+
+    fn unlink_identity(&self, event: &NewEvent) -> Result<bool, StoreError> {
+        Ok(identity::unlink(&mut self.conn(), event)?)
     }
 
     fn insert_session(&self, session: &Session, event: &NewEvent) -> Result<(), StoreError> {
@@ -547,6 +565,7 @@ impl Store for SqliteStore {
     }
 }
 
+mod identity;
 mod rows;
 #[cfg(test)]
 mod tests;

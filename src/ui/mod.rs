@@ -7,6 +7,7 @@
 
 mod assets;
 mod https_card;
+mod oidc_pages;
 mod owner_pages;
 mod render;
 mod sign_in;
@@ -20,6 +21,7 @@ use crate::state::AppState;
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .merge(sign_in::routes())
+        .merge(oidc_pages::routes())
         .merge(owner_pages::routes())
         .merge(whatsapp_page::routes())
         .merge(assets::routes())

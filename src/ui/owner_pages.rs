@@ -9,6 +9,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
+use super::oidc_pages::{IdentityCard, identity_card};
 use super::render::{Moment, form_message, render, see_other};
 use super::step_up::{Confirmable, NoFields};
 use crate::auth::sessions::ActiveSession;
@@ -456,6 +457,7 @@ struct EventRow {
 #[derive(Template)]
 #[template(path = "settings.html")]
 struct SettingsPage {
+    identity: Option<IdentityCard>,
     password_message: Option<String>,
     password_ok: bool,
     sessions: Vec<SessionRow>,
@@ -507,6 +509,7 @@ async fn settings_view(
         None => (None, false),
     };
     Ok(SettingsPage {
+        identity: identity_card(state).await?,
         password_message,
         password_ok,
         sessions,

@@ -27,7 +27,7 @@ pub(super) fn routes() -> Router<AppState> {
 
 /// Only a path on this site: never `//host`, `/\host` or a scheme, so a crafted link
 /// cannot send the owner elsewhere after signing in.
-fn safe_next(next: Option<&str>) -> &str {
+pub(super) fn safe_next(next: Option<&str>) -> &str {
     match next {
         Some(path)
             if path.starts_with('/')
@@ -93,7 +93,7 @@ async fn claim_submit(
 
 /// Where signing in lands: the setup while the first run is not done (unless the owner was
 /// on the way to a page of their own), else `next`.
-async fn landing<'a>(state: &AppState, next: &'a str) -> &'a str {
+pub(super) async fn landing<'a>(state: &AppState, next: &'a str) -> &'a str {
     if next != "/" {
         return next;
     }
@@ -105,7 +105,7 @@ async fn landing<'a>(state: &AppState, next: &'a str) -> &'a str {
 
 /// Off to `location` with the new session's cookie, and the device cookie for a browser
 /// that signs in for the first time.
-fn signed_in_to(location: &str, state: &AppState, signed_in: &SignedIn) -> Response {
+pub(super) fn signed_in_to(location: &str, state: &AppState, signed_in: &SignedIn) -> Response {
     let mut response = see_other(location, Some(state.cookie.set(&signed_in.token)));
     if let Some(device) = &signed_in.device {
         response
@@ -120,6 +120,13 @@ fn signed_in_to(location: &str, state: &AppState, signed_in: &SignedIn) -> Respo
 struct LoginPage<'a> {
     error: Option<String>,
     next: &'a str,
+    oidc: Option<OidcButton<'a>>,
+}
+
+/// "Sign in with …", when an issuer is configured.
+struct OidcButton<'a> {
+    provider: &'a str,
+    href: String,
 }
 
 #[derive(Deserialize)]
@@ -138,7 +145,14 @@ async fn login_page(
     }
     match state.auth.is_locked().await {
         Ok(false) => see_other("/claim", None),
-        Ok(true) => render(StatusCode::OK, LoginPage { error: None, next }),
+        Ok(true) => render(
+            StatusCode::OK,
+            LoginPage {
+                error: None,
+                next,
+                oidc: oidc_button(&state, next),
+            },
+        ),
         Err(error) => ApiError::from(error).into_page(),
     }
 }
@@ -160,8 +174,18 @@ async fn login_submit(
         Err(error) => form_failed(error, |message| LoginPage {
             error: Some(message),
             next,
+            oidc: oidc_button(&state, next),
         }),
     }
+}
+
+fn oidc_button<'a>(state: &'a AppState, next: &str) -> Option<OidcButton<'a>> {
+    let oidc = state.oidc.as_ref()?;
+    let query = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
+    Some(OidcButton {
+        provider: &oidc.settings().display_name,
+        href: format!("/auth/oidc/start?{query}"),
+    })
 }
 
 async fn logout(

@@ -59,6 +59,30 @@ impl SessionCookie {
         find(headers, self.device_name())
     }
 
+    fn sign_in_flow_name(&self) -> &'static str {
+        if self.https {
+            "__Host-clawhost_oidc"
+        } else {
+            "clawhost_oidc"
+        }
+    }
+
+    /// `Set-Cookie` for a sign-in at an OpenID Connect issuer under way: the key of its
+    /// `state` and `nonce` (kept on the server), for as long as the sign-in may take.
+    /// SameSite=Lax: the issuer sends the browser back with a cross-site navigation.
+    pub(crate) fn set_sign_in_flow(&self, key: &str, lifetime: Duration) -> HeaderValue {
+        self.header(self.sign_in_flow_name(), key, lifetime.as_secs(), "Lax")
+    }
+
+    pub(crate) fn read_sign_in_flow<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
+        find(headers, self.sign_in_flow_name())
+    }
+
+    /// `Set-Cookie` that removes the sign-in flow's cookie.
+    pub(crate) fn clear_sign_in_flow(&self) -> HeaderValue {
+        self.header(self.sign_in_flow_name(), "", 0, "Lax")
+    }
+
     /// `Set-Cookie` that removes the session cookie.
     pub(crate) fn clear(&self) -> HeaderValue {
         self.header(self.name(), "", 0, "Lax")

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use super::problems::{ABOUT_BLANK, html_error, problem};
 use crate::auth::AuthError;
 use crate::auth::limiter::retry_after_secs;
+use crate::auth::oidc::OidcError;
 use crate::channels::whatsapp_link::LinkError;
 use crate::gateway::settings::SettingsError;
 use crate::gateway::status::GatewayError;
@@ -157,6 +158,43 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<OidcError> for ApiError {
+    fn from(error: OidcError) -> Self {
+        match error {
+            OidcError::NotConfigured => ApiError::status(
+                StatusCode::NOT_FOUND,
+                "Signing in with an identity provider is not set up here (auth.oidc.issuer).",
+            ),
+            OidcError::Unreachable(cause) => {
+                tracing::warn!(%cause, "the OpenID Connect issuer could not be used");
+                ApiError::status(
+                    StatusCode::BAD_GATEWAY,
+                    format!(
+                        "The identity provider could not be reached ({cause}). Sign in with the password, or try again later."
+                    ),
+                )
+            }
+            OidcError::NoSuchFlow => ApiError::status(
+                StatusCode::BAD_REQUEST,
+                "This sign-in is not under way here any more: it took longer than 10 minutes, was used already, or began in another browser. Start it again.",
+            ),
+            OidcError::Refused(said) => ApiError::status(
+                StatusCode::FORBIDDEN,
+                format!("The identity provider did not sign you in: {said}"),
+            ),
+            OidcError::Invalid(cause) => {
+                tracing::warn!(%cause, "an OpenID Connect answer was refused");
+                ApiError::status(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "The identity provider's answer was refused, so nobody was signed in: {cause}."
+                    ),
+                )
+            }
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         Self::internal(error)
@@ -183,6 +221,14 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidField { field, message } => ApiError::field(field, message),
             AuthError::NoSuchSession => {
                 ApiError::status(StatusCode::NOT_FOUND, "There is no such session.")
+            }
+            // The same words for everyone: nothing about who the owner is.
+            AuthError::NotTheOwner => ApiError::status(
+                StatusCode::FORBIDDEN,
+                "This instance has an owner, and this identity is not linked to it. Nobody was signed in.",
+            ),
+            AuthError::IdentityRefused(why) => {
+                ApiError::status(StatusCode::UNPROCESSABLE_ENTITY, why)
             }
             AuthError::Internal(cause) => ApiError::internal(cause),
         }

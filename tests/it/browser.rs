@@ -21,8 +21,8 @@ fn artifacts() -> PathBuf {
 }
 
 /// Runs one browser script with `env` and fails the test, with its report and what the test
-/// LLM saw, unless every check in it passed.
-async fn run_e2e(script: &str, env: Vec<(&'static str, String)>, llm: &TestLlm) {
+/// LLM (if one takes part) saw, unless every check in it passed.
+async fn run_e2e(script: &str, env: Vec<(&'static str, String)>, llm: Option<&TestLlm>) {
     assert!(
         repo().join("e2e/node_modules/playwright-core").is_dir()
             && std::path::Path::new("/usr/bin/chromium").exists(),
@@ -43,7 +43,7 @@ async fn run_e2e(script: &str, env: Vec<(&'static str, String)>, llm: &TestLlm) 
         "the browser check failed:\n{}\n{}\nthe test LLM saw: {:?}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr),
-        llm.seen()
+        llm.map(TestLlm::seen)
     );
 }
 
@@ -86,7 +86,7 @@ async fn chat_through(
         ("CLAWHOST_E2E_REPLY", REPLY.to_string()),
         ("CLAWHOST_E2E_SCREENSHOT", screenshot.display().to_string()),
     ]);
-    run_e2e("control-ui.mjs", env, llm).await;
+    run_e2e("control-ui.mjs", env, Some(llm)).await;
     let chats = llm
         .seen()
         .iter()
@@ -203,7 +203,7 @@ async fn first_run_journey() {
             ("CLAWHOST_E2E_REPLY", REPLY.to_string()),
             ("CLAWHOST_E2E_ARTIFACTS", artifacts.display().to_string()),
         ],
-        &llm,
+        Some(&llm),
     )
     .await;
     for page in [
@@ -236,4 +236,23 @@ async fn reqwest_status(server: &TestServer) -> String {
         .as_str()
         .unwrap_or_default()
         .to_string()
+}
+
+/// "Sign in with <issuer>" in Chromium through a real OpenID Connect provider's own login
+/// page: linking from the settings page, then signing in with the button alone.
+#[tokio::test]
+async fn sign_in_with_an_openid_connect_issuer_in_chromium() {
+    let (server, _idp, _dir) = crate::oidc::server_and_issuer(vec![]);
+    server.claimed().await;
+    run_e2e(
+        "oidc.mjs",
+        vec![
+            ("CLAWHOST_E2E_URL", server.origin.clone()),
+            ("CLAWHOST_E2E_PASSWORD", PASSWORD.to_string()),
+            ("CLAWHOST_E2E_SUBJECT", "owner-sub".to_string()),
+            ("CLAWHOST_E2E_EMAIL", "owner@example.test".to_string()),
+        ],
+        None,
+    )
+    .await;
 }

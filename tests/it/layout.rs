@@ -23,6 +23,7 @@ const BASE: &[&str] = &[
     "crypto",
     "fsutil",
     "logging",
+    "outbound",
     "validation",
 ];
 const MAX_LINES: usize = 600;

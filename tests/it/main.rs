@@ -24,6 +24,7 @@ mod harness;
 mod layout;
 mod llm;
 mod login;
+mod oidc;
 mod oom;
 mod openapi;
 mod pages;

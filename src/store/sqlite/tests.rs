@@ -175,3 +175,55 @@ fn anonymous_checks_never_push_out_the_owners() {
         .count();
     assert_eq!(anonymous, 2, "one long name takes the room of several");
 }
+
+#[test]
+fn one_identity_is_linked_to_an_owner_and_an_owner_reset_forgets_it() {
+    let (_dir, store) = store();
+    let identity = |subject: &str| LinkedIdentity {
+        issuer: "https://id.example.com".into(),
+        subject: subject.into(),
+        email: Some("owner@example.com".into()),
+        linked_at: 5,
+    };
+    let linked = event(EventKind::IdentityLinked, 5);
+    assert!(
+        !store.link_identity(&identity("a"), &linked).expect("link"),
+        "no owner yet"
+    );
+    let code = [7u8; 32];
+    store
+        .issue_claim_code(code, 0, 100, &event(EventKind::ClaimCodeIssued, 0))
+        .expect("issue");
+    store
+        .claim(code, "hash", &session("s", 1), &event(EventKind::Claim, 1))
+        .expect("claim");
+    assert!(store.link_identity(&identity("a"), &linked).expect("link"));
+    assert!(store.link_identity(&identity("b"), &linked).expect("link"));
+    assert_eq!(
+        store.linked_identity().expect("read"),
+        Some(identity("b")),
+        "one at a time"
+    );
+    let unlinked = event(EventKind::IdentityUnlinked, 6);
+    assert!(store.unlink_identity(&unlinked).expect("unlink"));
+    assert!(
+        !store.unlink_identity(&unlinked).expect("unlink"),
+        "nothing left"
+    );
+    assert!(store.link_identity(&identity("c"), &linked).expect("link"));
+    store
+        .reset_owner([9u8; 32], 100, &event(EventKind::OwnerReset, 7))
+        .expect("reset");
+    assert_eq!(store.linked_identity().expect("read"), None);
+    let kinds: Vec<String> = store
+        .events(None, 50)
+        .expect("events")
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "identity_unlinked").count(),
+        1,
+        "{kinds:?}"
+    );
+}

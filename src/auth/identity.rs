@@ -1,0 +1,130 @@
+//! The owner's identity at an OpenID Connect issuer: linking it (the owner, signed in and
+//! with a fresh step-up, signs in at the issuer), signing in with it, unlinking it. Only the
+//! issuer and the subject it names decide; the email is shown, never compared.
+
+use std::time::Instant;
+
+use super::oidc::{Identity, OidcError};
+use super::sessions::ActiveSession;
+use super::{Auth, AuthError, ClientInfo, SignedIn};
+use crate::clock::now_ms;
+use crate::store::{self, EventKind, LinkedIdentity, NewEvent, Store};
+
+impl Auth {
+    pub(crate) async fn linked_identity(&self) -> Result<Option<LinkedIdentity>, AuthError> {
+        Ok(store::run(&self.store, Store::linked_identity).await?)
+    }
+
+    /// The abuse limits, before a sign-in at the issuer begins.
+    pub(crate) fn may_begin_identity_sign_in(&self, client: &ClientInfo) -> Result<(), AuthError> {
+        self.take_attempt(client)?;
+        self.foreign_identities
+            .check(&client.limit_key, Instant::now())
+            .map_err(AuthError::wait)
+    }
+
+    /// Signs in with an identity the issuer vouched for. Only the one linked to the owner
+    /// opens a session; anyone else learns nothing (not whether an identity is linked, nor
+    /// whose), and is counted like a wrong password.
+    pub(crate) async fn sign_in_with_identity(
+        &self,
+        identity: &Identity,
+        client: &ClientInfo,
+    ) -> Result<SignedIn, AuthError> {
+        self.may_begin_identity_sign_in(client)?;
+        let linked = self.linked_identity().await?;
+        let is_owner = linked.is_some_and(|linked| {
+            linked.issuer == identity.issuer && linked.subject == identity.subject
+        });
+        if !is_owner {
+            let now = Instant::now();
+            let locked = self
+                .foreign_identities
+                .record_failure(&client.limit_key, now);
+            let mut event = client.event(EventKind::LoginFailed);
+            event.detail = Some("an identity not linked to the owner".into());
+            self.record(event).await?;
+            if locked.is_some() {
+                self.record(client.event(EventKind::Lockout)).await?;
+            }
+            return Err(AuthError::NotTheOwner);
+        }
+        let mut event = client.event(EventKind::LoginOidc);
+        event.detail = Some(shown(identity));
+        // Not a step-up: an issuer that signs a known browser in without asking (Google
+        // does) would let script in the Control UI get a fresh session just by navigating
+        // to `/auth/oidc/start?next=/openclaw/`. The sensitive actions still need the
+        // password given in the session.
+        self.open_session(client, event, false).await
+    }
+
+    /// Links `identity` to the owner signed in with `current`, when the link was begun in
+    /// that session (`begun_in`).
+    pub(crate) async fn link_identity(
+        &self,
+        begun_in: &str,
+        current: &ActiveSession,
+        identity: &Identity,
+        client: &ClientInfo,
+    ) -> Result<LinkedIdentity, AuthError> {
+        if begun_in != current.id {
+            return Err(AuthError::IdentityRefused(
+                "This link was begun in another session. Start it again from the settings page."
+                    .into(),
+            ));
+        }
+        if identity.email.is_some() && !identity.email_verified {
+            return Err(AuthError::IdentityRefused(
+                "The identity provider has not verified this account's email address, so it is not linked. Verify it there, then link again."
+                    .into(),
+            ));
+        }
+        let linked = LinkedIdentity {
+            issuer: identity.issuer.clone(),
+            subject: identity.subject.clone(),
+            email: identity.email.clone(),
+            linked_at: now_ms(),
+        };
+        let mut event = client.event(EventKind::IdentityLinked);
+        event.detail = Some(shown(identity));
+        let row = linked.clone();
+        let stored = store::run(&self.store, move |s| s.link_identity(&row, &event)).await?;
+        if stored {
+            Ok(linked)
+        } else {
+            Err(AuthError::Internal(
+                "no owner to link an identity to".into(),
+            ))
+        }
+    }
+
+    /// Records a sign-in at the issuer that came back refused or unverifiable (one that could
+    /// not reach the issuer is the issuer's trouble, not an event).
+    pub(crate) async fn identity_sign_in_failed(
+        &self,
+        client: &ClientInfo,
+        error: &OidcError,
+    ) -> Result<(), AuthError> {
+        let reason = match error {
+            OidcError::NotConfigured | OidcError::Unreachable(_) => return Ok(()),
+            OidcError::NoSuchFlow => "no such sign-in under way".to_owned(),
+            OidcError::Refused(said) => format!("refused by the issuer: {said}"),
+            OidcError::Invalid(why) => why.clone(),
+        };
+        let mut event = client.event(EventKind::LoginFailed);
+        event.detail = Some(format!("OpenID Connect: {reason}"));
+        self.record(event).await
+    }
+
+    /// Forgets the linked identity; false when there was none.
+    pub(crate) async fn unlink_identity(&self, client: &ClientInfo) -> Result<bool, AuthError> {
+        let event: NewEvent = client.event(EventKind::IdentityUnlinked);
+        Ok(store::run(&self.store, move |s| s.unlink_identity(&event)).await?)
+    }
+}
+
+/// How an identity appears in the security events: its email, or its subject, and where.
+fn shown(identity: &Identity) -> String {
+    let who = identity.email.as_deref().unwrap_or(&identity.subject);
+    format!("{who} at {}", identity.issuer)
+}

@@ -1,0 +1,366 @@
+//! Signing in at an OpenID Connect issuer: the authorization code flow with PKCE (S256), its
+//! `state` and `nonce` kept here, in memory, under a random key that only the browser's
+//! short-lived pre-login cookie carries; the ID token's signature, issuer, audience, expiry
+//! and nonce checked by `openidconnect`. What comes out is an [`Identity`]: who the issuer
+//! says signed in. Whether that is the owner is decided in [`super::identity`].
+//!
+//! The issuer's discovery document (and its keys) is fetched when first needed and again
+//! after [`DISCOVERY_TTL`], and at once when an ID token names a key it does not list (keys
+//! rotate); a refresh that fails keeps the last good one for a bounded time.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    AsyncHttpClient, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, HttpClientError, HttpRequest, HttpResponse,
+    IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
+    TokenResponse, http,
+};
+
+use crate::crypto::{same_secret, sha256};
+
+/// A client built from the issuer's discovery document, with our redirect URI.
+type Client = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// How long a sign-in may take at the issuer (and the pre-login cookie lives).
+pub(crate) const FLOW_TTL: Duration = Duration::from_mins(10);
+/// Sign-ins under way at once; beyond, the oldest is forgotten.
+const MAX_PENDING: usize = 256;
+/// The discovery document (and the keys) are fetched again after this long.
+const DISCOVERY_TTL: Duration = Duration::from_hours(1);
+/// An issuer that cannot be reached is still trusted with its last keys for this long.
+const STALE_AT_MOST: Duration = Duration::from_hours(24);
+/// A key the cached set lacks makes a new fetch, at most this often.
+const REFETCH_AT_MOST_EVERY: Duration = Duration::from_mins(1);
+/// Clocks differ: an ID token is still taken this long after its `exp`.
+const CLOCK_LEEWAY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+/// The issuer's answers (discovery, keys, tokens) are small.
+const MAX_ANSWER: usize = 1024 * 1024;
+
+/// The issuer and how clawhost is registered there.
+#[derive(Debug, Clone)]
+pub(crate) struct OidcSettings {
+    pub(crate) issuer: String,
+    pub(crate) client_id: String,
+    pub(crate) client_secret: Option<String>,
+    /// Besides `openid`.
+    pub(crate) scopes: Vec<String>,
+    pub(crate) display_name: String,
+    /// `<public_url>/auth/oidc/callback`.
+    pub(crate) redirect_uri: String,
+}
+
+/// What a sign-in at the issuer is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// Signing the owner in; then on to `next` (a path on this site).
+    SignIn { next: String },
+    /// Linking the identity to the owner signed in with session `session_id`.
+    Link { session_id: String },
+}
+
+/// Who the issuer says signed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Identity {
+    pub(crate) issuer: String,
+    pub(crate) subject: String,
+    pub(crate) email: Option<String>,
+    pub(crate) email_verified: bool,
+}
+
+/// What the issuer sent back to the callback.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub(crate) struct CallbackParams {
+    pub(crate) code: Option<String>,
+    pub(crate) state: Option<String>,
+    /// RFC 9207: which issuer answered.
+    pub(crate) iss: Option<String>,
+    pub(crate) error: Option<String>,
+    pub(crate) error_description: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum OidcError {
+    #[error("no OpenID Connect issuer is configured")]
+    NotConfigured,
+    /// The issuer could not be reached, or answered what is not OpenID Connect.
+    #[error("{0}")]
+    Unreachable(String),
+    /// No sign-in under way matches: the cookie is gone or expired, or `state` differs.
+    #[error("no sign-in under way matches this answer")]
+    NoSuchFlow,
+    /// The issuer said no (the person cancelled, or it refused clawhost).
+    #[error("the issuer refused: {0}")]
+    Refused(String),
+    /// The answer or the ID token failed a check.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+struct Pending {
+    state: String,
+    nonce: String,
+    verifier: String,
+    purpose: Purpose,
+    started: Instant,
+}
+
+struct Discovered {
+    client: Client,
+    fetched: Instant,
+}
+
+pub(crate) struct Oidc {
+    settings: OidcSettings,
+    http: OidcHttp,
+    /// Keyed by the SHA-256 of the pre-login cookie's value.
+    pending: Mutex<HashMap<[u8; 32], Pending>>,
+    discovered: tokio::sync::Mutex<Option<Discovered>>,
+}
+
+impl Oidc {
+    pub(crate) fn new(settings: OidcSettings) -> Result<Self, String> {
+        Ok(Self {
+            settings,
+            http: OidcHttp(crate::outbound::client()?.clone()),
+            pending: Mutex::new(HashMap::new()),
+            discovered: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    pub(crate) fn settings(&self) -> &OidcSettings {
+        &self.settings
+    }
+
+    /// Starts a sign-in at the issuer: the value for the pre-login cookie, and where to send
+    /// the browser.
+    pub(crate) async fn begin(&self, purpose: Purpose) -> Result<(String, String), OidcError> {
+        let client = self.client(false).await?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut request = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .set_pkce_challenge(challenge);
+        for scope in &self.settings.scopes {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        let (url, state, nonce) = request.url();
+        let key = super::tokens::new_session_token();
+        let pending = Pending {
+            state: state.secret().clone(),
+            nonce: nonce.secret().clone(),
+            verifier: verifier.secret().clone(),
+            purpose,
+            started: Instant::now(),
+        };
+        let mut flows = self.flows();
+        flows.retain(|_, flow| flow.started.elapsed() < FLOW_TTL);
+        if flows.len() >= MAX_PENDING
+            && let Some(oldest) = flows.iter().min_by_key(|(_, f)| f.started).map(|(k, _)| *k)
+        {
+            flows.remove(&oldest);
+        }
+        flows.insert(sha256(key.as_bytes()), pending);
+        Ok((key, url.into()))
+    }
+
+    /// The end of a sign-in: the flow of the pre-login cookie `key` is used up whatever the
+    /// outcome, then the answer is checked and the code exchanged for an ID token.
+    pub(crate) async fn finish(
+        &self,
+        key: Option<&str>,
+        params: &CallbackParams,
+    ) -> Result<(Purpose, Identity), OidcError> {
+        let flow = key.and_then(|key| self.flows().remove(&sha256(key.as_bytes())));
+        let flow = flow.filter(|flow| flow.started.elapsed() < FLOW_TTL);
+        let Some(flow) = flow.filter(|flow| {
+            params
+                .state
+                .as_deref()
+                .is_some_and(|state| same_secret(state.as_bytes(), flow.state.as_bytes()))
+        }) else {
+            return Err(OidcError::NoSuchFlow);
+        };
+        if let Some(iss) = &params.iss
+            && *iss != self.settings.issuer
+        {
+            return Err(OidcError::Invalid(format!(
+                "the answer came from another issuer ({iss})"
+            )));
+        }
+        if let Some(error) = &params.error {
+            let said = params.error_description.as_deref().unwrap_or(error);
+            return Err(OidcError::Refused(said.chars().take(200).collect()));
+        }
+        let Some(code) = &params.code else {
+            return Err(OidcError::Invalid("the answer has no code".into()));
+        };
+        let identity = self.redeem(code, &flow).await?;
+        Ok((flow.purpose, identity))
+    }
+
+    async fn redeem(&self, code: &str, flow: &Pending) -> Result<Identity, OidcError> {
+        let client = self.client(false).await?;
+        let tokens = client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .map_err(|e| {
+                OidcError::Unreachable(format!("the issuer names no token endpoint ({e})"))
+            })?
+            .set_pkce_verifier(PkceCodeVerifier::new(flow.verifier.clone()))
+            .request_async(&self.http)
+            .await
+            .map_err(|error| match error {
+                RequestTokenError::ServerResponse(answer) => {
+                    OidcError::Invalid(format!("the issuer refused the code: {}", answer.error()))
+                }
+                other => OidcError::Unreachable(format!("the token request failed: {other}")),
+            })?;
+        let id_token = tokens
+            .id_token()
+            .ok_or_else(|| OidcError::Invalid("the issuer sent no ID token".into()))?;
+        let nonce = Nonce::new(flow.nonce.clone());
+        let verify = |client: &Client| {
+            let verifier = client
+                .id_token_verifier()
+                .set_time_fn(|| chrono::Utc::now() - CLOCK_LEEWAY);
+            id_token.claims(&verifier, &nonce).map(|claims| Identity {
+                issuer: self.settings.issuer.clone(),
+                subject: claims.subject().as_str().to_owned(),
+                email: claims.email().map(|email| email.as_str().to_owned()),
+                email_verified: claims.email_verified().unwrap_or(false),
+            })
+        };
+        match verify(&client) {
+            Ok(identity) => Ok(identity),
+            // Perhaps the issuer rotated its keys since they were fetched.
+            Err(ClaimsVerificationError::SignatureVerification(_)) => {
+                let client = self.client(true).await?;
+                verify(&client).map_err(|error| rejected(&error))
+            }
+            Err(error) => Err(rejected(&error)),
+        }
+    }
+
+    /// The client from the discovery document: the cached one while fresh (and, with
+    /// `keys_missing`, unless fetched within the last minute), else fetched again.
+    async fn client(&self, keys_missing: bool) -> Result<Client, OidcError> {
+        let mut discovered = self.discovered.lock().await;
+        if let Some(known) = discovered.as_ref() {
+            let age = known.fetched.elapsed();
+            let fresh = if keys_missing {
+                age < REFETCH_AT_MOST_EVERY
+            } else {
+                age < DISCOVERY_TTL
+            };
+            if fresh {
+                return Ok(known.client.clone());
+            }
+        }
+        match self.discover().await {
+            Ok(client) => {
+                *discovered = Some(Discovered {
+                    client: client.clone(),
+                    fetched: Instant::now(),
+                });
+                Ok(client)
+            }
+            Err(error) => match discovered.as_ref() {
+                Some(known) if known.fetched.elapsed() < STALE_AT_MOST => {
+                    tracing::warn!(%error, "the OpenID Connect issuer could not be read again; its last keys are used");
+                    Ok(known.client.clone())
+                }
+                _ => Err(error),
+            },
+        }
+    }
+
+    async fn discover(&self) -> Result<Client, OidcError> {
+        let settings = &self.settings;
+        let issuer = IssuerUrl::new(settings.issuer.clone())
+            .map_err(|e| OidcError::Unreachable(format!("the issuer URL: {e}")))?;
+        let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
+            .await
+            .map_err(|e| {
+                OidcError::Unreachable(format!(
+                    "{} could not be read: {}",
+                    settings.issuer,
+                    error_chain(&e)
+                ))
+            })?;
+        let redirect = RedirectUrl::new(settings.redirect_uri.clone())
+            .map_err(|e| OidcError::Unreachable(format!("the redirect URI: {e}")))?;
+        Ok(CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(settings.client_id.clone()),
+            settings.client_secret.clone().map(ClientSecret::new),
+        )
+        .set_redirect_uri(redirect))
+    }
+
+    fn flows(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Pending>> {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn rejected(error: &ClaimsVerificationError) -> OidcError {
+    OidcError::Invalid(format!("the ID token was refused: {error}"))
+}
+
+/// An error with its causes, for the log and the owner (no secrets: URLs and reasons only).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// openidconnect's requests through clawhost's one outbound client (no redirects followed),
+/// each answer read up to [`MAX_ANSWER`].
+struct OidcHttp(reqwest::Client);
+
+impl<'c> AsyncHttpClient<'c> for OidcHttp {
+    type Error = HttpClientError<reqwest::Error>;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, Self::Error>> + Send + 'c>>;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let request = reqwest::Request::try_from(request).map_err(Box::new)?;
+            let mut response = self.0.execute(request).await.map_err(Box::new)?;
+            let mut answer = http::Response::builder().status(response.status());
+            for (name, value) in response.headers() {
+                answer = answer.header(name, value);
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(Box::new)? {
+                if body.len() + chunk.len() > MAX_ANSWER {
+                    return Err(HttpClientError::Other(format!(
+                        "the answer is larger than {MAX_ANSWER} bytes"
+                    )));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            answer.body(body).map_err(HttpClientError::Http)
+        })
+    }
+}
