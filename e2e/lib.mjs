@@ -92,3 +92,23 @@ export async function chatWithTestLlm(page, reply) {
   }
   return true;
 }
+
+/// Runs `work(steps, problems)` with a Chromium, and prints one JSON line: what it did, the
+/// problems it found, and what stopped it, if anything. Exits 0 only when nothing did and
+/// no problem was found.
+export async function runChecks(work) {
+  const steps = [];
+  const problems = [];
+  const browser = await launchChromium();
+  let result;
+  try {
+    await work(browser, steps, problems);
+    result = { ok: problems.length === 0, steps, problems };
+  } catch (error) {
+    result = { ok: false, steps, problems, error: String(error) };
+  } finally {
+    await browser.close();
+  }
+  console.log(JSON.stringify(result));
+  process.exit(result.ok ? 0 : 1);
+}

@@ -11,19 +11,15 @@
 // account to type at the issuer), CLAWHOST_E2E_EMAIL (what the settings then show).
 // Output: one JSON line; exit 0 on success.
 
-import { accessibilityProblems, launchChromium } from "./lib.mjs";
+import { accessibilityProblems, runChecks } from "./lib.mjs";
 
 const base = process.env.CLAWHOST_E2E_URL;
 const password = process.env.CLAWHOST_E2E_PASSWORD;
 const subject = process.env.CLAWHOST_E2E_SUBJECT;
 const email = process.env.CLAWHOST_E2E_EMAIL;
 
-const problems = [];
-const steps = [];
-const browser = await launchChromium();
-
 /// A fresh context whose console errors on clawhost's pages are problems.
-async function freshPage() {
+async function freshPage(browser, problems) {
   const context = await browser.newContext();
   const page = await context.newPage();
   page.on("console", (message) => {
@@ -41,9 +37,8 @@ async function signInAtIssuer(page) {
   await page.getByRole("button", { name: "Sign in" }).click();
 }
 
-let result;
-try {
-  const { page } = await freshPage();
+await runChecks(async (browser, steps, problems) => {
+  const { page } = await freshPage(browser, problems);
   await page.goto(`${base}/login`);
   await page.getByLabel("Password").fill(password);
   // Signing in lands on the setup while the first run is not done, else the dashboard.
@@ -63,7 +58,7 @@ try {
   await Promise.all([page.waitForURL(/\/login$/), page.getByRole("navigation", { name: "Main" }).getByRole("button", { name: "Log out" }).click()]);
   steps.push("logged out");
 
-  const stranger = await freshPage();
+  const stranger = await freshPage(browser, problems);
   await stranger.page.goto(`${base}/login`);
   problems.push(...(await accessibilityProblems(stranger.page, "sign-in with the issuer's button")));
   await stranger.page.getByRole("link", { name: "Sign in with Test IdP" }).click();
@@ -73,13 +68,4 @@ try {
   const me = await stranger.page.evaluate(async () => (await fetch("/api/auth/me")).status);
   if (me !== 200) problems.push(`/api/auth/me after signing in at the issuer: ${me}`);
   steps.push("a new browser signed in with “Sign in with Test IdP” and the issuer's form alone");
-
-  result = { ok: problems.length === 0, steps, problems };
-} catch (error) {
-  result = { ok: false, steps, problems, error: String(error) };
-} finally {
-  await browser.close();
-}
-
-console.log(JSON.stringify(result));
-process.exit(result.ok ? 0 : 1);
+});

@@ -280,6 +280,7 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
     let header_timeout = config.header_timeout;
     let state = AppState::new(state::Inner {
         oidc,
+        passkeys: auth::passkeys::Passkeys::new(public_url.origin(), public_url.host()),
         cookie: SessionCookie::new(&public_url, config.session_absolute),
         proxy: proxy::service::Proxy::new(config.proxy.clone()),
         config,

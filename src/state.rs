@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::auth::Auth;
 use crate::auth::limiter::RateLimit;
 use crate::auth::oidc::Oidc;
+use crate::auth::passkeys::Passkeys;
 use crate::channels::whatsapp_link::Linker;
 use crate::config::{Config, PublicUrl};
 use crate::gateway::first_run::{self, FirstRun};
@@ -28,6 +29,7 @@ pub(crate) struct Inner {
     pub(crate) auth: Auth,
     /// Signing in at an OpenID Connect issuer, when one is configured.
     pub(crate) oidc: Option<Oidc>,
+    pub(crate) passkeys: Passkeys,
     pub(crate) store: SharedStore,
     pub(crate) sealer: Arc<SecretBox>,
     pub(crate) gateway: Arc<Gateway>,

@@ -411,6 +411,107 @@ function retryWhenAvailable() {
   window.setTimeout(again, every);
 }
 
+// Passkeys (WebAuthn). The server's options are WebAuthn's JSON form (binary fields in
+// base64url); browsers without PublicKeyCredential.parse*FromJSON get them converted here.
+const fromBase64url = (text) =>
+  Uint8Array.from(atob(text.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0)).buffer;
+const toBase64url = (buffer) =>
+  btoa(String.fromCharCode(...new Uint8Array(buffer))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+const withIds = (list) => (list || []).map((c) => ({ ...c, id: fromBase64url(c.id) }));
+
+function creationOptions(json) {
+  if (PublicKeyCredential.parseCreationOptionsFromJSON) return PublicKeyCredential.parseCreationOptionsFromJSON(json);
+  return { ...json, challenge: fromBase64url(json.challenge), user: { ...json.user, id: fromBase64url(json.user.id) }, excludeCredentials: withIds(json.excludeCredentials) };
+}
+
+function requestOptions(json) {
+  if (PublicKeyCredential.parseRequestOptionsFromJSON) return PublicKeyCredential.parseRequestOptionsFromJSON(json);
+  return { ...json, challenge: fromBase64url(json.challenge), allowCredentials: withIds(json.allowCredentials) };
+}
+
+function credentialJson(credential) {
+  if (credential.toJSON) return credential.toJSON();
+  const r = credential.response;
+  const response = { clientDataJSON: toBase64url(r.clientDataJSON) };
+  if (r.attestationObject) response.attestationObject = toBase64url(r.attestationObject);
+  if (r.authenticatorData) response.authenticatorData = toBase64url(r.authenticatorData);
+  if (r.signature) response.signature = toBase64url(r.signature);
+  if (r.userHandle) response.userHandle = toBase64url(r.userHandle);
+  return { id: credential.id, rawId: toBase64url(credential.rawId), type: credential.type, response, clientExtensionResults: credential.getClientExtensionResults() };
+}
+
+function showError(root, message) {
+  const field = $('[data-field="passkey-error"]', root);
+  field.hidden = false;
+  field.textContent = message;
+}
+
+const problemText = (result) => (result.data && result.data.detail) || `The request failed (${result.status}).`;
+
+// One passkey answer for a sign-in ceremony: `finish(ceremony, credential)` takes it on.
+async function withPasskey(root, finish) {
+  const started = await api("POST", "/api/auth/passkeys/login/start");
+  if (!started.ok) return showError(root, problemText(started));
+  let credential;
+  try {
+    credential = await navigator.credentials.get({ publicKey: requestOptions(started.data.options.publicKey) });
+  } catch {
+    return showError(root, "No passkey was used.");
+  }
+  const finished = await finish({ ceremony: started.data.ceremony, credential: credentialJson(credential) });
+  if (!finished.ok) showError(root, problemText(finished));
+  return finished.ok;
+}
+
+function passkeys() {
+  if (!window.PublicKeyCredential) return;
+  const signIn = $("[data-passkey-sign-in]");
+  if (signIn) {
+    signIn.hidden = false;
+    $("button", signIn).addEventListener("click", async () => {
+      if (await withPasskey(signIn, (answer) => api("POST", "/api/auth/passkeys/login/finish", answer))) {
+        window.location.assign(signIn.dataset.next || "/");
+      }
+    });
+  }
+  const stepUp = $("[data-passkey-step-up]");
+  if (stepUp) {
+    stepUp.hidden = false;
+    $("button", stepUp).addEventListener("click", async () => {
+      if (await withPasskey(stepUp, (passkey) => api("POST", "/api/auth/reauthenticate", { passkey }))) {
+        // Confirmed: the same fields again, without a password, carry the action out.
+        const form = $("form[data-step-up]");
+        $("#reauth_password", form).remove();
+        form.submit();
+      }
+    });
+  }
+  const register = $("form[data-passkey-register]");
+  if (register) {
+    register.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const name = $("#passkey_name", register).value.trim();
+      const started = await api("POST", "/api/auth/passkeys/register/start", { name });
+      if (needsStepUp(started)) {
+        // The form posts itself: the server's page asks for the password, then back here.
+        register.submit();
+        return;
+      }
+      if (!started.ok) return showError(register, problemText(started));
+      let credential;
+      try {
+        credential = await navigator.credentials.create({ publicKey: creationOptions(started.data.options.publicKey) });
+      } catch {
+        return showError(register, "No passkey was made.");
+      }
+      const finished = await api("POST", "/api/auth/passkeys/register/finish", { ceremony: started.data.ceremony, credential: credentialJson(credential) });
+      if (!finished.ok) return showError(register, problemText(finished));
+      window.location.assign("/settings#passkeys");
+      window.location.reload();
+    });
+  }
+}
+
 // "Continue to <issuer>" after linking was confirmed: a form may not redirect to another
 // origin (CSP form-action 'self'), so the page links there, and with script goes on by itself.
 function followToIssuer() {
@@ -420,6 +521,7 @@ function followToIssuer() {
 
 document.addEventListener("DOMContentLoaded", () => {
   followToIssuer();
+  passkeys();
   localTimes();
   retryWhenAvailable();
   channels();

@@ -89,7 +89,7 @@ async fn login(
     signed_in_response(&state, StatusCode::OK, signed_in).await
 }
 
-async fn signed_in_response(
+pub(super) async fn signed_in_response(
     state: &AppState,
     status: StatusCode,
     signed_in: SignedIn,
@@ -104,7 +104,7 @@ async fn signed_in_response(
 }
 
 #[derive(Serialize, ToSchema)]
-struct Me {
+pub(super) struct Me {
     owner: OwnerView,
     session: SessionView,
 }
@@ -214,12 +214,16 @@ async fn revoke_others(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReauthenticateRequest {
-    password: String,
+    /// The owner's password…
+    password: Option<String>,
+    /// …or the answer to a passkey ceremony from `POST /api/auth/passkeys/login/start`.
+    passkey: Option<super::ceremony::Answer>,
 }
 
-/// Gives the password again in this session: for the next five minutes (by default) the
-/// sensitive actions are open to it: provider settings, revoking other sessions, rotating
-/// the gateway's credential, installing OpenClaw.
+/// Gives the password (or a passkey) again in this session: for the next five minutes (by
+/// default) the sensitive actions are open to it: provider settings, revoking other
+/// sessions, rotating the gateway's credential, installing OpenClaw, passkeys, linking an
+/// identity.
 #[utoipa::path(post, path = "/api/auth/reauthenticate", tag = "auth", security(("session" = [])),
     request_body = ReauthenticateRequest, responses((status = 204, description = "Confirmed")))]
 async fn reauthenticate(
@@ -228,10 +232,32 @@ async fn reauthenticate(
     Owner(current): Owner,
     ApiJson(body): ApiJson<ReauthenticateRequest>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .auth
-        .reauthenticate(&current, &body.password, &client)
-        .await?;
+    match (body.password, body.passkey) {
+        (Some(password), None) => {
+            state
+                .auth
+                .reauthenticate(&current, &password, &client)
+                .await?;
+        }
+        (None, Some(answer)) => {
+            state
+                .auth
+                .reauthenticate_with_passkey(
+                    &state.passkeys,
+                    &current,
+                    &answer.ceremony,
+                    answer.credential,
+                    &client,
+                )
+                .await?;
+        }
+        _ => {
+            return Err(ApiError::field(
+                "password",
+                "Give the password, or a passkey answer, not both.",
+            ));
+        }
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -5,9 +5,11 @@
 //! that exist, with the types they really take and return.
 
 mod auth;
+mod ceremony;
 mod channels;
 mod gateway;
 mod oidc;
+mod passkeys;
 mod status;
 mod tls;
 
@@ -47,6 +49,7 @@ pub(crate) fn routes() -> (Router<AppState>, Document) {
         .routes(routes!(healthz))
         .merge(auth::routes())
         .merge(oidc::routes())
+        .merge(passkeys::routes())
         .merge(gateway::routes())
         .merge(status::routes())
         .merge(channels::routes())
@@ -158,13 +161,15 @@ mod tests {
                     "/api/auth/instance",
                     "/api/auth/claim",
                     "/api/auth/login",
+                    "/api/auth/passkeys/login/start",
+                    "/api/auth/passkeys/login/finish",
                 ]
                 .contains(&path.as_str())
                     || (path == "/api/status" && item.post.as_ref() == Some(operation));
                 assert_eq!(operation.security.is_none(), public, "{path}");
             }
         }
-        assert_eq!(operations, 37);
+        assert_eq!(operations, 43);
     }
 
     /// utoipa takes only literals for bounds and patterns; these are the constants the

@@ -68,13 +68,13 @@ impl Auth {
         client: &ClientInfo,
     ) -> Result<LinkedIdentity, AuthError> {
         if begun_in != current.id {
-            return Err(AuthError::IdentityRefused(
+            return Err(AuthError::NotAccepted(
                 "This link was begun in another session. Start it again from the settings page."
                     .into(),
             ));
         }
         if identity.email.is_some() && !identity.email_verified {
-            return Err(AuthError::IdentityRefused(
+            return Err(AuthError::NotAccepted(
                 "The identity provider has not verified this account's email address, so it is not linked. Verify it there, then link again."
                     .into(),
             ));

@@ -7,6 +7,8 @@ pub(crate) mod guard;
 pub(crate) mod identity;
 pub(crate) mod limiter;
 pub(crate) mod oidc;
+pub(crate) mod passkey_sign_in;
+pub(crate) mod passkeys;
 pub(crate) mod password;
 pub(crate) mod sessions;
 pub(crate) mod tokens;
@@ -45,9 +47,16 @@ pub(crate) enum AuthError {
     /// Someone signed in at the issuer who is not the owner.
     #[error("not the owner's identity")]
     NotTheOwner,
-    /// An identity that cannot be linked, and why (for the owner).
+    /// What the owner offered cannot be taken (an identity to link, a passkey), and why.
     #[error("{0}")]
-    IdentityRefused(String),
+    NotAccepted(String),
+    #[error("no such passkey")]
+    NoSuchPasskey,
+    /// A passkey answer that does not sign in: the same for every reason.
+    #[error("the passkey was refused")]
+    PasskeyRefused,
+    #[error(transparent)]
+    Passkey(#[from] passkeys::PasskeyError),
     #[error("{0}")]
     Internal(String),
 }
@@ -108,6 +117,8 @@ pub(crate) struct Auth {
     claim_failures: Lockout<IpAddr>,
     /// Sign-ins at the OpenID Connect issuer as someone not the owner, per client address.
     foreign_identities: Lockout<IpAddr>,
+    /// Passkey answers refused, per client address.
+    passkey_failures: Lockout<IpAddr>,
     /// Attempts on the auth endpoints per client address, failed or not.
     attempts: RateLimit<IpAddr>,
     /// Claims run one at a time: once one succeeds, the rest see the owner and stop before
@@ -144,6 +155,7 @@ impl Auth {
             guard: PasswordGuard::new(cores * 2),
             claim_failures: Lockout::new(lockout(10)),
             foreign_identities: Lockout::new(lockout(5)),
+            passkey_failures: Lockout::new(lockout(10)),
             attempts: RateLimit::new(60, 1.0),
             claiming: tokio::sync::Mutex::new(()),
             owner_seen: std::sync::Mutex::new(owner.map(|o| o.created_at)),
@@ -188,6 +200,7 @@ impl Auth {
             self.guard.clear();
             self.claim_failures.clear();
             self.foreign_identities.clear();
+            self.passkey_failures.clear();
         }
         Ok(())
     }
@@ -420,9 +433,9 @@ impl Auth {
 
     /// Whether the password was given in `session` recently enough for a sensitive action
     /// (changing the provider or its key, revoking other sessions, rotating the gateway's
-    /// credential, installing OpenClaw, linking WhatsApp). The Control UI runs on clawhost's
-    /// origin: script in it can make any request the owner's browser can, but not give the
-    /// password. (Its own socket to the gateway is another matter: docs/SECURITY.md.)
+    /// credential, installing OpenClaw, linking WhatsApp, passkeys, the linked identity). The
+    /// Control UI runs on clawhost's origin: script in it can make any request the owner's
+    /// browser can, but not give the password. (Its own socket to the gateway is another matter: docs/SECURITY.md.)
     pub(crate) fn is_fresh(&self, session: &ActiveSession) -> bool {
         session.is_fresh(self.settings.reauth_window, now_ms())
     }

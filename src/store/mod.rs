@@ -53,6 +53,26 @@ pub(crate) struct LinkedIdentity {
     pub(crate) linked_at: UnixMs,
 }
 
+/// One of the owner's passkeys as kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoredPasskey {
+    pub(crate) id: String,
+    pub(crate) credential_id: Vec<u8>,
+    pub(crate) name: String,
+    /// The verifier's record of the credential (public key, counter, backup state), JSON.
+    pub(crate) credential: String,
+    pub(crate) created_at: UnixMs,
+    pub(crate) last_used_at: Option<UnixMs>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PasskeyAdded {
+    Added,
+    /// That credential is registered already.
+    AlreadyRegistered,
+    NoOwner,
+}
+
 /// A security event to record. `kind` is one of the names in [`EventKind`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct NewEvent {
@@ -123,6 +143,9 @@ pub(crate) enum EventKind {
     LoginOidc,
     IdentityLinked,
     IdentityUnlinked,
+    LoginPasskey,
+    PasskeyAdded,
+    PasskeyRemoved,
 }
 
 impl EventKind {
@@ -147,6 +170,9 @@ impl EventKind {
             Self::LoginOidc => "login_oidc",
             Self::IdentityLinked => "identity_linked",
             Self::IdentityUnlinked => "identity_unlinked",
+            Self::LoginPasskey => "login_passkey",
+            Self::PasskeyAdded => "passkey_added",
+            Self::PasskeyRemoved => "passkey_removed",
         }
     }
 }
@@ -219,6 +245,24 @@ pub(crate) trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// Forgets the linked identity; returns whether there was one.
     fn unlink_identity(&self, event: &NewEvent) -> Result<bool, StoreError>;
+
+    /// The owner's WebAuthn user handle; `new` becomes it when there is none yet.
+    fn webauthn_user_handle(&self, new: [u8; 16]) -> Result<[u8; 16], StoreError>;
+    fn passkeys(&self) -> Result<Vec<StoredPasskey>, StoreError>;
+    fn add_passkey(
+        &self,
+        passkey: &StoredPasskey,
+        event: &NewEvent,
+    ) -> Result<PasskeyAdded, StoreError>;
+    /// Records a sign-in with passkey `id`, and its new record when the verifier updated it.
+    fn passkey_used(
+        &self,
+        id: &str,
+        credential: Option<&str>,
+        at: UnixMs,
+    ) -> Result<(), StoreError>;
+    /// Removes passkey `id`; returns whether it existed.
+    fn remove_passkey(&self, id: &str, event: &NewEvent) -> Result<bool, StoreError>;
 
     fn insert_session(&self, session: &Session, event: &NewEvent) -> Result<(), StoreError>;
     fn session_by_token_hash(&self, token_hash: [u8; 32]) -> Result<Option<Session>, StoreError>;

@@ -14,25 +14,13 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use rows::{
     SESSION_COLUMNS, bump_auth_epoch, insert_event, insert_session_row, owner_exists,
-    session_from_row,
+    session_from_row, sql_int,
 };
 
 use super::{
     ClaimOutcome, Event, GatewaySettings, IssueCodeOutcome, LinkedIdentity, NewEvent, Owner,
-    Session, StatusBudget, StatusCheck, Store, StoreError, UnixMs,
+    PasskeyAdded, Session, StatusBudget, StatusCheck, Store, StoreError, StoredPasskey, UnixMs,
 };
-
-/// Migrations in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[&str] = &[
-    include_str!("migrations/0001_foundation.sql"),
-    include_str!("migrations/0002_gateway.sql"),
-    include_str!("migrations/0003_status_checks.sql"),
-    include_str!("migrations/0004_status_check_origin.sql"),
-    include_str!("migrations/0005_session_reauthentication.sql"),
-    include_str!("migrations/0006_known_devices.sql"),
-    include_str!("migrations/0007_gateway_first_ready.sql"),
-    include_str!("migrations/0008_oidc_identity.sql"),
-];
 
 pub(crate) struct SqliteStore {
     conn: Mutex<Connection>,
@@ -57,7 +45,7 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // Deleted rows (session hashes, old password hashes) are overwritten, not left behind.
         conn.pragma_update(None, "secure_delete", "ON")?;
-        migrate(&mut conn)?;
+        schema::migrate(&mut conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -70,36 +58,6 @@ impl SqliteStore {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-}
-
-/// A count or a position as SQLite takes it.
-fn sql_int(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let applied: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    let supported = sql_int(MIGRATIONS.len());
-    if applied > supported {
-        return Err(StoreError::SchemaTooNew {
-            found: applied,
-            supported,
-        });
-    }
-    // A negative version is none that clawhost wrote: leave such a schema alone.
-    let done = usize::try_from(applied).unwrap_or(usize::MAX);
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(done) {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        // Another process may have migrated while we waited for the write lock.
-        let now: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
-        if now > sql_int(index) {
-            continue;
-        }
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", sql_int(index + 1))?;
-        tx.commit()?;
-    }
-    Ok(())
 }
 
 impl Store for SqliteStore {
@@ -226,6 +184,8 @@ impl Store for SqliteStore {
         tx.execute("DELETE FROM sessions", [])?;
         tx.execute("DELETE FROM known_devices", [])?;
         tx.execute("DELETE FROM oidc_identity", [])?;
+        tx.execute("DELETE FROM passkeys", [])?;
+        tx.execute("DELETE FROM webauthn_user", [])?;
         tx.execute(
             "INSERT OR REPLACE INTO claim_code (id, code_hash, created_at, expires_at) \
              VALUES (1, ?1, ?2, ?3)",
@@ -251,6 +211,35 @@ impl Store for SqliteStore {
 
     fn unlink_identity(&self, event: &NewEvent) -> Result<bool, StoreError> {
         Ok(identity::unlink(&mut self.conn(), event)?)
+    }
+
+    fn webauthn_user_handle(&self, new: [u8; 16]) -> Result<[u8; 16], StoreError> {
+        Ok(passkeys::user_handle(&mut self.conn(), new)?)
+    }
+
+    fn passkeys(&self) -> Result<Vec<StoredPasskey>, StoreError> {
+        Ok(passkeys::list(&self.conn())?)
+    }
+
+    fn add_passkey(
+        &self,
+        passkey: &StoredPasskey,
+        event: &NewEvent,
+    ) -> Result<PasskeyAdded, StoreError> {
+        Ok(passkeys::add(&mut self.conn(), passkey, event)?)
+    }
+
+    fn passkey_used(
+        &self,
+        id: &str,
+        credential: Option<&str>,
+        at: UnixMs,
+    ) -> Result<(), StoreError> {
+        Ok(passkeys::used(&self.conn(), id, credential, at)?)
+    }
+
+    fn remove_passkey(&self, id: &str, event: &NewEvent) -> Result<bool, StoreError> {
+        Ok(passkeys::remove(&mut self.conn(), id, event)?)
     }
 
     fn insert_session(&self, session: &Session, event: &NewEvent) -> Result<(), StoreError> {
@@ -566,6 +555,8 @@ impl Store for SqliteStore {
 }
 
 mod identity;
+mod passkeys;
 mod rows;
+mod schema;
 #[cfg(test)]
 mod tests;

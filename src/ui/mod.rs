@@ -9,6 +9,7 @@ mod assets;
 mod https_card;
 mod oidc_pages;
 mod owner_pages;
+mod passkey_pages;
 mod render;
 mod sign_in;
 mod step_up;
@@ -22,6 +23,7 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .merge(sign_in::routes())
         .merge(oidc_pages::routes())
+        .merge(passkey_pages::routes())
         .merge(owner_pages::routes())
         .merge(whatsapp_page::routes())
         .merge(assets::routes())

@@ -10,6 +10,7 @@ use axum::{Form, Router};
 use serde::Deserialize;
 
 use super::oidc_pages::{IdentityCard, identity_card};
+use super::passkey_pages::{PasskeyCard, passkey_card};
 use super::render::{Moment, form_message, render, see_other};
 use super::step_up::{Confirmable, NoFields};
 use crate::auth::sessions::ActiveSession;
@@ -458,6 +459,7 @@ struct EventRow {
 #[template(path = "settings.html")]
 struct SettingsPage {
     identity: Option<IdentityCard>,
+    passkeys: PasskeyCard,
     password_message: Option<String>,
     password_ok: bool,
     sessions: Vec<SessionRow>,
@@ -510,6 +512,7 @@ async fn settings_view(
     };
     Ok(SettingsPage {
         identity: identity_card(state).await?,
+        passkeys: passkey_card(state).await?,
         password_message,
         password_ok,
         sessions,

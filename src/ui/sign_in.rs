@@ -121,6 +121,8 @@ struct LoginPage<'a> {
     error: Option<String>,
     next: &'a str,
     oidc: Option<OidcButton<'a>>,
+    /// Whether passkeys can be used here (the button shows with WebAuthn in the browser).
+    passkeys: bool,
 }
 
 /// "Sign in with …", when an issuer is configured.
@@ -151,6 +153,7 @@ async fn login_page(
                 error: None,
                 next,
                 oidc: oidc_button(&state, next),
+                passkeys: state.passkeys.unavailable().is_none(),
             },
         ),
         Err(error) => ApiError::from(error).into_page(),
@@ -175,6 +178,7 @@ async fn login_submit(
             error: Some(message),
             next,
             oidc: oidc_button(&state, next),
+            passkeys: state.passkeys.unavailable().is_none(),
         }),
     }
 }

@@ -33,6 +33,8 @@ struct ConfirmPage<'a> {
     back: &'a str,
     fields: &'a [(String, String)],
     error: Option<String>,
+    /// Whether a passkey may confirm instead (with WebAuthn in the browser).
+    passkeys: bool,
 }
 
 /// A page form that may need the password first: its fields, the owner's session, and the
@@ -116,6 +118,7 @@ impl<T> Confirmable<T> {
                     back: self.back,
                     fields: &self.fields,
                     error,
+                    passkeys: state.passkeys.unavailable().is_none(),
                 },
             )
         };

@@ -13,6 +13,7 @@ use super::problems::{ABOUT_BLANK, html_error, problem};
 use crate::auth::AuthError;
 use crate::auth::limiter::retry_after_secs;
 use crate::auth::oidc::OidcError;
+use crate::auth::passkeys::PasskeyError;
 use crate::channels::whatsapp_link::LinkError;
 use crate::gateway::settings::SettingsError;
 use crate::gateway::status::GatewayError;
@@ -195,6 +196,23 @@ impl From<OidcError> for ApiError {
     }
 }
 
+impl From<PasskeyError> for ApiError {
+    fn from(error: PasskeyError) -> Self {
+        match error {
+            PasskeyError::Unavailable(why) => ApiError::status(
+                StatusCode::CONFLICT,
+                format!("Passkeys cannot be used here: {why}."),
+            ),
+            PasskeyError::NoSuchCeremony => ApiError::status(
+                StatusCode::BAD_REQUEST,
+                "This passkey request has expired or was used already. Try again.",
+            ),
+            PasskeyError::Malformed(why) => ApiError::field("credential", why),
+            PasskeyError::Refused(why) => ApiError::status(StatusCode::UNPROCESSABLE_ENTITY, why),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         Self::internal(error)
@@ -227,9 +245,15 @@ impl From<AuthError> for ApiError {
                 StatusCode::FORBIDDEN,
                 "This instance has an owner, and this identity is not linked to it. Nobody was signed in.",
             ),
-            AuthError::IdentityRefused(why) => {
-                ApiError::status(StatusCode::UNPROCESSABLE_ENTITY, why)
+            AuthError::NotAccepted(why) => ApiError::status(StatusCode::UNPROCESSABLE_ENTITY, why),
+            AuthError::NoSuchPasskey => {
+                ApiError::status(StatusCode::NOT_FOUND, "There is no such passkey.")
             }
+            AuthError::PasskeyRefused => ApiError::status(
+                StatusCode::UNAUTHORIZED,
+                "This passkey does not sign in here.",
+            ),
+            AuthError::Passkey(error) => error.into(),
             AuthError::Internal(cause) => ApiError::internal(cause),
         }
     }

@@ -256,3 +256,38 @@ async fn sign_in_with_an_openid_connect_issuer_in_chromium() {
     )
     .await;
 }
+
+/// Passkeys in Chromium with its virtual authenticator: added from the settings page,
+/// signing in alone, a forged answer refused, a step-up given with one, a removed one
+/// refused.
+#[tokio::test]
+async fn passkeys_in_chromium() {
+    let port = free_port();
+    let public_url = format!("http://localhost:{port}");
+    let server = TestServer::start_with(Options {
+        env: vec![("CLAWHOST_SESSION_REAUTH_WINDOW".into(), "5s".into())],
+        listen: Some(format!("127.0.0.1:{port}")),
+        public_url: Some(public_url.clone()),
+        ..Options::default()
+    });
+    let owner = server.claimed().await;
+    run_e2e(
+        "passkeys.mjs",
+        vec![
+            ("CLAWHOST_E2E_URL", public_url),
+            ("CLAWHOST_E2E_PASSWORD", PASSWORD.to_string()),
+            ("CLAWHOST_E2E_REAUTH_MS", "5000".to_string()),
+        ],
+        None,
+    )
+    .await;
+    let kinds = owner.event_kinds().await;
+    for kind in [
+        "passkey_added",
+        "login_passkey",
+        "passkey_removed",
+        "login_failed",
+    ] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind}: {kinds:?}");
+    }
+}

@@ -574,6 +574,26 @@ impl Client {
             .expect("GET")
     }
 
+    /// The newest security events (up to 200), oldest last.
+    pub async fn events(&self) -> Vec<Value> {
+        let events = self.json("/api/auth/events?limit=200").await;
+        events["events"].as_array().expect("events").clone()
+    }
+
+    /// The kinds of the newest security events.
+    pub async fn event_kinds(&self) -> Vec<String> {
+        self.events()
+            .await
+            .iter()
+            .filter_map(|e| e["kind"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// A page's text, as a browser navigation gets it.
+    pub async fn page_text(&self, path: &str) -> String {
+        self.get_html(path).await.text().await.expect("page")
+    }
+
     pub async fn put(&self, path: &str, body: &Value) -> reqwest::Response {
         self.http
             .put(self.url(path))

@@ -28,6 +28,7 @@ mod oidc;
 mod oom;
 mod openapi;
 mod pages;
+mod passkeys;
 mod pebble;
 mod proxy;
 mod readme;

@@ -219,22 +219,11 @@ async fn sign_in_as(
     (browser, response)
 }
 
-async fn events(owner: &Client) -> Vec<Value> {
-    let events = owner.json("/api/auth/events?limit=200").await;
-    events["events"].as_array().expect("events").clone()
-}
-
 #[tokio::test]
 async fn the_owner_links_an_identity_and_signs_in_with_it() {
     let (server, idp, _dir) = server_and_issuer(vec![]);
     let owner = server.claimed().await;
-    let page = server
-        .client()
-        .get_html("/login")
-        .await
-        .text()
-        .await
-        .expect("page");
+    let page = server.client().page_text("/login").await;
     assert!(page.contains("Sign in with Test IdP"), "{page}");
     let status = owner.json("/api/auth/oidc").await;
     assert_eq!(status["configured"], true);
@@ -252,12 +241,7 @@ async fn the_owner_links_an_identity_and_signs_in_with_it() {
     assert_eq!(status["linked"]["subject"], "owner-sub");
     assert_eq!(status["linked"]["email"], "owner@example.test");
     assert_eq!(status["linked"]["issuer"], idp.issuer.as_str());
-    let settings = owner
-        .get_html("/settings")
-        .await
-        .text()
-        .await
-        .expect("page");
+    let settings = owner.page_text("/settings").await;
     assert!(
         settings.contains("owner@example.test"),
         "the settings page shows the identity"
@@ -304,7 +288,7 @@ async fn the_owner_links_an_identity_and_signs_in_with_it() {
         "{text}"
     );
     assert_eq!(stranger.session_token(), None);
-    let kinds = events(&owner).await;
+    let kinds = owner.events().await;
     assert!(kinds.iter().any(|e| e["kind"] == "login_oidc"), "{kinds:?}");
     assert!(
         kinds.iter().any(|e| e["kind"] == "identity_linked"),
@@ -505,7 +489,8 @@ async fn every_wrong_answer_from_the_issuer_is_refused() {
     );
 
     // Each refusal is a security event with its reason; nobody was signed in by any.
-    let failures: Vec<String> = events(&owner)
+    let failures: Vec<String> = owner
+        .events()
         .await
         .iter()
         .filter(|e| e["kind"] == "login_failed")
@@ -592,7 +577,7 @@ async fn foreign_identities_are_locked_out_like_wrong_passwords() {
     // Five free, as for wrong passwords; the sixth locks, and the next wait.
     assert_eq!(&statuses[..6], &[403; 6], "{statuses:?}");
     assert!(statuses[6..].iter().all(|s| *s == 429), "{statuses:?}");
-    let kinds = events(&owner).await;
+    let kinds = owner.events().await;
     assert!(kinds.iter().any(|e| e["kind"] == "lockout"), "{kinds:?}");
     // The password has a lane of its own.
     server.login().await;

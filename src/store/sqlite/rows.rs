@@ -71,3 +71,8 @@ pub(super) fn session_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Sess
         reauthenticated_at: row.get(7)?,
     })
 }
+
+/// A count or a position as SQLite takes it.
+pub(super) fn sql_int(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}

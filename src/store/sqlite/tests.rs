@@ -176,6 +176,17 @@ fn anonymous_checks_never_push_out_the_owners() {
     assert_eq!(anonymous, 2, "one long name takes the room of several");
 }
 
+/// Makes `store` have an owner.
+fn claim(store: &SqliteStore) {
+    let code = [7u8; 32];
+    store
+        .issue_claim_code(code, 0, 100, &event(EventKind::ClaimCodeIssued, 0))
+        .expect("issue");
+    store
+        .claim(code, "hash", &session("s", 1), &event(EventKind::Claim, 1))
+        .expect("claim");
+}
+
 #[test]
 fn one_identity_is_linked_to_an_owner_and_an_owner_reset_forgets_it() {
     let (_dir, store) = store();
@@ -190,13 +201,7 @@ fn one_identity_is_linked_to_an_owner_and_an_owner_reset_forgets_it() {
         !store.link_identity(&identity("a"), &linked).expect("link"),
         "no owner yet"
     );
-    let code = [7u8; 32];
-    store
-        .issue_claim_code(code, 0, 100, &event(EventKind::ClaimCodeIssued, 0))
-        .expect("issue");
-    store
-        .claim(code, "hash", &session("s", 1), &event(EventKind::Claim, 1))
-        .expect("claim");
+    claim(&store);
     assert!(store.link_identity(&identity("a"), &linked).expect("link"));
     assert!(store.link_identity(&identity("b"), &linked).expect("link"));
     assert_eq!(
@@ -225,5 +230,66 @@ fn one_identity_is_linked_to_an_owner_and_an_owner_reset_forgets_it() {
         kinds.iter().filter(|k| *k == "identity_unlinked").count(),
         1,
         "{kinds:?}"
+    );
+}
+
+#[test]
+fn a_credential_is_registered_once_and_an_owner_reset_forgets_passkeys() {
+    let (_dir, store) = store();
+    let passkey = |id: &str, credential: u8| StoredPasskey {
+        id: id.into(),
+        credential_id: vec![credential; 16],
+        name: "Phone".into(),
+        credential: "{}".into(),
+        created_at: 5,
+        last_used_at: None,
+    };
+    let added = event(EventKind::PasskeyAdded, 5);
+    assert_eq!(
+        store.add_passkey(&passkey("a", 1), &added).expect("add"),
+        PasskeyAdded::NoOwner
+    );
+    claim(&store);
+    assert_eq!(
+        store.add_passkey(&passkey("a", 1), &added).expect("add"),
+        PasskeyAdded::Added
+    );
+    assert_eq!(
+        store.add_passkey(&passkey("b", 1), &added).expect("add"),
+        PasskeyAdded::AlreadyRegistered
+    );
+    assert_eq!(
+        store.add_passkey(&passkey("c", 2), &added).expect("add"),
+        PasskeyAdded::Added
+    );
+    store.passkey_used("a", Some("{\"n\":1}"), 9).expect("used");
+    store.passkey_used("c", None, 10).expect("used");
+    let kept = store.passkeys().expect("list");
+    assert_eq!(kept.len(), 2);
+    assert_eq!(
+        (kept[0].credential.as_str(), kept[0].last_used_at),
+        ("{\"n\":1}", Some(9))
+    );
+    assert_eq!(
+        (kept[1].credential.as_str(), kept[1].last_used_at),
+        ("{}", Some(10))
+    );
+    let handle = store.webauthn_user_handle([3; 16]).expect("handle");
+    assert_eq!(
+        store.webauthn_user_handle([4; 16]).expect("handle"),
+        handle,
+        "made once"
+    );
+    let removed = event(EventKind::PasskeyRemoved, 11);
+    assert!(store.remove_passkey("a", &removed).expect("remove"));
+    assert!(!store.remove_passkey("a", &removed).expect("remove"));
+    store
+        .reset_owner([9u8; 32], 100, &event(EventKind::OwnerReset, 12))
+        .expect("reset");
+    assert!(store.passkeys().expect("list").is_empty());
+    assert_eq!(
+        store.webauthn_user_handle([5; 16]).expect("handle"),
+        [5; 16],
+        "a new owner, a new handle"
     );
 }

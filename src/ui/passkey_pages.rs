@@ -1,0 +1,83 @@
+//! The passkeys card of the settings page, and removing a passkey from it (a step-up
+//! first). Registering and signing in need the browser's WebAuthn API: `static/app.js`
+//! drives them through `/api/auth/passkeys/*`.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::post;
+
+use super::render::{Moment, see_other};
+use super::step_up::{Confirmable, NoFields};
+use crate::auth::{AuthError, ClientInfo};
+use crate::state::AppState;
+use crate::web::error::ApiError;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/settings/passkeys/confirm", post(confirm))
+        .route("/settings/passkeys/{id}/remove", post(remove))
+}
+
+pub(super) struct PasskeyCard {
+    /// Why passkeys cannot be used at this public URL, when they cannot.
+    pub(super) unavailable: Option<String>,
+    pub(super) list: Vec<PasskeyRow>,
+}
+
+pub(super) struct PasskeyRow {
+    pub(super) id: String,
+    pub(super) name: String,
+    pub(super) created_at: Moment,
+    pub(super) last_used_at: Option<Moment>,
+}
+
+pub(super) async fn passkey_card(state: &AppState) -> Result<PasskeyCard, AuthError> {
+    let list = state
+        .auth
+        .passkeys()
+        .await?
+        .into_iter()
+        .map(|p| PasskeyRow {
+            created_at: Moment::of(&p.created_at),
+            last_used_at: p.last_used_at.as_deref().map(Moment::of),
+            id: p.id,
+            name: p.name,
+        })
+        .collect();
+    Ok(PasskeyCard {
+        unavailable: state.passkeys.unavailable().map(str::to_owned),
+        list,
+    })
+}
+
+#[derive(serde::Deserialize)]
+struct NewPasskeyForm {
+    #[serde(rename = "name")]
+    _name: String,
+}
+
+/// Adding a passkey when the password was not given recently: the script posts the form
+/// here, the confirmation page asks for the password, and the settings page is back, ready
+/// for the passkey to be added.
+async fn confirm(State(state): State<AppState>, form: Confirmable<NewPasskeyForm>) -> Response {
+    match form.confirmed(&state, "Adding a passkey").await {
+        Ok(_) => see_other("/settings#passkeys", None),
+        Err(page) => page,
+    }
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Path(id): Path<String>,
+    form: Confirmable<NoFields>,
+) -> Response {
+    if let Err(page) = form.confirmed(&state, "Removing a passkey").await {
+        return page;
+    }
+    match state.auth.remove_passkey(&id, &client).await {
+        Ok(()) | Err(AuthError::NoSuchPasskey) => see_other("/settings#passkeys", None),
+        Err(error) => ApiError::from(error).into_page(),
+    }
+}
