@@ -3,7 +3,8 @@
 // passkey from the settings page, logs out and signs in with the passkey alone; a forged
 // answer (a bogus signature) is refused and signs nobody in; once the step-up window has
 // passed, removing the passkey asks for confirmation and a passkey gives it; the removed
-// passkey signs nobody in. axe-core checks the pages on the way, light and dark; console
+// passkey signs nobody in. With `auth.require_second_factor`, the password alone signs in
+// only while the owner has no passkey. axe-core checks the pages on the way, light and dark; console
 // errors or CSP violations on clawhost's pages fail the run.
 //
 // Driven by the Rust test `browser::passkeys_in_chromium`. Input (environment):
@@ -62,6 +63,15 @@ await runChecks(async (browser, steps, problems) => {
   problems.push(...(await accessibilityProblems(page, "sign-in with the passkey button")));
   const signInWithPasskey = page.getByRole("button", { name: "Sign in with a passkey" });
 
+  // auth.require_second_factor: now that the owner has a passkey, the password alone is
+  // not enough.
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+  await page.getByText("asks for a passkey too").waitFor();
+  const halfway = await page.evaluate(async () => (await fetch("/api/auth/me")).status);
+  if (halfway !== 401) problems.push(`the password alone signed in (${halfway})`);
+  steps.push("the password alone no longer signs in once there is a passkey");
+
   // A forged answer first: the authenticator signs wrongly once.
   await cdp.send("WebAuthn.setResponseOverrideBits", { authenticatorId, isBogusSignature: true });
   await signInWithPasskey.click();
@@ -94,4 +104,7 @@ await runChecks(async (browser, steps, problems) => {
   await signInWithPasskey.click();
   await page.getByText("This passkey does not sign in here.").waitFor();
   steps.push("the removed passkey signs nobody in");
+  await page.getByLabel("Password").fill(password);
+  await Promise.all([page.waitForURL(landed), page.getByRole("button", { name: "Sign in", exact: true }).click()]);
+  steps.push("without a passkey left, the password alone signs in again");
 });

@@ -255,15 +255,12 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
 
     announce_claim(&store, &config, &public_url).await?;
 
-    let auth = Auth::new(
-        store.clone(),
-        AuthSettings {
-            session_absolute: config.session_absolute,
-            session_idle: config.session_idle,
-            reauth_window: config.reauth_window,
-        },
-    )
-    .await?;
+    let SignIn {
+        auth,
+        oidc,
+        passkeys,
+        exchange,
+    } = sign_in_for(&config, &public_url, &store).await?;
     let sealer = Arc::new(open_secret_box(&config)?);
     let gateway = Gateway::start_up(GatewayDeps {
         paths: Paths {
@@ -276,11 +273,11 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
         logs: GatewayLogs::default(),
     })
     .await?;
-    let oidc = oidc_for(&config, &public_url)?;
     let header_timeout = config.header_timeout;
     let state = AppState::new(state::Inner {
         oidc,
-        passkeys: auth::passkeys::Passkeys::new(public_url.origin(), public_url.host()),
+        passkeys,
+        exchange,
         cookie: SessionCookie::new(&public_url, config.session_absolute),
         proxy: proxy::service::Proxy::new(config.proxy.clone()),
         config,
@@ -335,6 +332,45 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
 
 /// The key that seals provider keys: created at first start in the data directory; a file
 /// named by `secret_key_file` (e.g. a systemd credential) must already exist.
+/// Every way the owner signs in, as configured.
+struct SignIn {
+    auth: Auth,
+    oidc: Option<auth::oidc::Oidc>,
+    passkeys: auth::passkeys::Passkeys,
+    exchange: Option<auth::exchange::SessionExchange>,
+}
+
+async fn sign_in_for(
+    config: &Config,
+    public_url: &PublicUrl,
+    store: &SharedStore,
+) -> anyhow::Result<SignIn> {
+    let passkeys = auth::passkeys::Passkeys::new(public_url.origin(), public_url.host());
+    let auth = Auth::new(
+        store.clone(),
+        AuthSettings {
+            session_absolute: config.session_absolute,
+            session_idle: config.session_idle,
+            reauth_window: config.reauth_window,
+            // Only where passkeys work: elsewhere the owner could not give the second one.
+            require_second_factor: config.require_second_factor && passkeys.unavailable().is_none(),
+        },
+    )
+    .await?;
+    let exchange = config
+        .session_exchange_url
+        .clone()
+        .map(auth::exchange::SessionExchange::new)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("auth.session_exchange.url: {e}"))?;
+    Ok(SignIn {
+        auth,
+        oidc: oidc_for(config, public_url)?,
+        passkeys,
+        exchange,
+    })
+}
+
 /// The OpenID Connect sign-in, when an issuer is set; its client secret read from its file.
 fn oidc_for(config: &Config, public_url: &PublicUrl) -> anyhow::Result<Option<auth::oidc::Oidc>> {
     let Some(oidc) = &config.oidc else {

@@ -6,6 +6,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use crate::auth::Auth;
+use crate::auth::exchange::SessionExchange;
 use crate::auth::limiter::RateLimit;
 use crate::auth::oidc::Oidc;
 use crate::auth::passkeys::Passkeys;
@@ -30,6 +31,8 @@ pub(crate) struct Inner {
     /// Signing in at an OpenID Connect issuer, when one is configured.
     pub(crate) oidc: Option<Oidc>,
     pub(crate) passkeys: Passkeys,
+    /// The replaced wrapper's sign-in broker, when configured.
+    pub(crate) exchange: Option<SessionExchange>,
     pub(crate) store: SharedStore,
     pub(crate) sealer: Arc<SecretBox>,
     pub(crate) gateway: Arc<Gateway>,

@@ -512,6 +512,29 @@ function passkeys() {
   }
 }
 
+// The replaced wrapper's sign-in broker sends the browser back with `#session_id=…`: the
+// sign-in page hands it to clawhost (in X-Session-ID, as the wrapper did) and drops it from
+// the address, whatever the answer.
+async function sessionExchange() {
+  const error = $('[data-field="exchange-error"]');
+  const id = new URLSearchParams(window.location.hash.slice(1)).get("session_id");
+  if (!error || !id) return;
+  window.history.replaceState(null, "", window.location.pathname + window.location.search);
+  const response = await fetch("/api/auth/session-exchange", { method: "POST", credentials: "same-origin", headers: { "x-session-id": id } });
+  if (response.ok) {
+    window.location.assign(error.dataset.next || "/");
+    return;
+  }
+  let detail = `The sign-in failed (${response.status}).`;
+  try {
+    detail = (await response.json()).detail || detail;
+  } catch {
+    // Not a problem document: the status says enough.
+  }
+  error.hidden = false;
+  error.textContent = detail;
+}
+
 // "Continue to <issuer>" after linking was confirmed: a form may not redirect to another
 // origin (CSP form-action 'self'), so the page links there, and with script goes on by itself.
 function followToIssuer() {
@@ -521,6 +544,7 @@ function followToIssuer() {
 
 document.addEventListener("DOMContentLoaded", () => {
   followToIssuer();
+  sessionExchange();
   passkeys();
   localTimes();
   retryWhenAvailable();

@@ -7,6 +7,7 @@
 mod auth;
 mod ceremony;
 mod channels;
+mod exchange;
 mod gateway;
 mod oidc;
 mod passkeys;
@@ -50,6 +51,7 @@ pub(crate) fn routes() -> (Router<AppState>, Document) {
         .merge(auth::routes())
         .merge(oidc::routes())
         .merge(passkeys::routes())
+        .merge(exchange::routes())
         .merge(gateway::routes())
         .merge(status::routes())
         .merge(channels::routes())
@@ -165,11 +167,13 @@ mod tests {
                     "/api/auth/passkeys/login/finish",
                 ]
                 .contains(&path.as_str())
+                    || (path == "/api/auth/session-exchange"
+                        && item.post.as_ref() == Some(operation))
                     || (path == "/api/status" && item.post.as_ref() == Some(operation));
                 assert_eq!(operation.security.is_none(), public, "{path}");
             }
         }
-        assert_eq!(operations, 43);
+        assert_eq!(operations, 47);
     }
 
     /// utoipa takes only literals for bounds and patterns; these are the constants the

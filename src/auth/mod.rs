@@ -2,7 +2,10 @@
 //! security events they leave behind. Handlers (API and pages) call these functions and only
 //! translate the outcome.
 
+mod claim_codes;
 mod client;
+pub(crate) mod exchange;
+mod exchange_sign_in;
 pub(crate) mod guard;
 pub(crate) mod identity;
 pub(crate) mod limiter;
@@ -16,6 +19,7 @@ pub(crate) mod tokens;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+pub(crate) use claim_codes::{issue_claim_code, reset_owner};
 pub(crate) use client::ClientInfo;
 use guard::{CheckError, PasswordGuard, Refusal};
 use limiter::{Lockout, LockoutPolicy, RateLimit};
@@ -23,8 +27,7 @@ use sessions::{ActiveSession, SessionManager, active};
 
 use crate::clock::{UnixMs, now_ms, rfc3339};
 use crate::store::{
-    self, ClaimOutcome, Event, EventKind, IssueCodeOutcome, NewEvent, Session, SharedStore, Store,
-    StoreError,
+    self, ClaimOutcome, Event, EventKind, NewEvent, Session, SharedStore, Store, StoreError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -52,11 +55,16 @@ pub(crate) enum AuthError {
     NotAccepted(String),
     #[error("no such passkey")]
     NoSuchPasskey,
+    /// The password was right, and a passkey is needed too (`auth.require_second_factor`).
+    #[error("a passkey is needed too")]
+    SecondFactorRequired,
     /// A passkey answer that does not sign in: the same for every reason.
     #[error("the passkey was refused")]
     PasskeyRefused,
     #[error(transparent)]
     Passkey(#[from] passkeys::PasskeyError),
+    #[error(transparent)]
+    Exchange(#[from] exchange::ExchangeError),
     #[error("{0}")]
     Internal(String),
 }
@@ -105,6 +113,8 @@ pub(crate) struct AuthSettings {
     pub(crate) session_idle: Duration,
     /// How long a password given in a session opens the sensitive actions to it.
     pub(crate) reauth_window: Duration,
+    /// The password alone does not sign in once the owner has a passkey.
+    pub(crate) require_second_factor: bool,
 }
 
 pub(crate) struct Auth {
@@ -119,6 +129,8 @@ pub(crate) struct Auth {
     foreign_identities: Lockout<IpAddr>,
     /// Passkey answers refused, per client address.
     passkey_failures: Lockout<IpAddr>,
+    /// Broker sessions that are not the owner's, per client address.
+    exchange_failures: Lockout<IpAddr>,
     /// Attempts on the auth endpoints per client address, failed or not.
     attempts: RateLimit<IpAddr>,
     /// Claims run one at a time: once one succeeds, the rest see the owner and stop before
@@ -156,6 +168,7 @@ impl Auth {
             claim_failures: Lockout::new(lockout(10)),
             foreign_identities: Lockout::new(lockout(5)),
             passkey_failures: Lockout::new(lockout(10)),
+            exchange_failures: Lockout::new(lockout(10)),
             attempts: RateLimit::new(60, 1.0),
             claiming: tokio::sync::Mutex::new(()),
             owner_seen: std::sync::Mutex::new(owner.map(|o| o.created_at)),
@@ -201,6 +214,7 @@ impl Auth {
             self.claim_failures.clear();
             self.foreign_identities.clear();
             self.passkey_failures.clear();
+            self.exchange_failures.clear();
         }
         Ok(())
     }
@@ -282,6 +296,11 @@ impl Auth {
     ) -> Result<SignedIn, AuthError> {
         self.take_attempt(client)?;
         self.check_password(password, client).await?;
+        if self.settings.require_second_factor
+            && !store::run(&self.store, Store::passkeys).await?.is_empty()
+        {
+            return Err(AuthError::SecondFactorRequired);
+        }
         self.open_session(client, client.event(EventKind::LoginOk), true)
             .await
     }
@@ -540,44 +559,4 @@ impl Auth {
         };
         (token, session)
     }
-}
-
-fn expiry(ttl: Duration) -> i64 {
-    now_ms().saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn cli_event(kind: EventKind) -> NewEvent {
-    NewEvent {
-        at: now_ms(),
-        kind,
-        ip: None,
-        user_agent: Some("clawhost CLI".into()),
-        detail: None,
-    }
-}
-
-/// Issues a fresh claim code (the old one stops working). `None` when an owner exists.
-/// Synchronous: used by the CLI and at start, before the runtime serves requests.
-pub(crate) fn issue_claim_code(
-    store: &dyn Store,
-    ttl: Duration,
-) -> Result<Option<String>, StoreError> {
-    let (code, hash) = tokens::new_claim_code();
-    let outcome = store.issue_claim_code(
-        hash,
-        now_ms(),
-        expiry(ttl),
-        &cli_event(EventKind::ClaimCodeIssued),
-    )?;
-    Ok(match outcome {
-        IssueCodeOutcome::Issued => Some(code),
-        IssueCodeOutcome::AlreadyClaimed => None,
-    })
-}
-
-/// Removes the owner and every session; returns the new claim code.
-pub(crate) fn reset_owner(store: &dyn Store, ttl: Duration) -> Result<String, StoreError> {
-    let (code, hash) = tokens::new_claim_code();
-    store.reset_owner(hash, expiry(ttl), &cli_event(EventKind::OwnerReset))?;
-    Ok(code)
 }

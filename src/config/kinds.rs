@@ -47,8 +47,8 @@ pub(super) enum Kind {
     AcmeNames,
     AcmeChallenge,
     HttpsUrl,
-    /// An `https://` URL, or `http://` on a loopback host (an issuer on this machine).
-    IssuerUrl,
+    /// An `https://` URL, or `http://` on a loopback host (a service on this machine).
+    ServiceUrl,
     Email,
 }
 
@@ -95,7 +95,7 @@ impl Kind {
             Kind::AcmeNames => "DNS names and IP addresses, comma-separated".into(),
             Kind::AcmeChallenge => "`auto`, `http-01` or `tls-alpn-01`".into(),
             Kind::HttpsUrl => "an `https://` URL".into(),
-            Kind::IssuerUrl => "an `https://` URL (`http://` on loopback)".into(),
+            Kind::ServiceUrl => "an `https://` URL (`http://` on loopback)".into(),
             Kind::Email => "an email address".into(),
         }
     }
@@ -147,7 +147,7 @@ impl Kind {
             Kind::AcmeNames => Value::AcmeNames(values::parse_acme_names(text)?),
             Kind::AcmeChallenge => Value::AcmeChallenge(AcmeChallenge::parse(text)?),
             Kind::HttpsUrl => Value::Text(values::parse_https_url(text)?),
-            Kind::IssuerUrl => Value::Text(values::parse_issuer_url(text)?),
+            Kind::ServiceUrl => Value::Text(values::parse_service_url(text)?),
             Kind::Email => Value::Text(values::parse_email(text)?),
         })
     }

@@ -89,6 +89,10 @@ pub(crate) struct Config {
     pub(crate) proxy: ProxyConfig,
     /// Signing in with an OpenID Connect issuer, when one is set.
     pub(crate) oidc: Option<OidcConfig>,
+    /// After the password, a passkey too (when the owner has one).
+    pub(crate) require_second_factor: bool,
+    /// The replaced wrapper's sign-in broker, when set.
+    pub(crate) session_exchange_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -194,6 +198,8 @@ impl Config {
                 node_heap_mb: values.get("gateway.node_heap_mb")?,
             },
             oidc: oidc_config(&values)?,
+            require_second_factor: values.get("auth.require_second_factor")?,
+            session_exchange_url: values.optional("auth.session_exchange.url")?,
         };
         if config.tls.mode == TlsMode::Files {
             for (key, file) in [
@@ -426,6 +432,7 @@ mod tests {
             "tls.acme.email" => "owner@example.com",
             "auth.oidc.issuer" => "https://accounts.google.com",
             "auth.oidc.client_id" | "auth.oidc.display_name" => "clawhost",
+            "auth.session_exchange.url" => "https://auth.example.com/session-data",
             _ => "/srv/clawhost",
         };
         let mut vars = home();

@@ -71,7 +71,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::super::load::{Layers, Values};
-    use super::super::values::parse_issuer_url;
+    use super::super::values::parse_service_url;
     use super::{OidcConfig, oidc_config};
 
     /// The `auth.oidc` settings from these `CLAWHOST_*` variables (without the prefix).
@@ -95,7 +95,7 @@ mod tests {
             "http://localhost:8080/issuer",
             "http://[::1]:9000",
         ] {
-            assert_eq!(parse_issuer_url(good).as_deref(), Ok(good));
+            assert_eq!(parse_service_url(good).as_deref(), Ok(good));
         }
         for bad in [
             "http://id.example.com",
@@ -107,7 +107,7 @@ mod tests {
             "https://id.example.com/#top",
             "https://id example.com",
         ] {
-            assert!(parse_issuer_url(bad).is_err(), "{bad}");
+            assert!(parse_service_url(bad).is_err(), "{bad}");
         }
     }
 

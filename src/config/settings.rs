@@ -159,7 +159,7 @@ pub(super) const SETTINGS: &[Setting] = &[
     },
     Setting {
         key: "auth.oidc.issuer",
-        kind: Kind::IssuerUrl,
+        kind: Kind::ServiceUrl,
         unset: Unset::Means("no OpenID Connect sign-in"),
         doc: "the OpenID Connect issuer the owner may sign in with, exactly as its discovery document names it, e.g. `https://accounts.google.com`; the redirect URI to register there is `<public_url>/auth/oidc/callback`",
     },
@@ -186,6 +186,18 @@ pub(super) const SETTINGS: &[Setting] = &[
         kind: Kind::Text,
         unset: Unset::Means("`Google` for Google's issuer, else the issuer's host"),
         doc: "the name on the \"Sign in with …\" button",
+    },
+    Setting {
+        key: "auth.require_second_factor",
+        kind: Kind::Bool,
+        unset: Unset::Value("false"),
+        doc: "after the password, a passkey too (once the owner has one); a passkey alone still signs in",
+    },
+    Setting {
+        key: "auth.session_exchange.url",
+        kind: Kind::ServiceUrl,
+        unset: Unset::Means("off"),
+        doc: "the replaced wrapper's sign-in broker: called with the session id the browser brings (`X-Session-ID`), it must answer the owner's verified email",
     },
     Setting {
         key: "claim.code_ttl",

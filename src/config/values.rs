@@ -155,10 +155,11 @@ pub(super) fn parse_https_url(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
-/// An OpenID Connect issuer: https, or plain http to a loopback host (an issuer on this
-/// machine, as in the tests). Kept exactly as written: issuers compare as exact strings.
-pub(super) fn parse_issuer_url(text: &str) -> Result<String, String> {
-    let shape = || format!("'{text}' is not an issuer URL like https://accounts.google.com");
+/// A service clawhost calls (an OpenID Connect issuer, a sign-in broker): https, or plain
+/// http to a loopback host (one on this machine, as in the tests). Kept exactly as written:
+/// issuers compare as exact strings.
+pub(super) fn parse_service_url(text: &str) -> Result<String, String> {
+    let shape = || format!("'{text}' is not a URL like https://id.example.com");
     let (https, rest) = match (text.strip_prefix("https://"), text.strip_prefix("http://")) {
         (Some(rest), _) => (true, rest),
         (None, Some(rest)) => (false, rest),
@@ -170,7 +171,7 @@ pub(super) fn parse_issuer_url(text: &str) -> Result<String, String> {
     }
     if !https && !is_loopback_host(host) {
         return Err(format!(
-            "'{text}' must be an https:// URL: an issuer is reached over plain http only on this machine (localhost, 127.0.0.1, ::1)"
+            "'{text}' must be an https:// URL: plain http is only for a service on this machine (localhost, 127.0.0.1, ::1)"
         ));
     }
     Ok(text.to_string())

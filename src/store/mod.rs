@@ -146,6 +146,9 @@ pub(crate) enum EventKind {
     LoginPasskey,
     PasskeyAdded,
     PasskeyRemoved,
+    LoginExchange,
+    ExchangeEmailSet,
+    ExchangeEmailRemoved,
 }
 
 impl EventKind {
@@ -173,6 +176,9 @@ impl EventKind {
             Self::LoginPasskey => "login_passkey",
             Self::PasskeyAdded => "passkey_added",
             Self::PasskeyRemoved => "passkey_removed",
+            Self::LoginExchange => "login_exchange",
+            Self::ExchangeEmailSet => "exchange_email_set",
+            Self::ExchangeEmailRemoved => "exchange_email_removed",
         }
     }
 }
@@ -246,6 +252,16 @@ pub(crate) trait Store: Send + Sync + 'static {
     /// Forgets the linked identity; returns whether there was one.
     fn unlink_identity(&self, event: &NewEvent) -> Result<bool, StoreError>;
 
+    /// The email the sign-in broker must answer for the owner.
+    fn exchange_email(&self) -> Result<Option<String>, StoreError>;
+    /// Sets (or with `None` forgets) that email; false when nothing changed (no owner to
+    /// set it for, or none to forget).
+    fn bind_exchange_email(
+        &self,
+        email: Option<&str>,
+        at: UnixMs,
+        event: &NewEvent,
+    ) -> Result<bool, StoreError>;
     /// The owner's WebAuthn user handle; `new` becomes it when there is none yet.
     fn webauthn_user_handle(&self, new: [u8; 16]) -> Result<[u8; 16], StoreError>;
     fn passkeys(&self) -> Result<Vec<StoredPasskey>, StoreError>;

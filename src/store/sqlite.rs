@@ -186,6 +186,7 @@ impl Store for SqliteStore {
         tx.execute("DELETE FROM oidc_identity", [])?;
         tx.execute("DELETE FROM passkeys", [])?;
         tx.execute("DELETE FROM webauthn_user", [])?;
+        tx.execute("DELETE FROM exchange_email", [])?;
         tx.execute(
             "INSERT OR REPLACE INTO claim_code (id, code_hash, created_at, expires_at) \
              VALUES (1, ?1, ?2, ?3)",
@@ -211,6 +212,24 @@ impl Store for SqliteStore {
 
     fn unlink_identity(&self, event: &NewEvent) -> Result<bool, StoreError> {
         Ok(identity::unlink(&mut self.conn(), event)?)
+    }
+
+    fn exchange_email(&self) -> Result<Option<String>, StoreError> {
+        Ok(identity::exchange_email(&self.conn())?)
+    }
+
+    fn bind_exchange_email(
+        &self,
+        email: Option<&str>,
+        at: UnixMs,
+        event: &NewEvent,
+    ) -> Result<bool, StoreError> {
+        Ok(identity::bind_exchange_email(
+            &mut self.conn(),
+            email,
+            at,
+            event,
+        )?)
     }
 
     fn webauthn_user_handle(&self, new: [u8; 16]) -> Result<[u8; 16], StoreError> {

@@ -6,6 +6,7 @@
 //! [`PageOwner`]: crate::web::extract::PageOwner
 
 mod assets;
+mod exchange_pages;
 mod https_card;
 mod oidc_pages;
 mod owner_pages;
@@ -24,6 +25,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(sign_in::routes())
         .merge(oidc_pages::routes())
         .merge(passkey_pages::routes())
+        .merge(exchange_pages::routes())
         .merge(owner_pages::routes())
         .merge(whatsapp_page::routes())
         .merge(assets::routes())

@@ -9,6 +9,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
+use super::exchange_pages::{ExchangeCard, exchange_card};
 use super::oidc_pages::{IdentityCard, identity_card};
 use super::passkey_pages::{PasskeyCard, passkey_card};
 use super::render::{Moment, form_message, render, see_other};
@@ -460,6 +461,7 @@ struct EventRow {
 struct SettingsPage {
     identity: Option<IdentityCard>,
     passkeys: PasskeyCard,
+    exchange: Option<ExchangeCard>,
     password_message: Option<String>,
     password_ok: bool,
     sessions: Vec<SessionRow>,
@@ -513,6 +515,7 @@ async fn settings_view(
     Ok(SettingsPage {
         identity: identity_card(state).await?,
         passkeys: passkey_card(state).await?,
+        exchange: exchange_card(state).await?,
         password_message,
         password_ok,
         sessions,

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::problems::{ABOUT_BLANK, html_error, problem};
 use crate::auth::AuthError;
+use crate::auth::exchange::ExchangeError;
 use crate::auth::limiter::retry_after_secs;
 use crate::auth::oidc::OidcError;
 use crate::auth::passkeys::PasskeyError;
@@ -253,7 +254,26 @@ impl From<AuthError> for ApiError {
                 StatusCode::UNAUTHORIZED,
                 "This passkey does not sign in here.",
             ),
+            AuthError::SecondFactorRequired => ApiError::status(
+                StatusCode::UNAUTHORIZED,
+                "The password is right; this instance asks for a passkey too. Sign in with your passkey.",
+            ),
             AuthError::Passkey(error) => error.into(),
+            AuthError::Exchange(ExchangeError::NotConfigured) => ApiError::status(
+                StatusCode::NOT_FOUND,
+                "Signing in through a session broker is not set up here (auth.session_exchange.url).",
+            ),
+            // The session is not confirmed, so nobody is signed in: a refusal, not a failure
+            // of clawhost's (and never a 5xx for what the broker does).
+            AuthError::Exchange(ExchangeError::Unreachable(why)) => {
+                tracing::warn!(%why, "the session broker could not confirm a session");
+                ApiError::status(
+                    StatusCode::UNAUTHORIZED,
+                    format!(
+                        "The sign-in broker could not confirm this session: {why}. Sign in with the password, or try again later."
+                    ),
+                )
+            }
             AuthError::Internal(cause) => ApiError::internal(cause),
         }
     }

@@ -258,14 +258,17 @@ async fn sign_in_with_an_openid_connect_issuer_in_chromium() {
 }
 
 /// Passkeys in Chromium with its virtual authenticator: added from the settings page,
-/// signing in alone, a forged answer refused, a step-up given with one, a removed one
-/// refused.
+/// signing in alone, a second factor after the password, a forged answer refused, a step-up
+/// given with one, a removed one refused.
 #[tokio::test]
 async fn passkeys_in_chromium() {
     let port = free_port();
     let public_url = format!("http://localhost:{port}");
     let server = TestServer::start_with(Options {
-        env: vec![("CLAWHOST_SESSION_REAUTH_WINDOW".into(), "5s".into())],
+        env: vec![
+            ("CLAWHOST_SESSION_REAUTH_WINDOW".into(), "5s".into()),
+            ("CLAWHOST_AUTH_REQUIRE_SECOND_FACTOR".into(), "true".into()),
+        ],
         listen: Some(format!("127.0.0.1:{port}")),
         public_url: Some(public_url.clone()),
         ..Options::default()

@@ -714,3 +714,16 @@ pub fn pypi_tool(env_var: &str, venv: &str, bin: &str) -> PathBuf {
     );
     path
 }
+
+/// Serves `app` on a free loopback port for a test's simulated service (an LLM provider, a
+/// sign-in broker): its address, and the task to abort when done.
+pub async fn serve_on_loopback(app: axum::Router) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (addr, task)
+}

@@ -34,13 +34,7 @@ impl TestLlm {
             .route("/v1/chat/completions", post(completions))
             .layer(axum::middleware::from_fn_with_state(seen.clone(), record))
             .with_state(());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (addr, task) = crate::harness::serve_on_loopback(app).await;
         Self {
             base_url: format!("http://{addr}/v1"),
             seen,

@@ -19,6 +19,7 @@ mod channels;
 mod claim;
 mod cli;
 mod deploy;
+mod exchange;
 mod gateway;
 mod harness;
 mod layout;

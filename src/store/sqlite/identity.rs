@@ -1,4 +1,4 @@
-//! The owner's linked OpenID Connect identity.
+//! The owner's linked OpenID Connect identity, and the email a sign-in broker must answer.
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -53,4 +53,32 @@ pub(super) fn unlink(conn: &mut Connection, event: &NewEvent) -> rusqlite::Resul
     }
     tx.commit()?;
     Ok(removed)
+}
+
+pub(super) fn exchange_email(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT email FROM exchange_email", [], |row| row.get(0))
+        .optional()
+}
+
+pub(super) fn bind_exchange_email(
+    conn: &mut Connection,
+    email: Option<&str>,
+    at: i64,
+    event: &NewEvent,
+) -> rusqlite::Result<bool> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let changed =
+        match email {
+            Some(email) if owner_exists(&tx)? => tx.execute(
+                "INSERT OR REPLACE INTO exchange_email (id, email, bound_at) VALUES (1, ?1, ?2)",
+                params![email, at],
+            )? > 0,
+            Some(_) => false,
+            None => tx.execute("DELETE FROM exchange_email", [])? > 0,
+        };
+    if changed {
+        insert_event(&tx, event)?;
+    }
+    tx.commit()?;
+    Ok(changed)
 }

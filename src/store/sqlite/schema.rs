@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0007_gateway_first_ready.sql"),
     include_str!("../migrations/0008_oidc_identity.sql"),
     include_str!("../migrations/0009_passkeys.sql"),
+    include_str!("../migrations/0010_exchange_email.sql"),
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
