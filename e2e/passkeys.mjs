@@ -4,7 +4,8 @@
 // answer (a bogus signature) is refused and signs nobody in; once the step-up window has
 // passed, removing the passkey asks for confirmation and a passkey gives it; the removed
 // passkey signs nobody in. With `auth.require_second_factor`, the password alone signs in
-// only while the owner has no passkey. axe-core checks the pages on the way, light and dark; console
+// only while the owner has no passkey; with password sign-in off, only the passkey signs in
+// and the last one cannot be removed. axe-core checks the pages on the way, light and dark; console
 // errors or CSP violations on clawhost's pages fail the run.
 //
 // Driven by the Rust test `browser::passkeys_in_chromium`. Input (environment):
@@ -24,9 +25,9 @@ await runChecks(async (browser, steps, problems) => {
   const page = await context.newPage();
   page.on("console", (message) => {
     if (message.type() === "error" && page.url().startsWith(base)) {
-      // A refused sign-in answers 401 and the confirmation page comes with 403: the page
-      // shows them, the console only notes the status.
-      if (!/status of 40[13]/.test(message.text())) problems.push(`console on ${page.url()}: ${message.text()}`);
+      // A refused sign-in answers 401, the confirmation page comes with 403 and a refused
+      // removal with 409: the page shows them, the console only notes the status.
+      if (!/status of 40[139]/.test(message.text())) problems.push(`console on ${page.url()}: ${message.text()}`);
     }
   });
   const cdp = await context.newCDPSession(page);
@@ -84,6 +85,29 @@ await runChecks(async (browser, steps, problems) => {
   const me = await page.evaluate(async () => (await fetch("/api/auth/me")).status);
   if (me !== 200) problems.push(`/api/auth/me after the passkey: ${me}`);
   steps.push("signed in with the passkey alone");
+
+  // Passkeys only: the password neither signs in nor lets the last passkey go.
+  await page.goto(`${base}/settings`);
+  page.once("dialog", (dialog) => dialog.accept());
+  await Promise.all([page.waitForURL(`${base}/settings#passkeys`), page.getByRole("button", { name: "Turn off password sign-in" }).click()]);
+  await page.getByText("Password sign-in is off").waitFor();
+  page.once("dialog", (dialog) => dialog.accept());
+  await page.locator("#passkeys tbody tr", { hasText: "Laptop" }).getByRole("button", { name: "Remove" }).click();
+  await page.getByText("would leave no way to sign in").waitFor();
+  steps.push("with the password off, the last passkey cannot be removed");
+  await page.goto(`${base}/settings`);
+  await Promise.all([page.waitForURL(/\/login$/), page.getByRole("navigation", { name: "Main" }).getByRole("button", { name: "Log out" }).click()]);
+  await page.getByText("the password is off").waitFor();
+  if ((await page.getByLabel("Password").count()) !== 0) problems.push("the sign-in page still asks for the password");
+  const byPassword = await page.evaluate(async (password) => {
+    const response = await fetch("/api/auth/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ password }) });
+    return response.status;
+  }, password);
+  if (byPassword !== 401) problems.push(`the password signed in while off (${byPassword})`);
+  await Promise.all([page.waitForURL(landed), signInWithPasskey.click()]);
+  await page.goto(`${base}/settings`);
+  await Promise.all([page.waitForURL(`${base}/settings#passkeys`), page.getByRole("button", { name: "Turn password sign-in on" }).click()]);
+  steps.push("password sign-in off: only the passkey signed in; then on again");
 
   // The step-up window passes; removing the passkey asks, and the passkey confirms.
   await page.waitForTimeout(reauthMs + 500);

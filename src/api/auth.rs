@@ -112,6 +112,8 @@ pub(super) struct Me {
 #[derive(Serialize, ToSchema)]
 struct OwnerView {
     created_at: String,
+    /// Whether the password signs in (the owner may turn it off once a passkey exists).
+    password_sign_in: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -126,6 +128,7 @@ async fn me_body(state: &AppState, session: &ActiveSession) -> Result<Me, ApiErr
     Ok(Me {
         owner: OwnerView {
             created_at: rfc3339(created_at),
+            password_sign_in: state.auth.password_signs_in().await?,
         },
         session: SessionView {
             id: session.id.clone(),

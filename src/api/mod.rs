@@ -173,7 +173,7 @@ mod tests {
                 assert_eq!(operation.security.is_none(), public, "{path}");
             }
         }
-        assert_eq!(operations, 47);
+        assert_eq!(operations, 48);
     }
 
     /// utoipa takes only literals for bounds and patterns; these are the constants the

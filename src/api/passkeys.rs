@@ -28,6 +28,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(login_start))
         .routes(routes!(login_finish))
         .routes(routes!(remove))
+        .routes(routes!(password_sign_in))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -136,5 +137,30 @@ async fn remove(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state.auth.remove_passkey(&id, &client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PasswordSignInRequest {
+    enabled: bool,
+}
+
+/// Turns signing in (and confirming) with the password on or off (needs the password or a
+/// passkey given recently). Off only while a passkey exists: 409 otherwise; and while it is
+/// off, the last passkey cannot be removed.
+#[utoipa::path(put, path = "/api/auth/password-sign-in", tag = "auth", security(("session" = [])),
+    request_body = PasswordSignInRequest,
+    responses((status = 204, description = "Done"), (status = 409, description = "It would leave no way in")))]
+async fn password_sign_in(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    FreshOwner(_): FreshOwner,
+    ApiJson(body): ApiJson<PasswordSignInRequest>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .auth
+        .set_password_sign_in(body.enabled, &client)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -55,6 +55,13 @@ pub(crate) enum AuthError {
     NotAccepted(String),
     #[error("no such passkey")]
     NoSuchPasskey,
+    /// That would leave the owner no way in: the password is off and this is the last
+    /// passkey, or the password cannot go off without a passkey.
+    #[error("the last way to sign in")]
+    LastWayIn,
+    /// The owner turned password sign-in off.
+    #[error("password sign-in is off")]
+    PasswordSignInOff,
     /// The password was right, and a passkey is needed too (`auth.require_second_factor`).
     #[error("a passkey is needed too")]
     SecondFactorRequired,
@@ -329,9 +336,11 @@ impl Auth {
     /// Verifies the owner's password under the abuse limits (see [`guard`]), recording the
     /// failures as security events.
     async fn check_password(&self, password: &str, client: &ClientInfo) -> Result<(), AuthError> {
-        let stored = store::run(&self.store, Store::owner)
-            .await?
-            .map(|owner| owner.password_hash);
+        let owner = store::run(&self.store, Store::owner).await?;
+        if owner.as_ref().is_some_and(|owner| !owner.password_sign_in) {
+            return Err(AuthError::PasswordSignInOff);
+        }
+        let stored = owner.map(|owner| owner.password_hash);
         let device = self.known_device(client).await?;
         match self
             .guard

@@ -11,7 +11,9 @@ use super::passkeys::{PasskeyError, Passkeys};
 use super::sessions::ActiveSession;
 use super::{Auth, AuthError, ClientInfo, SignedIn, tokens};
 use crate::clock::{UnixMs, now_ms, rfc3339};
-use crate::store::{self, EventKind, PasskeyAdded, Store, StoredPasskey};
+use crate::store::{
+    self, EventKind, PasskeyAdded, PasskeyRemoved, PasswordSignIn, Store, StoredPasskey,
+};
 
 /// Longest name of a passkey, in characters.
 pub(crate) const MAX_NAME: usize = 64;
@@ -108,11 +110,34 @@ impl Auth {
     ) -> Result<(), AuthError> {
         let id = id.to_owned();
         let event = client.event(EventKind::PasskeyRemoved);
-        if store::run(&self.store, move |s| s.remove_passkey(&id, &event)).await? {
-            Ok(())
-        } else {
-            Err(AuthError::NoSuchPasskey)
+        match store::run(&self.store, move |s| s.remove_passkey(&id, &event)).await? {
+            PasskeyRemoved::Removed => Ok(()),
+            PasskeyRemoved::NoSuchPasskey => Err(AuthError::NoSuchPasskey),
+            PasskeyRemoved::LastWayIn => Err(AuthError::LastWayIn),
         }
+    }
+
+    /// Turns password sign-in on or off (off only while a passkey exists).
+    pub(crate) async fn set_password_sign_in(
+        &self,
+        on: bool,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        let event = client.event(if on {
+            EventKind::PasswordSignInOn
+        } else {
+            EventKind::PasswordSignInOff
+        });
+        match store::run(&self.store, move |s| s.set_password_sign_in(on, &event)).await? {
+            PasswordSignIn::Changed | PasswordSignIn::Unchanged => Ok(()),
+            PasswordSignIn::NeedsPasskey => Err(AuthError::LastWayIn),
+        }
+    }
+
+    /// Whether the password signs in (true while there is no owner).
+    pub(crate) async fn password_signs_in(&self) -> Result<bool, AuthError> {
+        let owner = store::run(&self.store, Store::owner).await?;
+        Ok(owner.is_none_or(|owner| owner.password_sign_in))
     }
 
     /// Starts a sign-in or a step-up with a passkey, under the abuse limits.

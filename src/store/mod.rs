@@ -28,6 +28,8 @@ pub(crate) struct Owner {
     pub(crate) password_hash: String,
     pub(crate) created_at: UnixMs,
     pub(crate) password_changed_at: UnixMs,
+    /// Whether the password signs in (off only while a passkey exists).
+    pub(crate) password_sign_in: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +65,23 @@ pub(crate) struct StoredPasskey {
     pub(crate) credential: String,
     pub(crate) created_at: UnixMs,
     pub(crate) last_used_at: Option<UnixMs>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PasskeyRemoved {
+    Removed,
+    NoSuchPasskey,
+    /// The last passkey while the password does not sign in: the owner would be locked out.
+    LastWayIn,
+}
+
+/// Turning password sign-in on or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PasswordSignIn {
+    Changed,
+    Unchanged,
+    /// Off needs a passkey to sign in with.
+    NeedsPasskey,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +168,8 @@ pub(crate) enum EventKind {
     LoginExchange,
     ExchangeEmailSet,
     ExchangeEmailRemoved,
+    PasswordSignInOff,
+    PasswordSignInOn,
 }
 
 impl EventKind {
@@ -179,6 +200,8 @@ impl EventKind {
             Self::LoginExchange => "login_exchange",
             Self::ExchangeEmailSet => "exchange_email_set",
             Self::ExchangeEmailRemoved => "exchange_email_removed",
+            Self::PasswordSignInOff => "password_sign_in_off",
+            Self::PasswordSignInOn => "password_sign_in_on",
         }
     }
 }
@@ -277,8 +300,14 @@ pub(crate) trait Store: Send + Sync + 'static {
         credential: Option<&str>,
         at: UnixMs,
     ) -> Result<(), StoreError>;
-    /// Removes passkey `id`; returns whether it existed.
-    fn remove_passkey(&self, id: &str, event: &NewEvent) -> Result<bool, StoreError>;
+    /// Removes passkey `id`, unless it is the last way in.
+    fn remove_passkey(&self, id: &str, event: &NewEvent) -> Result<PasskeyRemoved, StoreError>;
+    /// Turns password sign-in on or off (off only while a passkey exists).
+    fn set_password_sign_in(
+        &self,
+        on: bool,
+        event: &NewEvent,
+    ) -> Result<PasswordSignIn, StoreError>;
 
     fn insert_session(&self, session: &Session, event: &NewEvent) -> Result<(), StoreError>;
     fn session_by_token_hash(&self, token_hash: [u8; 32]) -> Result<Option<Session>, StoreError>;

@@ -19,7 +19,8 @@ use rows::{
 
 use super::{
     ClaimOutcome, Event, GatewaySettings, IssueCodeOutcome, LinkedIdentity, NewEvent, Owner,
-    PasskeyAdded, Session, StatusBudget, StatusCheck, Store, StoreError, StoredPasskey, UnixMs,
+    PasskeyAdded, PasskeyRemoved, PasswordSignIn, Session, StatusBudget, StatusCheck, Store,
+    StoreError, StoredPasskey, UnixMs,
 };
 
 pub(crate) struct SqliteStore {
@@ -65,13 +66,14 @@ impl Store for SqliteStore {
         let conn = self.conn();
         let owner = conn
             .query_row(
-                "SELECT password_hash, created_at, password_changed_at FROM owner",
+                "SELECT password_hash, created_at, password_changed_at, password_sign_in FROM owner",
                 [],
                 |row| {
                     Ok(Owner {
                         password_hash: row.get(0)?,
                         created_at: row.get(1)?,
                         password_changed_at: row.get(2)?,
+                        password_sign_in: row.get(3)?,
                     })
                 },
             )
@@ -257,8 +259,16 @@ impl Store for SqliteStore {
         Ok(passkeys::used(&self.conn(), id, credential, at)?)
     }
 
-    fn remove_passkey(&self, id: &str, event: &NewEvent) -> Result<bool, StoreError> {
+    fn remove_passkey(&self, id: &str, event: &NewEvent) -> Result<PasskeyRemoved, StoreError> {
         Ok(passkeys::remove(&mut self.conn(), id, event)?)
+    }
+
+    fn set_password_sign_in(
+        &self,
+        on: bool,
+        event: &NewEvent,
+    ) -> Result<PasswordSignIn, StoreError> {
+        Ok(passkeys::set_password_sign_in(&mut self.conn(), on, event)?)
     }
 
     fn insert_session(&self, session: &Session, event: &NewEvent) -> Result<(), StoreError> {

@@ -17,12 +17,15 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/settings/passkeys/confirm", post(confirm))
         .route("/settings/passkeys/{id}/remove", post(remove))
+        .route("/settings/password-sign-in", post(password_sign_in))
 }
 
 pub(super) struct PasskeyCard {
     /// Why passkeys cannot be used at this public URL, when they cannot.
     pub(super) unavailable: Option<String>,
     pub(super) list: Vec<PasskeyRow>,
+    /// Whether the password signs in.
+    pub(super) password_sign_in: bool,
 }
 
 pub(super) struct PasskeyRow {
@@ -48,6 +51,7 @@ pub(super) async fn passkey_card(state: &AppState) -> Result<PasskeyCard, AuthEr
     Ok(PasskeyCard {
         unavailable: state.passkeys.unavailable().map(str::to_owned),
         list,
+        password_sign_in: state.auth.password_signs_in().await?,
     })
 }
 
@@ -78,6 +82,26 @@ async fn remove(
     }
     match state.auth.remove_passkey(&id, &client).await {
         Ok(()) | Err(AuthError::NoSuchPasskey) => see_other("/settings#passkeys", None),
+        Err(error) => ApiError::from(error).into_page(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct PasswordSignInForm {
+    enabled: bool,
+}
+
+async fn password_sign_in(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    form: Confirmable<PasswordSignInForm>,
+) -> Response {
+    let on = match form.confirmed(&state, "Changing how you sign in").await {
+        Ok((_, PasswordSignInForm { enabled })) => enabled,
+        Err(page) => return page,
+    };
+    match state.auth.set_password_sign_in(on, &client).await {
+        Ok(()) => see_other("/settings#passkeys", None),
         Err(error) => ApiError::from(error).into_page(),
     }
 }

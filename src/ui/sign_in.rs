@@ -123,6 +123,8 @@ struct LoginPage<'a> {
     oidc: Option<OidcButton<'a>>,
     /// Whether passkeys can be used here (the button shows with WebAuthn in the browser).
     passkeys: bool,
+    /// Whether the password signs in (the owner may have turned it off).
+    password: bool,
 }
 
 /// "Sign in with …", when an issuer is configured.
@@ -145,6 +147,10 @@ async fn login_page(
     if session.is_some() {
         return see_other(next, None);
     }
+    let password = match state.auth.password_signs_in().await {
+        Ok(password) => password,
+        Err(error) => return ApiError::from(error).into_page(),
+    };
     match state.auth.is_locked().await {
         Ok(false) => see_other("/claim", None),
         Ok(true) => render(
@@ -154,6 +160,7 @@ async fn login_page(
                 next,
                 oidc: oidc_button(&state, next),
                 passkeys: state.passkeys.unavailable().is_none(),
+                password,
             },
         ),
         Err(error) => ApiError::from(error).into_page(),
@@ -174,12 +181,16 @@ async fn login_submit(
     let next = safe_next(form.next.as_deref());
     match state.auth.login(&form.password, &client).await {
         Ok(signed_in) => signed_in_to(landing(&state, next).await, &state, &signed_in),
-        Err(error) => form_failed(error, |message| LoginPage {
-            error: Some(message),
-            next,
-            oidc: oidc_button(&state, next),
-            passkeys: state.passkeys.unavailable().is_none(),
-        }),
+        Err(error) => {
+            let password = !matches!(error, AuthError::PasswordSignInOff);
+            form_failed(error, |message| LoginPage {
+                error: Some(message),
+                next,
+                oidc: oidc_button(&state, next),
+                passkeys: state.passkeys.unavailable().is_none(),
+                password,
+            })
+        }
     }
 }
 

@@ -254,6 +254,14 @@ impl From<AuthError> for ApiError {
                 StatusCode::UNAUTHORIZED,
                 "This passkey does not sign in here.",
             ),
+            AuthError::LastWayIn => ApiError::status(
+                StatusCode::CONFLICT,
+                "That would leave no way to sign in: password sign-in is off only while a passkey exists. Turn the password back on first, or add another passkey.",
+            ),
+            AuthError::PasswordSignInOff => ApiError::status(
+                StatusCode::UNAUTHORIZED,
+                "Signing in with the password is off here: use a passkey.",
+            ),
             AuthError::SecondFactorRequired => ApiError::status(
                 StatusCode::UNAUTHORIZED,
                 "The password is right; this instance asks for a passkey too. Sign in with your passkey.",

@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0008_oidc_identity.sql"),
     include_str!("../migrations/0009_passkeys.sql"),
     include_str!("../migrations/0010_exchange_email.sql"),
+    include_str!("../migrations/0011_password_sign_in.sql"),
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

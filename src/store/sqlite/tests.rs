@@ -281,8 +281,49 @@ fn a_credential_is_registered_once_and_an_owner_reset_forgets_passkeys() {
         "made once"
     );
     let removed = event(EventKind::PasskeyRemoved, 11);
-    assert!(store.remove_passkey("a", &removed).expect("remove"));
-    assert!(!store.remove_passkey("a", &removed).expect("remove"));
+    // Passkeys only: the last one stays until the password signs in again.
+    let off = event(EventKind::PasswordSignInOff, 11);
+    assert_eq!(
+        store.set_password_sign_in(false, &off).expect("off"),
+        PasswordSignIn::Changed
+    );
+    assert_eq!(
+        store.set_password_sign_in(false, &off).expect("off"),
+        PasswordSignIn::Unchanged
+    );
+    assert!(
+        !store
+            .owner()
+            .expect("owner")
+            .expect("owner")
+            .password_sign_in
+    );
+    assert_eq!(
+        store.remove_passkey("a", &removed).expect("remove"),
+        PasskeyRemoved::Removed
+    );
+    assert_eq!(
+        store.remove_passkey("c", &removed).expect("remove"),
+        PasskeyRemoved::LastWayIn
+    );
+    assert_eq!(
+        store.remove_passkey("a", &removed).expect("remove"),
+        PasskeyRemoved::NoSuchPasskey
+    );
+    let on = event(EventKind::PasswordSignInOn, 11);
+    assert_eq!(
+        store.set_password_sign_in(true, &on).expect("on"),
+        PasswordSignIn::Changed
+    );
+    assert_eq!(
+        store.remove_passkey("c", &removed).expect("remove"),
+        PasskeyRemoved::Removed
+    );
+    assert_eq!(
+        store.set_password_sign_in(false, &off).expect("off"),
+        PasswordSignIn::NeedsPasskey,
+        "never both off"
+    );
     store
         .reset_owner([9u8; 32], 100, &event(EventKind::OwnerReset, 12))
         .expect("reset");
