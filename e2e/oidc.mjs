@@ -48,6 +48,7 @@ await runChecks(async (browser, steps, problems) => {
 
   await page.goto(`${base}/settings`);
   problems.push(...(await accessibilityProblems(page, "settings, nothing linked")));
+  await page.locator("#identity").getByLabel("Your password, to confirm").fill(password);
   await page.getByRole("button", { name: "Link Test IdP identity" }).click();
   await signInAtIssuer(page);
   await page.waitForURL(`${base}/settings#identity`);

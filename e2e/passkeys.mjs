@@ -50,6 +50,7 @@ await runChecks(async (browser, steps, problems) => {
   await page.goto(`${base}/settings`);
   problems.push(...(await accessibilityProblems(page, "settings, no passkey")));
   await page.getByLabel("Name of the new passkey").fill("Laptop");
+  await page.locator("#passkeys").getByLabel("Your password, to confirm").fill(password);
   await page.getByRole("button", { name: "Add a passkey" }).click();
   const row = page.locator("#passkeys tbody tr", { hasText: "Laptop" });
   await row.waitFor();
@@ -68,7 +69,7 @@ await runChecks(async (browser, steps, problems) => {
   // not enough.
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Sign in", exact: true }).click();
-  await page.getByText("asks for a passkey too").waitFor();
+  await page.getByText("asks for a passkey to sign in").waitFor();
   const halfway = await page.evaluate(async () => (await fetch("/api/auth/me")).status);
   if (halfway !== 401) problems.push(`the password alone signed in (${halfway})`);
   steps.push("the password alone no longer signs in once there is a passkey");

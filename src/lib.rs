@@ -330,8 +330,6 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
     Ok(())
 }
 
-/// The key that seals provider keys: created at first start in the data directory; a file
-/// named by `secret_key_file` (e.g. a systemd credential) must already exist.
 /// Every way the owner signs in, as configured.
 struct SignIn {
     auth: Auth,
@@ -402,6 +400,8 @@ fn oidc_for(config: &Config, public_url: &PublicUrl) -> anyhow::Result<Option<au
     ))
 }
 
+/// The key that seals provider keys: created at first start in the data directory; a file
+/// named by `secret_key_file` (e.g. a systemd credential) must already exist.
 fn open_secret_box(config: &Config) -> anyhow::Result<SecretBox> {
     let default = config.data_dir.join("secret.key");
     let create = config.secret_key_file == default;

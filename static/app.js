@@ -478,24 +478,36 @@ function passkeys() {
   if (stepUp) {
     stepUp.hidden = false;
     $("button", stepUp).addEventListener("click", async () => {
-      if (await withPasskey(stepUp, (passkey) => api("POST", "/api/auth/reauthenticate", { passkey }))) {
-        // Confirmed: the same fields again, without a password, carry the action out.
+      // The passkey's answer goes with the same fields, in place of the password.
+      await withPasskey(stepUp, async (answer) => {
         const form = $("form[data-step-up]");
-        $("#reauth_password", form).remove();
+        const password = $("#reauth_password", form);
+        if (password) password.remove();
+        const field = document.createElement("input");
+        Object.assign(field, { type: "hidden", name: "reauth_passkey", value: JSON.stringify(answer) });
+        form.append(field);
         form.submit();
-      }
+        return { ok: true };
+      });
     });
   }
   const register = $("form[data-passkey-register]");
   if (register) {
     register.addEventListener("submit", async (event) => {
       event.preventDefault();
+      // Adding a way in needs the password, or (with the password off) another passkey, in
+      // the same request.
       const name = $("#passkey_name", register).value.trim();
-      const started = await api("POST", "/api/auth/passkeys/register/start", { name });
-      if (needsStepUp(started)) {
-        // The form posts itself: the server's page asks for the password, then back here.
-        register.submit();
-        return;
+      const password = $("#passkey_password", register);
+      let started;
+      if (password) {
+        started = await api("POST", "/api/auth/passkeys/register/start", { name, password: password.value });
+      } else {
+        const confirmed = await withPasskey(register, async (passkey) => {
+          started = await api("POST", "/api/auth/passkeys/register/start", { name, passkey });
+          return started;
+        });
+        if (!confirmed) return;
       }
       if (!started.ok) return showError(register, problemText(started));
       let credential;

@@ -17,6 +17,8 @@ use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, ApiQuery, FreshOwner, Owner};
 use crate::web::paging;
 
+use super::ceremony::ProofFields;
+
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(instance))
@@ -214,54 +216,26 @@ async fn revoke_others(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct ReauthenticateRequest {
-    /// The owner's password…
-    password: Option<String>,
-    /// …or the answer to a passkey ceremony from `POST /api/auth/passkeys/login/start`.
-    passkey: Option<super::ceremony::Answer>,
-}
-
 /// Gives the password (or a passkey) again in this session: for the next five minutes (by
 /// default) the sensitive actions are open to it: provider settings, revoking other
-/// sessions, rotating the gateway's credential, installing OpenClaw, passkeys, linking an
-/// identity.
+/// sessions, rotating the gateway's credential, installing OpenClaw, removing a passkey.
+/// (What adds a way in needs the proof in its own request.)
 #[utoipa::path(post, path = "/api/auth/reauthenticate", tag = "auth", security(("session" = [])),
-    request_body = ReauthenticateRequest, responses((status = 204, description = "Confirmed")))]
+    request_body = ProofFields, responses((status = 204, description = "Confirmed")))]
 async fn reauthenticate(
     State(state): State<AppState>,
     client: ClientInfo,
     Owner(current): Owner,
-    ApiJson(body): ApiJson<ReauthenticateRequest>,
+    ApiJson(body): ApiJson<ProofFields>,
 ) -> Result<StatusCode, ApiError> {
-    match (body.password, body.passkey) {
-        (Some(password), None) => {
-            state
-                .auth
-                .reauthenticate(&current, &password, &client)
-                .await?;
-        }
-        (None, Some(answer)) => {
-            state
-                .auth
-                .reauthenticate_with_passkey(
-                    &state.passkeys,
-                    &current,
-                    &answer.ceremony,
-                    answer.credential,
-                    &client,
-                )
-                .await?;
-        }
-        _ => {
-            return Err(ApiError::field(
-                "password",
-                "Give the password, or a passkey answer, not both.",
-            ));
-        }
+    match body.check(&state, &current, &client).await {
+        // Asked to confirm, and nothing given to confirm with.
+        Err(ApiError::ReauthenticationRequired) => Err(ApiError::field(
+            "password",
+            "Give the password, or a passkey answer.",
+        )),
+        other => other.map(|()| StatusCode::NO_CONTENT),
     }
-    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize, ToSchema)]

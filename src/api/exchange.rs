@@ -12,6 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::signed_in_response;
+use super::ceremony::ProofFields;
 use crate::auth::ClientInfo;
 use crate::state::AppState;
 use crate::web::error::ApiError;
@@ -86,22 +87,27 @@ async fn exchange(
 }
 
 #[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 struct EmailRequest {
     /// The owner's email at the broker.
     #[schema(max_length = 254)]
     email: String,
+    /// The password or a passkey, in this request: a fresh session alone does not add a
+    /// way in.
+    #[serde(flatten)]
+    proof: ProofFields,
 }
 
-/// Sets the email the broker must answer for the owner (needs the password given recently).
+/// Sets the email the broker must answer for the owner; needs the password (or a passkey)
+/// in the request.
 #[utoipa::path(put, path = "/api/auth/session-exchange/email", tag = "auth", security(("session" = [])),
     request_body = EmailRequest, responses((status = 204, description = "Set")))]
 async fn set_email(
     State(state): State<AppState>,
     client: ClientInfo,
-    FreshOwner(_): FreshOwner,
+    Owner(current): Owner,
     ApiJson(body): ApiJson<EmailRequest>,
 ) -> Result<StatusCode, ApiError> {
+    body.proof.check(&state, &current, &client).await?;
     state
         .auth
         .set_exchange_email(Some(&body.email), &client)

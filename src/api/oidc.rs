@@ -10,12 +10,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::ceremony::ProofFields;
 use crate::auth::ClientInfo;
 use crate::auth::oidc::{FLOW_TTL, Oidc, OidcError, Purpose};
 use crate::clock::rfc3339;
 use crate::state::AppState;
 use crate::web::error::ApiError;
-use crate::web::extract::{FreshOwner, Owner};
+use crate::web::extract::{ApiJson, FreshOwner, Owner};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -73,16 +74,21 @@ struct LinkStarted {
     authorize_url: String,
 }
 
-/// Begins linking the owner's identity at the issuer (needs the password given recently):
-/// the browser follows `authorize_url`, signs in there, and comes back to
-/// `/auth/oidc/callback`, which links the identity and lands on the settings page.
+/// Begins linking the owner's identity at the issuer; needs the password (or a passkey) in
+/// the request, as anything that adds a way in: the browser follows `authorize_url`, signs
+/// in there, and comes back to `/auth/oidc/callback`, which links the identity and lands on
+/// the settings page.
 #[utoipa::path(post, path = "/api/auth/oidc/link", tag = "auth", security(("session" = [])),
+    request_body = ProofFields,
     responses((status = 200, body = LinkStarted, description = "Begun; the sign-in cookie is set")))]
 async fn link(
     State(state): State<AppState>,
-    FreshOwner(current): FreshOwner,
+    client: ClientInfo,
+    Owner(current): Owner,
+    ApiJson(proof): ApiJson<ProofFields>,
 ) -> Result<Response, ApiError> {
     let oidc = state.oidc.as_ref().ok_or(OidcError::NotConfigured)?;
+    proof.check(&state, &current, &client).await?;
     let purpose = Purpose::Link {
         session_id: current.id,
     };

@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::signed_in_response;
-use super::ceremony::{Answer, Ceremony};
+use super::ceremony::{Answer, Ceremony, ProofFields};
 use crate::auth::ClientInfo;
 use crate::auth::passkey_sign_in::PasskeySummary;
 use crate::state::AppState;
@@ -56,21 +56,26 @@ async fn list(
 }
 
 #[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 struct RegisterStart {
     /// What the owner calls it, e.g. "Phone": 1 to 64 characters.
     #[schema(min_length = 1, max_length = 64)]
     name: String,
+    /// The password or another passkey, in this request: a fresh session alone does not add
+    /// a way in.
+    #[serde(flatten)]
+    proof: ProofFields,
 }
 
-/// Starts registering a passkey (needs the password given recently).
+/// Starts registering a passkey; needs the password (or another passkey) in the request.
 #[utoipa::path(post, path = "/api/auth/passkeys/register/start", tag = "auth", security(("session" = [])),
     request_body = RegisterStart, responses((status = 200, body = Ceremony)))]
 async fn register_start(
     State(state): State<AppState>,
-    FreshOwner(current): FreshOwner,
+    client: ClientInfo,
+    Owner(current): Owner,
     ApiJson(body): ApiJson<RegisterStart>,
 ) -> Result<Json<Ceremony>, ApiError> {
+    body.proof.check(&state, &current, &client).await?;
     let (ceremony, options) = state
         .auth
         .begin_passkey_registration(&state.passkeys, &current, &body.name)

@@ -1,5 +1,5 @@
 //! The owner's identity at an OpenID Connect issuer: linking it (the owner, signed in and
-//! with a fresh step-up, signs in at the issuer), signing in with it, unlinking it. Only the
+//! with the password in that very request, signs in at the issuer), signing in with it, unlinking it. Only the
 //! issuer and the subject it names decide; the email is shown, never compared.
 
 use std::time::Instant;
@@ -99,7 +99,8 @@ impl Auth {
     }
 
     /// Records a sign-in at the issuer that came back refused or unverifiable (one that could
-    /// not reach the issuer is the issuer's trouble, not an event).
+    /// not reach the issuer is the issuer's trouble, not an event; an answer to no sign-in
+    /// under way counts toward the lockout only).
     pub(crate) async fn identity_sign_in_failed(
         &self,
         client: &ClientInfo,
@@ -107,7 +108,13 @@ impl Auth {
     ) -> Result<(), AuthError> {
         let reason = match error {
             OidcError::NotConfigured | OidcError::Unreachable(_) => return Ok(()),
-            OidcError::NoSuchFlow => "no such sign-in under way".to_owned(),
+            // Anyone can send such an answer: it counts toward the lockout, and leaves no
+            // event that a flood of them would push the real ones out with.
+            OidcError::NoSuchFlow => {
+                self.foreign_identities
+                    .record_failure(&client.limit_key, Instant::now());
+                return Ok(());
+            }
             OidcError::Refused(said) => format!("refused by the issuer: {said}"),
             OidcError::Invalid(why) => why.clone(),
         };

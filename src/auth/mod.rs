@@ -62,7 +62,7 @@ pub(crate) enum AuthError {
     /// The owner turned password sign-in off.
     #[error("password sign-in is off")]
     PasswordSignInOff,
-    /// The password was right, and a passkey is needed too (`auth.require_second_factor`).
+    /// The password alone does not sign in: a passkey is needed (`auth.require_second_factor`).
     #[error("a passkey is needed too")]
     SecondFactorRequired,
     /// A passkey answer that does not sign in: the same for every reason.
@@ -302,12 +302,13 @@ impl Auth {
         client: &ClientInfo,
     ) -> Result<SignedIn, AuthError> {
         self.take_attempt(client)?;
-        self.check_password(password, client).await?;
+        // Before the password is checked, so the answer confirms no guess.
         if self.settings.require_second_factor
             && !store::run(&self.store, Store::passkeys).await?.is_empty()
         {
             return Err(AuthError::SecondFactorRequired);
         }
+        self.check_password(password, client).await?;
         self.open_session(client, client.event(EventKind::LoginOk), true)
             .await
     }

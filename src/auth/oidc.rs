@@ -50,7 +50,7 @@ const CLOCK_LEEWAY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 const MAX_ANSWER: usize = 1024 * 1024;
 
 /// The issuer and how clawhost is registered there.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct OidcSettings {
     pub(crate) issuer: String,
     pub(crate) client_id: String,
@@ -60,6 +60,18 @@ pub(crate) struct OidcSettings {
     pub(crate) display_name: String,
     /// `<public_url>/auth/oidc/callback`.
     pub(crate) redirect_uri: String,
+}
+
+/// Never prints the client secret.
+impl std::fmt::Debug for OidcSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcSettings")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "…"))
+            .field("redirect_uri", &self.redirect_uri)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a sign-in at the issuer is for.
@@ -199,13 +211,15 @@ impl Oidc {
         if let Some(iss) = &params.iss
             && *iss != self.settings.issuer
         {
+            let iss: String = iss.chars().take(100).filter(|c| !c.is_control()).collect();
             return Err(OidcError::Invalid(format!(
                 "the answer came from another issuer ({iss})"
             )));
         }
         if let Some(error) = &params.error {
             let said = params.error_description.as_deref().unwrap_or(error);
-            return Err(OidcError::Refused(said.chars().take(200).collect()));
+            let said = said.chars().filter(|c| !c.is_control()).take(200).collect();
+            return Err(OidcError::Refused(said));
         }
         let Some(code) = &params.code else {
             return Err(OidcError::Invalid("the answer has no code".into()));

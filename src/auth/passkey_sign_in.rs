@@ -38,6 +38,16 @@ impl From<&StoredPasskey> for PasskeySummary {
     }
 }
 
+/// What the owner gives, in the very request, to confirm it is them: the password, or the
+/// answer to a passkey ceremony.
+pub(crate) enum Proof {
+    Password(String),
+    Passkey {
+        ceremony: String,
+        credential: serde_json::Value,
+    },
+}
+
 fn checked_name(name: &str) -> Result<String, AuthError> {
     let name = name.trim();
     let count = name.chars().count();
@@ -171,6 +181,26 @@ impl Auth {
         self.open_session(client, event, true).await
     }
 
+    /// Checks `proof` for the owner of `session` (and counts as a step-up).
+    pub(crate) async fn prove(
+        &self,
+        passkeys: &Passkeys,
+        session: &ActiveSession,
+        proof: Proof,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        match proof {
+            Proof::Password(password) => self.reauthenticate(session, &password, client).await,
+            Proof::Passkey {
+                ceremony,
+                credential,
+            } => {
+                self.reauthenticate_with_passkey(passkeys, session, &ceremony, credential, client)
+                    .await
+            }
+        }
+    }
+
     /// The owner confirms a sensitive action in `session` with a passkey.
     pub(crate) async fn reauthenticate_with_passkey(
         &self,
@@ -232,7 +262,7 @@ impl Auth {
         credential: serde_json::Value,
     ) -> Result<(StoredPasskey, Option<String>, UnixMs), PasskeyError> {
         let assertion = passkeys.assertion(ceremony, credential)?;
-        let internal = |e: store::StoreError| PasskeyError::Unavailable(e.to_string());
+        let internal = |e: store::StoreError| PasskeyError::Internal(e.to_string());
         let stored = store::run(&self.store, Store::passkeys)
             .await
             .map_err(internal)?;
@@ -250,7 +280,7 @@ impl Auth {
             return Err(unknown());
         }
         let mut passkey: Passkey = serde_json::from_str(&stored.credential)
-            .map_err(|e| PasskeyError::Unavailable(format!("a stored passkey: {e}")))?;
+            .map_err(|e| PasskeyError::Internal(format!("a stored passkey: {e}")))?;
         let result = passkeys.verify(assertion, &passkey)?;
         let record = if passkey.update_credential(&result) == Some(true) {
             serde_json::to_string(&passkey).ok()

@@ -1,5 +1,5 @@
 //! Passkeys (WebAuthn, through `webauthn-rs`): the owner registers several from the
-//! settings page (a fresh step-up first) and signs in with one alone (a discoverable
+//! settings page (the password, or another passkey, in that request) and signs in with one alone (a discoverable
 //! credential: no name to type), or confirms a sensitive action with one. The relying
 //! party is the public URL's host; a host that is an IP address cannot have passkeys
 //! (browsers refuse), which the pages say.
@@ -38,6 +38,10 @@ pub(crate) enum PasskeyError {
     /// counter), or names a credential that is not the owner's.
     #[error("{0}")]
     Refused(String),
+    /// The store failed, or a stored record cannot be read: clawhost's fault, not the
+    /// browser's.
+    #[error("{0}")]
+    Internal(String),
 }
 
 struct Registration {

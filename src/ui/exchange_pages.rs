@@ -44,7 +44,10 @@ async fn set(
     client: ClientInfo,
     form: Confirmable<EmailForm>,
 ) -> Response {
-    let email = match form.confirmed(&state, "Setting the broker's email").await {
+    let email = match form
+        .confirmed_now(&state, "Setting the broker's email")
+        .await
+    {
         Ok((_, EmailForm { email })) => email,
         Err(page) => return page,
     };

@@ -111,6 +111,11 @@ async fn callback(
     let Some(oidc) = &state.oidc else {
         return not_configured();
     };
+    // Under the same limits as the start: each answer costs a flow lookup, maybe a token
+    // request, maybe an event.
+    if let Err(error) = state.auth.may_begin_identity_sign_in(&client) {
+        return ApiError::from(error).into_page();
+    }
     let key = state.cookie.read_sign_in_flow(&headers);
     let mut response = match oidc.finish(key, &params).await {
         Err(error) => {
@@ -149,7 +154,7 @@ async fn link(State(state): State<AppState>, form: Confirmable<NoFields>) -> Res
     let Some(oidc) = &state.oidc else {
         return not_configured();
     };
-    let current = match form.confirmed(&state, "Linking an identity").await {
+    let current = match form.confirmed_now(&state, "Linking an identity").await {
         Ok((current, _)) => current,
         Err(page) => return page,
     };

@@ -15,7 +15,6 @@ use crate::web::error::ApiError;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/settings/passkeys/confirm", post(confirm))
         .route("/settings/passkeys/{id}/remove", post(remove))
         .route("/settings/password-sign-in", post(password_sign_in))
 }
@@ -53,22 +52,6 @@ pub(super) async fn passkey_card(state: &AppState) -> Result<PasskeyCard, AuthEr
         list,
         password_sign_in: state.auth.password_signs_in().await?,
     })
-}
-
-#[derive(serde::Deserialize)]
-struct NewPasskeyForm {
-    #[serde(rename = "name")]
-    _name: String,
-}
-
-/// Adding a passkey when the password was not given recently: the script posts the form
-/// here, the confirmation page asks for the password, and the settings page is back, ready
-/// for the passkey to be added.
-async fn confirm(State(state): State<AppState>, form: Confirmable<NewPasskeyForm>) -> Response {
-    match form.confirmed(&state, "Adding a passkey").await {
-        Ok(_) => see_other("/settings#passkeys", None),
-        Err(page) => page,
-    }
 }
 
 async fn remove(

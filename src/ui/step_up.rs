@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 
 use super::render::{form_message, render};
 use crate::auth::ClientInfo;
+use crate::auth::passkey_sign_in::Proof;
 use crate::auth::sessions::ActiveSession;
 use crate::state::AppState;
 use crate::web::error::ApiError;
@@ -22,8 +23,10 @@ use crate::web::extract::{PageOwner, ReturnTo};
 #[derive(serde::Deserialize)]
 pub(super) struct NoFields {}
 
-/// The field the confirmation page adds.
+/// The fields the confirmation page adds: the password, or (with script) a passkey's answer
+/// as JSON (`{"ceremony", "credential"}`).
 const PASSWORD_FIELD: &str = "reauth_password";
+const PASSKEY_FIELD: &str = "reauth_passkey";
 
 #[derive(Template)]
 #[template(path = "confirm.html")]
@@ -35,6 +38,8 @@ struct ConfirmPage<'a> {
     error: Option<String>,
     /// Whether a passkey may confirm instead (with WebAuthn in the browser).
     passkeys: bool,
+    /// Whether the password may (the owner may have turned it off).
+    password: bool,
 }
 
 /// A page form that may need the password first: its fields, the owner's session, and the
@@ -45,7 +50,7 @@ pub(super) struct Confirmable<T> {
     action: String,
     back: &'static str,
     fields: Vec<(String, String)>,
-    password: Option<String>,
+    proof: Option<Proof>,
     form: T,
 }
 
@@ -70,15 +75,21 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Confirmable<T> {
         };
         let mut fields: Vec<(String, String)> =
             serde_urlencoded::from_bytes(&bytes).map_err(unreadable)?;
-        // Every copy goes (none is posted on again); the last one typed counts.
-        let mut password = None;
+        // Every copy goes (none is posted on again); the last one given counts.
+        let mut proof = None;
         fields.retain(|(name, value)| {
-            if name == PASSWORD_FIELD {
-                password = Some(value.clone());
-                false
+            if name == PASSWORD_FIELD && !value.is_empty() {
+                proof = Some(Proof::Password(value.clone()));
+            } else if name == PASSKEY_FIELD {
+                let answer: Option<serde_json::Value> = serde_json::from_str(value).ok();
+                proof = answer.map(|answer| Proof::Passkey {
+                    ceremony: answer["ceremony"].as_str().unwrap_or_default().to_owned(),
+                    credential: answer["credential"].clone(),
+                });
             } else {
-                true
+                return true;
             }
+            false
         });
         let form = serde_urlencoded::from_bytes(&bytes).map_err(unreadable)?;
         Ok(Self {
@@ -87,7 +98,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Confirmable<T> {
             action,
             back,
             fields,
-            password,
+            proof,
             form,
         })
     }
@@ -99,8 +110,8 @@ impl<T> Confirmable<T> {
     }
 
     /// The form, once the password was given recently in this session: when it was not, the
-    /// password sent with the form confirms it; without one, or with a wrong one, the answer
-    /// is the confirmation page for `what` (e.g. "Saving the provider settings").
+    /// password (or passkey) sent with the form confirms it; without one, or with a wrong one,
+    /// the answer is the confirmation page for `what` (e.g. "Saving the provider settings").
     pub(super) async fn confirmed(
         self,
         state: &AppState,
@@ -109,6 +120,19 @@ impl<T> Confirmable<T> {
         if state.auth.is_fresh(&self.session) {
             return Ok((self.session, self.form));
         }
+        self.confirmed_now(state, what).await
+    }
+
+    /// The form, once the password (or a passkey) was given with it, in this very request,
+    /// whatever was given before: for what adds a way in (a passkey, an identity, the
+    /// broker's email), which script in the Control UI must not do in the minutes after a
+    /// sign-in.
+    pub(super) async fn confirmed_now(
+        self,
+        state: &AppState,
+        what: &str,
+    ) -> Result<(ActiveSession, T), Response> {
+        let password = state.auth.password_signs_in().await.unwrap_or(true);
         let page = |status, error| {
             render(
                 status,
@@ -119,15 +143,16 @@ impl<T> Confirmable<T> {
                     fields: &self.fields,
                     error,
                     passkeys: state.passkeys.unavailable().is_none(),
+                    password,
                 },
             )
         };
-        let Some(password) = &self.password else {
+        let Some(proof) = self.proof else {
             return Err(page(StatusCode::FORBIDDEN, None));
         };
         match state
             .auth
-            .reauthenticate(&self.session, password, &self.client)
+            .prove(&state.passkeys, &self.session, proof, &self.client)
             .await
         {
             Ok(()) => Ok((self.session, self.form)),

@@ -210,6 +210,7 @@ impl From<PasskeyError> for ApiError {
             ),
             PasskeyError::Malformed(why) => ApiError::field("credential", why),
             PasskeyError::Refused(why) => ApiError::status(StatusCode::UNPROCESSABLE_ENTITY, why),
+            PasskeyError::Internal(cause) => ApiError::internal(cause),
         }
     }
 }
@@ -264,7 +265,7 @@ impl From<AuthError> for ApiError {
             ),
             AuthError::SecondFactorRequired => ApiError::status(
                 StatusCode::UNAUTHORIZED,
-                "The password is right; this instance asks for a passkey too. Sign in with your passkey.",
+                "This instance asks for a passkey to sign in, not the password alone: sign in with your passkey.",
             ),
             AuthError::Passkey(error) => error.into(),
             AuthError::Exchange(ExchangeError::NotConfigured) => ApiError::status(

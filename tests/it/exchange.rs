@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use crate::harness::{Client, Options, TestServer, assert_problem};
+use crate::harness::{Client, Options, PASSWORD, TestServer, assert_problem};
 
 const OWNER_EMAIL: &str = "owner@example.test";
 
@@ -96,12 +96,12 @@ fn server_with(broker: &TestBroker) -> TestServer {
     })
 }
 
-/// The owner (signed in, fresh) sets the email the broker must answer.
+/// The owner sets the email the broker must answer (the password in the request).
 async fn set_email(owner: &Client) {
     let set = owner
         .put(
             "/api/auth/session-exchange/email",
-            &json!({"email": OWNER_EMAIL}),
+            &json!({"email": OWNER_EMAIL, "password": PASSWORD}),
         )
         .await;
     assert_eq!(set.status(), 204);
@@ -124,6 +124,14 @@ async fn only_the_owners_verified_email_signs_in_through_the_broker() {
     let owner = server.claimed().await;
     // No email set yet: even the owner's session signs nobody in.
     assert_problem(exchange(&server.client(), "owner-session").await, 403).await;
+    // Review of issue 15: a fresh session alone does not set it (it adds a way in).
+    let fresh_alone = owner
+        .put(
+            "/api/auth/session-exchange/email",
+            &json!({"email": OWNER_EMAIL}),
+        )
+        .await;
+    assert_problem(fresh_alone, 403).await;
     set_email(&owner).await;
     assert_eq!(
         owner.json("/api/auth/session-exchange").await,

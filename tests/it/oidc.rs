@@ -198,7 +198,9 @@ pub async fn link(
     owner: &Client,
     subject: &str,
 ) -> reqwest::Response {
-    let started = owner.post_empty("/api/auth/oidc/link").await;
+    let started = owner
+        .post("/api/auth/oidc/link", &json!({"password": PASSWORD}))
+        .await;
     assert_eq!(started.status(), 200, "link");
     let started: Value = started.json().await.expect("json");
     let authorize = started["authorize_url"].as_str().expect("authorize_url");
@@ -271,7 +273,7 @@ async fn the_owner_links_an_identity_and_signs_in_with_it() {
     assert_ne!(browser.session_token(), owner.session_token());
     // It opens no sensitive action: an issuer may sign a known browser in without asking,
     // so script in the Control UI could otherwise get a fresh session by navigating.
-    let stale = browser.post_empty("/api/auth/oidc/link").await;
+    let stale = browser.post("/api/auth/oidc/link", &json!({})).await;
     let problem = assert_problem(stale, 403).await;
     assert!(
         problem["type"]
@@ -328,12 +330,15 @@ async fn the_owner_links_an_identity_and_signs_in_with_it() {
 }
 
 #[tokio::test]
-async fn linking_needs_a_fresh_password_and_the_session_that_began_it() {
+async fn linking_needs_the_password_in_the_request_and_the_session_that_began_it() {
     let (server, idp, _dir) =
         server_and_issuer(vec![("CLAWHOST_SESSION_REAUTH_WINDOW".into(), "1s".into())]);
     let owner = server.claimed().await;
+    // Review of issue 15: even fresh, a session alone does not add a way in.
+    let fresh_alone = owner.post("/api/auth/oidc/link", &json!({})).await;
+    assert_problem(fresh_alone, 403).await;
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let stale = owner.post_empty("/api/auth/oidc/link").await;
+    let stale = owner.post("/api/auth/oidc/link", &json!({})).await;
     let problem = assert_problem(stale, 403).await;
     assert!(
         problem["type"]
@@ -353,12 +358,8 @@ async fn linking_needs_a_fresh_password_and_the_session_that_began_it() {
     );
 
     // A link begun in one session and finished in another links nothing.
-    let started = owner
-        .post("/api/auth/reauthenticate", &json!({"password": PASSWORD}))
-        .await;
-    assert_eq!(started.status(), 204);
     let started: Value = owner
-        .post_empty("/api/auth/oidc/link")
+        .post("/api/auth/oidc/link", &json!({"password": PASSWORD}))
         .await
         .json()
         .await
@@ -496,7 +497,8 @@ async fn every_wrong_answer_from_the_issuer_is_refused() {
         .filter(|e| e["kind"] == "login_failed")
         .filter_map(|e| e["detail"].as_str().map(str::to_owned))
         .collect();
-    assert!(failures.len() >= 9, "{failures:?}");
+    // The answers to no flow under way (wrong state, used, no cookie) leave no event.
+    assert!(failures.len() >= 7, "{failures:?}");
     assert!(
         failures.iter().all(|d| d.starts_with("OpenID Connect: ")),
         "{failures:?}"
