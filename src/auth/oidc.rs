@@ -134,12 +134,19 @@ struct Discovered {
     fetched: Instant,
 }
 
+/// The discovery document as last fetched, and when a fetch last failed.
+#[derive(Default)]
+struct Discovery {
+    known: Option<Discovered>,
+    failed: Option<Instant>,
+}
+
 pub(crate) struct Oidc {
     settings: OidcSettings,
     http: OidcHttp,
     /// Keyed by the SHA-256 of the pre-login cookie's value.
     pending: Mutex<HashMap<[u8; 32], Pending>>,
-    discovered: tokio::sync::Mutex<Option<Discovered>>,
+    discovered: tokio::sync::Mutex<Discovery>,
 }
 
 impl Oidc {
@@ -148,7 +155,7 @@ impl Oidc {
             settings,
             http: OidcHttp(crate::outbound::client()?.clone()),
             pending: Mutex::new(HashMap::new()),
-            discovered: tokio::sync::Mutex::new(None),
+            discovered: tokio::sync::Mutex::new(Discovery::default()),
         })
     }
 
@@ -206,6 +213,12 @@ impl Oidc {
                 .as_deref()
                 .is_some_and(|state| same_secret(state.as_bytes(), flow.state.as_bytes()))
         }) else {
+            // A `state` presented without its cookie (a code that landed in another browser)
+            // uses its flow up too, so the code cannot be taken back to where it began.
+            if let Some(state) = params.state.as_deref() {
+                self.flows()
+                    .retain(|_, flow| !same_secret(state.as_bytes(), flow.state.as_bytes()));
+            }
             return Err(OidcError::NoSuchFlow);
         };
         if let Some(iss) = &params.iss
@@ -271,35 +284,52 @@ impl Oidc {
     }
 
     /// The client from the discovery document: the cached one while fresh (and, with
-    /// `keys_missing`, unless fetched within the last minute), else fetched again.
+    /// `keys_missing`, unless fetched within the last minute), else fetched again. After a
+    /// failed fetch, the next waits a minute: meanwhile the last good document serves, or
+    /// (with none) the issuer is unreachable at once, so a dead issuer is not asked by
+    /// every visitor in turn.
     async fn client(&self, keys_missing: bool) -> Result<Client, OidcError> {
-        let mut discovered = self.discovered.lock().await;
-        if let Some(known) = discovered.as_ref() {
+        let mut discovery = self.discovered.lock().await;
+        let recently_failed = discovery
+            .failed
+            .is_some_and(|at| at.elapsed() < REFETCH_AT_MOST_EVERY);
+        if let Some(known) = discovery.known.as_ref() {
             let age = known.fetched.elapsed();
             let fresh = if keys_missing {
                 age < REFETCH_AT_MOST_EVERY
             } else {
                 age < DISCOVERY_TTL
             };
-            if fresh {
+            if fresh || (recently_failed && age < STALE_AT_MOST) {
                 return Ok(known.client.clone());
             }
+        } else if recently_failed {
+            return Err(OidcError::Unreachable(format!(
+                "{} could not be read a moment ago; it is asked again within a minute",
+                self.settings.issuer
+            )));
         }
         match self.discover().await {
             Ok(client) => {
-                *discovered = Some(Discovered {
-                    client: client.clone(),
-                    fetched: Instant::now(),
-                });
+                *discovery = Discovery {
+                    known: Some(Discovered {
+                        client: client.clone(),
+                        fetched: Instant::now(),
+                    }),
+                    failed: None,
+                };
                 Ok(client)
             }
-            Err(error) => match discovered.as_ref() {
-                Some(known) if known.fetched.elapsed() < STALE_AT_MOST => {
-                    tracing::warn!(%error, "the OpenID Connect issuer could not be read again; its last keys are used");
-                    Ok(known.client.clone())
+            Err(error) => {
+                discovery.failed = Some(Instant::now());
+                match discovery.known.as_ref() {
+                    Some(known) if known.fetched.elapsed() < STALE_AT_MOST => {
+                        tracing::warn!(%error, "the OpenID Connect issuer could not be read again; its last keys are used");
+                        Ok(known.client.clone())
+                    }
+                    _ => Err(error),
                 }
-                _ => Err(error),
-            },
+            }
         }
     }
 

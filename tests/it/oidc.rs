@@ -415,6 +415,9 @@ async fn every_wrong_answer_from_the_issuer_is_refused() {
         .await;
     let path = on_clawhost(&back, &server);
     refused(server.client().get_html(&path).await, "no flow cookie").await;
+    // Shown without its cookie, the state used its flow up: the code cannot go back to the
+    // browser that began it.
+    refused(browser.get_html(&path).await, "the flow is gone").await;
 
     // A code used once already: the issuer refuses it (the flow around it is a new one).
     let browser = server.client();
@@ -551,6 +554,9 @@ async fn an_issuer_that_cannot_be_reached_leaves_the_password() {
             .expect("page")
             .contains("could not be reached")
     );
+    // Asked again at once, the issuer is not: a dead issuer is tried once a minute at most.
+    let again = server.client().page_text("/auth/oidc/start").await;
+    assert!(again.contains("a moment ago"), "{again}");
     server.login().await;
 }
 
