@@ -1,8 +1,6 @@
 //! Signing the owner in with a session of the replaced wrapper's sign-in broker (see
 //! [`super::exchange`]), and the email the owner sets for it.
 
-use std::time::Instant;
-
 use super::exchange::{
     ExchangeError, MAX_SESSION_ID, Refusal, SessionExchange, checked_session_id, same_email,
 };
@@ -61,11 +59,7 @@ impl Auth {
             field: "session_id",
             message: format!("A session id is 1 to {MAX_SESSION_ID} visible ASCII characters."),
         })?;
-        self.take_attempt(client)?;
-        let now = Instant::now();
-        self.exchange_failures
-            .check(&client.limit_key, now)
-            .map_err(AuthError::wait)?;
+        self.within_limits(&self.exchange_failures, client)?;
         let said = exchange.ask(session_id).await?;
         let owner = self.exchange_email().await?;
         let refusal = match (said, owner) {
@@ -77,19 +71,12 @@ impl Auth {
             (Ok(_), _) => Refusal::NotTheOwner,
             (Err(refusal), _) => refusal,
         };
-        let locked = self
-            .exchange_failures
-            .record_failure(&client.limit_key, now);
-        let mut event = client.event(EventKind::LoginFailed);
-        event.detail = Some(match refusal {
+        let why = match refusal {
             Refusal::Unknown(status) => format!("session exchange: the broker answered {status}"),
             Refusal::Unverified => "session exchange: no verified email".into(),
             Refusal::NotTheOwner => "session exchange: not the owner's email".into(),
-        });
-        self.record(event).await?;
-        if locked.is_some() {
-            self.record(client.event(EventKind::Lockout)).await?;
-        }
+        };
+        self.refused(&self.exchange_failures, client, why).await?;
         Err(AuthError::NotTheOwner)
     }
 }

@@ -17,10 +17,7 @@ impl Auth {
 
     /// The abuse limits, before a sign-in at the issuer begins.
     pub(crate) fn may_begin_identity_sign_in(&self, client: &ClientInfo) -> Result<(), AuthError> {
-        self.take_attempt(client)?;
-        self.foreign_identities
-            .check(&client.limit_key, Instant::now())
-            .map_err(AuthError::wait)
+        self.within_limits(&self.foreign_identities, client)
     }
 
     /// Signs in with an identity the issuer vouched for. Only the one linked to the owner
@@ -37,16 +34,8 @@ impl Auth {
             linked.issuer == identity.issuer && linked.subject == identity.subject
         });
         if !is_owner {
-            let now = Instant::now();
-            let locked = self
-                .foreign_identities
-                .record_failure(&client.limit_key, now);
-            let mut event = client.event(EventKind::LoginFailed);
-            event.detail = Some("an identity not linked to the owner".into());
-            self.record(event).await?;
-            if locked.is_some() {
-                self.record(client.event(EventKind::Lockout)).await?;
-            }
+            let why = "an identity not linked to the owner".to_owned();
+            self.refused(&self.foreign_identities, client, why).await?;
             return Err(AuthError::NotTheOwner);
         }
         let mut event = client.event(EventKind::LoginOidc);

@@ -241,6 +241,37 @@ impl Auth {
             .map_err(AuthError::wait)
     }
 
+    /// The limits before an attempt with one sign-in method: the attempts on every auth
+    /// endpoint, then that method's lockout of `client`'s address.
+    fn within_limits(
+        &self,
+        lockout: &Lockout<IpAddr>,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        self.take_attempt(client)?;
+        lockout
+            .check(&client.limit_key, Instant::now())
+            .map_err(AuthError::wait)
+    }
+
+    /// An attempt with a method that `lockout` guards was refused: counted against `client`'s
+    /// address, and a `login_failed` event saying why (a `lockout` one when it locks).
+    async fn refused(
+        &self,
+        lockout: &Lockout<IpAddr>,
+        client: &ClientInfo,
+        why: String,
+    ) -> Result<(), AuthError> {
+        let locked = lockout.record_failure(&client.limit_key, Instant::now());
+        let mut event = client.event(EventKind::LoginFailed);
+        event.detail = Some(why);
+        self.record(event).await?;
+        if locked.is_some() {
+            self.record(client.event(EventKind::Lockout)).await?;
+        }
+        Ok(())
+    }
+
     /// Becomes the owner with the claim code, and signs in.
     pub(crate) async fn claim(
         &self,
@@ -248,11 +279,8 @@ impl Auth {
         password: &str,
         client: &ClientInfo,
     ) -> Result<SignedIn, AuthError> {
-        self.take_attempt(client)?;
+        self.within_limits(&self.claim_failures, client)?;
         let now = Instant::now();
-        self.claim_failures
-            .check(&client.limit_key, now)
-            .map_err(AuthError::wait)?;
         password::check_policy(password).map_err(|message| AuthError::InvalidField {
             field: "password",
             message,

@@ -3,8 +3,6 @@
 //! answer looks the same (whose credential it named, or why it failed, is only in the
 //! event) and counts toward a lockout of its own.
 
-use std::time::Instant;
-
 use webauthn_rs::prelude::Passkey;
 
 use super::passkeys::{PasskeyError, Passkeys};
@@ -156,10 +154,7 @@ impl Auth {
         passkeys: &Passkeys,
         client: &ClientInfo,
     ) -> Result<(String, serde_json::Value), AuthError> {
-        self.take_attempt(client)?;
-        self.passkey_failures
-            .check(&client.limit_key, Instant::now())
-            .map_err(AuthError::wait)?;
+        self.within_limits(&self.passkey_failures, client)?;
         Ok(passkeys.begin_sign_in()?)
     }
 
@@ -224,11 +219,7 @@ impl Auth {
         credential: serde_json::Value,
         client: &ClientInfo,
     ) -> Result<String, AuthError> {
-        self.take_attempt(client)?;
-        let now = Instant::now();
-        self.passkey_failures
-            .check(&client.limit_key, now)
-            .map_err(AuthError::wait)?;
+        self.within_limits(&self.passkey_failures, client)?;
         let verified = self.verify_passkey(passkeys, ceremony, credential).await;
         match verified {
             Ok((stored, record, at)) => {
@@ -240,13 +231,8 @@ impl Auth {
                 Ok(stored.name)
             }
             Err(PasskeyError::Refused(why)) => {
-                let locked = self.passkey_failures.record_failure(&client.limit_key, now);
-                let mut event = client.event(EventKind::LoginFailed);
-                event.detail = Some(format!("passkey: {why}"));
-                self.record(event).await?;
-                if locked.is_some() {
-                    self.record(client.event(EventKind::Lockout)).await?;
-                }
+                let why = format!("passkey: {why}");
+                self.refused(&self.passkey_failures, client, why).await?;
                 Err(AuthError::PasskeyRefused)
             }
             Err(other) => Err(other.into()),
