@@ -13,6 +13,7 @@ pub(crate) mod oidc;
 pub(crate) mod passkey_sign_in;
 pub(crate) mod passkeys;
 pub(crate) mod password;
+mod pending;
 pub(crate) mod sessions;
 pub(crate) mod tokens;
 
@@ -241,8 +242,7 @@ impl Auth {
             .map_err(AuthError::wait)
     }
 
-    /// The limits before an attempt with one sign-in method: the attempts on every auth
-    /// endpoint, then that method's lockout of `client`'s address.
+    /// Before an attempt with a sign-in method: the auth attempts, then its lockout.
     fn within_limits(
         &self,
         lockout: &Lockout<IpAddr>,

@@ -8,10 +8,8 @@
 //! after [`DISCOVERY_TTL`], and at once when an ID token names a key it does not list (keys
 //! rotate); a refresh that fails keeps the last good one for a bounded time.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
@@ -22,6 +20,7 @@ use openidconnect::{
     TokenResponse, http,
 };
 
+use super::pending::Pending;
 use crate::crypto::{same_secret, sha256};
 
 /// A client built from the issuer's discovery document, with our redirect URI.
@@ -121,12 +120,11 @@ pub(crate) enum OidcError {
     Invalid(String),
 }
 
-struct Pending {
+struct Flow {
     state: String,
     nonce: String,
     verifier: String,
     purpose: Purpose,
-    started: Instant,
 }
 
 struct Discovered {
@@ -145,7 +143,7 @@ pub(crate) struct Oidc {
     settings: OidcSettings,
     http: OidcHttp,
     /// Keyed by the SHA-256 of the pre-login cookie's value.
-    pending: Mutex<HashMap<[u8; 32], Pending>>,
+    pending: Pending<[u8; 32], Flow>,
     discovered: tokio::sync::Mutex<Discovery>,
 }
 
@@ -154,7 +152,7 @@ impl Oidc {
         Ok(Self {
             settings,
             http: OidcHttp(crate::outbound::client()?.clone()),
-            pending: Mutex::new(HashMap::new()),
+            pending: Pending::new(FLOW_TTL, MAX_PENDING),
             discovered: tokio::sync::Mutex::new(Discovery::default()),
         })
     }
@@ -180,21 +178,13 @@ impl Oidc {
         }
         let (url, state, nonce) = request.url();
         let key = super::tokens::new_session_token();
-        let pending = Pending {
+        let flow = Flow {
             state: state.secret().clone(),
             nonce: nonce.secret().clone(),
             verifier: verifier.secret().clone(),
             purpose,
-            started: Instant::now(),
         };
-        let mut flows = self.flows();
-        flows.retain(|_, flow| flow.started.elapsed() < FLOW_TTL);
-        if flows.len() >= MAX_PENDING
-            && let Some(oldest) = flows.iter().min_by_key(|(_, f)| f.started).map(|(k, _)| *k)
-        {
-            flows.remove(&oldest);
-        }
-        flows.insert(sha256(key.as_bytes()), pending);
+        self.pending.insert(sha256(key.as_bytes()), flow);
         Ok((key, url.into()))
     }
 
@@ -205,8 +195,7 @@ impl Oidc {
         key: Option<&str>,
         params: &CallbackParams,
     ) -> Result<(Purpose, Identity), OidcError> {
-        let flow = key.and_then(|key| self.flows().remove(&sha256(key.as_bytes())));
-        let flow = flow.filter(|flow| flow.started.elapsed() < FLOW_TTL);
+        let flow = key.and_then(|key| self.pending.take(&sha256(key.as_bytes())));
         let Some(flow) = flow.filter(|flow| {
             params
                 .state
@@ -216,8 +205,8 @@ impl Oidc {
             // A `state` presented without its cookie (a code that landed in another browser)
             // uses its flow up too, so the code cannot be taken back to where it began.
             if let Some(state) = params.state.as_deref() {
-                self.flows()
-                    .retain(|_, flow| !same_secret(state.as_bytes(), flow.state.as_bytes()));
+                self.pending
+                    .forget(|flow| same_secret(state.as_bytes(), flow.state.as_bytes()));
             }
             return Err(OidcError::NoSuchFlow);
         };
@@ -241,7 +230,7 @@ impl Oidc {
         Ok((flow.purpose, identity))
     }
 
-    async fn redeem(&self, code: &str, flow: &Pending) -> Result<Identity, OidcError> {
+    async fn redeem(&self, code: &str, flow: &Flow) -> Result<Identity, OidcError> {
         let client = self.client(false).await?;
         let tokens = client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
@@ -354,12 +343,6 @@ impl Oidc {
             settings.client_secret.clone().map(ClientSecret::new),
         )
         .set_redirect_uri(redirect))
-    }
-
-    fn flows(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Pending>> {
-        self.pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -9,10 +9,9 @@
 //! required, the signature counter must grow, and the record is kept up to date (counter,
 //! backup state) after every use.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::pending::Pending;
 use webauthn_rs::prelude::{
     AuthenticationResult, DiscoverableAuthentication, Passkey, PasskeyRegistration,
     PublicKeyCredential, RegisterPublicKeyCredential, Url, Uuid, Webauthn, WebauthnBuilder,
@@ -48,18 +47,12 @@ struct Registration {
     state: PasskeyRegistration,
     session_id: String,
     name: String,
-    started: Instant,
-}
-
-struct SignIn {
-    state: DiscoverableAuthentication,
-    started: Instant,
 }
 
 pub(crate) struct Passkeys {
     webauthn: Result<Webauthn, String>,
-    registrations: Mutex<HashMap<String, Registration>>,
-    sign_ins: Mutex<HashMap<String, SignIn>>,
+    registrations: Pending<String, Registration>,
+    sign_ins: Pending<String, DiscoverableAuthentication>,
 }
 
 /// A registration verified: the name the owner gave, and the credential to keep.
@@ -86,8 +79,8 @@ impl Passkeys {
         }
         Self {
             webauthn,
-            registrations: Mutex::new(HashMap::new()),
-            sign_ins: Mutex::new(HashMap::new()),
+            registrations: Pending::new(CEREMONY_TTL, MAX_CEREMONIES),
+            sign_ins: Pending::new(CEREMONY_TTL, MAX_CEREMONIES),
         }
     }
 
@@ -156,9 +149,8 @@ impl Passkeys {
             state,
             session_id: session_id.to_owned(),
             name,
-            started: Instant::now(),
         };
-        insert_bounded(&self.registrations, id.clone(), registration, |r| r.started);
+        self.registrations.insert(id.clone(), registration);
         Ok((id, options))
     }
 
@@ -170,7 +162,9 @@ impl Passkeys {
         credential: serde_json::Value,
     ) -> Result<NewPasskey, PasskeyError> {
         let webauthn = self.webauthn()?;
-        let registration = take(&self.registrations, ceremony, |r| r.started)
+        let registration = self
+            .registrations
+            .take(ceremony)
             .filter(|r| r.session_id == session_id)
             .ok_or(PasskeyError::NoSuchCeremony)?;
         let credential: RegisterPublicKeyCredential = serde_json::from_value(credential)
@@ -194,11 +188,7 @@ impl Passkeys {
         let options =
             serde_json::to_value(&options).map_err(|e| PasskeyError::Unavailable(e.to_string()))?;
         let id = super::tokens::new_session_token();
-        let sign_in = SignIn {
-            state,
-            started: Instant::now(),
-        };
-        insert_bounded(&self.sign_ins, id.clone(), sign_in, |s| s.started);
+        self.sign_ins.insert(id.clone(), state);
         Ok((id, options))
     }
 
@@ -210,8 +200,10 @@ impl Passkeys {
         credential: serde_json::Value,
     ) -> Result<Assertion, PasskeyError> {
         let webauthn = self.webauthn()?;
-        let sign_in =
-            take(&self.sign_ins, ceremony, |s| s.started).ok_or(PasskeyError::NoSuchCeremony)?;
+        let state = self
+            .sign_ins
+            .take(ceremony)
+            .ok_or(PasskeyError::NoSuchCeremony)?;
         let credential: PublicKeyCredential = serde_json::from_value(credential)
             .map_err(|e| PasskeyError::Malformed(format!("not a WebAuthn assertion: {e}")))?;
         let (user, credential_id) = webauthn
@@ -220,7 +212,7 @@ impl Passkeys {
         let (user_handle, credential_id) = (user.as_bytes().to_vec(), credential_id.to_vec());
         Ok(Assertion {
             credential,
-            state: sign_in.state,
+            state,
             user_handle,
             credential_id,
         })
@@ -236,40 +228,6 @@ impl Passkeys {
             .finish_discoverable_authentication_v2(&assertion.credential, assertion.state, passkey)
             .map_err(|e| PasskeyError::Refused(format!("the passkey's answer was refused: {e}")))
     }
-}
-
-fn insert_bounded<T>(
-    map: &Mutex<HashMap<String, T>>,
-    id: String,
-    value: T,
-    started: impl Fn(&T) -> Instant,
-) {
-    let mut map = lock(map);
-    map.retain(|_, entry| started(entry).elapsed() < CEREMONY_TTL);
-    if map.len() >= MAX_CEREMONIES
-        && let Some(oldest) = map
-            .iter()
-            .min_by_key(|(_, entry)| started(entry))
-            .map(|(id, _)| id.clone())
-    {
-        map.remove(&oldest);
-    }
-    map.insert(id, value);
-}
-
-fn take<T>(
-    map: &Mutex<HashMap<String, T>>,
-    id: &str,
-    started: impl Fn(&T) -> Instant,
-) -> Option<T> {
-    lock(map)
-        .remove(id)
-        .filter(|entry| started(entry).elapsed() < CEREMONY_TTL)
-}
-
-fn lock<T>(map: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    map.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -328,7 +286,7 @@ mod tests {
         for _ in 0..MAX_CEREMONIES {
             passkeys.begin_sign_in().expect("begin");
         }
-        assert_eq!(lock(&passkeys.sign_ins).len(), MAX_CEREMONIES);
+        assert_eq!(passkeys.sign_ins.len(), MAX_CEREMONIES);
         let forgotten = passkeys.assertion(&first, serde_json::json!({}));
         assert!(
             matches!(forgotten, Err(PasskeyError::NoSuchCeremony)),
