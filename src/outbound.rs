@@ -27,3 +27,26 @@ pub(crate) fn client() -> Result<&'static reqwest::Client, String> {
         .as_ref()
         .map_err(Clone::clone)
 }
+
+/// Why an answer's body was not read whole.
+pub(crate) enum BodyError {
+    /// It is longer than the caller takes.
+    TooLarge,
+    /// It broke off, or did not arrive within the request's time.
+    Broken(reqwest::Error),
+}
+
+/// An answer's body, read as it arrives up to `max` bytes: a longer one is not read on.
+pub(crate) async fn body_up_to(
+    response: &mut reqwest::Response,
+    max: usize,
+) -> Result<Vec<u8>, BodyError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Broken)? {
+        if body.len() + chunk.len() > max {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}

@@ -10,6 +10,8 @@
 
 use std::time::Duration;
 
+use crate::outbound::{BodyError, body_up_to};
+
 const TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_ANSWER: usize = 64 * 1024;
 pub(crate) const MAX_SESSION_ID: usize = 512;
@@ -83,21 +85,19 @@ impl SessionExchange {
         if !status.is_success() {
             return Err(unreachable(format!("it answered {status}")));
         }
-        let mut body = Vec::new();
-        loop {
-            let chunk = tokio::time::timeout(TIMEOUT, response.chunk())
-                .await
-                .map_err(|_| unreachable("its answer did not arrive in time".into()))?
-                .map_err(|_| unreachable("its answer broke off".into()))?;
-            let Some(chunk) = chunk else { break };
-            if body.len() + chunk.len() > MAX_ANSWER {
-                return Err(unreachable(format!(
+        // The request's time limit covers its body too.
+        let body = body_up_to(&mut response, MAX_ANSWER)
+            .await
+            .map_err(|error| match error {
+                BodyError::TooLarge => unreachable(format!(
                     "its answer is larger than {} KiB",
                     MAX_ANSWER / 1024
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
+                )),
+                BodyError::Broken(e) if e.is_timeout() => {
+                    unreachable("its answer did not arrive in time".into())
+                }
+                BodyError::Broken(_) => unreachable("its answer broke off".into()),
+            })?;
         let answer: BrokerAnswer = serde_json::from_slice(&body)
             .map_err(|_| unreachable("its answer is not the JSON of a session".into()))?;
         Ok(match answer.email {

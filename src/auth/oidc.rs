@@ -22,6 +22,7 @@ use openidconnect::{
 
 use super::pending::Pending;
 use crate::crypto::{same_secret, sha256};
+use crate::outbound::{BodyError, body_up_to};
 
 /// A client built from the issuer's discovery document, with our redirect URI.
 type Client = CoreClient<
@@ -378,15 +379,15 @@ impl<'c> AsyncHttpClient<'c> for OidcHttp {
             for (name, value) in response.headers() {
                 answer = answer.header(name, value);
             }
-            let mut body = Vec::new();
-            while let Some(chunk) = response.chunk().await.map_err(Box::new)? {
-                if body.len() + chunk.len() > MAX_ANSWER {
-                    return Err(HttpClientError::Other(format!(
-                        "the answer is larger than {MAX_ANSWER} bytes"
-                    )));
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body =
+                body_up_to(&mut response, MAX_ANSWER)
+                    .await
+                    .map_err(|error| match error {
+                        BodyError::TooLarge => HttpClientError::Other(format!(
+                            "the answer is larger than {MAX_ANSWER} bytes"
+                        )),
+                        BodyError::Broken(e) => HttpClientError::Reqwest(Box::new(e)),
+                    })?;
             answer.body(body).map_err(HttpClientError::Http)
         })
     }
