@@ -10,7 +10,9 @@
 //   POST /_test/auto-login?sub=<subject>  log in as <subject> without a page; no sub: the form
 //   POST /_test/tamper?mode=<mode>        the next token answer's ID token is changed, re-signed
 //                                         with the same key and kid: wrong-nonce,
-//                                         other-audience, expired, wrong-signature; none clears
+//                                         other-audience, expired, wrong-signature,
+//                                         stale-auth-time (an hour old), no-auth-time;
+//                                         none clears
 //   GET  /_test/logins                    200 {"token_requests": n, "last_error": body | null}
 
 import { randomBytes } from "node:crypto";
@@ -97,10 +99,14 @@ async function tamper(jwt, mode) {
   else if (mode === "other-audience") claims.aud = "someone-else";
   else if (mode === "expired") Object.assign(claims, { exp: now - 3600, iat: now - 7200 });
   else if (mode === "wrong-signature") key = (await generateKeyPair("RS256")).privateKey;
+  else if (mode === "stale-auth-time") claims.auth_time = now - 3600;
+  else if (mode === "no-auth-time") delete claims.auth_time;
   return new CompactSign(Buffer.from(JSON.stringify(claims))).setProtectedHeader(header).sign(key);
 }
 
-const TAMPER_MODES = new Set(["none", "wrong-nonce", "other-audience", "expired", "wrong-signature"]);
+const TAMPER_MODES = new Set([
+  "none", "wrong-nonce", "other-audience", "expired", "wrong-signature", "stale-auth-time", "no-auth-time",
+]);
 const oidc = provider.callback();
 
 server.on("request", async (req, res) => {

@@ -1,6 +1,7 @@
 //! The owner's identity at an OpenID Connect issuer: linking it (the owner, signed in and
-//! with the password in that very request, signs in at the issuer), signing in with it, unlinking it. Only the
-//! issuer and the subject it names decide; the email is shown, never compared.
+//! with a proof in that very request, signs in at the issuer), signing in with it,
+//! confirming a sensitive action with it, unlinking it. Only the issuer and the subject it
+//! names decide; the email is shown, never compared.
 
 use std::time::Instant;
 
@@ -8,7 +9,7 @@ use super::oidc::{Identity, OidcError};
 use super::sessions::ActiveSession;
 use super::{Auth, AuthError, ClientInfo, SignedIn};
 use crate::clock::now_ms;
-use crate::store::{self, EventKind, LinkedIdentity, NewEvent, Store};
+use crate::store::{self, EventKind, IdentityUnlinked, LinkedIdentity, NewEvent, Store};
 
 impl Auth {
     pub(crate) async fn linked_identity(&self) -> Result<Option<LinkedIdentity>, AuthError> {
@@ -29,11 +30,7 @@ impl Auth {
         client: &ClientInfo,
     ) -> Result<SignedIn, AuthError> {
         self.may_begin_identity_sign_in(client)?;
-        let linked = self.linked_identity().await?;
-        let is_owner = linked.is_some_and(|linked| {
-            linked.issuer == identity.issuer && linked.subject == identity.subject
-        });
-        if !is_owner {
+        if !self.is_linked(identity).await? {
             let why = "an identity not linked to the owner".to_owned();
             self.refused(&self.foreign_identities, client, why).await?;
             return Err(AuthError::NotTheOwner);
@@ -57,17 +54,9 @@ impl Auth {
         client: &ClientInfo,
     ) -> Result<LinkedIdentity, AuthError> {
         if begun_in != current.id {
-            return Err(AuthError::NotAccepted(
-                "This link was begun in another session. Start it again from the settings page."
-                    .into(),
-            ));
+            return Err(begun_elsewhere());
         }
-        if identity.email.is_some() && !identity.email_verified {
-            return Err(AuthError::NotAccepted(
-                "The identity provider has not verified this account's email address, so it is not linked. Verify it there, then link again."
-                    .into(),
-            ));
-        }
+        email_verified(identity)?;
         let linked = LinkedIdentity {
             issuer: identity.issuer.clone(),
             subject: identity.subject.clone(),
@@ -85,6 +74,33 @@ impl Auth {
                 "no owner to link an identity to".into(),
             ))
         }
+    }
+
+    /// The owner, signed in with `current`, confirmed it is them at the issuer (which had
+    /// them sign in again) in a flow begun in that session (`begun_in`): a step-up.
+    pub(crate) async fn confirm_with_identity(
+        &self,
+        begun_in: &str,
+        current: &ActiveSession,
+        identity: &Identity,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        if begun_in != current.id {
+            return Err(begun_elsewhere());
+        }
+        if !self.is_linked(identity).await? {
+            let why = "a confirmation by an identity not linked to the owner".to_owned();
+            self.refused(&self.foreign_identities, client, why).await?;
+            return Err(AuthError::NotTheOwner);
+        }
+        self.confirmed_by_issuer(current, client).await
+    }
+
+    async fn is_linked(&self, identity: &Identity) -> Result<bool, AuthError> {
+        let linked = self.linked_identity().await?;
+        Ok(linked.is_some_and(|linked| {
+            linked.issuer == identity.issuer && linked.subject == identity.subject
+        }))
     }
 
     /// Records a sign-in at the issuer that came back refused or unverifiable (one that could
@@ -115,12 +131,33 @@ impl Auth {
     /// Forgets the linked identity; false when there was none.
     pub(crate) async fn unlink_identity(&self, client: &ClientInfo) -> Result<bool, AuthError> {
         let event: NewEvent = client.event(EventKind::IdentityUnlinked);
-        Ok(store::run(&self.store, move |s| s.unlink_identity(&event)).await?)
+        match store::run(&self.store, move |s| s.unlink_identity(&event)).await? {
+            IdentityUnlinked::Unlinked => Ok(true),
+            IdentityUnlinked::NotLinked => Ok(false),
+            IdentityUnlinked::LastWayIn => Err(AuthError::LastWayIn),
+        }
     }
 }
 
+fn begun_elsewhere() -> AuthError {
+    AuthError::NotAccepted(
+        "This was begun in another session. Start it again from the settings page.".into(),
+    )
+}
+
+/// An identity that shows an email is taken only when the issuer verified it.
+pub(super) fn email_verified(identity: &Identity) -> Result<(), AuthError> {
+    if identity.email.is_some() && !identity.email_verified {
+        return Err(AuthError::NotAccepted(
+            "The identity provider has not verified this account's email address, so it is not taken. Verify it there, then try again."
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// How an identity appears in the security events: its email, or its subject, and where.
-fn shown(identity: &Identity) -> String {
+pub(super) fn shown(identity: &Identity) -> String {
     let who = identity.email.as_deref().unwrap_or(&identity.subject);
     format!("{who} at {}", identity.issuer)
 }

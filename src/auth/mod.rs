@@ -2,6 +2,7 @@
 //! security events they leave behind. Handlers (API and pages) call these functions and only
 //! translate the outcome.
 
+mod claim;
 mod claim_codes;
 mod client;
 pub(crate) mod exchange;
@@ -15,6 +16,7 @@ pub(crate) mod passkeys;
 pub(crate) mod password;
 mod pending;
 pub(crate) mod sessions;
+pub(crate) mod step_up;
 pub(crate) mod tokens;
 
 use std::net::IpAddr;
@@ -27,9 +29,7 @@ use limiter::{Lockout, LockoutPolicy, RateLimit};
 use sessions::{ActiveSession, SessionManager, active};
 
 use crate::clock::{UnixMs, now_ms, rfc3339};
-use crate::store::{
-    self, ClaimOutcome, Event, EventKind, NewEvent, Session, SharedStore, Store, StoreError,
-};
+use crate::store::{self, Event, EventKind, NewEvent, Session, SharedStore, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum AuthError {
@@ -96,6 +96,16 @@ impl From<password::HashError> for AuthError {
     }
 }
 
+/// What stands behind a [`step_up::Proof::Issuer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IssuerProof {
+    /// The claim with an identity, in the session it opened: the claim code and the
+    /// identity given a moment ago (the issuer may not have asked for anything).
+    AtClaim,
+    /// The issuer had the owner sign in again (`auth_time` after the flow began).
+    AskedAgain,
+}
+
 /// One open session as listed to the owner (API and dashboard).
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub(crate) struct SessionSummary {
@@ -141,6 +151,8 @@ pub(crate) struct Auth {
     exchange_failures: Lockout<IpAddr>,
     /// Attempts on the auth endpoints per client address, failed or not.
     attempts: RateLimit<IpAddr>,
+    /// Sessions the linked issuer just confirmed the owner in (see [`Proof::Issuer`]).
+    issuer_confirmations: pending::Pending<String, IssuerProof>,
     /// Claims run one at a time: once one succeeds, the rest see the owner and stop before
     /// hashing a password nobody will use.
     claiming: tokio::sync::Mutex<()>,
@@ -178,6 +190,7 @@ impl Auth {
             passkey_failures: Lockout::new(lockout(10)),
             exchange_failures: Lockout::new(lockout(10)),
             attempts: RateLimit::new(60, 1.0),
+            issuer_confirmations: pending::Pending::new(settings.reauth_window, 64),
             claiming: tokio::sync::Mutex::new(()),
             owner_seen: std::sync::Mutex::new(owner.map(|o| o.created_at)),
         })
@@ -272,57 +285,6 @@ impl Auth {
         Ok(())
     }
 
-    /// Becomes the owner with the claim code, and signs in.
-    pub(crate) async fn claim(
-        &self,
-        code: &str,
-        password: &str,
-        client: &ClientInfo,
-    ) -> Result<SignedIn, AuthError> {
-        self.within_limits(&self.claim_failures, client)?;
-        let now = Instant::now();
-        password::check_policy(password).map_err(|message| AuthError::InvalidField {
-            field: "password",
-            message,
-        })?;
-        let _one_at_a_time = self.claiming.lock().await;
-        if self.is_locked().await? {
-            return Err(AuthError::AlreadyClaimed);
-        }
-        let code_hash = tokens::claim_code_hash(code);
-        let live = match code_hash {
-            Some(hash) => {
-                store::run(&self.store, move |s| s.claim_code_matches(hash, now_ms())).await?
-            }
-            None => false,
-        };
-        let (true, Some(code_hash)) = (live, code_hash) else {
-            self.claim_failures.record_failure(&client.limit_key, now);
-            return Err(AuthError::InvalidClaimCode);
-        };
-        let password_hash = self.guard.hash(password.to_owned()).await?;
-        let (token, session) = self.new_session(client);
-        let event = client.event(EventKind::Claim);
-        let row = session.clone();
-        let outcome = store::run(&self.store, move |s| {
-            s.claim(code_hash, &password_hash, &row, &event)
-        })
-        .await?;
-        match outcome {
-            ClaimOutcome::Claimed => {
-                tracing::info!("the instance was claimed; it now has an owner");
-                self.sessions.refresh_epoch().await?;
-                Ok(SignedIn {
-                    token,
-                    session: active(&session),
-                    device: self.remember_device(client).await?,
-                })
-            }
-            ClaimOutcome::AlreadyClaimed => Err(AuthError::AlreadyClaimed),
-            ClaimOutcome::InvalidCode => Err(AuthError::InvalidClaimCode),
-        }
-    }
-
     /// Signs the owner in with the password. Every failure looks and takes the same.
     pub(crate) async fn login(
         &self,
@@ -369,7 +331,7 @@ impl Auth {
         if owner.as_ref().is_some_and(|owner| !owner.password_sign_in) {
             return Err(AuthError::PasswordSignInOff);
         }
-        let stored = owner.map(|owner| owner.password_hash);
+        let stored = owner.and_then(|owner| owner.password_hash);
         let device = self.known_device(client).await?;
         match self
             .guard
@@ -454,97 +416,6 @@ impl Auth {
             store::run(&self.store, move |s| s.delete_other_sessions(&keep, &event)).await?;
         self.sessions.refresh_epoch().await?;
         Ok(ended)
-    }
-
-    /// Changes the password after checking the current one; every other session ends.
-    pub(crate) async fn change_password(
-        &self,
-        current: &ActiveSession,
-        current_password: &str,
-        new_password: &str,
-        client: &ClientInfo,
-    ) -> Result<(), AuthError> {
-        self.take_attempt(client)?;
-        password::check_policy(new_password).map_err(|message| AuthError::InvalidField {
-            field: "new_password",
-            message,
-        })?;
-        self.confirm_password(
-            current_password,
-            client,
-            "current_password",
-            "This is not the current password.",
-        )
-        .await?;
-        let hash = self.guard.hash(new_password.to_owned()).await?;
-        let keep = current.id.clone();
-        let event = client.event(EventKind::PasswordChanged);
-        store::run(&self.store, move |s| {
-            s.change_password(&hash, &keep, &event)
-        })
-        .await?;
-        self.sessions.refresh_epoch().await?;
-        // The current password was just given: that is a step-up too.
-        self.mark_reauthenticated(current, client).await
-    }
-
-    /// Whether the password was given in `session` recently enough for a sensitive action
-    /// (changing the provider or its key, revoking other sessions, rotating the gateway's
-    /// credential, installing OpenClaw, linking WhatsApp, passkeys, the linked identity). The
-    /// Control UI runs on clawhost's origin: script in it can make any request the owner's
-    /// browser can, but not give the password. (Its own socket to the gateway is another matter: docs/SECURITY.md.)
-    pub(crate) fn is_fresh(&self, session: &ActiveSession) -> bool {
-        session.is_fresh(self.settings.reauth_window, now_ms())
-    }
-
-    /// The owner gives the password again in `session` (a step-up), under the same lockouts
-    /// as signing in.
-    pub(crate) async fn reauthenticate(
-        &self,
-        session: &ActiveSession,
-        password: &str,
-        client: &ClientInfo,
-    ) -> Result<(), AuthError> {
-        self.take_attempt(client)?;
-        self.confirm_password(password, client, "password", "This is not the password.")
-            .await?;
-        self.mark_reauthenticated(session, client).await
-    }
-
-    /// The password given by a signed-in owner: a wrong one is an error of that form field
-    /// (the session stays), counted for the lockouts like any other.
-    async fn confirm_password(
-        &self,
-        password: &str,
-        client: &ClientInfo,
-        field: &'static str,
-        wrong: &str,
-    ) -> Result<(), AuthError> {
-        self.check_password(password, client)
-            .await
-            .map_err(|error| match error {
-                AuthError::InvalidCredentials => AuthError::InvalidField {
-                    field,
-                    message: wrong.into(),
-                },
-                other => other,
-            })
-    }
-
-    async fn mark_reauthenticated(
-        &self,
-        session: &ActiveSession,
-        client: &ClientInfo,
-    ) -> Result<(), AuthError> {
-        let now = now_ms();
-        let id = session.id.clone();
-        let event = client.event(EventKind::Reauthenticated);
-        store::run(&self.store, move |s| {
-            s.mark_reauthenticated(&id, now, &event)
-        })
-        .await?;
-        self.sessions.reauthenticated(&session.id, now);
-        Ok(())
     }
 
     /// Every open session, newest first, as the owner sees them.

@@ -12,7 +12,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::core::{
+    CoreAuthPrompt, CoreAuthenticationFlow, CoreClient, CoreProviderMetadata,
+};
 use openidconnect::{
     AsyncHttpClient, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
     EndpointMaybeSet, EndpointNotSet, EndpointSet, HttpClientError, HttpRequest, HttpResponse,
@@ -21,6 +23,7 @@ use openidconnect::{
 };
 
 use super::pending::Pending;
+use super::tokens::LiveClaimCode;
 use crate::crypto::{same_secret, sha256};
 use crate::outbound::{BodyError, body_up_to};
 
@@ -81,6 +84,26 @@ pub(crate) enum Purpose {
     SignIn { next: String },
     /// Linking the identity to the owner signed in with session `session_id`.
     Link { session_id: String },
+    /// Becoming the owner with a claim code checked before.
+    Claim(LiveClaimCode),
+    /// The owner, signed in with session `session_id`, confirms `what` (a step-up): the
+    /// issuer is asked to have them sign in again, and the form they posted (`action`,
+    /// `fields`) is posted again once it has (or they go `back`).
+    Confirm {
+        session_id: String,
+        what: String,
+        action: String,
+        fields: Vec<(String, String)>,
+        back: String,
+    },
+}
+
+impl Purpose {
+    /// Whether the issuer must have the person sign in again (`prompt=login`, `max_age=0`),
+    /// and prove it with an `auth_time` from after the flow began.
+    fn asks_again(&self) -> bool {
+        matches!(self, Self::Confirm { .. })
+    }
 }
 
 /// Who the issuer says signed in.
@@ -122,6 +145,7 @@ pub(crate) enum OidcError {
 }
 
 struct Flow {
+    began: chrono::DateTime<chrono::Utc>,
     state: String,
     nonce: String,
     verifier: String,
@@ -177,9 +201,15 @@ impl Oidc {
         for scope in &self.settings.scopes {
             request = request.add_scope(Scope::new(scope.clone()));
         }
+        if purpose.asks_again() {
+            request = request
+                .add_prompt(CoreAuthPrompt::Login)
+                .set_max_age(Duration::ZERO);
+        }
         let (url, state, nonce) = request.url();
         let key = super::tokens::new_session_token();
         let flow = Flow {
+            began: chrono::Utc::now(),
             state: state.secret().clone(),
             nonce: nonce.secret().clone(),
             verifier: verifier.secret().clone(),
@@ -252,9 +282,17 @@ impl Oidc {
             .ok_or_else(|| OidcError::Invalid("the issuer sent no ID token".into()))?;
         let nonce = Nonce::new(flow.nonce.clone());
         let verify = |client: &Client| {
-            let verifier = client
+            let mut verifier = client
                 .id_token_verifier()
                 .set_time_fn(|| chrono::Utc::now() - CLOCK_LEEWAY);
+            if flow.purpose.asks_again() {
+                let since = flow.began - CLOCK_LEEWAY;
+                verifier = verifier.set_auth_time_verifier_fn(move |at| match at {
+                    Some(at) if at >= since => Ok(()),
+                    Some(_) => Err("the issuer did not ask you to sign in again".into()),
+                    None => Err("the issuer did not say when you signed in (auth_time)".into()),
+                });
+            }
             id_token.claims(&verifier, &nonce).map(|claims| Identity {
                 issuer: self.settings.issuer.clone(),
                 subject: claims.subject().as_str().to_owned(),

@@ -36,16 +36,6 @@ impl From<&StoredPasskey> for PasskeySummary {
     }
 }
 
-/// What the owner gives, in the very request, to confirm it is them: the password, or the
-/// answer to a passkey ceremony.
-pub(crate) enum Proof {
-    Password(String),
-    Passkey {
-        ceremony: String,
-        credential: serde_json::Value,
-    },
-}
-
 fn checked_name(name: &str) -> Result<String, AuthError> {
     let name = name.trim();
     let count = name.chars().count();
@@ -125,10 +115,12 @@ impl Auth {
         }
     }
 
-    /// Turns password sign-in on or off (off only while a passkey exists).
+    /// Turns password sign-in on (with a password) or off (while a passkey exists, or with
+    /// `issuer_confirmed`: the linked issuer confirmed the owner in this very request).
     pub(crate) async fn set_password_sign_in(
         &self,
         on: bool,
+        issuer_confirmed: bool,
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
         let event = client.event(if on {
@@ -136,9 +128,16 @@ impl Auth {
         } else {
             EventKind::PasswordSignInOff
         });
-        match store::run(&self.store, move |s| s.set_password_sign_in(on, &event)).await? {
+        let outcome = store::run(&self.store, move |s| {
+            s.set_password_sign_in(on, issuer_confirmed, &event)
+        })
+        .await?;
+        match outcome {
             PasswordSignIn::Changed | PasswordSignIn::Unchanged => Ok(()),
-            PasswordSignIn::NeedsPasskey => Err(AuthError::LastWayIn),
+            PasswordSignIn::NeedsAnotherWayIn => Err(AuthError::LastWayIn),
+            PasswordSignIn::NoPassword => Err(AuthError::NotAccepted(
+                "There is no password to sign in with: set one first.".into(),
+            )),
         }
     }
 
@@ -174,26 +173,6 @@ impl Auth {
         // A passkey asks for the owner's presence and verification on the device: it is a
         // step-up as much as the password is.
         self.open_session(client, event, true).await
-    }
-
-    /// Checks `proof` for the owner of `session` (and counts as a step-up).
-    pub(crate) async fn prove(
-        &self,
-        passkeys: &Passkeys,
-        session: &ActiveSession,
-        proof: Proof,
-        client: &ClientInfo,
-    ) -> Result<(), AuthError> {
-        match proof {
-            Proof::Password(password) => self.reauthenticate(session, &password, client).await,
-            Proof::Passkey {
-                ceremony,
-                credential,
-            } => {
-                self.reauthenticate_with_passkey(passkeys, session, &ceremony, credential, client)
-                    .await
-            }
-        }
     }
 
     /// The owner confirms a sensitive action in `session` with a passkey.

@@ -50,6 +50,19 @@ impl<K: Eq + Hash + Clone, T> Pending<K, T> {
             .map(|(_, value)| value)
     }
 
+    /// A copy of the live entry under `key`, which stays.
+    pub(crate) fn peek<Q>(&self, key: &Q) -> Option<T>
+    where
+        K: Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+        T: Clone,
+    {
+        self.entries()
+            .get(key)
+            .filter(|(started, _)| started.elapsed() < self.ttl)
+            .map(|(_, value)| value.clone())
+    }
+
     /// Forgets every entry `matches` picks.
     pub(crate) fn forget(&self, matches: impl Fn(&T) -> bool) {
         self.entries().retain(|_, (_, value)| !matches(value));

@@ -114,3 +114,7 @@ mod tests {
         assert_eq!(hex(&[0x00, 0xff, 0x1a]), "00ff1a");
     }
 }
+
+/// A claim code that was live when checked: its hash, for the claim to use up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LiveClaimCode(pub(super) [u8; 32]);

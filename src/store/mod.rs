@@ -25,11 +25,21 @@ pub(crate) enum StoreError {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Owner {
-    pub(crate) password_hash: String,
+    /// None for an owner who claimed through an OpenID Connect issuer and set none since.
+    pub(crate) password_hash: Option<String>,
     pub(crate) created_at: UnixMs,
     pub(crate) password_changed_at: UnixMs,
-    /// Whether the password signs in (off only while a passkey exists).
+    /// Whether the password signs in (off only while another way in exists).
     pub(crate) password_sign_in: bool,
+}
+
+/// How the owner will sign in, given at the claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FirstWayIn {
+    /// The password's hash.
+    Password(String),
+    /// An identity at the OpenID Connect issuer (and no password).
+    Identity(LinkedIdentity),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,8 +90,20 @@ pub(crate) enum PasskeyRemoved {
 pub(crate) enum PasswordSignIn {
     Changed,
     Unchanged,
-    /// Off needs a passkey to sign in with.
-    NeedsPasskey,
+    /// Off needs another way in: a passkey, or the linked identity with the issuer's
+    /// confirmation in the same request.
+    NeedsAnotherWayIn,
+    /// On needs a password to sign in with.
+    NoPassword,
+}
+
+/// Unlinking the owner's identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IdentityUnlinked {
+    Unlinked,
+    NotLinked,
+    /// The password is off and there is no passkey: the owner would be locked out.
+    LastWayIn,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -243,12 +265,13 @@ pub(crate) trait Store: Send + Sync + 'static {
     fn claim(
         &self,
         code_hash: [u8; 32],
-        password_hash: &str,
+        way_in: &FirstWayIn,
         session: &Session,
         event: &NewEvent,
     ) -> Result<ClaimOutcome, StoreError>;
 
-    /// Sets a new password hash and ends every session but `keep_session_id`.
+    /// Sets a new password hash and ends every session but `keep_session_id`; a first
+    /// password also turns password sign-in on.
     fn change_password(
         &self,
         password_hash: &str,
@@ -272,8 +295,8 @@ pub(crate) trait Store: Send + Sync + 'static {
         identity: &LinkedIdentity,
         event: &NewEvent,
     ) -> Result<bool, StoreError>;
-    /// Forgets the linked identity; returns whether there was one.
-    fn unlink_identity(&self, event: &NewEvent) -> Result<bool, StoreError>;
+    /// Forgets the linked identity, unless it is the last way in.
+    fn unlink_identity(&self, event: &NewEvent) -> Result<IdentityUnlinked, StoreError>;
 
     /// The email the sign-in broker must answer for the owner.
     fn exchange_email(&self) -> Result<Option<String>, StoreError>;
@@ -302,10 +325,13 @@ pub(crate) trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Removes passkey `id`, unless it is the last way in.
     fn remove_passkey(&self, id: &str, event: &NewEvent) -> Result<PasskeyRemoved, StoreError>;
-    /// Turns password sign-in on or off (off only while a passkey exists).
+    /// Turns password sign-in on (only with a password) or off (only while a passkey exists,
+    /// or an identity is linked and `issuer_confirmed`: the issuer confirmed the owner in
+    /// this very request, so it is known to confirm them when the password no longer can).
     fn set_password_sign_in(
         &self,
         on: bool,
+        issuer_confirmed: bool,
         event: &NewEvent,
     ) -> Result<PasswordSignIn, StoreError>;
 

@@ -18,9 +18,9 @@ use rows::{
 };
 
 use super::{
-    ClaimOutcome, Event, GatewaySettings, IssueCodeOutcome, LinkedIdentity, NewEvent, Owner,
-    PasskeyAdded, PasskeyRemoved, PasswordSignIn, Session, StatusBudget, StatusCheck, Store,
-    StoreError, StoredPasskey, UnixMs,
+    ClaimOutcome, Event, FirstWayIn, GatewaySettings, IdentityUnlinked, IssueCodeOutcome,
+    LinkedIdentity, NewEvent, Owner, PasskeyAdded, PasskeyRemoved, PasswordSignIn, Session,
+    StatusBudget, StatusCheck, Store, StoreError, StoredPasskey, UnixMs,
 };
 
 pub(crate) struct SqliteStore {
@@ -124,32 +124,17 @@ impl Store for SqliteStore {
     fn claim(
         &self,
         code_hash: [u8; 32],
-        password_hash: &str,
+        way_in: &FirstWayIn,
         session: &Session,
         event: &NewEvent,
     ) -> Result<ClaimOutcome, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if owner_exists(&tx)? {
-            return Ok(ClaimOutcome::AlreadyClaimed);
-        }
-        let consumed = tx.execute(
-            "DELETE FROM claim_code WHERE code_hash = ?1 AND expires_at > ?2",
-            params![code_hash.as_slice(), event.at],
-        )?;
-        if consumed != 1 {
-            return Ok(ClaimOutcome::InvalidCode);
-        }
-        tx.execute(
-            "INSERT INTO owner (id, password_hash, created_at, password_changed_at) \
-             VALUES (1, ?1, ?2, ?2)",
-            params![password_hash, event.at],
-        )?;
-        insert_session_row(&tx, session)?;
-        insert_event(&tx, event)?;
-        bump_auth_epoch(&tx)?;
-        tx.commit()?;
-        Ok(ClaimOutcome::Claimed)
+        Ok(ways_in::claim(
+            &mut self.conn(),
+            code_hash,
+            way_in,
+            session,
+            event,
+        )?)
     }
 
     fn change_password(
@@ -161,7 +146,8 @@ impl Store for SqliteStore {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
-            "UPDATE owner SET password_hash = ?1, password_changed_at = ?2",
+            "UPDATE owner SET password_hash = ?1, password_changed_at = ?2, \
+             password_sign_in = (password_sign_in OR password_hash IS NULL)",
             params![password_hash, event.at],
         )?;
         tx.execute(
@@ -212,7 +198,7 @@ impl Store for SqliteStore {
         Ok(identity::link(&mut self.conn(), identity, event)?)
     }
 
-    fn unlink_identity(&self, event: &NewEvent) -> Result<bool, StoreError> {
+    fn unlink_identity(&self, event: &NewEvent) -> Result<IdentityUnlinked, StoreError> {
         Ok(identity::unlink(&mut self.conn(), event)?)
     }
 
@@ -266,9 +252,15 @@ impl Store for SqliteStore {
     fn set_password_sign_in(
         &self,
         on: bool,
+        issuer_confirmed: bool,
         event: &NewEvent,
     ) -> Result<PasswordSignIn, StoreError> {
-        Ok(passkeys::set_password_sign_in(&mut self.conn(), on, event)?)
+        Ok(ways_in::set_password_sign_in(
+            &mut self.conn(),
+            on,
+            issuer_confirmed,
+            event,
+        )?)
     }
 
     fn insert_session(&self, session: &Session, event: &NewEvent) -> Result<(), StoreError> {
@@ -589,3 +581,4 @@ mod rows;
 mod schema;
 #[cfg(test)]
 mod tests;
+mod ways_in;

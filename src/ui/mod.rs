@@ -14,6 +14,7 @@ mod passkey_pages;
 mod render;
 mod sign_in;
 mod step_up;
+mod to_issuer;
 mod whatsapp_page;
 
 use axum::Router;

@@ -1,18 +1,20 @@
-//! "Sign in with …": the start at the issuer and the way back (`/auth/oidc/*`), and linking
-//! or unlinking the owner's identity from the settings page (a step-up first).
+//! "Sign in with …": the start at the issuer and the way back (`/auth/oidc/*`), claiming the
+//! instance with an identity, a step-up confirmed there, and linking or unlinking the
+//! owner's identity from the settings page (a step-up first).
 
 use askama::Template;
-use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
 use axum::routing::{get, post};
+use axum::{Form, Router};
 use serde::Deserialize;
 
 use super::render::{Moment, render, see_other};
 use super::sign_in::{landing, safe_next, signed_in_to};
 use super::step_up::{Confirmable, NoFields};
-use crate::auth::oidc::{CallbackParams, FLOW_TTL, Oidc, OidcError, Purpose};
+use super::to_issuer;
+use crate::auth::oidc::{CallbackParams, OidcError, Purpose};
 use crate::auth::{AuthError, ClientInfo};
 use crate::clock::rfc3339;
 use crate::state::AppState;
@@ -23,6 +25,7 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/auth/oidc/start", get(start))
         .route("/auth/oidc/callback", get(callback))
+        .route("/auth/oidc/claim", post(claim))
         .route("/settings/oidc/link", post(link))
         .route("/settings/oidc/unlink", post(unlink))
 }
@@ -58,27 +61,15 @@ fn not_configured() -> Response {
     ApiError::from(OidcError::NotConfigured).into_page()
 }
 
-/// Off to the issuer (a redirect), the flow's key in the pre-login cookie.
-async fn to_issuer(state: &AppState, oidc: &Oidc, purpose: Purpose) -> Response {
-    match oidc.begin(purpose).await {
-        Ok((key, url)) => {
-            let Ok(location) = HeaderValue::from_str(&url) else {
-                return ApiError::internal("the issuer's authorization URL is not a header value")
-                    .into_page();
-            };
-            let cookie = state.cookie.set_sign_in_flow(&key, FLOW_TTL);
-            let headers = [(header::LOCATION, location), (header::SET_COOKIE, cookie)];
-            (StatusCode::FOUND, headers).into_response()
-        }
-        Err(error) => ApiError::from(error).into_page(),
-    }
-}
-
+/// After the issuer confirmed the owner: the form they posted, to post again.
 #[derive(Template)]
-#[template(path = "continue.html")]
-struct ContinuePage<'a> {
+#[template(path = "confirmed.html")]
+struct ConfirmedPage<'a> {
     provider: &'a str,
-    url: &'a str,
+    what: &'a str,
+    action: &'a str,
+    fields: &'a [(String, String)],
+    back: &'a str,
 }
 
 #[derive(Deserialize)]
@@ -98,7 +89,7 @@ async fn start(
         return ApiError::from(error).into_page();
     }
     let next = safe_next(query.next.as_deref()).to_owned();
-    to_issuer(&state, oidc, Purpose::SignIn { next }).await
+    to_issuer::redirect(&state, oidc, Purpose::SignIn { next }).await
 }
 
 async fn callback(
@@ -127,6 +118,48 @@ async fn callback(
         Ok((Purpose::SignIn { next }, identity)) => {
             match state.auth.sign_in_with_identity(&identity, &client).await {
                 Ok(signed_in) => signed_in_to(landing(&state, &next).await, &state, &signed_in),
+                Err(error) => ApiError::from(error).into_page(),
+            }
+        }
+        Ok((Purpose::Claim(code), identity)) => {
+            match state
+                .auth
+                .claim_with_identity(code, &identity, &client)
+                .await
+            {
+                Ok(signed_in) => signed_in_to(landing(&state, "/").await, &state, &signed_in),
+                Err(AuthError::AlreadyClaimed) => see_other("/login", None),
+                Err(error) => ApiError::from(error).into_page(),
+            }
+        }
+        Ok((
+            Purpose::Confirm {
+                session_id,
+                what,
+                action,
+                fields,
+                back,
+            },
+            identity,
+        )) => {
+            let Some(current) = session else {
+                return ApiError::unauthorized().into_page();
+            };
+            match state
+                .auth
+                .confirm_with_identity(&session_id, &current, &identity, &client)
+                .await
+            {
+                Ok(()) => render(
+                    StatusCode::OK,
+                    ConfirmedPage {
+                        provider: &oidc.settings().display_name,
+                        what: &what,
+                        action: &action,
+                        fields: &fields,
+                        back: &back,
+                    },
+                ),
                 Err(error) => ApiError::from(error).into_page(),
             }
         }
@@ -161,20 +194,33 @@ async fn link(State(state): State<AppState>, form: Confirmable<NoFields>) -> Res
     let purpose = Purpose::Link {
         session_id: current.id,
     };
-    // A form answered by a redirect to another origin is blocked (CSP form-action 'self'):
-    // the page links there instead.
-    match oidc.begin(purpose).await {
-        Ok((key, url)) => {
-            let page = ContinuePage {
-                provider: &oidc.settings().display_name,
-                url: &url,
-            };
-            let mut response = render(StatusCode::OK, page);
-            let cookie = state.cookie.set_sign_in_flow(&key, FLOW_TTL);
-            response.headers_mut().append(header::SET_COOKIE, cookie);
-            response
+    let why = "Sign in there as yourself. clawhost then links the identity you signed in with to this instance's owner, and it signs you in from then on.";
+    to_issuer::continue_page(&state, oidc, purpose, why).await
+}
+
+#[derive(Deserialize)]
+struct ClaimForm {
+    code: String,
+}
+
+/// The claim with an identity: the claim code is checked first, then the owner signs in at
+/// the issuer; the claim happens when they come back.
+async fn claim(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Form(form): Form<ClaimForm>,
+) -> Response {
+    let Some(oidc) = &state.oidc else {
+        return not_configured();
+    };
+    let code = form.code.trim().to_owned();
+    match state.auth.live_claim_code(&code, &client).await {
+        Ok(live) => {
+            let why = "Sign in there as yourself: the identity you sign in with becomes this instance's owner, and signs you in from then on.";
+            to_issuer::continue_page(&state, oidc, Purpose::Claim(live), why).await
         }
-        Err(error) => ApiError::from(error).into_page(),
+        Err(AuthError::AlreadyClaimed) => see_other("/login", None),
+        Err(error) => super::sign_in::claim_failed(&state, error, code),
     }
 }
 

@@ -48,18 +48,28 @@ struct ClaimPage {
     error: Option<String>,
     /// What was typed, kept after an error (the passwords are not).
     code: String,
+    /// The OpenID Connect issuer to claim with instead of a password, by name.
+    provider: Option<String>,
+}
+
+impl ClaimPage {
+    fn new(state: &AppState, code: String, error: Option<String>) -> Self {
+        let provider = state
+            .oidc
+            .as_ref()
+            .map(|o| o.settings().display_name.clone());
+        Self {
+            error,
+            code,
+            provider,
+        }
+    }
 }
 
 async fn claim_page(State(state): State<AppState>) -> Response {
     match state.auth.is_locked().await {
         Ok(true) => see_other("/login", None),
-        Ok(false) => render(
-            StatusCode::OK,
-            ClaimPage {
-                error: None,
-                code: String::new(),
-            },
-        ),
+        Ok(false) => render(StatusCode::OK, ClaimPage::new(&state, String::new(), None)),
         Err(error) => ApiError::from(error).into_page(),
     }
 }
@@ -79,16 +89,21 @@ async fn claim_submit(
     let code = form.code.trim().to_string();
     if form.password != form.password_confirm {
         let error = Some("The two passwords do not match.".to_string());
-        return render(StatusCode::UNPROCESSABLE_ENTITY, ClaimPage { error, code });
+        return render(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ClaimPage::new(&state, code, error),
+        );
     }
     match state.auth.claim(&form.code, &form.password, &client).await {
         Ok(signed_in) => signed_in_to(landing(&state, "/").await, &state, &signed_in),
         Err(AuthError::AlreadyClaimed) => see_other("/login", None),
-        Err(error) => form_failed(error, |message| ClaimPage {
-            error: Some(message),
-            code,
-        }),
+        Err(error) => claim_failed(&state, error, code),
     }
+}
+
+/// The claim page again, with the sentence for `error` and the code as typed.
+pub(super) fn claim_failed(state: &AppState, error: AuthError, code: String) -> Response {
+    form_failed(error, |message| ClaimPage::new(state, code, Some(message)))
 }
 
 /// Where signing in lands: the setup while the first run is not done (unless the owner was

@@ -12,9 +12,12 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 use super::render::{form_message, render};
+use super::to_issuer;
 use crate::auth::ClientInfo;
-use crate::auth::passkey_sign_in::Proof;
+use crate::auth::IssuerProof;
+use crate::auth::oidc::{OidcError, Purpose};
 use crate::auth::sessions::ActiveSession;
+use crate::auth::step_up::Proof;
 use crate::state::AppState;
 use crate::web::error::ApiError;
 use crate::web::extract::{PageOwner, ReturnTo};
@@ -27,6 +30,11 @@ pub(super) struct NoFields {}
 /// as JSON (`{"ceremony", "credential"}`).
 const PASSWORD_FIELD: &str = "reauth_password";
 const PASSKEY_FIELD: &str = "reauth_passkey";
+/// `start`: confirm at the linked issuer (the form goes there and back); `done`: the issuer
+/// just confirmed the owner in this session ([`Proof::Issuer`]).
+const ISSUER_FIELD: &str = "reauth_issuer";
+/// The most of a form kept in memory while the owner confirms at the issuer.
+const MAX_KEPT_FORM: usize = 64 * 1024;
 
 #[derive(Template)]
 #[template(path = "confirm.html")]
@@ -38,8 +46,10 @@ struct ConfirmPage<'a> {
     error: Option<String>,
     /// Whether a passkey may confirm instead (with WebAuthn in the browser).
     passkeys: bool,
-    /// Whether the password may (the owner may have turned it off).
+    /// Whether the password may (the owner may have turned it off, or have none).
     password: bool,
+    /// The issuer that may confirm instead (the linked identity's).
+    issuer: Option<&'a str>,
 }
 
 /// A page form that may need the password first: its fields, the owner's session, and the
@@ -51,6 +61,8 @@ pub(super) struct Confirmable<T> {
     back: &'static str,
     fields: Vec<(String, String)>,
     proof: Option<Proof>,
+    /// The owner chose to confirm at the issuer.
+    ask_issuer: bool,
     form: T,
 }
 
@@ -77,8 +89,14 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Confirmable<T> {
             serde_urlencoded::from_bytes(&bytes).map_err(unreadable)?;
         // Every copy goes (none is posted on again); the last one given counts.
         let mut proof = None;
+        let mut ask_issuer = false;
         fields.retain(|(name, value)| {
-            if name == PASSWORD_FIELD && !value.is_empty() {
+            if name == ISSUER_FIELD {
+                ask_issuer = value == "start";
+                if value == "done" {
+                    proof = Some(Proof::Issuer);
+                }
+            } else if name == PASSWORD_FIELD && !value.is_empty() {
                 proof = Some(Proof::Password(value.clone()));
             } else if name == PASSKEY_FIELD {
                 let answer: Option<serde_json::Value> = serde_json::from_str(value).ok();
@@ -99,6 +117,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Confirmable<T> {
             back,
             fields,
             proof,
+            ask_issuer,
             form,
         })
     }
@@ -109,6 +128,10 @@ impl<T> Confirmable<T> {
         &self.session
     }
 
+    pub(super) fn form(&self) -> &T {
+        &self.form
+    }
+
     /// The form, once the password was given recently in this session: when it was not, the
     /// password (or passkey) sent with the form confirms it; without one, or with a wrong one,
     /// the answer is the confirmation page for `what` (e.g. "Saving the provider settings").
@@ -117,7 +140,7 @@ impl<T> Confirmable<T> {
         state: &AppState,
         what: &str,
     ) -> Result<(ActiveSession, T), Response> {
-        if state.auth.is_fresh(&self.session) {
+        if !self.ask_issuer && state.auth.is_fresh(&self.session) {
             return Ok((self.session, self.form));
         }
         self.confirmed_now(state, what).await
@@ -128,27 +151,15 @@ impl<T> Confirmable<T> {
     /// broker's email), which script in the Control UI must not do in the minutes after a
     /// sign-in.
     pub(super) async fn confirmed_now(
-        self,
+        mut self,
         state: &AppState,
         what: &str,
     ) -> Result<(ActiveSession, T), Response> {
-        let password = state.auth.password_signs_in().await.unwrap_or(true);
-        let page = |status, error| {
-            render(
-                status,
-                ConfirmPage {
-                    what,
-                    action: &self.action,
-                    back: self.back,
-                    fields: &self.fields,
-                    error,
-                    passkeys: state.passkeys.unavailable().is_none(),
-                    password,
-                },
-            )
-        };
-        let Some(proof) = self.proof else {
-            return Err(page(StatusCode::FORBIDDEN, None));
+        if self.ask_issuer {
+            return Err(self.confirm_at_issuer(state, what).await);
+        }
+        let Some(proof) = self.proof.take() else {
+            return Err(self.page(state, what, StatusCode::FORBIDDEN, None).await);
         };
         match state
             .auth
@@ -157,14 +168,96 @@ impl<T> Confirmable<T> {
         {
             Ok(()) => Ok((self.session, self.form)),
             Err(error) => Err(match form_message(error) {
-                Ok((status, message)) => page(status, Some(message)),
+                Ok((status, message)) => self.page(state, what, status, Some(message)).await,
                 Err(error) => error.into_page(),
             }),
         }
     }
 
+    /// The form, once the linked issuer confirmed the owner in this very request (turning
+    /// the password off with no passkey: the issuer must be known to confirm them); without
+    /// that, off to the issuer to confirm.
+    pub(super) async fn confirmed_by_issuer(
+        self,
+        state: &AppState,
+        what: &str,
+    ) -> Result<(ActiveSession, T), Response> {
+        let asked_again =
+            state.auth.issuer_confirmation(&self.session) == Some(IssuerProof::AskedAgain);
+        if asked_again && matches!(self.proof, Some(Proof::Issuer)) {
+            return self.confirmed_now(state, what).await;
+        }
+        Err(self.confirm_at_issuer(state, what).await)
+    }
+
+    /// The confirmation page for `what`.
+    async fn page(
+        &self,
+        state: &AppState,
+        what: &str,
+        status: StatusCode,
+        error: Option<String>,
+    ) -> Response {
+        let ways = match state.auth.ways_to_confirm().await {
+            Ok(ways) => ways,
+            Err(error) => return ApiError::from(error).into_page(),
+        };
+        let issuer = state
+            .oidc
+            .as_ref()
+            .filter(|oidc| ways.identity_at.as_deref() == Some(&oidc.settings().issuer))
+            .map(|oidc| oidc.settings().display_name.as_str());
+        render(
+            status,
+            ConfirmPage {
+                what,
+                action: &self.action,
+                back: self.back,
+                fields: &self.fields,
+                error,
+                passkeys: ways.passkeys && state.passkeys.unavailable().is_none(),
+                password: ways.password,
+                issuer,
+            },
+        )
+    }
+
+    /// Off to the linked issuer to confirm `what`; the form comes back with the owner.
+    async fn confirm_at_issuer(self, state: &AppState, what: &str) -> Response {
+        let Some(oidc) = &state.oidc else {
+            return ApiError::from(OidcError::NotConfigured).into_page();
+        };
+        let kept: usize = self.fields.iter().map(|(n, v)| n.len() + v.len()).sum();
+        if kept > MAX_KEPT_FORM {
+            return ApiError::status(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "This form is too large to confirm at the identity provider; confirm with your password or a passkey.",
+            )
+            .into_page();
+        }
+        let purpose = Purpose::Confirm {
+            session_id: self.session.id,
+            what: what.to_owned(),
+            action: self.action,
+            fields: self.fields,
+            back: self.back.to_owned(),
+        };
+        let why = format!(
+            "Sign in there again: that confirms it is you, and {} goes ahead when you are back.",
+            lowercase_first(what)
+        );
+        to_issuer::continue_page(state, oidc, purpose, &why).await
+    }
     /// The form without asking (for a case of the action that needs no step-up).
     pub(super) fn unconfirmed(self) -> (ActiveSession, T) {
         (self.session, self.form)
     }
+}
+
+/// "Saving the settings" → "saving the settings", for the middle of a sentence.
+fn lowercase_first(what: &str) -> String {
+    let mut chars = what.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_lowercase().chain(chars).collect()
+    })
 }

@@ -257,11 +257,11 @@ impl From<AuthError> for ApiError {
             ),
             AuthError::LastWayIn => ApiError::status(
                 StatusCode::CONFLICT,
-                "That would leave no way to sign in: password sign-in is off only while a passkey exists. Turn the password back on first, or add another passkey.",
+                "That would leave no way to sign in: with the password off, a passkey (or the linked identity, once its provider confirmed you) must remain. Turn the password back on first, or add another passkey.",
             ),
             AuthError::PasswordSignInOff => ApiError::status(
                 StatusCode::UNAUTHORIZED,
-                "Signing in with the password is off here: use a passkey.",
+                "Signing in with the password is off here: use a passkey, or your identity provider.",
             ),
             AuthError::SecondFactorRequired => ApiError::status(
                 StatusCode::UNAUTHORIZED,

@@ -26,6 +26,7 @@ mod layout;
 mod llm;
 mod login;
 mod oidc;
+mod oidc_owner;
 mod oom;
 mod openapi;
 mod pages;

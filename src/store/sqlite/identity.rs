@@ -2,8 +2,9 @@
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::rows::{insert_event, owner_exists};
-use crate::store::{LinkedIdentity, NewEvent};
+use super::rows::{insert_event, insert_identity, owner_exists};
+use super::ways_in::{passkey_count, password_signs_in};
+use crate::store::{IdentityUnlinked, LinkedIdentity, NewEvent};
 
 pub(super) fn linked(conn: &Connection) -> rusqlite::Result<Option<LinkedIdentity>> {
     conn.query_row(
@@ -30,29 +31,30 @@ pub(super) fn link(
     if !owner_exists(&tx)? {
         return Ok(false);
     }
-    tx.execute(
-        "INSERT OR REPLACE INTO oidc_identity (id, issuer, subject, email, linked_at) \
-         VALUES (1, ?1, ?2, ?3, ?4)",
-        params![
-            identity.issuer,
-            identity.subject,
-            identity.email,
-            identity.linked_at
-        ],
-    )?;
+    insert_identity(&tx, identity)?;
     insert_event(&tx, event)?;
     tx.commit()?;
     Ok(true)
 }
 
-pub(super) fn unlink(conn: &mut Connection, event: &NewEvent) -> rusqlite::Result<bool> {
+pub(super) fn unlink(
+    conn: &mut Connection,
+    event: &NewEvent,
+) -> rusqlite::Result<IdentityUnlinked> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let removed = tx.execute("DELETE FROM oidc_identity", [])? > 0;
-    if removed {
-        insert_event(&tx, event)?;
+    let linked: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM oidc_identity)", [], |row| {
+        row.get(0)
+    })?;
+    if !linked {
+        return Ok(IdentityUnlinked::NotLinked);
     }
+    if !password_signs_in(&tx)? && passkey_count(&tx)? == 0 {
+        return Ok(IdentityUnlinked::LastWayIn);
+    }
+    tx.execute("DELETE FROM oidc_identity", [])?;
+    insert_event(&tx, event)?;
     tx.commit()?;
-    Ok(removed)
+    Ok(IdentityUnlinked::Unlinked)
 }
 
 pub(super) fn exchange_email(conn: &Connection) -> rusqlite::Result<Option<String>> {

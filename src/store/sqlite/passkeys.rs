@@ -3,7 +3,8 @@
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::rows::{insert_event, owner_exists};
-use crate::store::{NewEvent, PasskeyAdded, PasskeyRemoved, PasswordSignIn, StoredPasskey};
+use super::ways_in::{passkey_count, password_signs_in};
+use crate::store::{NewEvent, PasskeyAdded, PasskeyRemoved, StoredPasskey};
 
 pub(super) fn user_handle(conn: &mut Connection, new: [u8; 16]) -> rusqlite::Result<[u8; 16]> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -106,34 +107,4 @@ pub(super) fn remove(
     insert_event(&tx, event)?;
     tx.commit()?;
     Ok(PasskeyRemoved::Removed)
-}
-
-pub(super) fn set_password_sign_in(
-    conn: &mut Connection,
-    on: bool,
-    event: &NewEvent,
-) -> rusqlite::Result<PasswordSignIn> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    if password_signs_in(&tx)? == on {
-        return Ok(PasswordSignIn::Unchanged);
-    }
-    if !on && passkey_count(&tx)? == 0 {
-        return Ok(PasswordSignIn::NeedsPasskey);
-    }
-    tx.execute("UPDATE owner SET password_sign_in = ?1", params![on])?;
-    insert_event(&tx, event)?;
-    tx.commit()?;
-    Ok(PasswordSignIn::Changed)
-}
-
-/// Whether the password signs in; without an owner, as if it did.
-fn password_signs_in(conn: &Connection) -> rusqlite::Result<bool> {
-    Ok(conn
-        .query_row("SELECT password_sign_in FROM owner", [], |row| row.get(0))
-        .optional()?
-        .unwrap_or(true))
-}
-
-fn passkey_count(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row("SELECT count(*) FROM passkeys", [], |row| row.get(0))
 }

@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, params};
 
-use super::super::{NewEvent, Session};
+use super::super::{LinkedIdentity, NewEvent, Session};
 
 /// Oldest security events are dropped beyond this many, so the table stays bounded.
 const MAX_EVENTS: i64 = 10_000;
@@ -75,4 +75,22 @@ pub(super) fn session_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Sess
 /// A count or a position as SQLite takes it.
 pub(super) fn sql_int(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Links `identity` (replacing any other), in the caller's transaction.
+pub(super) fn insert_identity(
+    conn: &Connection,
+    identity: &LinkedIdentity,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO oidc_identity (id, issuer, subject, email, linked_at) \
+         VALUES (1, ?1, ?2, ?3, ?4)",
+        params![
+            identity.issuer,
+            identity.subject,
+            identity.email,
+            identity.linked_at
+        ],
+    )?;
+    Ok(())
 }

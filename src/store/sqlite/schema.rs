@@ -6,7 +6,7 @@ use super::rows::sql_int;
 use crate::store::StoreError;
 
 /// Migrations in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_foundation.sql"),
     include_str!("../migrations/0002_gateway.sql"),
     include_str!("../migrations/0003_status_checks.sql"),
@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0009_passkeys.sql"),
     include_str!("../migrations/0010_exchange_email.sql"),
     include_str!("../migrations/0011_password_sign_in.sql"),
+    include_str!("../migrations/0012_owner_without_password.sql"),
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

@@ -44,7 +44,7 @@ fn claim_consumes_the_code_once() {
         store
             .claim(
                 [8u8; 32],
-                "hash",
+                &FirstWayIn::Password("hash".into()),
                 &session("a", 1),
                 &event(EventKind::Claim, 1)
             )
@@ -53,13 +53,23 @@ fn claim_consumes_the_code_once() {
     );
     assert_eq!(
         store
-            .claim(code, "hash", &session("a", 1), &event(EventKind::Claim, 1))
+            .claim(
+                code,
+                &FirstWayIn::Password("hash".into()),
+                &session("a", 1),
+                &event(EventKind::Claim, 1)
+            )
             .expect("claim"),
         ClaimOutcome::Claimed
     );
     assert_eq!(
         store
-            .claim(code, "hash", &session("b", 2), &event(EventKind::Claim, 2))
+            .claim(
+                code,
+                &FirstWayIn::Password("hash".into()),
+                &session("b", 2),
+                &event(EventKind::Claim, 2)
+            )
             .expect("claim"),
         ClaimOutcome::AlreadyClaimed
     );
@@ -82,7 +92,7 @@ fn expired_code_is_refused() {
         store
             .claim(
                 code,
-                "hash",
+                &FirstWayIn::Password("hash".into()),
                 &session("a", 1),
                 &event(EventKind::Claim, 100)
             )
@@ -100,7 +110,7 @@ fn revocations_bump_the_epoch() {
     store
         .claim(
             [1; 32],
-            "hash",
+            &FirstWayIn::Password("hash".into()),
             &session("a", 1),
             &event(EventKind::Claim, 1),
         )
@@ -183,7 +193,12 @@ fn claim(store: &SqliteStore) {
         .issue_claim_code(code, 0, 100, &event(EventKind::ClaimCodeIssued, 0))
         .expect("issue");
     store
-        .claim(code, "hash", &session("s", 1), &event(EventKind::Claim, 1))
+        .claim(
+            code,
+            &FirstWayIn::Password("hash".into()),
+            &session("s", 1),
+            &event(EventKind::Claim, 1),
+        )
         .expect("claim");
 }
 
@@ -210,9 +225,13 @@ fn one_identity_is_linked_to_an_owner_and_an_owner_reset_forgets_it() {
         "one at a time"
     );
     let unlinked = event(EventKind::IdentityUnlinked, 6);
-    assert!(store.unlink_identity(&unlinked).expect("unlink"));
-    assert!(
-        !store.unlink_identity(&unlinked).expect("unlink"),
+    assert_eq!(
+        store.unlink_identity(&unlinked).expect("unlink"),
+        IdentityUnlinked::Unlinked
+    );
+    assert_eq!(
+        store.unlink_identity(&unlinked).expect("unlink"),
+        IdentityUnlinked::NotLinked,
         "nothing left"
     );
     assert!(store.link_identity(&identity("c"), &linked).expect("link"));
@@ -284,11 +303,11 @@ fn a_credential_is_registered_once_and_an_owner_reset_forgets_passkeys() {
     // Passkeys only: the last one stays until the password signs in again.
     let off = event(EventKind::PasswordSignInOff, 11);
     assert_eq!(
-        store.set_password_sign_in(false, &off).expect("off"),
+        store.set_password_sign_in(false, false, &off).expect("off"),
         PasswordSignIn::Changed
     );
     assert_eq!(
-        store.set_password_sign_in(false, &off).expect("off"),
+        store.set_password_sign_in(false, false, &off).expect("off"),
         PasswordSignIn::Unchanged
     );
     assert!(
@@ -312,7 +331,7 @@ fn a_credential_is_registered_once_and_an_owner_reset_forgets_passkeys() {
     );
     let on = event(EventKind::PasswordSignInOn, 11);
     assert_eq!(
-        store.set_password_sign_in(true, &on).expect("on"),
+        store.set_password_sign_in(true, false, &on).expect("on"),
         PasswordSignIn::Changed
     );
     assert_eq!(
@@ -320,8 +339,8 @@ fn a_credential_is_registered_once_and_an_owner_reset_forgets_passkeys() {
         PasskeyRemoved::Removed
     );
     assert_eq!(
-        store.set_password_sign_in(false, &off).expect("off"),
-        PasswordSignIn::NeedsPasskey,
+        store.set_password_sign_in(false, false, &off).expect("off"),
+        PasswordSignIn::NeedsAnotherWayIn,
         "never both off"
     );
     store
@@ -332,5 +351,96 @@ fn a_credential_is_registered_once_and_an_owner_reset_forgets_passkeys() {
         store.webauthn_user_handle([5; 16]).expect("handle"),
         [5; 16],
         "a new owner, a new handle"
+    );
+}
+
+#[test]
+fn an_owner_who_claims_with_an_identity_has_no_password_until_they_set_one() {
+    let (_dir, store) = store();
+    let code = [7u8; 32];
+    store
+        .issue_claim_code(code, 0, 100, &event(EventKind::ClaimCodeIssued, 0))
+        .expect("issue");
+    let identity = LinkedIdentity {
+        issuer: "https://id.example.com".into(),
+        subject: "owner".into(),
+        email: None,
+        linked_at: 1,
+    };
+    let claimed = store.claim(
+        code,
+        &FirstWayIn::Identity(identity.clone()),
+        &session("s", 1),
+        &event(EventKind::Claim, 1),
+    );
+    assert_eq!(claimed.expect("claim"), ClaimOutcome::Claimed);
+    let owner = store.owner().expect("owner").expect("an owner");
+    assert_eq!((owner.password_hash, owner.password_sign_in), (None, false));
+    assert_eq!(store.linked_identity().expect("read"), Some(identity));
+    let on = event(EventKind::PasswordSignInOn, 2);
+    assert_eq!(
+        store.set_password_sign_in(true, false, &on).expect("on"),
+        PasswordSignIn::NoPassword
+    );
+    let unlinked = event(EventKind::IdentityUnlinked, 2);
+    assert_eq!(
+        store.unlink_identity(&unlinked).expect("unlink"),
+        IdentityUnlinked::LastWayIn,
+        "the only way in stays"
+    );
+    store
+        .change_password("hash", "s", &event(EventKind::PasswordChanged, 3))
+        .expect("set");
+    let owner = store.owner().expect("owner").expect("an owner");
+    assert_eq!(
+        (owner.password_hash.as_deref(), owner.password_sign_in),
+        (Some("hash"), true),
+        "a first password signs in"
+    );
+    // Off again with only the identity: only with the issuer's confirmation.
+    let off = event(EventKind::PasswordSignInOff, 4);
+    assert_eq!(
+        store.set_password_sign_in(false, false, &off).expect("off"),
+        PasswordSignIn::NeedsAnotherWayIn
+    );
+    assert_eq!(
+        store.set_password_sign_in(false, true, &off).expect("off"),
+        PasswordSignIn::Changed
+    );
+    assert_eq!(
+        store.unlink_identity(&unlinked).expect("unlink"),
+        IdentityUnlinked::LastWayIn
+    );
+}
+
+#[test]
+fn the_owner_table_rebuilt_keeps_an_older_owner() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("clawhost.db");
+    {
+        let mut conn = Connection::open(&path).expect("open");
+        let tx = conn.transaction().expect("tx");
+        for sql in &schema::MIGRATIONS[..11] {
+            tx.execute_batch(sql).expect("migrate");
+        }
+        tx.pragma_update(None, "user_version", 11).expect("version");
+        tx.execute(
+            "INSERT INTO owner (id, password_hash, created_at, password_changed_at, password_sign_in) \
+             VALUES (1, 'old-hash', 5, 6, 0)",
+            [],
+        )
+        .expect("owner");
+        tx.commit().expect("commit");
+    }
+    let store = SqliteStore::open(&path).expect("reopen and migrate");
+    let owner = store.owner().expect("owner").expect("kept");
+    assert_eq!(
+        (
+            owner.password_hash.as_deref(),
+            owner.created_at,
+            owner.password_changed_at,
+            owner.password_sign_in
+        ),
+        (Some("old-hash"), 5, 6, false)
     );
 }

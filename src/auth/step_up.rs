@@ -1,0 +1,220 @@
+//! Step-up: a sensitive action needs the owner to have confirmed it is them recently in the
+//! session (the password, a passkey, or a fresh sign-in at the linked issuer), and what adds a
+//! way in needs that proof in the very request. The Control UI runs on clawhost's origin:
+//! script in it can make any request the owner's browser can, but not give a proof.
+
+use super::passkeys::Passkeys;
+use super::sessions::ActiveSession;
+use super::{Auth, AuthError, ClientInfo, IssuerProof, password};
+use crate::clock::now_ms;
+use crate::store::{self, EventKind, Store};
+
+/// What the owner gives, in the very request, to confirm it is them: the password, the
+/// answer to a passkey ceremony, or the word that the linked issuer just confirmed them in
+/// this session (see [`Auth::confirmed_by_issuer`]).
+pub(crate) enum Proof {
+    Password(String),
+    Passkey {
+        ceremony: String,
+        credential: serde_json::Value,
+    },
+    Issuer,
+}
+
+/// How the owner can confirm it is them now.
+pub(crate) struct WaysToConfirm {
+    /// They have a password, and it signs in.
+    pub(crate) password: bool,
+    pub(crate) passkeys: bool,
+    /// The issuer of their linked identity.
+    pub(crate) identity_at: Option<String>,
+}
+
+impl Auth {
+    pub(crate) async fn ways_to_confirm(&self) -> Result<WaysToConfirm, AuthError> {
+        let owner = store::run(&self.store, Store::owner).await?;
+        let passkeys = store::run(&self.store, Store::passkeys).await?;
+        let identity = self.linked_identity().await?;
+        Ok(WaysToConfirm {
+            password: owner.is_none_or(|o| o.password_sign_in && o.password_hash.is_some()),
+            passkeys: !passkeys.is_empty(),
+            identity_at: identity.map(|linked| linked.issuer),
+        })
+    }
+
+    /// Whether the password was given in `session` recently enough for a sensitive action
+    /// (changing the provider or its key, revoking other sessions, rotating the gateway's
+    /// credential, installing OpenClaw, linking WhatsApp, passkeys, the linked identity). The
+    /// Control UI runs on clawhost's origin: script in it can make any request the owner's
+    /// browser can, but not give the password. (Its own socket to the gateway is another matter: docs/SECURITY.md.)
+    pub(crate) fn is_fresh(&self, session: &ActiveSession) -> bool {
+        session.is_fresh(self.settings.reauth_window, now_ms())
+    }
+
+    /// The owner gives the password again in `session` (a step-up), under the same lockouts
+    /// as signing in.
+    pub(crate) async fn reauthenticate(
+        &self,
+        session: &ActiveSession,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        self.take_attempt(client)?;
+        self.confirm_password(password, client, "password", "This is not the password.")
+            .await?;
+        self.mark_reauthenticated(session, client).await
+    }
+
+    /// The password given by a signed-in owner: a wrong one is an error of that form field
+    /// (the session stays), counted for the lockouts like any other.
+    async fn confirm_password(
+        &self,
+        password: &str,
+        client: &ClientInfo,
+        field: &'static str,
+        wrong: &str,
+    ) -> Result<(), AuthError> {
+        self.check_password(password, client)
+            .await
+            .map_err(|error| match error {
+                AuthError::InvalidCredentials => AuthError::InvalidField {
+                    field,
+                    message: wrong.into(),
+                },
+                other => other,
+            })
+    }
+
+    pub(super) async fn mark_reauthenticated(
+        &self,
+        session: &ActiveSession,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        let now = now_ms();
+        let id = session.id.clone();
+        let event = client.event(EventKind::Reauthenticated);
+        store::run(&self.store, move |s| {
+            s.mark_reauthenticated(&id, now, &event)
+        })
+        .await?;
+        self.sessions.reauthenticated(&session.id, now);
+        Ok(())
+    }
+
+    /// Changes the password after checking the current one; every other session ends.
+    pub(crate) async fn change_password(
+        &self,
+        current: &ActiveSession,
+        current_password: &str,
+        new_password: &str,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        self.take_attempt(client)?;
+        password::check_policy(new_password).map_err(|message| AuthError::InvalidField {
+            field: "new_password",
+            message,
+        })?;
+        self.confirm_password(
+            current_password,
+            client,
+            "current_password",
+            "This is not the current password.",
+        )
+        .await?;
+        self.store_password(current, new_password, client).await?;
+        // The current password was just given: that is a step-up too.
+        self.mark_reauthenticated(current, client).await
+    }
+
+    /// Sets the first password of an owner who claimed with an identity (the caller checked
+    /// the proof given with it), and turns password sign-in on; every other session ends.
+    pub(crate) async fn set_first_password(
+        &self,
+        current: &ActiveSession,
+        new_password: &str,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        password::check_policy(new_password).map_err(|message| AuthError::InvalidField {
+            field: "new_password",
+            message,
+        })?;
+        if self.has_password().await? {
+            return Err(AuthError::NotAccepted(
+                "There is a password already: change it with the current one.".into(),
+            ));
+        }
+        self.store_password(current, new_password, client).await
+    }
+
+    /// Keeps the hash of `new_password` and ends every session but `current`.
+    async fn store_password(
+        &self,
+        current: &ActiveSession,
+        new_password: &str,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        let hash = self.guard.hash(new_password.to_owned()).await?;
+        let keep = current.id.clone();
+        let event = client.event(EventKind::PasswordChanged);
+        store::run(&self.store, move |s| {
+            s.change_password(&hash, &keep, &event)
+        })
+        .await?;
+        self.sessions.refresh_epoch().await?;
+        Ok(())
+    }
+
+    /// Whether the owner has a password (one who claimed with an identity may have none).
+    pub(crate) async fn has_password(&self) -> Result<bool, AuthError> {
+        let owner = store::run(&self.store, Store::owner).await?;
+        Ok(owner.is_some_and(|owner| owner.password_hash.is_some()))
+    }
+
+    /// Checks `proof` for the owner of `session` (and counts as a step-up).
+    pub(crate) async fn prove(
+        &self,
+        passkeys: &Passkeys,
+        session: &ActiveSession,
+        proof: Proof,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        match proof {
+            Proof::Password(password) => self.reauthenticate(session, &password, client).await,
+            Proof::Passkey {
+                ceremony,
+                credential,
+            } => {
+                self.reauthenticate_with_passkey(passkeys, session, &ceremony, credential, client)
+                    .await
+            }
+            Proof::Issuer => {
+                if self.issuer_confirmations.take(&session.id).is_some() {
+                    Ok(())
+                } else {
+                    Err(AuthError::NotAccepted(
+                        "That confirmation was used already, or has expired: confirm again.".into(),
+                    ))
+                }
+            }
+        }
+    }
+
+    /// How the issuer confirmed the owner in `session` a moment ago, when no action has taken
+    /// that confirmation yet.
+    pub(crate) fn issuer_confirmation(&self, session: &ActiveSession) -> Option<IssuerProof> {
+        self.issuer_confirmations.peek(&session.id)
+    }
+
+    /// Records that the issuer just confirmed the owner in `session`: the session is fresh,
+    /// and one action that needs the proof in its request may follow with [`Proof::Issuer`].
+    pub(super) async fn confirmed_by_issuer(
+        &self,
+        session: &ActiveSession,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        self.mark_reauthenticated(session, client).await?;
+        self.issuer_confirmations
+            .insert(session.id.clone(), IssuerProof::AskedAgain);
+        Ok(())
+    }
+}
