@@ -352,6 +352,10 @@ async fn sign_in_for(
             reauth_window: config.reauth_window,
             // Only where passkeys work: elsewhere the owner could not give the second one.
             require_second_factor: config.require_second_factor && passkeys.unavailable().is_none(),
+            passkey_rp_id: passkeys
+                .unavailable()
+                .is_none()
+                .then(|| public_url.host().to_owned()),
         },
     )
     .await?;
@@ -361,9 +365,12 @@ async fn sign_in_for(
         .map(auth::exchange::SessionExchange::new)
         .transpose()
         .map_err(|e| anyhow::anyhow!("auth.session_exchange.url: {e}"))?;
+    let oidc = oidc_for(config, public_url)?;
+    auth.keep_a_way_in(oidc.as_ref().map(|o| o.settings().issuer.as_str()))
+        .await?;
     Ok(SignIn {
         auth,
-        oidc: oidc_for(config, public_url)?,
+        oidc,
         passkeys,
         exchange,
     })
@@ -376,12 +383,20 @@ fn oidc_for(config: &Config, public_url: &PublicUrl) -> anyhow::Result<Option<au
     };
     let client_secret = match &oidc.client_secret_file {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                anyhow::anyhow!("auth.oidc.client_secret_file {}: {e}", path.display())
-            })?;
+            let shown = path.display();
+            let metadata = std::fs::metadata(path)
+                .map_err(|e| anyhow::anyhow!("auth.oidc.client_secret_file {shown}: {e}"))?;
+            let mode = std::os::unix::fs::PermissionsExt::mode(&metadata.permissions()) & 0o777;
+            if mode & 0o077 != 0 {
+                anyhow::bail!(
+                    "auth.oidc.client_secret_file {shown} is readable by others (mode {mode:o}); run: chmod 600 {shown}"
+                );
+            }
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("auth.oidc.client_secret_file {shown}: {e}"))?;
             let secret = text.trim();
             if secret.is_empty() {
-                anyhow::bail!("auth.oidc.client_secret_file {} is empty", path.display());
+                anyhow::bail!("auth.oidc.client_secret_file {shown} is empty");
             }
             Some(secret.to_owned())
         }

@@ -92,7 +92,7 @@ async fn link(
     let purpose = Purpose::Link {
         session_id: current.id,
     };
-    let (key, authorize_url) = oidc.begin(purpose).await?;
+    let (key, authorize_url) = oidc.begin(purpose, client.limit_key).await?;
     let cookie = state.cookie.set_sign_in_flow(&key, FLOW_TTL);
     Ok((
         [(header::SET_COOKIE, cookie)],

@@ -12,7 +12,7 @@ fn expiry(ttl: Duration) -> i64 {
     now_ms().saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
 }
 
-fn cli_event(kind: EventKind) -> NewEvent {
+pub(super) fn cli_event(kind: EventKind) -> NewEvent {
     NewEvent {
         at: now_ms(),
         kind,

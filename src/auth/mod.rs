@@ -125,7 +125,7 @@ pub(crate) struct SignedIn {
     pub(crate) device: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct AuthSettings {
     pub(crate) session_absolute: Duration,
     pub(crate) session_idle: Duration,
@@ -133,6 +133,9 @@ pub(crate) struct AuthSettings {
     pub(crate) reauth_window: Duration,
     /// The password alone does not sign in once the owner has a passkey.
     pub(crate) require_second_factor: bool,
+    /// The relying party id passkeys are made for here (the public URL's host); `None`
+    /// where passkeys cannot be used (at an IP address).
+    pub(crate) passkey_rp_id: Option<String>,
 }
 
 pub(crate) struct Auth {
@@ -180,6 +183,7 @@ impl Auth {
             forget_after: FORGET_FAILURES_AFTER,
         };
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        let reauth_window = settings.reauth_window;
         Ok(Self {
             sessions: SessionManager::new(store.clone(), settings.session_idle, epoch),
             store,
@@ -190,7 +194,7 @@ impl Auth {
             passkey_failures: Lockout::new(lockout(10)),
             exchange_failures: Lockout::new(lockout(10)),
             attempts: RateLimit::new(60, 1.0),
-            issuer_confirmations: pending::Pending::new(settings.reauth_window, 64),
+            issuer_confirmations: pending::Pending::new(reauth_window, 64),
             claiming: tokio::sync::Mutex::new(()),
             owner_seen: std::sync::Mutex::new(owner.map(|o| o.created_at)),
         })
@@ -293,9 +297,7 @@ impl Auth {
     ) -> Result<SignedIn, AuthError> {
         self.take_attempt(client)?;
         // Before the password is checked, so the answer confirms no guess.
-        if self.settings.require_second_factor
-            && !store::run(&self.store, Store::passkeys).await?.is_empty()
-        {
+        if self.settings.require_second_factor && self.has_usable_passkey().await? {
             return Err(AuthError::SecondFactorRequired);
         }
         self.check_password(password, client).await?;
@@ -443,6 +445,14 @@ impl Auth {
         limit: usize,
     ) -> Result<Vec<Event>, AuthError> {
         Ok(store::run(&self.store, move |s| s.events(before, limit)).await?)
+    }
+
+    /// Whether a passkey the owner can sign in with here exists (one made for another name
+    /// of this instance cannot).
+    async fn has_usable_passkey(&self) -> Result<bool, AuthError> {
+        let passkeys = store::run(&self.store, Store::passkeys).await?;
+        let here = self.settings.passkey_rp_id.as_deref();
+        Ok(passkeys.iter().any(|p| p.works_at(here)))
     }
 
     async fn record(&self, event: NewEvent) -> Result<(), AuthError> {

@@ -9,6 +9,7 @@
 //! rotate); a refresh that fails keeps the last good one for a bounded time.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
@@ -40,7 +41,10 @@ type Client = CoreClient<
 /// How long a sign-in may take at the issuer (and the pre-login cookie lives).
 pub(crate) const FLOW_TTL: Duration = Duration::from_mins(10);
 /// Sign-ins under way at once; beyond, the oldest is forgotten.
-const MAX_PENDING: usize = 256;
+const MAX_PENDING: usize = 1024;
+/// Sign-ins under way from one address (or network) at once; beyond, its oldest is
+/// forgotten, so strangers push out their own.
+const PENDING_PER_SOURCE: usize = 8;
 /// The discovery document (and the keys) are fetched again after this long.
 const DISCOVERY_TTL: Duration = Duration::from_hours(1);
 /// An issuer that cannot be reached is still trusted with its last keys for this long.
@@ -169,7 +173,9 @@ pub(crate) struct Oidc {
     http: OidcHttp,
     /// Keyed by the SHA-256 of the pre-login cookie's value.
     pending: Pending<[u8; 32], Flow>,
-    discovered: tokio::sync::Mutex<Discovery>,
+    discovered: std::sync::Mutex<Discovery>,
+    /// Held while the discovery document is fetched.
+    fetching: tokio::sync::Mutex<()>,
 }
 
 impl Oidc {
@@ -178,7 +184,8 @@ impl Oidc {
             settings,
             http: OidcHttp(crate::outbound::client()?.clone()),
             pending: Pending::new(FLOW_TTL, MAX_PENDING),
-            discovered: tokio::sync::Mutex::new(Discovery::default()),
+            discovered: std::sync::Mutex::new(Discovery::default()),
+            fetching: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -186,9 +193,13 @@ impl Oidc {
         &self.settings
     }
 
-    /// Starts a sign-in at the issuer: the value for the pre-login cookie, and where to send
-    /// the browser.
-    pub(crate) async fn begin(&self, purpose: Purpose) -> Result<(String, String), OidcError> {
+    /// Starts a sign-in at the issuer for a visitor at `from` (as the limits count addresses):
+    /// the value for the pre-login cookie, and where to send the browser.
+    pub(crate) async fn begin(
+        &self,
+        purpose: Purpose,
+        from: IpAddr,
+    ) -> Result<(String, String), OidcError> {
         let client = self.client(false).await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = client
@@ -215,7 +226,8 @@ impl Oidc {
             verifier: verifier.secret().clone(),
             purpose,
         };
-        self.pending.insert(sha256(key.as_bytes()), flow);
+        self.pending
+            .insert_from(from, sha256(key.as_bytes()), flow, PENDING_PER_SOURCE);
         Ok((key, url.into()))
     }
 
@@ -312,32 +324,31 @@ impl Oidc {
     }
 
     /// The client from the discovery document: the cached one while fresh (and, with
-    /// `keys_missing`, unless fetched within the last minute), else fetched again. After a
-    /// failed fetch, the next waits a minute: meanwhile the last good document serves, or
-    /// (with none) the issuer is unreachable at once, so a dead issuer is not asked by
-    /// every visitor in turn.
+    /// `keys_missing`, unless fetched within the last minute), else fetched again. One fetch
+    /// at a time: meanwhile the others use the last good document, or wait for the fetch
+    /// when there is none. After a failed fetch, the next waits a minute: meanwhile the last
+    /// good document serves, or (with none) the issuer is unreachable at once, so a dead
+    /// issuer is not asked by every visitor in turn.
     async fn client(&self, keys_missing: bool) -> Result<Client, OidcError> {
-        let mut discovery = self.discovered.lock().await;
-        let recently_failed = discovery
-            .failed
-            .is_some_and(|at| at.elapsed() < REFETCH_AT_MOST_EVERY);
-        if let Some(known) = discovery.known.as_ref() {
-            let age = known.fetched.elapsed();
-            let fresh = if keys_missing {
-                age < REFETCH_AT_MOST_EVERY
-            } else {
-                age < DISCOVERY_TTL
-            };
-            if fresh || (recently_failed && age < STALE_AT_MOST) {
-                return Ok(known.client.clone());
-            }
-        } else if recently_failed {
-            return Err(OidcError::Unreachable(format!(
-                "{} could not be read a moment ago; it is asked again within a minute",
-                self.settings.issuer
-            )));
+        if let Some(client) = self.cached(keys_missing)? {
+            return Ok(client);
         }
-        match self.discover().await {
+        let _one_fetch = if let Ok(guard) = self.fetching.try_lock() {
+            guard
+        } else {
+            if let Some(stale) = self.usable_stale() {
+                return Ok(stale);
+            }
+            let guard = self.fetching.lock().await;
+            // The fetch just waited for may have brought what is needed.
+            if let Some(client) = self.cached(keys_missing)? {
+                return Ok(client);
+            }
+            guard
+        };
+        let fetched = self.discover().await;
+        let mut discovery = self.discovery();
+        match fetched {
             Ok(client) => {
                 *discovery = Discovery {
                     known: Some(Discovered {
@@ -359,6 +370,45 @@ impl Oidc {
                 }
             }
         }
+    }
+
+    /// The cached client when it serves without a fetch: fresh, or (after a failed fetch
+    /// less than a minute ago) not older than [`STALE_AT_MOST`]; with no document and such a
+    /// failure, the issuer is unreachable.
+    fn cached(&self, keys_missing: bool) -> Result<Option<Client>, OidcError> {
+        let discovery = self.discovery();
+        let recently_failed = discovery
+            .failed
+            .is_some_and(|at| at.elapsed() < REFETCH_AT_MOST_EVERY);
+        let Some(known) = discovery.known.as_ref() else {
+            if recently_failed {
+                return Err(OidcError::Unreachable(format!(
+                    "{} could not be read a moment ago; it is asked again within a minute",
+                    self.settings.issuer
+                )));
+            }
+            return Ok(None);
+        };
+        let age = known.fetched.elapsed();
+        let fresh = if keys_missing {
+            age < REFETCH_AT_MOST_EVERY
+        } else {
+            age < DISCOVERY_TTL
+        };
+        Ok((fresh || (recently_failed && age < STALE_AT_MOST)).then(|| known.client.clone()))
+    }
+
+    /// The last good client, while not older than [`STALE_AT_MOST`].
+    fn usable_stale(&self) -> Option<Client> {
+        let discovery = self.discovery();
+        let known = discovery.known.as_ref()?;
+        (known.fetched.elapsed() < STALE_AT_MOST).then(|| known.client.clone())
+    }
+
+    fn discovery(&self) -> std::sync::MutexGuard<'_, Discovery> {
+        self.discovered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     async fn discover(&self) -> Result<Client, OidcError> {

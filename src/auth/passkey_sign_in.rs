@@ -7,7 +7,7 @@ use webauthn_rs::prelude::Passkey;
 
 use super::passkeys::{PasskeyError, Passkeys};
 use super::sessions::ActiveSession;
-use super::{Auth, AuthError, ClientInfo, SignedIn, tokens};
+use super::{Auth, AuthError, ClientInfo, SignedIn, claim_codes, tokens};
 use crate::clock::{UnixMs, now_ms, rfc3339};
 use crate::store::{
     self, EventKind, PasskeyAdded, PasskeyRemoved, PasswordSignIn, Store, StoredPasskey,
@@ -87,6 +87,7 @@ impl Auth {
             name: new.name,
             created_at: now_ms(),
             last_used_at: None,
+            rp_id: self.settings.passkey_rp_id.clone(),
         };
         let mut event = client.event(EventKind::PasskeyAdded);
         event.detail = Some(stored.name.clone());
@@ -141,6 +142,43 @@ impl Auth {
         }
     }
 
+    /// At start: when the password is off and nothing else signs in here (every passkey made
+    /// for another name of this instance, the identity's issuer no longer configured), the
+    /// password signs in again, so moving the instance never locks the owner out. With no
+    /// password either, only `clawhost owner reset` helps, and the log says so.
+    pub(crate) async fn keep_a_way_in(&self, issuer: Option<&str>) -> Result<(), AuthError> {
+        let Some(owner) = store::run(&self.store, Store::owner).await? else {
+            return Ok(());
+        };
+        let identity = self.linked_identity().await?;
+        let identity_works = identity.is_some_and(|linked| Some(linked.issuer.as_str()) == issuer);
+        if owner.password_sign_in || identity_works || self.has_usable_passkey().await? {
+            return Ok(());
+        }
+        let here = self
+            .settings
+            .passkey_rp_id
+            .as_deref()
+            .unwrap_or("an IP address");
+        if owner.password_hash.is_none() {
+            tracing::error!(
+                "the owner has no way to sign in here: no passkey made for {here}, and the identity's issuer is not auth.oidc.issuer; set that issuer again, or run `clawhost owner reset`"
+            );
+            return Ok(());
+        }
+        tracing::warn!(
+            "password sign-in is on again: no passkey was made for {here} and no linked identity's issuer is configured, so nothing else could sign the owner in"
+        );
+        let mut event = claim_codes::cli_event(EventKind::PasswordSignInOn);
+        event.user_agent = Some("clawhost at start".into());
+        event.detail = Some(format!("nothing else signs in at {here}"));
+        store::run(&self.store, move |s| {
+            s.set_password_sign_in(true, false, &event)
+        })
+        .await?;
+        Ok(())
+    }
+
     /// Whether the password signs in (true while there is no owner).
     pub(crate) async fn password_signs_in(&self) -> Result<bool, AuthError> {
         let owner = store::run(&self.store, Store::owner).await?;
@@ -154,7 +192,7 @@ impl Auth {
         client: &ClientInfo,
     ) -> Result<(String, serde_json::Value), AuthError> {
         self.within_limits(&self.passkey_failures, client)?;
-        Ok(passkeys.begin_sign_in()?)
+        Ok(passkeys.begin_sign_in(client.limit_key)?)
     }
 
     /// Signs the owner in with the answer to sign-in `ceremony`.
@@ -202,12 +240,19 @@ impl Auth {
         let verified = self.verify_passkey(passkeys, ceremony, credential).await;
         match verified {
             Ok((stored, record, at)) => {
-                let id = stored.id.clone();
-                store::run(&self.store, move |s| {
-                    s.passkey_used(&id, record.as_deref(), at)
+                let (id, before) = (stored.id.clone(), stored.credential.clone());
+                let kept = store::run(&self.store, move |s| {
+                    s.passkey_used(&id, &before, record.as_deref(), at)
                 })
                 .await?;
-                Ok(stored.name)
+                if kept {
+                    return Ok(stored.name);
+                }
+                // Verified against a record another sign-in changed meanwhile: its counter
+                // check may be stale, so this answer is not taken.
+                let why = "passkey: used twice at the same moment".to_owned();
+                self.refused(&self.passkey_failures, client, why).await?;
+                Err(AuthError::PasskeyRefused)
             }
             Err(PasskeyError::Refused(why)) => {
                 let why = format!("passkey: {why}");

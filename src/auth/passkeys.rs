@@ -20,7 +20,9 @@ use webauthn_rs::prelude::{
 /// How long a browser may take between a ceremony's start and its finish.
 pub(crate) const CEREMONY_TTL: Duration = Duration::from_mins(5);
 /// Ceremonies under way at once, of each kind; beyond, the oldest is forgotten.
-const MAX_CEREMONIES: usize = 64;
+const MAX_CEREMONIES: usize = 256;
+/// Sign-in ceremonies under way from one address (or network); beyond, its oldest goes.
+const CEREMONIES_PER_SOURCE: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum PasskeyError {
@@ -180,7 +182,12 @@ impl Passkeys {
 
     /// Starts a sign-in (or a step-up) with any of the owner's passkeys: the ceremony's id,
     /// and the options for `navigator.credentials.get`.
-    pub(crate) fn begin_sign_in(&self) -> Result<(String, serde_json::Value), PasskeyError> {
+    /// Starts a sign-in (or a step-up) ceremony for a visitor at `from` (as the limits count
+    /// addresses): at most [`CEREMONIES_PER_SOURCE`] of theirs are kept.
+    pub(crate) fn begin_sign_in(
+        &self,
+        from: std::net::IpAddr,
+    ) -> Result<(String, serde_json::Value), PasskeyError> {
         let webauthn = self.webauthn()?;
         let (options, state) = webauthn
             .start_discoverable_authentication()
@@ -188,7 +195,8 @@ impl Passkeys {
         let options =
             serde_json::to_value(&options).map_err(|e| PasskeyError::Unavailable(e.to_string()))?;
         let id = super::tokens::new_session_token();
-        self.sign_ins.insert(id.clone(), state);
+        self.sign_ins
+            .insert_from(from, id.clone(), state, CEREMONIES_PER_SOURCE);
         Ok((id, options))
     }
 
@@ -248,7 +256,7 @@ mod tests {
                     .is_some_and(|why| why.contains("not an address"))
             );
             assert!(matches!(
-                passkeys.begin_sign_in(),
+                passkeys.begin_sign_in([127, 0, 0, 1].into()),
                 Err(PasskeyError::Unavailable(_))
             ));
         }
@@ -282,9 +290,13 @@ mod tests {
     #[test]
     fn ceremonies_are_bounded_and_used_once() {
         let passkeys = Passkeys::new("https://claw.example.com", "claw.example.com");
-        let (first, _) = passkeys.begin_sign_in().expect("begin");
-        for _ in 0..MAX_CEREMONIES {
-            passkeys.begin_sign_in().expect("begin");
+        let from = |n: usize| {
+            let n = u32::try_from(n).expect("small");
+            std::net::IpAddr::from((10 << 24 | n).to_be_bytes())
+        };
+        let (first, _) = passkeys.begin_sign_in(from(0)).expect("begin");
+        for n in 0..MAX_CEREMONIES {
+            passkeys.begin_sign_in(from(n + 1)).expect("begin");
         }
         assert_eq!(passkeys.sign_ins.len(), MAX_CEREMONIES);
         let forgotten = passkeys.assertion(&first, serde_json::json!({}));
@@ -292,7 +304,7 @@ mod tests {
             matches!(forgotten, Err(PasskeyError::NoSuchCeremony)),
             "the oldest went"
         );
-        let (id, _) = passkeys.begin_sign_in().expect("begin");
+        let (id, _) = passkeys.begin_sign_in(from(0)).expect("begin");
         let malformed = passkeys.assertion(&id, serde_json::json!({"id": 5}));
         assert!(matches!(malformed, Err(PasskeyError::Malformed(_))));
         let again = passkeys.assertion(&id, serde_json::json!({}));

@@ -5,13 +5,21 @@
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 pub(crate) struct Pending<K, T> {
-    entries: Mutex<HashMap<K, (Instant, T)>>,
+    entries: Mutex<HashMap<K, Entry<T>>>,
     ttl: Duration,
     max: usize,
+}
+
+struct Entry<T> {
+    started: Instant,
+    /// Whose it is, for [`Pending::insert_from`]'s cap.
+    from: Option<IpAddr>,
+    value: T,
 }
 
 impl<K: Eq + Hash + Clone, T> Pending<K, T> {
@@ -24,17 +32,46 @@ impl<K: Eq + Hash + Clone, T> Pending<K, T> {
     }
 
     pub(crate) fn insert(&self, key: K, value: T) {
+        self.insert_entry(key, None, value, usize::MAX);
+    }
+
+    /// Inserts what a visitor at `from` (an address, or a network as the limits count it)
+    /// began: beyond `per_source` of theirs, their oldest goes first, so a stranger who
+    /// begins many pushes out their own, not the owner's.
+    pub(crate) fn insert_from(&self, from: IpAddr, key: K, value: T, per_source: usize) {
+        self.insert_entry(key, Some(from), value, per_source);
+    }
+
+    fn insert_entry(&self, key: K, from: Option<IpAddr>, value: T, per_source: usize) {
         let mut entries = self.entries();
-        entries.retain(|_, (started, _)| started.elapsed() < self.ttl);
-        if entries.len() >= self.max
-            && let Some(oldest) = entries
+        entries.retain(|_, entry| entry.started.elapsed() < self.ttl);
+        let oldest = |entries: &HashMap<K, Entry<T>>, of: Option<IpAddr>| {
+            entries
                 .iter()
-                .min_by_key(|(_, (started, _))| *started)
+                .filter(|(_, entry)| of.is_none() || entry.from == of)
+                .min_by_key(|(_, entry)| entry.started)
                 .map(|(key, _)| key.clone())
+        };
+        if from.is_some()
+            && entries.values().filter(|entry| entry.from == from).count() >= per_source
+            && let Some(theirs) = oldest(&entries, from)
         {
-            entries.remove(&oldest);
+            entries.remove(&theirs);
         }
-        entries.insert(key, (Instant::now(), value));
+        if entries.len() >= self.max
+            && let Some(any) = oldest(&entries, None)
+        {
+            entries.remove(&any);
+        }
+        let started = Instant::now();
+        entries.insert(
+            key,
+            Entry {
+                started,
+                from,
+                value,
+            },
+        );
     }
 
     /// The entry under `key`, gone from here whatever the caller does with it; `None` when
@@ -46,8 +83,8 @@ impl<K: Eq + Hash + Clone, T> Pending<K, T> {
     {
         self.entries()
             .remove(key)
-            .filter(|(started, _)| started.elapsed() < self.ttl)
-            .map(|(_, value)| value)
+            .filter(|entry| entry.started.elapsed() < self.ttl)
+            .map(|entry| entry.value)
     }
 
     /// A copy of the live entry under `key`, which stays.
@@ -59,13 +96,13 @@ impl<K: Eq + Hash + Clone, T> Pending<K, T> {
     {
         self.entries()
             .get(key)
-            .filter(|(started, _)| started.elapsed() < self.ttl)
-            .map(|(_, value)| value.clone())
+            .filter(|entry| entry.started.elapsed() < self.ttl)
+            .map(|entry| entry.value.clone())
     }
 
     /// Forgets every entry `matches` picks.
     pub(crate) fn forget(&self, matches: impl Fn(&T) -> bool) {
-        self.entries().retain(|_, (_, value)| !matches(value));
+        self.entries().retain(|_, entry| !matches(&entry.value));
     }
 
     #[cfg(test)]
@@ -73,7 +110,7 @@ impl<K: Eq + Hash + Clone, T> Pending<K, T> {
         self.entries().len()
     }
 
-    fn entries(&self) -> MutexGuard<'_, HashMap<K, (Instant, T)>> {
+    fn entries(&self) -> MutexGuard<'_, HashMap<K, Entry<T>>> {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -97,5 +134,24 @@ mod tests {
         let expired = Pending::new(Duration::ZERO, 2);
         expired.insert("a", 1);
         assert_eq!(expired.take("a"), None, "its time is up");
+    }
+
+    #[test]
+    fn a_source_beyond_its_share_pushes_out_its_own_oldest() {
+        let pending = Pending::new(Duration::from_mins(1), 4);
+        let owner: IpAddr = [192, 0, 2, 1].into();
+        let stranger: IpAddr = [198, 51, 100, 7].into();
+        pending.insert_from(owner, 100, 100, 2);
+        for n in 0..10 {
+            pending.insert_from(stranger, n, n, 2);
+        }
+        assert_eq!(
+            pending.len(),
+            3,
+            "two of the stranger's, one of the owner's"
+        );
+        assert_eq!(pending.take(&9), Some(9));
+        assert_eq!(pending.take(&0), None, "the stranger's oldest went");
+        assert_eq!(pending.peek(&100), Some(100), "the owner's stays");
     }
 }

@@ -33,11 +33,10 @@ pub(crate) struct WaysToConfirm {
 impl Auth {
     pub(crate) async fn ways_to_confirm(&self) -> Result<WaysToConfirm, AuthError> {
         let owner = store::run(&self.store, Store::owner).await?;
-        let passkeys = store::run(&self.store, Store::passkeys).await?;
         let identity = self.linked_identity().await?;
         Ok(WaysToConfirm {
             password: owner.is_none_or(|o| o.password_sign_in && o.password_hash.is_some()),
-            passkeys: !passkeys.is_empty(),
+            passkeys: self.has_usable_passkey().await?,
             identity_at: identity.map(|linked| linked.issuer),
         })
     }

@@ -173,7 +173,7 @@ pub(super) const SETTINGS: &[Setting] = &[
         key: "auth.oidc.client_secret_file",
         kind: Kind::AbsolutePath,
         unset: Unset::Means("none: a public client (PKCE only)"),
-        doc: "a file holding the client secret the issuer gave clawhost",
+        doc: "a file holding the client secret the issuer gave clawhost; clawhost refuses to start when others may read it (`chmod 600`)",
     },
     Setting {
         key: "auth.oidc.scopes",

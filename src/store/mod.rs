@@ -75,6 +75,15 @@ pub(crate) struct StoredPasskey {
     pub(crate) credential: String,
     pub(crate) created_at: UnixMs,
     pub(crate) last_used_at: Option<UnixMs>,
+    /// The relying party id it was made for (`None`: made before it was kept).
+    pub(crate) rp_id: Option<String>,
+}
+
+impl StoredPasskey {
+    /// Whether it can sign in with relying party id `rp_id` (the public URL's host now).
+    pub(crate) fn works_at(&self, rp_id: Option<&str>) -> bool {
+        rp_id.is_some() && (self.rp_id.is_none() || self.rp_id.as_deref() == rp_id)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -316,13 +325,15 @@ pub(crate) trait Store: Send + Sync + 'static {
         passkey: &StoredPasskey,
         event: &NewEvent,
     ) -> Result<PasskeyAdded, StoreError>;
-    /// Records a sign-in with passkey `id`, and its new record when the verifier updated it.
+    /// Records a sign-in with passkey `id`, and its new record when the verifier updated it;
+    /// false (nothing written) when its record is no longer `verified_against`.
     fn passkey_used(
         &self,
         id: &str,
-        credential: Option<&str>,
+        verified_against: &str,
+        updated: Option<&str>,
         at: UnixMs,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
     /// Removes passkey `id`, unless it is the last way in.
     fn remove_passkey(&self, id: &str, event: &NewEvent) -> Result<PasskeyRemoved, StoreError>;
     /// Turns password sign-in on (only with a password) or off (only while a passkey exists,

@@ -239,10 +239,17 @@ impl Store for SqliteStore {
     fn passkey_used(
         &self,
         id: &str,
-        credential: Option<&str>,
+        verified_against: &str,
+        updated: Option<&str>,
         at: UnixMs,
-    ) -> Result<(), StoreError> {
-        Ok(passkeys::used(&self.conn(), id, credential, at)?)
+    ) -> Result<bool, StoreError> {
+        Ok(passkeys::used(
+            &self.conn(),
+            id,
+            verified_against,
+            updated,
+            at,
+        )?)
     }
 
     fn remove_passkey(&self, id: &str, event: &NewEvent) -> Result<PasskeyRemoved, StoreError> {

@@ -89,7 +89,7 @@ async fn start(
         return ApiError::from(error).into_page();
     }
     let next = safe_next(query.next.as_deref()).to_owned();
-    to_issuer::redirect(&state, oidc, Purpose::SignIn { next }).await
+    to_issuer::redirect(&state, oidc, Purpose::SignIn { next }, &client).await
 }
 
 async fn callback(
@@ -183,7 +183,11 @@ async fn callback(
     response
 }
 
-async fn link(State(state): State<AppState>, form: Confirmable<NoFields>) -> Response {
+async fn link(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    form: Confirmable<NoFields>,
+) -> Response {
     let Some(oidc) = &state.oidc else {
         return not_configured();
     };
@@ -195,7 +199,7 @@ async fn link(State(state): State<AppState>, form: Confirmable<NoFields>) -> Res
         session_id: current.id,
     };
     let why = "Sign in there as yourself. clawhost then links the identity you signed in with to this instance's owner, and it signs you in from then on.";
-    to_issuer::continue_page(&state, oidc, purpose, why).await
+    to_issuer::continue_page(&state, oidc, purpose, why, &client).await
 }
 
 #[derive(Deserialize)]
@@ -217,7 +221,7 @@ async fn claim(
     match state.auth.live_claim_code(&code, &client).await {
         Ok(live) => {
             let why = "Sign in there as yourself: the identity you sign in with becomes this instance's owner, and signs you in from then on.";
-            to_issuer::continue_page(&state, oidc, Purpose::Claim(live), why).await
+            to_issuer::continue_page(&state, oidc, Purpose::Claim(live), why, &client).await
         }
         Err(AuthError::AlreadyClaimed) => see_other("/login", None),
         Err(error) => super::sign_in::claim_failed(&state, error, code),

@@ -246,7 +246,7 @@ impl<T> Confirmable<T> {
             "Sign in there again: that confirms it is you, and {} goes ahead when you are back.",
             lowercase_first(what)
         );
-        to_issuer::continue_page(state, oidc, purpose, &why).await
+        to_issuer::continue_page(state, oidc, purpose, &why, &self.client).await
     }
     /// The form without asking (for a case of the action that needs no step-up).
     pub(super) fn unconfirmed(self) -> (ActiveSession, T) {

@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::render::render;
+use crate::auth::ClientInfo;
 use crate::auth::oidc::{FLOW_TTL, Oidc, Purpose};
 use crate::state::AppState;
 use crate::web::error::ApiError;
@@ -22,8 +23,13 @@ struct ContinuePage<'a> {
 }
 
 /// A 302 to the issuer (for a link: `GET /auth/oidc/start`).
-pub(super) async fn redirect(state: &AppState, oidc: &Oidc, purpose: Purpose) -> Response {
-    match oidc.begin(purpose).await {
+pub(super) async fn redirect(
+    state: &AppState,
+    oidc: &Oidc,
+    purpose: Purpose,
+    client: &ClientInfo,
+) -> Response {
+    match oidc.begin(purpose, client.limit_key).await {
         Ok((key, url)) => {
             let Ok(location) = HeaderValue::from_str(&url) else {
                 return ApiError::internal("the issuer's authorization URL is not a header value")
@@ -43,8 +49,9 @@ pub(super) async fn continue_page(
     oidc: &Oidc,
     purpose: Purpose,
     why: &str,
+    client: &ClientInfo,
 ) -> Response {
-    match oidc.begin(purpose).await {
+    match oidc.begin(purpose, client.limit_key).await {
         Ok((key, url)) => {
             let page = ContinuePage {
                 provider: &oidc.settings().display_name,

@@ -257,6 +257,45 @@ async fn sign_in_with_an_openid_connect_issuer_in_chromium() {
     .await;
 }
 
+/// The claim through the issuer's button and login page, and a step-up confirmed there,
+/// in Chromium.
+#[tokio::test]
+async fn claim_and_confirm_with_an_openid_connect_issuer_in_chromium() {
+    let (server, _idp, _dir) = crate::oidc::server_and_issuer(vec![(
+        "CLAWHOST_SESSION_REAUTH_WINDOW".into(),
+        "2s".into(),
+    )]);
+    let code = server.claim_code();
+    run_e2e(
+        "oidc-claim.mjs",
+        vec![
+            ("CLAWHOST_E2E_URL", server.origin.clone()),
+            ("CLAWHOST_E2E_CLAIM_CODE", code),
+            ("CLAWHOST_E2E_SUBJECT", "owner-sub".to_string()),
+            ("CLAWHOST_E2E_REAUTH_MS", "2000".to_string()),
+        ],
+        None,
+    )
+    .await;
+}
+
+/// The broker's `#session_id=…` handed over by the sign-in page's script, in Chromium.
+#[tokio::test]
+async fn sign_in_through_the_broker_in_chromium() {
+    let broker = crate::exchange::TestBroker::start().await;
+    let server = crate::exchange::server_with(&broker);
+    let owner = server.claimed().await;
+    crate::exchange::set_email(&owner).await;
+    run_e2e(
+        "exchange.mjs",
+        vec![("CLAWHOST_E2E_URL", server.origin.clone())],
+        None,
+    )
+    .await;
+    let kinds = owner.event_kinds().await;
+    assert!(kinds.iter().any(|k| k == "login_exchange"), "{kinds:?}");
+}
+
 /// Passkeys in Chromium with its virtual authenticator: added from the settings page,
 /// signing in alone, a second factor after the password, a forged answer refused, a step-up
 /// given with one, a removed one refused.

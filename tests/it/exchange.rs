@@ -17,8 +17,8 @@ use crate::harness::{Client, Options, PASSWORD, TestServer, assert_problem};
 
 const OWNER_EMAIL: &str = "owner@example.test";
 
-struct TestBroker {
-    url: String,
+pub struct TestBroker {
+    pub url: String,
     /// Every session id asked for, in order.
     asked: Arc<Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
@@ -68,7 +68,7 @@ async fn session_data(
 }
 
 impl TestBroker {
-    async fn start() -> Self {
+    pub async fn start() -> Self {
         let asked = Arc::new(Mutex::new(Vec::new()));
         let app = Router::new()
             .route("/session-data", get(session_data))
@@ -86,7 +86,7 @@ impl TestBroker {
     }
 }
 
-fn server_with(broker: &TestBroker) -> TestServer {
+pub fn server_with(broker: &TestBroker) -> TestServer {
     TestServer::start_with(Options {
         env: vec![(
             "CLAWHOST_AUTH_SESSION_EXCHANGE_URL".into(),
@@ -97,7 +97,7 @@ fn server_with(broker: &TestBroker) -> TestServer {
 }
 
 /// The owner sets the email the broker must answer (the password in the request).
-async fn set_email(owner: &Client) {
+pub async fn set_email(owner: &Client) {
     let set = owner
         .put(
             "/api/auth/session-exchange/email",

@@ -4,6 +4,7 @@
 //! issuer. The Chromium test through the issuer's login page is in `browser.rs`.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Arc;
@@ -67,6 +68,7 @@ impl TestIdp {
     pub fn settings(&self, dir: &std::path::Path) -> Vec<(String, String)> {
         let secret = dir.join("oidc-client-secret");
         std::fs::write(&secret, format!("{CLIENT_SECRET}\n")).expect("secret file");
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
         vec![
             ("CLAWHOST_AUTH_OIDC_ISSUER".into(), self.issuer.clone()),
             ("CLAWHOST_AUTH_OIDC_CLIENT_ID".into(), CLIENT_ID.into()),
@@ -533,6 +535,7 @@ async fn an_issuer_that_cannot_be_reached_leaves_the_password() {
     let dir = tempfile::tempdir().expect("dir");
     let secret = dir.path().join("secret");
     std::fs::write(&secret, "s").expect("secret");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     let server = TestServer::start_with(Options {
         env: vec![
             ("CLAWHOST_AUTH_OIDC_ISSUER".into(), closed),
@@ -630,4 +633,32 @@ async fn issuer_settings_are_checked_at_start() {
     let (code, said) = check(vec![("CLAWHOST_AUTH_OIDC_CLIENT_ID", "x")]);
     assert_eq!(code, Some(2));
     assert!(said.contains("auth.oidc.issuer"), "{said}");
+
+    // Review of issue 15: a client secret others may read is refused at start.
+    let dir = tempfile::tempdir().expect("dir");
+    let secret = dir.path().join("oidc-client-secret");
+    std::fs::write(&secret, "s3cret\n").expect("secret");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let output = crate::harness::clawhost()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--allow-root",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .env("HOME", dir.path())
+        .env("CLAWHOST_AUTH_OIDC_ISSUER", "http://127.0.0.1:9")
+        .env("CLAWHOST_AUTH_OIDC_CLIENT_ID", "x")
+        .env("CLAWHOST_AUTH_OIDC_CLIENT_SECRET_FILE", &secret)
+        .output()
+        .expect("clawhost");
+    let said = String::from_utf8_lossy(&output.stderr).into_owned()
+        + &String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{said}");
+    assert!(
+        said.contains("readable by others") && said.contains("chmod 600"),
+        "{said}"
+    );
 }

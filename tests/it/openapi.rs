@@ -11,12 +11,14 @@ use crate::harness::TestServer;
 /// Fixed so that a failure can be replayed with the same requests.
 const SEED: &str = "20261127";
 
-/// Test cases per operation: about 1,900 in all, under 20 s on two cores.
+/// Test cases per operation.
 const MAX_EXAMPLES: &str = "100";
 
-/// A hung request or run fails the test instead of stalling the suite.
+/// A hung request or run fails the test instead of stalling the suite. The run takes about
+/// 75 s alone on two cores, and over 170 s beside the rest of the suite under load: the bound
+/// is for a hang, not a speed.
 const REQUEST_TIMEOUT: &str = "10";
-const RUN_TIMEOUT: Duration = Duration::from_secs(170);
+const RUN_TIMEOUT: Duration = Duration::from_mins(7);
 
 /// Left out: these end the session the run uses, do slow real work (installs, a gateway, the
 /// WhatsApp plugin), or call out to wherever the saved provider URL points.

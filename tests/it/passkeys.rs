@@ -270,3 +270,52 @@ async fn adding_a_passkey_needs_the_password_in_the_request_and_sign_ins_are_rat
     );
     assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
 }
+
+/// Review of issue 15: after the instance moves to another name, the passkeys made for the
+/// old one cannot sign in; they neither demand a second factor nor keep the password off.
+#[tokio::test]
+async fn passkeys_made_for_another_name_neither_lock_out_nor_count_as_a_second_factor() {
+    let second_factor = vec![(
+        "CLAWHOST_AUTH_REQUIRE_SECOND_FACTOR".to_string(),
+        "true".to_string(),
+    )];
+    let server = at_localhost(second_factor.clone());
+    server.claimed().await;
+    let data = server.into_data();
+    {
+        let db = rusqlite::Connection::open(data.path().join("data").join("clawhost.db"))
+            .expect("database");
+        db.execute(
+            "INSERT INTO passkeys (id, credential_id, name, credential, created_at, rp_id) \
+             VALUES ('old', x'0102', 'Old phone', '{}', 1, 'old.example.test')",
+            [],
+        )
+        .expect("a passkey made for the old name");
+        db.execute("UPDATE owner SET password_sign_in = 0", [])
+            .expect("password off");
+    }
+    let port = free_port();
+    let server = TestServer::start_in(
+        data,
+        Options {
+            env: second_factor,
+            listen: Some(format!("127.0.0.1:{port}")),
+            public_url: Some(format!("http://localhost:{port}")),
+            ..Options::default()
+        },
+    );
+    // Before the fix: 401, password sign-in off (and then: a passkey needed), no way in.
+    let owner = server.login().await;
+    let events = owner.events().await;
+    assert!(
+        events.iter().any(|e| e["kind"] == "password_sign_in_on"
+            && e["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("nothing else signs in at localhost"))),
+        "{events:?}"
+    );
+    assert!(
+        server.log().contains("password sign-in is on again"),
+        "the log says why"
+    );
+}

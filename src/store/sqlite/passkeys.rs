@@ -21,7 +21,7 @@ pub(super) fn user_handle(conn: &mut Connection, new: [u8; 16]) -> rusqlite::Res
 
 pub(super) fn list(conn: &Connection) -> rusqlite::Result<Vec<StoredPasskey>> {
     let mut statement = conn.prepare(
-        "SELECT id, credential_id, name, credential, created_at, last_used_at FROM passkeys \
+        "SELECT id, credential_id, name, credential, created_at, last_used_at, rp_id FROM passkeys \
          ORDER BY created_at, id",
     )?;
     let rows = statement.query_map([], |row| {
@@ -32,6 +32,7 @@ pub(super) fn list(conn: &Connection) -> rusqlite::Result<Vec<StoredPasskey>> {
             credential: row.get(3)?,
             created_at: row.get(4)?,
             last_used_at: row.get(5)?,
+            rp_id: row.get(6)?,
         })
     })?;
     rows.collect()
@@ -57,15 +58,16 @@ pub(super) fn add(
         return Ok(PasskeyAdded::AlreadyRegistered);
     }
     tx.execute(
-        "INSERT INTO passkeys (id, credential_id, name, credential, created_at, last_used_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO passkeys (id, credential_id, name, credential, created_at, last_used_at, rp_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             passkey.id,
             passkey.credential_id,
             passkey.name,
             passkey.credential,
             passkey.created_at,
-            passkey.last_used_at
+            passkey.last_used_at,
+            passkey.rp_id
         ],
     )?;
     insert_event(&tx, event)?;
@@ -73,17 +75,23 @@ pub(super) fn add(
     Ok(PasskeyAdded::Added)
 }
 
+/// Records a use of passkey `id` verified against its record `verified_against`, and the
+/// record the verifier updated (counter, backup state); false, and nothing written, when
+/// the record changed since it was read (another sign-in with it, at the same moment) or
+/// the passkey is gone.
 pub(super) fn used(
     conn: &Connection,
     id: &str,
-    credential: Option<&str>,
+    verified_against: &str,
+    updated: Option<&str>,
     at: i64,
-) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE passkeys SET credential = coalesce(?2, credential), last_used_at = ?3 WHERE id = ?1",
-        params![id, credential, at],
+) -> rusqlite::Result<bool> {
+    let changed = conn.execute(
+        "UPDATE passkeys SET credential = coalesce(?3, credential), last_used_at = ?4 \
+         WHERE id = ?1 AND credential = ?2",
+        params![id, verified_against, updated, at],
     )?;
-    Ok(())
+    Ok(changed == 1)
 }
 
 pub(super) fn remove(

@@ -19,6 +19,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0010_exchange_email.sql"),
     include_str!("../migrations/0011_password_sign_in.sql"),
     include_str!("../migrations/0012_owner_without_password.sql"),
+    include_str!("../migrations/0013_passkey_rp_id.sql"),
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

@@ -262,6 +262,7 @@ fn a_credential_is_registered_once_and_an_owner_reset_forgets_passkeys() {
         credential: "{}".into(),
         created_at: 5,
         last_used_at: None,
+        rp_id: Some("claw.example.com".into()),
     };
     let added = event(EventKind::PasskeyAdded, 5);
     assert_eq!(
@@ -281,8 +282,12 @@ fn a_credential_is_registered_once_and_an_owner_reset_forgets_passkeys() {
         store.add_passkey(&passkey("c", 2), &added).expect("add"),
         PasskeyAdded::Added
     );
-    store.passkey_used("a", Some("{\"n\":1}"), 9).expect("used");
-    store.passkey_used("c", None, 10).expect("used");
+    assert!(
+        store
+            .passkey_used("a", "{}", Some("{\"n\":1}"), 9)
+            .expect("used")
+    );
+    assert!(store.passkey_used("c", "{}", None, 10).expect("used"));
     let kept = store.passkeys().expect("list");
     assert_eq!(kept.len(), 2);
     assert_eq!(
@@ -292,12 +297,6 @@ fn a_credential_is_registered_once_and_an_owner_reset_forgets_passkeys() {
     assert_eq!(
         (kept[1].credential.as_str(), kept[1].last_used_at),
         ("{}", Some(10))
-    );
-    let handle = store.webauthn_user_handle([3; 16]).expect("handle");
-    assert_eq!(
-        store.webauthn_user_handle([4; 16]).expect("handle"),
-        handle,
-        "made once"
     );
     let removed = event(EventKind::PasskeyRemoved, 11);
     // Passkeys only: the last one stays until the password signs in again.
@@ -442,5 +441,33 @@ fn the_owner_table_rebuilt_keeps_an_older_owner() {
             owner.password_sign_in
         ),
         (Some("old-hash"), 5, 6, false)
+    );
+}
+
+#[test]
+fn a_passkey_use_is_kept_only_against_the_record_it_was_verified_with() {
+    let (_dir, store) = store();
+    claim(&store);
+    let passkey = StoredPasskey {
+        id: "a".into(),
+        credential_id: vec![1; 16],
+        name: "Phone".into(),
+        credential: "{\"counter\":1}".into(),
+        created_at: 5,
+        last_used_at: None,
+        rp_id: None,
+    };
+    store
+        .add_passkey(&passkey, &event(EventKind::PasskeyAdded, 5))
+        .expect("add");
+    let first = store.passkey_used("a", "{\"counter\":1}", Some("{\"counter\":2}"), 6);
+    assert!(first.expect("used"));
+    // A second sign-in verified against the same old record, at the same moment.
+    let second = store.passkey_used("a", "{\"counter\":1}", Some("{\"counter\":2}"), 6);
+    assert!(!second.expect("used"), "not taken");
+    assert!(!store.passkey_used("gone", "{}", None, 7).expect("used"));
+    assert_eq!(
+        store.passkeys().expect("list")[0].credential,
+        "{\"counter\":2}"
     );
 }
