@@ -282,11 +282,10 @@ impl Auth {
             .into_iter()
             .find(|p| p.credential_id == assertion.credential_id)
             .ok_or_else(unknown)?;
-        let fresh = crate::crypto::random_bytes::<16>();
-        let handle = store::run(&self.store, move |s| s.webauthn_user_handle(fresh))
+        let handle = store::run(&self.store, Store::known_webauthn_user_handle)
             .await
             .map_err(internal)?;
-        if assertion.user_handle != handle {
+        if handle.as_deref() != Some(assertion.user_handle.as_slice()) {
             return Err(unknown());
         }
         let mut passkey: Passkey = serde_json::from_str(&stored.credential)

@@ -317,6 +317,8 @@ pub(crate) trait Store: Send + Sync + 'static {
         at: UnixMs,
         event: &NewEvent,
     ) -> Result<bool, StoreError>;
+    /// The owner's WebAuthn user handle, when one was made (read only).
+    fn known_webauthn_user_handle(&self) -> Result<Option<Vec<u8>>, StoreError>;
     /// The owner's WebAuthn user handle; `new` becomes it when there is none yet.
     fn webauthn_user_handle(&self, new: [u8; 16]) -> Result<[u8; 16], StoreError>;
     fn passkeys(&self) -> Result<Vec<StoredPasskey>, StoreError>;

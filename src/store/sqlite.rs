@@ -236,6 +236,10 @@ impl Store for SqliteStore {
         Ok(passkeys::add(&mut self.conn(), passkey, event)?)
     }
 
+    fn known_webauthn_user_handle(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(passkeys::known_user_handle(&self.conn())?)
+    }
+
     fn passkey_used(
         &self,
         id: &str,

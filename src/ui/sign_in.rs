@@ -142,6 +142,18 @@ struct LoginPage<'a> {
     password: bool,
 }
 
+impl<'a> LoginPage<'a> {
+    fn new(state: &'a AppState, next: &'a str, password: bool, error: Option<String>) -> Self {
+        Self {
+            error,
+            next,
+            oidc: oidc_button(state, next),
+            passkeys: state.passkeys.unavailable().is_none(),
+            password,
+        }
+    }
+}
+
 /// "Sign in with …", when an issuer is configured.
 struct OidcButton<'a> {
     provider: &'a str,
@@ -168,16 +180,7 @@ async fn login_page(
     };
     match state.auth.is_locked().await {
         Ok(false) => see_other("/claim", None),
-        Ok(true) => render(
-            StatusCode::OK,
-            LoginPage {
-                error: None,
-                next,
-                oidc: oidc_button(&state, next),
-                passkeys: state.passkeys.unavailable().is_none(),
-                password,
-            },
-        ),
+        Ok(true) => render(StatusCode::OK, LoginPage::new(&state, next, password, None)),
         Err(error) => ApiError::from(error).into_page(),
     }
 }
@@ -198,12 +201,8 @@ async fn login_submit(
         Ok(signed_in) => signed_in_to(landing(&state, next).await, &state, &signed_in),
         Err(error) => {
             let password = !matches!(error, AuthError::PasswordSignInOff);
-            form_failed(error, |message| LoginPage {
-                error: Some(message),
-                next,
-                oidc: oidc_button(&state, next),
-                passkeys: state.passkeys.unavailable().is_none(),
-                password,
+            form_failed(error, |message| {
+                LoginPage::new(&state, next, password, Some(message))
             })
         }
     }

@@ -263,7 +263,7 @@ async fn sign_in_with_an_openid_connect_issuer_in_chromium() {
 async fn claim_and_confirm_with_an_openid_connect_issuer_in_chromium() {
     let (server, _idp, _dir) = crate::oidc::server_and_issuer(vec![(
         "CLAWHOST_SESSION_REAUTH_WINDOW".into(),
-        "2s".into(),
+        "5s".into(),
     )]);
     let code = server.claim_code();
     run_e2e(
@@ -272,7 +272,7 @@ async fn claim_and_confirm_with_an_openid_connect_issuer_in_chromium() {
             ("CLAWHOST_E2E_URL", server.origin.clone()),
             ("CLAWHOST_E2E_CLAIM_CODE", code),
             ("CLAWHOST_E2E_SUBJECT", "owner-sub".to_string()),
-            ("CLAWHOST_E2E_REAUTH_MS", "2000".to_string()),
+            ("CLAWHOST_E2E_REAUTH_MS", "5000".to_string()),
         ],
         None,
     )

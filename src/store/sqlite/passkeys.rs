@@ -19,6 +19,13 @@ pub(super) fn user_handle(conn: &mut Connection, new: [u8; 16]) -> rusqlite::Res
     Ok(handle.try_into().unwrap_or(new))
 }
 
+pub(super) fn known_user_handle(conn: &Connection) -> rusqlite::Result<Option<Vec<u8>>> {
+    conn.query_row("SELECT user_handle FROM webauthn_user", [], |row| {
+        row.get(0)
+    })
+    .optional()
+}
+
 pub(super) fn list(conn: &Connection) -> rusqlite::Result<Vec<StoredPasskey>> {
     let mut statement = conn.prepare(
         "SELECT id, credential_id, name, credential, created_at, last_used_at, rp_id FROM passkeys \

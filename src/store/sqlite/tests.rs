@@ -470,4 +470,15 @@ fn a_passkey_use_is_kept_only_against_the_record_it_was_verified_with() {
         store.passkeys().expect("list")[0].credential,
         "{\"counter\":2}"
     );
+    assert_eq!(store.known_webauthn_user_handle().expect("read"), None);
+    let handle = store.webauthn_user_handle([3; 16]).expect("handle");
+    assert_eq!(
+        store.webauthn_user_handle([4; 16]).expect("handle"),
+        handle,
+        "made once"
+    );
+    assert_eq!(
+        store.known_webauthn_user_handle().expect("read"),
+        Some(handle.to_vec())
+    );
 }
