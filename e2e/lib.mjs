@@ -1,5 +1,5 @@
-// What the browser scripts share: launching the system Chromium, checking a page with
-// axe-core, and chatting with the test LLM in OpenClaw's Control UI.
+// What the browser scripts share: launching the system Chromium, a virtual authenticator,
+// checking a page with axe-core, and chatting with the test LLM in OpenClaw's Control UI.
 
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -30,6 +30,26 @@ export function launchChromium() {
     headless: true,
     args,
   });
+}
+
+/// Chromium's virtual authenticator (CDP WebAuthn) for `page`: a platform authenticator with
+/// resident keys and user verification that answers at once, as a phone's or a laptop's
+/// would. Returns the CDP session and the authenticator's id.
+export async function virtualAuthenticator(context, page) {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("WebAuthn.enable", { enableUI: false });
+  const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+    options: {
+      protocol: "ctap2",
+      ctap2Version: "ctap2_1",
+      transport: "internal",
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  });
+  return { cdp, authenticatorId };
 }
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");

@@ -12,7 +12,7 @@
 // CLAWHOST_E2E_URL (http://localhost:<port>), CLAWHOST_E2E_PASSWORD, CLAWHOST_E2E_REAUTH_MS
 // (the server's session.reauth_window). Output: one JSON line; exit 0 on success.
 
-import { accessibilityProblems, runChecks } from "./lib.mjs";
+import { accessibilityProblems, runChecks, virtualAuthenticator } from "./lib.mjs";
 
 const base = process.env.CLAWHOST_E2E_URL;
 const password = process.env.CLAWHOST_E2E_PASSWORD;
@@ -30,19 +30,7 @@ await runChecks(async (browser, steps, problems) => {
       if (!/status of 40[139]/.test(message.text())) problems.push(`console on ${page.url()}: ${message.text()}`);
     }
   });
-  const cdp = await context.newCDPSession(page);
-  await cdp.send("WebAuthn.enable", { enableUI: false });
-  const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
-    options: {
-      protocol: "ctap2",
-      ctap2Version: "ctap2_1",
-      transport: "internal",
-      hasResidentKey: true,
-      hasUserVerification: true,
-      isUserVerified: true,
-      automaticPresenceSimulation: true,
-    },
-  });
+  const { cdp, authenticatorId } = await virtualAuthenticator(context, page);
 
   await page.goto(`${base}/login`);
   await page.getByLabel("Password").fill(password);

@@ -495,15 +495,12 @@ function passkeys() {
   if (register) {
     register.addEventListener("submit", async (event) => {
       event.preventDefault();
-      // Adding a way in needs the password, or (with the password off) another passkey or
-      // the issuer's confirmation a moment ago, in the same request.
+      // Adding a way in needs the password (or another passkey) in the same request.
       const name = $("#passkey_name", register).value.trim();
       const password = $("#passkey_password", register);
       let started;
       if (password) {
         started = await api("POST", "/api/auth/passkeys/register/start", { name, password: password.value });
-      } else if (register.hasAttribute("data-issuer-confirmed")) {
-        started = await api("POST", "/api/auth/passkeys/register/start", { name, issuer: true });
       } else {
         const confirmed = await withPasskey(register, async (passkey) => {
           started = await api("POST", "/api/auth/passkeys/register/start", { name, passkey });

@@ -30,38 +30,34 @@ pub(super) struct Answer {
     pub(super) credential: serde_json::Value,
 }
 
-/// The owner confirms it is them in this request: the password, the answer to a passkey
-/// ceremony from `POST /api/auth/passkeys/login/start`, or `issuer: true` right after the
-/// linked OpenID Connect issuer confirmed them in this session (in the browser). One of them.
+/// The owner confirms it is them in this request: the password, or the answer to a passkey
+/// ceremony from `POST /api/auth/passkeys/login/start`. One of them.
 #[derive(Deserialize, ToSchema)]
 pub(super) struct ProofFields {
     password: Option<String>,
     passkey: Option<Answer>,
-    #[serde(default)]
-    issuer: bool,
 }
 
 impl ProofFields {
     /// Checks the proof for the owner of `session`: without one, 403
-    /// `reauthentication-required`; with more than one, 422.
+    /// `reauthentication-required`; with both, 422.
     pub(super) async fn check(
         self,
         state: &AppState,
         session: &ActiveSession,
         client: &ClientInfo,
     ) -> Result<(), ApiError> {
-        let proof = match (self.password, self.passkey, self.issuer) {
-            (Some(password), None, false) => Proof::Password(password),
-            (None, Some(answer), false) => Proof::Passkey {
+        let proof = match (self.password, self.passkey) {
+            (Some(password), None) => Proof::Password(password),
+            (None, Some(answer)) => Proof::Passkey {
                 ceremony: answer.ceremony,
                 credential: answer.credential,
             },
-            (None, None, true) => Proof::Issuer,
-            (None, None, false) => return Err(ApiError::ReauthenticationRequired),
-            _ => {
+            (None, None) => return Err(ApiError::ReauthenticationRequired),
+            (Some(_), Some(_)) => {
                 return Err(ApiError::field(
                     "password",
-                    "Give one proof: the password, a passkey answer, or the issuer's confirmation.",
+                    "Give the password, or a passkey answer, not both.",
                 ));
             }
         };

@@ -165,7 +165,7 @@ async fn password_sign_in(
 ) -> Result<StatusCode, ApiError> {
     state
         .auth
-        .set_password_sign_in(body.enabled, false, &client)
+        .set_password_sign_in(body.enabled, &client)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

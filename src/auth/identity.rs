@@ -78,13 +78,15 @@ impl Auth {
 
     /// The owner, signed in with `current`, confirmed it is them at the issuer (which had
     /// them sign in again) in a flow begun in that session (`begun_in`): a step-up.
+    /// Returns the nonce the confirmed form carries back (see [`Auth::confirmed_by_issuer`]).
     pub(crate) async fn confirm_with_identity(
         &self,
         begun_in: &str,
         current: &ActiveSession,
         identity: &Identity,
+        action: &str,
         client: &ClientInfo,
-    ) -> Result<(), AuthError> {
+    ) -> Result<String, AuthError> {
         if begun_in != current.id {
             return Err(begun_elsewhere());
         }
@@ -93,7 +95,7 @@ impl Auth {
             self.refused(&self.foreign_identities, client, why).await?;
             return Err(AuthError::NotTheOwner);
         }
-        self.confirmed_by_issuer(current, client).await
+        self.confirmed_by_issuer(current, action, client).await
     }
 
     async fn is_linked(&self, identity: &Identity) -> Result<bool, AuthError> {
@@ -131,7 +133,12 @@ impl Auth {
     /// Forgets the linked identity; false when there was none.
     pub(crate) async fn unlink_identity(&self, client: &ClientInfo) -> Result<bool, AuthError> {
         let event: NewEvent = client.event(EventKind::IdentityUnlinked);
-        match store::run(&self.store, move |s| s.unlink_identity(&event)).await? {
+        let rp_id = self.settings.passkey_rp_id.clone();
+        let unlinked = store::run(&self.store, move |s| {
+            s.unlink_identity(rp_id.as_deref(), &event)
+        })
+        .await?;
+        match unlinked {
             IdentityUnlinked::Unlinked => Ok(true),
             IdentityUnlinked::NotLinked => Ok(false),
             IdentityUnlinked::LastWayIn => Err(AuthError::LastWayIn),

@@ -96,15 +96,15 @@ impl From<password::HashError> for AuthError {
     }
 }
 
-/// What stands behind a [`step_up::Proof::Issuer`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum IssuerProof {
-    /// The claim with an identity, in the session it opened: the claim code and the
-    /// identity given a moment ago (the issuer may not have asked for anything).
-    AtClaim,
-    /// The issuer had the owner sign in again (`auth_time` after the flow began).
-    AskedAgain,
+/// What a confirmation at the issuer leaves for the one action it was for.
+#[derive(Clone)]
+pub(crate) struct IssuerGrant {
+    action: String,
+    nonce: String,
 }
+
+/// A confirmation at the issuer serves for this long (the owner clicks "Continue").
+pub(crate) const ISSUER_GRANT_TTL: std::time::Duration = std::time::Duration::from_mins(2);
 
 /// One open session as listed to the owner (API and dashboard).
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -155,7 +155,7 @@ pub(crate) struct Auth {
     /// Attempts on the auth endpoints per client address, failed or not.
     attempts: RateLimit<IpAddr>,
     /// Sessions the linked issuer just confirmed the owner in (see [`Proof::Issuer`]).
-    issuer_confirmations: pending::Pending<String, IssuerProof>,
+    issuer_confirmations: pending::Pending<String, IssuerGrant>,
     /// Claims run one at a time: once one succeeds, the rest see the owner and stop before
     /// hashing a password nobody will use.
     claiming: tokio::sync::Mutex<()>,
@@ -183,7 +183,6 @@ impl Auth {
             forget_after: FORGET_FAILURES_AFTER,
         };
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
-        let reauth_window = settings.reauth_window;
         Ok(Self {
             sessions: SessionManager::new(store.clone(), settings.session_idle, epoch),
             store,
@@ -194,7 +193,7 @@ impl Auth {
             passkey_failures: Lockout::new(lockout(10)),
             exchange_failures: Lockout::new(lockout(10)),
             attempts: RateLimit::new(60, 1.0),
-            issuer_confirmations: pending::Pending::new(reauth_window, 64),
+            issuer_confirmations: pending::Pending::new(ISSUER_GRANT_TTL, 64),
             claiming: tokio::sync::Mutex::new(()),
             owner_seen: std::sync::Mutex::new(owner.map(|o| o.created_at)),
         })
@@ -300,7 +299,7 @@ impl Auth {
         if self.settings.require_second_factor && self.has_usable_passkey().await? {
             return Err(AuthError::SecondFactorRequired);
         }
-        self.check_password(password, client).await?;
+        self.check_password(password, client, true).await?;
         self.open_session(client, client.event(EventKind::LoginOk), true)
             .await
     }
@@ -328,12 +327,19 @@ impl Auth {
 
     /// Verifies the owner's password under the abuse limits (see [`guard`]), recording the
     /// failures as security events.
-    async fn check_password(&self, password: &str, client: &ClientInfo) -> Result<(), AuthError> {
+    /// `to_sign_in`: for a sign-in, which the owner may have turned off (the password still
+    /// confirms sensitive actions then).
+    async fn check_password(
+        &self,
+        password: &str,
+        client: &ClientInfo,
+        to_sign_in: bool,
+    ) -> Result<(), AuthError> {
         let owner = store::run(&self.store, Store::owner).await?;
-        if owner.as_ref().is_some_and(|owner| !owner.password_sign_in) {
+        if to_sign_in && owner.as_ref().is_some_and(|owner| !owner.password_sign_in) {
             return Err(AuthError::PasswordSignInOff);
         }
-        let stored = owner.and_then(|owner| owner.password_hash);
+        let stored = owner.map(|owner| owner.password_hash);
         let device = self.known_device(client).await?;
         match self
             .guard

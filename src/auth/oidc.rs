@@ -24,7 +24,7 @@ use openidconnect::{
 };
 
 use super::pending::Pending;
-use super::tokens::LiveClaimCode;
+use super::tokens::ClaimTicket;
 use crate::crypto::{same_secret, sha256};
 use crate::outbound::{BodyError, body_up_to};
 
@@ -53,6 +53,9 @@ const STALE_AT_MOST: Duration = Duration::from_hours(24);
 const REFETCH_AT_MOST_EVERY: Duration = Duration::from_mins(1);
 /// Clocks differ: an ID token is still taken this long after its `exp`.
 const CLOCK_LEEWAY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+/// A confirmation's `auth_time` may be this much before its flow began (clocks differ, and
+/// it counts whole seconds); more, and the issuer did not have the owner sign in again.
+const AUTH_TIME_SKEW: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
 /// The issuer's answers (discovery, keys, tokens) are small.
 const MAX_ANSWER: usize = 1024 * 1024;
 
@@ -88,8 +91,8 @@ pub(crate) enum Purpose {
     SignIn { next: String },
     /// Linking the identity to the owner signed in with session `session_id`.
     Link { session_id: String },
-    /// Becoming the owner with a claim code checked before.
-    Claim(LiveClaimCode),
+    /// Becoming the owner with a claim code and password checked before.
+    Claim(ClaimTicket),
     /// The owner, signed in with session `session_id`, confirms `what` (a step-up): the
     /// issuer is asked to have them sign in again, and the form they posted (`action`,
     /// `fields`) is posted again once it has (or they go `back`).
@@ -298,7 +301,7 @@ impl Oidc {
                 .id_token_verifier()
                 .set_time_fn(|| chrono::Utc::now() - CLOCK_LEEWAY);
             if flow.purpose.asks_again() {
-                let since = flow.began - CLOCK_LEEWAY;
+                let since = flow.began - AUTH_TIME_SKEW;
                 verifier = verifier.set_auth_time_verifier_fn(move |at| match at {
                     Some(at) if at >= since => Ok(()),
                     Some(_) => Err("the issuer did not ask you to sign in again".into()),

@@ -109,19 +109,23 @@ impl Auth {
     ) -> Result<(), AuthError> {
         let id = id.to_owned();
         let event = client.event(EventKind::PasskeyRemoved);
-        match store::run(&self.store, move |s| s.remove_passkey(&id, &event)).await? {
+        let rp_id = self.settings.passkey_rp_id.clone();
+        let removed = store::run(&self.store, move |s| {
+            s.remove_passkey(&id, rp_id.as_deref(), &event)
+        })
+        .await?;
+        match removed {
             PasskeyRemoved::Removed => Ok(()),
             PasskeyRemoved::NoSuchPasskey => Err(AuthError::NoSuchPasskey),
             PasskeyRemoved::LastWayIn => Err(AuthError::LastWayIn),
         }
     }
 
-    /// Turns password sign-in on (with a password) or off (while a passkey exists, or with
-    /// `issuer_confirmed`: the linked issuer confirmed the owner in this very request).
+    /// Turns password sign-in on or off (off while a passkey that works here exists, or an
+    /// identity is linked: the password still confirms sensitive actions then).
     pub(crate) async fn set_password_sign_in(
         &self,
         on: bool,
-        issuer_confirmed: bool,
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
         let event = client.event(if on {
@@ -129,23 +133,20 @@ impl Auth {
         } else {
             EventKind::PasswordSignInOff
         });
+        let rp_id = self.settings.passkey_rp_id.clone();
         let outcome = store::run(&self.store, move |s| {
-            s.set_password_sign_in(on, issuer_confirmed, &event)
+            s.set_password_sign_in(on, rp_id.as_deref(), &event)
         })
         .await?;
         match outcome {
             PasswordSignIn::Changed | PasswordSignIn::Unchanged => Ok(()),
             PasswordSignIn::NeedsAnotherWayIn => Err(AuthError::LastWayIn),
-            PasswordSignIn::NoPassword => Err(AuthError::NotAccepted(
-                "There is no password to sign in with: set one first.".into(),
-            )),
         }
     }
 
     /// At start: when the password is off and nothing else signs in here (every passkey made
     /// for another name of this instance, the identity's issuer no longer configured), the
-    /// password signs in again, so moving the instance never locks the owner out. With no
-    /// password either, only `clawhost owner reset` helps, and the log says so.
+    /// password signs in again, so moving the instance never locks the owner out.
     pub(crate) async fn keep_a_way_in(&self, issuer: Option<&str>) -> Result<(), AuthError> {
         let Some(owner) = store::run(&self.store, Store::owner).await? else {
             return Ok(());
@@ -160,12 +161,6 @@ impl Auth {
             .passkey_rp_id
             .as_deref()
             .unwrap_or("an IP address");
-        if owner.password_hash.is_none() {
-            tracing::error!(
-                "the owner has no way to sign in here: no passkey made for {here}, and the identity's issuer is not auth.oidc.issuer; set that issuer again, or run `clawhost owner reset`"
-            );
-            return Ok(());
-        }
         tracing::warn!(
             "password sign-in is on again: no passkey was made for {here} and no linked identity's issuer is configured, so nothing else could sign the owner in"
         );
@@ -173,7 +168,7 @@ impl Auth {
         event.user_agent = Some("clawhost at start".into());
         event.detail = Some(format!("nothing else signs in at {here}"));
         store::run(&self.store, move |s| {
-            s.set_password_sign_in(true, false, &event)
+            s.set_password_sign_in(true, None, &event)
         })
         .await?;
         Ok(())

@@ -88,6 +88,7 @@ impl<K: Eq + Hash + Clone, T> Pending<K, T> {
     }
 
     /// A copy of the live entry under `key`, which stays.
+    #[cfg(test)]
     pub(crate) fn peek<Q>(&self, key: &Q) -> Option<T>
     where
         K: Borrow<Q>,

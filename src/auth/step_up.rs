@@ -5,26 +5,28 @@
 
 use super::passkeys::Passkeys;
 use super::sessions::ActiveSession;
-use super::{Auth, AuthError, ClientInfo, IssuerProof, password};
+use super::{Auth, AuthError, ClientInfo, IssuerGrant, password};
 use crate::clock::now_ms;
-use crate::store::{self, EventKind, Store};
+use crate::store::{self, EventKind};
 
 /// What the owner gives, in the very request, to confirm it is them: the password, the
-/// answer to a passkey ceremony, or the word that the linked issuer just confirmed them in
-/// this session (see [`Auth::confirmed_by_issuer`]).
+/// answer to a passkey ceremony, or the grant the linked issuer's confirmation left for this
+/// session, this action (its path) and this nonce (see [`Auth::confirmed_by_issuer`]).
 pub(crate) enum Proof {
     Password(String),
     Passkey {
         ceremony: String,
         credential: serde_json::Value,
     },
-    Issuer,
+    Issuer {
+        action: String,
+        nonce: String,
+    },
 }
 
-/// How the owner can confirm it is them now.
+/// How the owner can confirm it is them now, besides the password (which always can).
 pub(crate) struct WaysToConfirm {
-    /// They have a password, and it signs in.
-    pub(crate) password: bool,
+    /// A passkey that works at this public URL.
     pub(crate) passkeys: bool,
     /// The issuer of their linked identity.
     pub(crate) identity_at: Option<String>,
@@ -32,10 +34,8 @@ pub(crate) struct WaysToConfirm {
 
 impl Auth {
     pub(crate) async fn ways_to_confirm(&self) -> Result<WaysToConfirm, AuthError> {
-        let owner = store::run(&self.store, Store::owner).await?;
         let identity = self.linked_identity().await?;
         Ok(WaysToConfirm {
-            password: owner.is_none_or(|o| o.password_sign_in && o.password_hash.is_some()),
             passkeys: self.has_usable_passkey().await?,
             identity_at: identity.map(|linked| linked.issuer),
         })
@@ -73,7 +73,7 @@ impl Auth {
         field: &'static str,
         wrong: &str,
     ) -> Result<(), AuthError> {
-        self.check_password(password, client)
+        self.check_password(password, client, false)
             .await
             .map_err(|error| match error {
                 AuthError::InvalidCredentials => AuthError::InvalidField {
@@ -120,38 +120,6 @@ impl Auth {
             "This is not the current password.",
         )
         .await?;
-        self.store_password(current, new_password, client).await?;
-        // The current password was just given: that is a step-up too.
-        self.mark_reauthenticated(current, client).await
-    }
-
-    /// Sets the first password of an owner who claimed with an identity (the caller checked
-    /// the proof given with it), and turns password sign-in on; every other session ends.
-    pub(crate) async fn set_first_password(
-        &self,
-        current: &ActiveSession,
-        new_password: &str,
-        client: &ClientInfo,
-    ) -> Result<(), AuthError> {
-        password::check_policy(new_password).map_err(|message| AuthError::InvalidField {
-            field: "new_password",
-            message,
-        })?;
-        if self.has_password().await? {
-            return Err(AuthError::NotAccepted(
-                "There is a password already: change it with the current one.".into(),
-            ));
-        }
-        self.store_password(current, new_password, client).await
-    }
-
-    /// Keeps the hash of `new_password` and ends every session but `current`.
-    async fn store_password(
-        &self,
-        current: &ActiveSession,
-        new_password: &str,
-        client: &ClientInfo,
-    ) -> Result<(), AuthError> {
         let hash = self.guard.hash(new_password.to_owned()).await?;
         let keep = current.id.clone();
         let event = client.event(EventKind::PasswordChanged);
@@ -160,13 +128,8 @@ impl Auth {
         })
         .await?;
         self.sessions.refresh_epoch().await?;
-        Ok(())
-    }
-
-    /// Whether the owner has a password (one who claimed with an identity may have none).
-    pub(crate) async fn has_password(&self) -> Result<bool, AuthError> {
-        let owner = store::run(&self.store, Store::owner).await?;
-        Ok(owner.is_some_and(|owner| owner.password_hash.is_some()))
+        // The current password was just given: that is a step-up too.
+        self.mark_reauthenticated(current, client).await
     }
 
     /// Checks `proof` for the owner of `session` (and counts as a step-up).
@@ -186,34 +149,40 @@ impl Auth {
                 self.reauthenticate_with_passkey(passkeys, session, &ceremony, credential, client)
                     .await
             }
-            Proof::Issuer => {
-                if self.issuer_confirmations.take(&session.id).is_some() {
+            Proof::Issuer { action, nonce } => {
+                let granted = self.issuer_confirmations.take(&session.id);
+                let fits = granted.is_some_and(|grant| {
+                    grant.action == action
+                        && crate::crypto::same_secret(grant.nonce.as_bytes(), nonce.as_bytes())
+                });
+                if fits {
                     Ok(())
                 } else {
                     Err(AuthError::NotAccepted(
-                        "That confirmation was used already, or has expired: confirm again.".into(),
+                        "That confirmation was used already, has expired, or was for another action: confirm again."
+                            .into(),
                     ))
                 }
             }
         }
     }
 
-    /// How the issuer confirmed the owner in `session` a moment ago, when no action has taken
-    /// that confirmation yet.
-    pub(crate) fn issuer_confirmation(&self, session: &ActiveSession) -> Option<IssuerProof> {
-        self.issuer_confirmations.peek(&session.id)
-    }
-
-    /// Records that the issuer just confirmed the owner in `session`: the session is fresh,
-    /// and one action that needs the proof in its request may follow with [`Proof::Issuer`].
+    /// Records that the issuer just confirmed the owner in `session` for `action` (the path
+    /// of the form that asked): the session is fresh, and that one action may follow with
+    /// [`Proof::Issuer`] and the nonce returned, once, within `ISSUER_GRANT_TTL`.
     pub(super) async fn confirmed_by_issuer(
         &self,
         session: &ActiveSession,
+        action: &str,
         client: &ClientInfo,
-    ) -> Result<(), AuthError> {
+    ) -> Result<String, AuthError> {
         self.mark_reauthenticated(session, client).await?;
-        self.issuer_confirmations
-            .insert(session.id.clone(), IssuerProof::AskedAgain);
-        Ok(())
+        let nonce = super::tokens::new_session_token();
+        let grant = IssuerGrant {
+            action: action.to_owned(),
+            nonce: nonce.clone(),
+        };
+        self.issuer_confirmations.insert(session.id.clone(), grant);
+        Ok(nonce)
     }
 }

@@ -115,6 +115,17 @@ mod tests {
     }
 }
 
-/// A claim code that was live when checked: its hash, for the claim to use up.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct LiveClaimCode(pub(super) [u8; 32]);
+/// A claim checked before the owner went to the issuer: the hash of the claim code (live
+/// then, used up by the claim) and of the password chosen.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct ClaimTicket {
+    pub(super) code_hash: [u8; 32],
+    pub(super) password_hash: String,
+}
+
+/// Shows neither hash.
+impl std::fmt::Debug for ClaimTicket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClaimTicket")
+    }
+}

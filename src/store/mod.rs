@@ -25,21 +25,19 @@ pub(crate) enum StoreError {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Owner {
-    /// None for an owner who claimed through an OpenID Connect issuer and set none since.
-    pub(crate) password_hash: Option<String>,
+    pub(crate) password_hash: String,
     pub(crate) created_at: UnixMs,
     pub(crate) password_changed_at: UnixMs,
     /// Whether the password signs in (off only while another way in exists).
     pub(crate) password_sign_in: bool,
 }
 
-/// How the owner will sign in, given at the claim.
+/// How the owner will sign in, given at the claim: a password (its hash), and maybe an
+/// identity at the OpenID Connect issuer, linked at once.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum FirstWayIn {
-    /// The password's hash.
-    Password(String),
-    /// An identity at the OpenID Connect issuer (and no password).
-    Identity(LinkedIdentity),
+pub(crate) struct FirstWayIn {
+    pub(crate) password_hash: String,
+    pub(crate) identity: Option<LinkedIdentity>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,11 +97,8 @@ pub(crate) enum PasskeyRemoved {
 pub(crate) enum PasswordSignIn {
     Changed,
     Unchanged,
-    /// Off needs another way in: a passkey, or the linked identity with the issuer's
-    /// confirmation in the same request.
+    /// Off needs another way in: a passkey that works here, or the linked identity.
     NeedsAnotherWayIn,
-    /// On needs a password to sign in with.
-    NoPassword,
 }
 
 /// Unlinking the owner's identity.
@@ -111,7 +106,7 @@ pub(crate) enum PasswordSignIn {
 pub(crate) enum IdentityUnlinked {
     Unlinked,
     NotLinked,
-    /// The password is off and there is no passkey: the owner would be locked out.
+    /// The password is off and no passkey works here: the owner would be locked out.
     LastWayIn,
 }
 
@@ -279,8 +274,7 @@ pub(crate) trait Store: Send + Sync + 'static {
         event: &NewEvent,
     ) -> Result<ClaimOutcome, StoreError>;
 
-    /// Sets a new password hash and ends every session but `keep_session_id`; a first
-    /// password also turns password sign-in on.
+    /// Sets a new password hash and ends every session but `keep_session_id`.
     fn change_password(
         &self,
         password_hash: &str,
@@ -304,8 +298,13 @@ pub(crate) trait Store: Send + Sync + 'static {
         identity: &LinkedIdentity,
         event: &NewEvent,
     ) -> Result<bool, StoreError>;
-    /// Forgets the linked identity, unless it is the last way in.
-    fn unlink_identity(&self, event: &NewEvent) -> Result<IdentityUnlinked, StoreError>;
+    /// Forgets the linked identity, unless it is the last way in (with passkeys counted
+    /// when made for relying party id `rp_id`).
+    fn unlink_identity(
+        &self,
+        rp_id: Option<&str>,
+        event: &NewEvent,
+    ) -> Result<IdentityUnlinked, StoreError>;
 
     /// The email the sign-in broker must answer for the owner.
     fn exchange_email(&self) -> Result<Option<String>, StoreError>;
@@ -336,15 +335,20 @@ pub(crate) trait Store: Send + Sync + 'static {
         updated: Option<&str>,
         at: UnixMs,
     ) -> Result<bool, StoreError>;
-    /// Removes passkey `id`, unless it is the last way in.
-    fn remove_passkey(&self, id: &str, event: &NewEvent) -> Result<PasskeyRemoved, StoreError>;
-    /// Turns password sign-in on (only with a password) or off (only while a passkey exists,
-    /// or an identity is linked and `issuer_confirmed`: the issuer confirmed the owner in
-    /// this very request, so it is known to confirm them when the password no longer can).
+    /// Removes passkey `id`, unless it is the last way in (passkeys counted when made for
+    /// relying party id `rp_id`).
+    fn remove_passkey(
+        &self,
+        id: &str,
+        rp_id: Option<&str>,
+        event: &NewEvent,
+    ) -> Result<PasskeyRemoved, StoreError>;
+    /// Turns password sign-in on or off (off only while a passkey made for relying party id
+    /// `rp_id` exists, or an identity is linked).
     fn set_password_sign_in(
         &self,
         on: bool,
-        issuer_confirmed: bool,
+        rp_id: Option<&str>,
         event: &NewEvent,
     ) -> Result<PasswordSignIn, StoreError>;
 

@@ -146,8 +146,7 @@ impl Store for SqliteStore {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
-            "UPDATE owner SET password_hash = ?1, password_changed_at = ?2, \
-             password_sign_in = (password_sign_in OR password_hash IS NULL)",
+            "UPDATE owner SET password_hash = ?1, password_changed_at = ?2",
             params![password_hash, event.at],
         )?;
         tx.execute(
@@ -198,8 +197,12 @@ impl Store for SqliteStore {
         Ok(identity::link(&mut self.conn(), identity, event)?)
     }
 
-    fn unlink_identity(&self, event: &NewEvent) -> Result<IdentityUnlinked, StoreError> {
-        Ok(identity::unlink(&mut self.conn(), event)?)
+    fn unlink_identity(
+        &self,
+        rp_id: Option<&str>,
+        event: &NewEvent,
+    ) -> Result<IdentityUnlinked, StoreError> {
+        Ok(identity::unlink(&mut self.conn(), rp_id, event)?)
     }
 
     fn exchange_email(&self) -> Result<Option<String>, StoreError> {
@@ -247,31 +250,27 @@ impl Store for SqliteStore {
         updated: Option<&str>,
         at: UnixMs,
     ) -> Result<bool, StoreError> {
-        Ok(passkeys::used(
-            &self.conn(),
-            id,
-            verified_against,
-            updated,
-            at,
-        )?)
+        let conn = self.conn();
+        Ok(passkeys::used(&conn, id, verified_against, updated, at)?)
     }
 
-    fn remove_passkey(&self, id: &str, event: &NewEvent) -> Result<PasskeyRemoved, StoreError> {
-        Ok(passkeys::remove(&mut self.conn(), id, event)?)
+    fn remove_passkey(
+        &self,
+        id: &str,
+        rp_id: Option<&str>,
+        event: &NewEvent,
+    ) -> Result<PasskeyRemoved, StoreError> {
+        Ok(passkeys::remove(&mut self.conn(), id, rp_id, event)?)
     }
 
     fn set_password_sign_in(
         &self,
         on: bool,
-        issuer_confirmed: bool,
+        rp_id: Option<&str>,
         event: &NewEvent,
     ) -> Result<PasswordSignIn, StoreError> {
-        Ok(ways_in::set_password_sign_in(
-            &mut self.conn(),
-            on,
-            issuer_confirmed,
-            event,
-        )?)
+        let mut conn = self.conn();
+        Ok(ways_in::set_password_sign_in(&mut conn, on, rp_id, event)?)
     }
 
     fn insert_session(&self, session: &Session, event: &NewEvent) -> Result<(), StoreError> {

@@ -70,6 +70,8 @@ struct ConfirmedPage<'a> {
     action: &'a str,
     fields: &'a [(String, String)],
     back: &'a str,
+    /// What the form carries back for the confirmation to serve it (and it alone).
+    nonce: &'a str,
 }
 
 #[derive(Deserialize)]
@@ -147,10 +149,10 @@ async fn callback(
             };
             match state
                 .auth
-                .confirm_with_identity(&session_id, &current, &identity, &client)
+                .confirm_with_identity(&session_id, &current, &identity, &action, &client)
                 .await
             {
-                Ok(()) => render(
+                Ok(nonce) => render(
                     StatusCode::OK,
                     ConfirmedPage {
                         provider: &oidc.settings().display_name,
@@ -158,6 +160,7 @@ async fn callback(
                         action: &action,
                         fields: &fields,
                         back: &back,
+                        nonce: &nonce,
                     },
                 ),
                 Err(error) => ApiError::from(error).into_page(),
@@ -205,10 +208,12 @@ async fn link(
 #[derive(Deserialize)]
 struct ClaimForm {
     code: String,
+    password: String,
+    password_confirm: String,
 }
 
-/// The claim with an identity: the claim code is checked first, then the owner signs in at
-/// the issuer; the claim happens when they come back.
+/// The claim with an identity: the claim code and the password are checked first, then the
+/// owner signs in at the issuer; the claim happens when they come back.
 async fn claim(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -218,10 +223,21 @@ async fn claim(
         return not_configured();
     };
     let code = form.code.trim().to_owned();
-    match state.auth.live_claim_code(&code, &client).await {
-        Ok(live) => {
+    if form.password != form.password_confirm {
+        let mismatch = AuthError::InvalidField {
+            field: "password_confirm",
+            message: "The two passwords do not match.".into(),
+        };
+        return super::sign_in::claim_failed(&state, mismatch, code);
+    }
+    match state
+        .auth
+        .claim_ticket(&code, &form.password, &client)
+        .await
+    {
+        Ok(ticket) => {
             let why = "Sign in there as yourself: the identity you sign in with becomes this instance's owner, and signs you in from then on.";
-            to_issuer::continue_page(&state, oidc, Purpose::Claim(live), why, &client).await
+            to_issuer::continue_page(&state, oidc, Purpose::Claim(ticket), why, &client).await
         }
         Err(AuthError::AlreadyClaimed) => see_other("/login", None),
         Err(error) => super::sign_in::claim_failed(&state, error, code),

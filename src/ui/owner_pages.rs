@@ -514,7 +514,7 @@ async fn settings_view(
     };
     Ok(SettingsPage {
         identity: identity_card(state).await?,
-        passkeys: passkey_card(state, current).await?,
+        passkeys: passkey_card(state).await?,
         exchange: exchange_card(state).await?,
         password_message,
         password_ok,

@@ -14,7 +14,6 @@ use serde::de::DeserializeOwned;
 use super::render::{form_message, render};
 use super::to_issuer;
 use crate::auth::ClientInfo;
-use crate::auth::IssuerProof;
 use crate::auth::oidc::{OidcError, Purpose};
 use crate::auth::sessions::ActiveSession;
 use crate::auth::step_up::Proof;
@@ -30,8 +29,8 @@ pub(super) struct NoFields {}
 /// as JSON (`{"ceremony", "credential"}`).
 const PASSWORD_FIELD: &str = "reauth_password";
 const PASSKEY_FIELD: &str = "reauth_passkey";
-/// `start`: confirm at the linked issuer (the form goes there and back); `done`: the issuer
-/// just confirmed the owner in this session ([`Proof::Issuer`]).
+/// `start`: confirm at the linked issuer (the form goes there and back); `done:<nonce>`: the
+/// issuer just confirmed the owner in this session for this form ([`Proof::Issuer`]).
 const ISSUER_FIELD: &str = "reauth_issuer";
 /// The most of a form kept in memory while the owner confirms at the issuer.
 const MAX_KEPT_FORM: usize = 64 * 1024;
@@ -46,8 +45,6 @@ struct ConfirmPage<'a> {
     error: Option<String>,
     /// Whether a passkey may confirm instead (with WebAuthn in the browser).
     passkeys: bool,
-    /// Whether the password may (the owner may have turned it off, or have none).
-    password: bool,
     /// The issuer that may confirm instead (the linked identity's).
     issuer: Option<&'a str>,
 }
@@ -93,8 +90,11 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Confirmable<T> {
         fields.retain(|(name, value)| {
             if name == ISSUER_FIELD {
                 ask_issuer = value == "start";
-                if value == "done" {
-                    proof = Some(Proof::Issuer);
+                if let Some(nonce) = value.strip_prefix("done:") {
+                    proof = Some(Proof::Issuer {
+                        action: action.clone(),
+                        nonce: nonce.to_owned(),
+                    });
                 }
             } else if name == PASSWORD_FIELD && !value.is_empty() {
                 proof = Some(Proof::Password(value.clone()));
@@ -128,10 +128,6 @@ impl<T> Confirmable<T> {
         &self.session
     }
 
-    pub(super) fn form(&self) -> &T {
-        &self.form
-    }
-
     /// The form, once the password was given recently in this session: when it was not, the
     /// password (or passkey) sent with the form confirms it; without one, or with a wrong one,
     /// the answer is the confirmation page for `what` (e.g. "Saving the provider settings").
@@ -140,7 +136,10 @@ impl<T> Confirmable<T> {
         state: &AppState,
         what: &str,
     ) -> Result<(ActiveSession, T), Response> {
-        if !self.ask_issuer && state.auth.is_fresh(&self.session) {
+        // A confirmation from the issuer given with the form is used up even in a fresh
+        // session: it serves one action, once.
+        let issuer_proof = matches!(self.proof, Some(Proof::Issuer { .. }));
+        if !self.ask_issuer && !issuer_proof && state.auth.is_fresh(&self.session) {
             return Ok((self.session, self.form));
         }
         self.confirmed_now(state, what).await
@@ -174,22 +173,6 @@ impl<T> Confirmable<T> {
         }
     }
 
-    /// The form, once the linked issuer confirmed the owner in this very request (turning
-    /// the password off with no passkey: the issuer must be known to confirm them); without
-    /// that, off to the issuer to confirm.
-    pub(super) async fn confirmed_by_issuer(
-        self,
-        state: &AppState,
-        what: &str,
-    ) -> Result<(ActiveSession, T), Response> {
-        let asked_again =
-            state.auth.issuer_confirmation(&self.session) == Some(IssuerProof::AskedAgain);
-        if asked_again && matches!(self.proof, Some(Proof::Issuer)) {
-            return self.confirmed_now(state, what).await;
-        }
-        Err(self.confirm_at_issuer(state, what).await)
-    }
-
     /// The confirmation page for `what`.
     async fn page(
         &self,
@@ -216,7 +199,6 @@ impl<T> Confirmable<T> {
                 fields: &self.fields,
                 error,
                 passkeys: ways.passkeys && state.passkeys.unavailable().is_none(),
-                password: ways.password,
                 issuer,
             },
         )

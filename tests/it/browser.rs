@@ -271,6 +271,7 @@ async fn claim_and_confirm_with_an_openid_connect_issuer_in_chromium() {
         vec![
             ("CLAWHOST_E2E_URL", server.origin.clone()),
             ("CLAWHOST_E2E_CLAIM_CODE", code),
+            ("CLAWHOST_E2E_PASSWORD", PASSWORD.to_string()),
             ("CLAWHOST_E2E_SUBJECT", "owner-sub".to_string()),
             ("CLAWHOST_E2E_REAUTH_MS", "5000".to_string()),
         ],

@@ -1,9 +1,9 @@
-//! The instance claimed through the OpenID Connect issuer (claim code first, then the
-//! identity), the issuer confirming sensitive actions (a step-up: it must have the owner
-//! sign in again), and the password turned off with only the identity left — against the
-//! real issuer of `oidc.rs`.
+//! The instance claimed through the OpenID Connect issuer (the claim code and a password
+//! first, then the identity), the issuer confirming one sensitive action at a time (a step-up:
+//! it must have the owner sign in again), and the password turned off with only the identity
+//! left — against the real issuer of `oidc.rs`.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::harness::{Client, PASSWORD, TestServer, assert_problem};
 use crate::oidc::{TestIdp, server_and_issuer};
@@ -15,8 +15,11 @@ fn continue_link(page: &str) -> String {
         .and_then(|at| page[..at].rfind("href=\""))
         .unwrap_or_else(|| panic!("no link to follow in {page}"));
     let rest = &page[start + "href=\"".len()..];
-    let url = &rest[..rest.find('"').expect("closing quote")];
-    url.replace("&amp;", "&")
+    unescape(&rest[..rest.find('"').expect("closing quote")])
+}
+
+fn unescape(html: &str) -> String {
+    html.replace("&amp;", "&")
         .replace("&#38;", "&")
         .replace("&#x2f;", "/")
         .replace("&#x2F;", "/")
@@ -43,7 +46,8 @@ async fn through_issuer(
     browser.get_html(path).await
 }
 
-/// Claims `server` through the issuer as `subject`: the browser and the callback's answer.
+/// Claims `server` through the issuer as `subject`, with [`PASSWORD`]: the browser and the
+/// callback's answer.
 async fn claim_as(
     server: &TestServer,
     idp: &TestIdp,
@@ -51,9 +55,12 @@ async fn claim_as(
 ) -> (Client, reqwest::Response) {
     let browser = server.client();
     let code = server.claim_code();
-    let started = browser
-        .post_form("/auth/oidc/claim", &[("code", &code), ("password", "")])
-        .await;
+    let fields = [
+        ("code", code.as_str()),
+        ("password", PASSWORD),
+        ("password_confirm", PASSWORD),
+    ];
+    let started = browser.post_form("/auth/oidc/claim", &fields).await;
     let answer = through_issuer(server, idp, &browser, started, subject).await;
     if let Some(token) = browser.session_token() {
         server.secret(&token);
@@ -61,25 +68,48 @@ async fn claim_as(
     (browser, answer)
 }
 
+/// Signs a new browser in at the issuer as the owner (a session that is not a step-up).
+async fn signed_in_at_issuer(server: &TestServer, idp: &TestIdp) -> Client {
+    let browser = server.client();
+    let response = browser.get_html("/auth/oidc/start").await;
+    let authorize = response.headers()["location"].to_str().expect("ascii");
+    let back = idp.sign_in(authorize, "owner-sub").await;
+    let path = back.strip_prefix(&server.origin).expect("on clawhost");
+    assert_eq!(browser.get_html(path).await.status(), 303);
+    server.secret(&browser.session_token().expect("signed in"));
+    browser
+}
+
 #[tokio::test]
-async fn the_instance_is_claimed_with_an_identity_and_no_password() {
+async fn the_instance_is_claimed_with_an_identity_and_a_password() {
     let (server, idp, _dir) = server_and_issuer(vec![]);
     let page = server.client().page_text("/claim").await;
     assert!(page.contains("Claim with Test IdP"), "{page}");
 
-    // A wrong code goes nowhere near the issuer.
+    // A wrong code, or passwords that differ, go nowhere near the issuer.
     let browser = server.client();
-    let wrong = browser
-        .post_form("/auth/oidc/claim", &[("code", "AAAA-BBBB")])
-        .await;
-    assert_eq!(wrong.status(), 403);
+    let wrong = [
+        ("code", "AAAA-BBBB"),
+        ("password", PASSWORD),
+        ("password_confirm", PASSWORD),
+    ];
+    let refused = browser.post_form("/auth/oidc/claim", &wrong).await;
+    assert_eq!(refused.status(), 403);
     assert!(
-        wrong
+        refused
             .text()
             .await
             .expect("page")
             .contains("Claim this instance")
     );
+    let code = server.claim_code();
+    let differ = [
+        ("code", code.as_str()),
+        ("password", PASSWORD),
+        ("password_confirm", "something else entirely"),
+    ];
+    let refused = browser.post_form("/auth/oidc/claim", &differ).await;
+    assert_eq!(refused.status(), 422);
     assert_eq!(idp.token_requests().await["token_requests"], 0);
 
     // An identity whose email the issuer has not verified claims nothing; the code stays.
@@ -95,119 +125,64 @@ async fn the_instance_is_claimed_with_an_identity_and_no_password() {
     assert_eq!(owner.get("/api/auth/me").await.status(), 200);
     let status = owner.json("/api/auth/oidc").await;
     assert_eq!(status["linked"]["subject"], "owner-sub");
-    let claim = owner.events().await;
+    let events = owner.events().await;
     assert!(
-        claim.iter().any(|e| e["kind"] == "claim"
+        events.iter().any(|e| e["kind"] == "claim"
             && e["detail"]
                 .as_str()
                 .is_some_and(|d| d.contains("owner@example.test"))),
-        "{claim:?}"
+        "{events:?}"
     );
-    // No password signs in: there is none.
-    let refused = server
-        .client()
-        .post("/api/auth/login", &json!({"password": PASSWORD}))
-        .await;
-    assert!(refused.status().is_client_error(), "{}", refused.status());
-    assert!(
-        !server
-            .client()
-            .page_text("/login")
-            .await
-            .contains("id=\"password\""),
-        "the sign-in page offers no password"
-    );
+    // The password chosen with it signs in too, and the identity does.
+    server.login().await;
+    signed_in_at_issuer(&server, &idp).await;
     // A second claim through the issuer finds the instance claimed.
-    let again = server
-        .client()
-        .post_form("/auth/oidc/claim", &[("code", "AAAA-BBBB")])
-        .await;
+    let again = server.client().post_form("/auth/oidc/claim", &wrong).await;
     assert_eq!(again.status(), 303);
     assert_eq!(again.headers()["location"], "/login");
-    // The identity signs in again.
-    let (authorize, again) = start_sign_in(&server).await;
-    let back = idp.sign_in(&authorize, "owner-sub").await;
-    let path = back.strip_prefix(&server.origin).expect("on clawhost");
-    assert_eq!(again.get_html(path).await.status(), 303);
-    server.secret(&again.session_token().expect("signed in"));
-
-    // The claim session may add one way in with the claim's proof: a password.
-    let settings = owner.page_text("/settings").await;
-    assert!(settings.contains("You have no password"), "{settings}");
-    assert!(settings.contains("name=\"reauth_issuer\" value=\"done\""));
-    let set = owner
-        .post_form(
-            "/settings/password/set",
-            &[("reauth_issuer", "done"), ("new_password", PASSWORD)],
-        )
-        .await;
-    assert_eq!(set.status(), 303, "{:?}", set.text().await);
-    server.login().await;
-    // That proof is spent: another way in needs a new one.
-    let spent = owner
-        .post(
-            "/api/auth/passkeys/register/start",
-            &json!({"name": "Phone", "issuer": true}),
-        )
-        .await;
-    assert_problem(spent, 422).await;
 }
 
-/// Starts a sign-in at the issuer in a new browser: the authorization URL and the browser.
-async fn start_sign_in(server: &TestServer) -> (String, Client) {
-    let browser = server.client();
-    let response = browser.get_html("/auth/oidc/start").await;
-    assert_eq!(response.status(), 302);
-    let url = response.headers()["location"]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
-    (url, browser)
+/// The nonce of a "Confirmed" page, for `action`.
+fn confirmed_nonce(page: &str, action: &str) -> String {
+    assert!(page.contains("Test IdP confirmed it is you"), "{page}");
+    assert!(page.contains(&format!("action=\"{action}\"")), "{page}");
+    let at = page.find("value=\"done:").expect("the issuer's proof") + "value=\"done:".len();
+    unescape(&page[at..at + page[at..].find('"').expect("quote")])
 }
 
 #[tokio::test]
-async fn the_issuer_confirms_the_owner_only_when_it_had_them_sign_in_again() {
+async fn the_issuer_confirms_one_action_once_and_only_when_it_had_the_owner_sign_in_again() {
     let (server, idp, _dir) =
         server_and_issuer(vec![("CLAWHOST_SESSION_REAUTH_WINDOW".into(), "1s".into())]);
-    let (owner, claimed) = claim_as(&server, &idp, "owner-sub").await;
-    assert_eq!(claimed.status(), 303);
-    let turn_off = [("enabled", "false")];
+    let (first, answer) = claim_as(&server, &idp, "owner-sub").await;
+    assert_eq!(answer.status(), 303);
+    // A session opened at the issuer is no step-up: sensitive actions ask.
+    let owner = signed_in_at_issuer(&server, &idp).await;
+    let revoke = "/sessions/revoke-others";
+    let asked = owner.post_form(revoke, &[]).await;
+    assert_eq!(asked.status(), 403);
+    assert!(
+        asked
+            .text()
+            .await
+            .expect("page")
+            .contains("Confirm with Test IdP")
+    );
 
-    // Turning the password off with only the identity left goes to the issuer first, which
-    // is asked to have the owner sign in again: the claim's own proof is not enough.
-    let claim_proof = owner
-        .post_form(
-            "/settings/password-sign-in",
-            &[("enabled", "false"), ("reauth_issuer", "done")],
-        )
-        .await;
-    assert_eq!(claim_proof.status(), 200, "on to the issuer");
-    assert!(continue_link(&claim_proof.text().await.expect("page")).contains("prompt=login"));
-    let set = owner
-        .post_form(
-            "/settings/password/set",
-            &[("reauth_issuer", "done"), ("new_password", PASSWORD)],
-        )
-        .await;
-    assert_eq!(set.status(), 303);
-    let started = owner
-        .post_form("/settings/password-sign-in", &turn_off)
-        .await;
+    // Confirming goes to the issuer, asked to have the owner sign in again.
+    let start = [("reauth_issuer", "start")];
+    let started = owner.post_form(revoke, &start).await;
     assert_eq!(started.status(), 200);
-    let page = started.text().await.expect("page");
-    let authorize = continue_link(&page);
+    let authorize = continue_link(&started.text().await.expect("page"));
     assert!(
         authorize.contains("prompt=login") && authorize.contains("max_age=0"),
         "{authorize}"
     );
-
     // An issuer that did not have them sign in again (an old auth_time), or says nothing of
-    // it, confirms nothing.
+    // it, confirms nothing; nor does someone else there, who learns nobody's name.
     for mode in ["stale-auth-time", "no-auth-time"] {
         idp.tamper(mode).await;
-        let started = owner
-            .post_form("/settings/password-sign-in", &turn_off)
-            .await;
+        let started = owner.post_form(revoke, &start).await;
         let refused = through_issuer(&server, &idp, &owner, started, "owner-sub").await;
         assert_eq!(refused.status(), 400, "{mode}");
         let text = refused.text().await.expect("page");
@@ -216,54 +191,107 @@ async fn the_issuer_confirms_the_owner_only_when_it_had_them_sign_in_again() {
             "{mode}: {text}"
         );
     }
-    // Someone else at the issuer confirms nothing either, and names nobody.
-    let started = owner
-        .post_form("/settings/password-sign-in", &turn_off)
-        .await;
+    let started = owner.post_form(revoke, &start).await;
     let stranger = through_issuer(&server, &idp, &owner, started, "stranger-sub").await;
     assert_eq!(stranger.status(), 403);
-    let text = stranger.text().await.expect("page");
-    assert!(!text.contains("owner@example.test"), "{text}");
-    server.login().await;
+    assert!(
+        !stranger
+            .text()
+            .await
+            .expect("page")
+            .contains("owner@example.test")
+    );
 
-    // The owner, signed in again there: the form they posted comes back to post again.
-    let started = owner
-        .post_form("/settings/password-sign-in", &turn_off)
-        .await;
+    // Review of issue 15: the confirmation serves the one form it was for. Another action
+    // with its nonce is refused (and the confirmation is spent).
+    let started = owner.post_form(revoke, &start).await;
     let confirmed = through_issuer(&server, &idp, &owner, started, "owner-sub").await;
     assert_eq!(confirmed.status(), 200);
-    let page = confirmed.text().await.expect("page");
-    assert!(page.contains("Test IdP confirmed it is you"), "{page}");
-    assert!(
-        page.contains("action=\"/settings/password-sign-in\""),
-        "{page}"
+    let nonce = confirmed_nonce(&confirmed.text().await.expect("page"), revoke);
+    let elsewhere = format!("done:{nonce}");
+    let other = [("enabled", "false"), ("reauth_issuer", elsewhere.as_str())];
+    let refused = owner.post_form("/settings/password-sign-in", &other).await;
+    assert!(refused.status().is_client_error(), "{}", refused.status());
+    assert_eq!(
+        server
+            .client()
+            .post("/api/auth/login", &json!({"password": PASSWORD}))
+            .await
+            .status(),
+        200
     );
-    assert!(page.contains("name=\"enabled\" value=\"false\""), "{page}");
-    let done = [("enabled", "false"), ("reauth_issuer", "done")];
-    let off = owner.post_form("/settings/password-sign-in", &done).await;
+
+    // Its own form goes ahead, once.
+    let started = owner.post_form(revoke, &start).await;
+    let confirmed = through_issuer(&server, &idp, &owner, started, "owner-sub").await;
+    let nonce = confirmed_nonce(&confirmed.text().await.expect("page"), revoke);
+    let done = format!("done:{nonce}");
+    let revoked = owner
+        .post_form(revoke, &[("reauth_issuer", done.as_str())])
+        .await;
+    assert_eq!(revoked.status(), 303, "{:?}", revoked.text().await);
+    assert_eq!(first.get("/api/auth/me").await.status(), 401, "revoked");
+    let replay = owner
+        .post_form(revoke, &[("reauth_issuer", done.as_str())])
+        .await;
+    assert!(
+        replay.status().is_client_error(),
+        "a spent confirmation: {}",
+        replay.status()
+    );
+    let kinds = owner.event_kinds().await;
+    assert!(kinds.iter().any(|k| k == "reauthenticated"), "{kinds:?}");
+}
+
+#[tokio::test]
+async fn with_only_the_identity_the_password_no_longer_signs_in_but_still_confirms() {
+    let (server, idp, _dir) =
+        server_and_issuer(vec![("CLAWHOST_SESSION_REAUTH_WINDOW".into(), "1s".into())]);
+    let (_, claimed) = claim_as(&server, &idp, "owner-sub").await;
+    assert_eq!(claimed.status(), 303);
+    let owner = signed_in_at_issuer(&server, &idp).await;
+    let with_password = |fields: &[(&'static str, &'static str)]| {
+        let mut all = fields.to_vec();
+        all.push(("reauth_password", PASSWORD));
+        all
+    };
+    let off = owner
+        .post_form(
+            "/settings/password-sign-in",
+            &with_password(&[("enabled", "false")]),
+        )
+        .await;
     assert_eq!(off.status(), 303, "{:?}", off.text().await);
     let refused = server
         .client()
         .post("/api/auth/login", &json!({"password": PASSWORD}))
         .await;
     assert_problem(refused, 401).await;
+    assert!(
+        !server
+            .client()
+            .page_text("/login")
+            .await
+            .contains("id=\"password\""),
+        "the sign-in page offers no password"
+    );
+    // The password still confirms: Google, say, cannot ask a signed-in person again.
+    let revoked = owner
+        .post_form("/sessions/revoke-others", &with_password(&[]))
+        .await;
+    assert_eq!(revoked.status(), 303, "{:?}", revoked.text().await);
+    // The identity is now the last way in: it stays.
+    let unlink = owner
+        .post_form("/settings/oidc/unlink", &with_password(&[]))
+        .await;
+    assert_eq!(unlink.status(), 409);
+    assert_eq!(
+        owner.json("/api/auth/oidc").await["linked"]["subject"],
+        "owner-sub"
+    );
     let kinds = owner.event_kinds().await;
     assert!(
         kinds.iter().any(|k| k == "password_sign_in_off"),
         "{kinds:?}"
     );
-    assert!(kinds.iter().any(|k| k == "reauthenticated"), "{kinds:?}");
-
-    // The identity is now the last way in: it stays.
-    let unlink = owner.delete("/api/auth/oidc/link").await;
-    let problem: Value = assert_problem(unlink, 409).await;
-    assert!(problem["detail"].is_string());
-    // The confirmation served once: the same form again is asked for a new one.
-    let replay = owner.post_form("/settings/password-sign-in", &done).await;
-    assert_eq!(
-        replay.status(),
-        200,
-        "a spent confirmation: on to the issuer again"
-    );
-    assert!(continue_link(&replay.text().await.expect("page")).starts_with(&idp.issuer));
 }

@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::rows::{insert_event, insert_identity, owner_exists};
-use super::ways_in::{passkey_count, password_signs_in};
+use super::ways_in::{other_way_in, password_signs_in};
 use crate::store::{IdentityUnlinked, LinkedIdentity, NewEvent};
 
 pub(super) fn linked(conn: &Connection) -> rusqlite::Result<Option<LinkedIdentity>> {
@@ -39,6 +39,7 @@ pub(super) fn link(
 
 pub(super) fn unlink(
     conn: &mut Connection,
+    rp_id: Option<&str>,
     event: &NewEvent,
 ) -> rusqlite::Result<IdentityUnlinked> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -48,10 +49,11 @@ pub(super) fn unlink(
     if !linked {
         return Ok(IdentityUnlinked::NotLinked);
     }
-    if !password_signs_in(&tx)? && passkey_count(&tx)? == 0 {
+    tx.execute("DELETE FROM oidc_identity", [])?;
+    if !password_signs_in(&tx)? && !other_way_in(&tx, rp_id, false)? {
+        // Dropped with the transaction: nothing is unlinked.
         return Ok(IdentityUnlinked::LastWayIn);
     }
-    tx.execute("DELETE FROM oidc_identity", [])?;
     insert_event(&tx, event)?;
     tx.commit()?;
     Ok(IdentityUnlinked::Unlinked)

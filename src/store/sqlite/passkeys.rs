@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::rows::{insert_event, owner_exists};
-use super::ways_in::{passkey_count, password_signs_in};
+use super::ways_in::{other_way_in, password_signs_in};
 use crate::store::{NewEvent, PasskeyAdded, PasskeyRemoved, StoredPasskey};
 
 pub(super) fn user_handle(conn: &mut Connection, new: [u8; 16]) -> rusqlite::Result<[u8; 16]> {
@@ -104,6 +104,7 @@ pub(super) fn used(
 pub(super) fn remove(
     conn: &mut Connection,
     id: &str,
+    rp_id: Option<&str>,
     event: &NewEvent,
 ) -> rusqlite::Result<PasskeyRemoved> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -115,10 +116,11 @@ pub(super) fn remove(
     if !exists {
         return Ok(PasskeyRemoved::NoSuchPasskey);
     }
-    if !password_signs_in(&tx)? && passkey_count(&tx)? <= 1 {
+    tx.execute("DELETE FROM passkeys WHERE id = ?1", params![id])?;
+    if !password_signs_in(&tx)? && !other_way_in(&tx, rp_id, true)? {
+        // Dropped with the transaction: nothing is removed.
         return Ok(PasskeyRemoved::LastWayIn);
     }
-    tx.execute("DELETE FROM passkeys WHERE id = ?1", params![id])?;
     insert_event(&tx, event)?;
     tx.commit()?;
     Ok(PasskeyRemoved::Removed)

@@ -6,7 +6,7 @@ use super::rows::sql_int;
 use crate::store::StoreError;
 
 /// Migrations in order; `PRAGMA user_version` records how many have run.
-pub(super) const MIGRATIONS: &[&str] = &[
+const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_foundation.sql"),
     include_str!("../migrations/0002_gateway.sql"),
     include_str!("../migrations/0003_status_checks.sql"),
@@ -18,8 +18,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0009_passkeys.sql"),
     include_str!("../migrations/0010_exchange_email.sql"),
     include_str!("../migrations/0011_password_sign_in.sql"),
-    include_str!("../migrations/0012_owner_without_password.sql"),
-    include_str!("../migrations/0013_passkey_rp_id.sql"),
+    include_str!("../migrations/0012_passkey_rp_id.sql"),
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

@@ -3,6 +3,9 @@
 use super::*;
 use crate::store::EventKind;
 
+/// The relying party id of the passkeys the tests make.
+const HERE: Option<&str> = Some("claw.example.com");
+
 fn store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqliteStore::open(&dir.path().join("clawhost.db")).expect("open");
@@ -44,7 +47,10 @@ fn claim_consumes_the_code_once() {
         store
             .claim(
                 [8u8; 32],
-                &FirstWayIn::Password("hash".into()),
+                &FirstWayIn {
+                    password_hash: "hash".into(),
+                    identity: None
+                },
                 &session("a", 1),
                 &event(EventKind::Claim, 1)
             )
@@ -55,7 +61,10 @@ fn claim_consumes_the_code_once() {
         store
             .claim(
                 code,
-                &FirstWayIn::Password("hash".into()),
+                &FirstWayIn {
+                    password_hash: "hash".into(),
+                    identity: None
+                },
                 &session("a", 1),
                 &event(EventKind::Claim, 1)
             )
@@ -66,7 +75,10 @@ fn claim_consumes_the_code_once() {
         store
             .claim(
                 code,
-                &FirstWayIn::Password("hash".into()),
+                &FirstWayIn {
+                    password_hash: "hash".into(),
+                    identity: None
+                },
                 &session("b", 2),
                 &event(EventKind::Claim, 2)
             )
@@ -92,7 +104,10 @@ fn expired_code_is_refused() {
         store
             .claim(
                 code,
-                &FirstWayIn::Password("hash".into()),
+                &FirstWayIn {
+                    password_hash: "hash".into(),
+                    identity: None
+                },
                 &session("a", 1),
                 &event(EventKind::Claim, 100)
             )
@@ -110,7 +125,10 @@ fn revocations_bump_the_epoch() {
     store
         .claim(
             [1; 32],
-            &FirstWayIn::Password("hash".into()),
+            &FirstWayIn {
+                password_hash: "hash".into(),
+                identity: None,
+            },
             &session("a", 1),
             &event(EventKind::Claim, 1),
         )
@@ -195,7 +213,10 @@ fn claim(store: &SqliteStore) {
     store
         .claim(
             code,
-            &FirstWayIn::Password("hash".into()),
+            &FirstWayIn {
+                password_hash: "hash".into(),
+                identity: None,
+            },
             &session("s", 1),
             &event(EventKind::Claim, 1),
         )
@@ -226,11 +247,11 @@ fn one_identity_is_linked_to_an_owner_and_an_owner_reset_forgets_it() {
     );
     let unlinked = event(EventKind::IdentityUnlinked, 6);
     assert_eq!(
-        store.unlink_identity(&unlinked).expect("unlink"),
+        store.unlink_identity(HERE, &unlinked).expect("unlink"),
         IdentityUnlinked::Unlinked
     );
     assert_eq!(
-        store.unlink_identity(&unlinked).expect("unlink"),
+        store.unlink_identity(HERE, &unlinked).expect("unlink"),
         IdentityUnlinked::NotLinked,
         "nothing left"
     );
@@ -298,50 +319,7 @@ fn a_credential_is_registered_once_and_an_owner_reset_forgets_passkeys() {
         (kept[1].credential.as_str(), kept[1].last_used_at),
         ("{}", Some(10))
     );
-    let removed = event(EventKind::PasskeyRemoved, 11);
-    // Passkeys only: the last one stays until the password signs in again.
-    let off = event(EventKind::PasswordSignInOff, 11);
-    assert_eq!(
-        store.set_password_sign_in(false, false, &off).expect("off"),
-        PasswordSignIn::Changed
-    );
-    assert_eq!(
-        store.set_password_sign_in(false, false, &off).expect("off"),
-        PasswordSignIn::Unchanged
-    );
-    assert!(
-        !store
-            .owner()
-            .expect("owner")
-            .expect("owner")
-            .password_sign_in
-    );
-    assert_eq!(
-        store.remove_passkey("a", &removed).expect("remove"),
-        PasskeyRemoved::Removed
-    );
-    assert_eq!(
-        store.remove_passkey("c", &removed).expect("remove"),
-        PasskeyRemoved::LastWayIn
-    );
-    assert_eq!(
-        store.remove_passkey("a", &removed).expect("remove"),
-        PasskeyRemoved::NoSuchPasskey
-    );
-    let on = event(EventKind::PasswordSignInOn, 11);
-    assert_eq!(
-        store.set_password_sign_in(true, false, &on).expect("on"),
-        PasswordSignIn::Changed
-    );
-    assert_eq!(
-        store.remove_passkey("c", &removed).expect("remove"),
-        PasskeyRemoved::Removed
-    );
-    assert_eq!(
-        store.set_password_sign_in(false, false, &off).expect("off"),
-        PasswordSignIn::NeedsAnotherWayIn,
-        "never both off"
-    );
+    the_last_way_in_stays(&store);
     store
         .reset_owner([9u8; 32], 100, &event(EventKind::OwnerReset, 12))
         .expect("reset");
@@ -354,7 +332,7 @@ fn a_credential_is_registered_once_and_an_owner_reset_forgets_passkeys() {
 }
 
 #[test]
-fn an_owner_who_claims_with_an_identity_has_no_password_until_they_set_one() {
+fn a_claim_with_an_identity_links_it_and_the_ways_in_count_only_passkeys_made_here() {
     let (_dir, store) = store();
     let code = [7u8; 32];
     store
@@ -366,82 +344,50 @@ fn an_owner_who_claims_with_an_identity_has_no_password_until_they_set_one() {
         email: None,
         linked_at: 1,
     };
-    let claimed = store.claim(
-        code,
-        &FirstWayIn::Identity(identity.clone()),
-        &session("s", 1),
-        &event(EventKind::Claim, 1),
-    );
+    let way_in = FirstWayIn {
+        password_hash: "hash".into(),
+        identity: Some(identity.clone()),
+    };
+    let claimed = store.claim(code, &way_in, &session("s", 1), &event(EventKind::Claim, 1));
     assert_eq!(claimed.expect("claim"), ClaimOutcome::Claimed);
-    let owner = store.owner().expect("owner").expect("an owner");
-    assert_eq!((owner.password_hash, owner.password_sign_in), (None, false));
     assert_eq!(store.linked_identity().expect("read"), Some(identity));
-    let on = event(EventKind::PasswordSignInOn, 2);
+    // The password off with only the identity: allowed, and the identity then stays.
+    let off = event(EventKind::PasswordSignInOff, 2);
     assert_eq!(
-        store.set_password_sign_in(true, false, &on).expect("on"),
-        PasswordSignIn::NoPassword
-    );
-    let unlinked = event(EventKind::IdentityUnlinked, 2);
-    assert_eq!(
-        store.unlink_identity(&unlinked).expect("unlink"),
-        IdentityUnlinked::LastWayIn,
-        "the only way in stays"
-    );
-    store
-        .change_password("hash", "s", &event(EventKind::PasswordChanged, 3))
-        .expect("set");
-    let owner = store.owner().expect("owner").expect("an owner");
-    assert_eq!(
-        (owner.password_hash.as_deref(), owner.password_sign_in),
-        (Some("hash"), true),
-        "a first password signs in"
-    );
-    // Off again with only the identity: only with the issuer's confirmation.
-    let off = event(EventKind::PasswordSignInOff, 4);
-    assert_eq!(
-        store.set_password_sign_in(false, false, &off).expect("off"),
-        PasswordSignIn::NeedsAnotherWayIn
-    );
-    assert_eq!(
-        store.set_password_sign_in(false, true, &off).expect("off"),
+        store.set_password_sign_in(false, HERE, &off).expect("off"),
         PasswordSignIn::Changed
     );
+    let unlinked = event(EventKind::IdentityUnlinked, 3);
     assert_eq!(
-        store.unlink_identity(&unlinked).expect("unlink"),
+        store.unlink_identity(HERE, &unlinked).expect("unlink"),
         IdentityUnlinked::LastWayIn
     );
-}
-
-#[test]
-fn the_owner_table_rebuilt_keeps_an_older_owner() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("clawhost.db");
-    {
-        let mut conn = Connection::open(&path).expect("open");
-        let tx = conn.transaction().expect("tx");
-        for sql in &schema::MIGRATIONS[..11] {
-            tx.execute_batch(sql).expect("migrate");
-        }
-        tx.pragma_update(None, "user_version", 11).expect("version");
-        tx.execute(
-            "INSERT INTO owner (id, password_hash, created_at, password_changed_at, password_sign_in) \
-             VALUES (1, 'old-hash', 5, 6, 0)",
-            [],
-        )
-        .expect("owner");
-        tx.commit().expect("commit");
-    }
-    let store = SqliteStore::open(&path).expect("reopen and migrate");
-    let owner = store.owner().expect("owner").expect("kept");
+    // A passkey made for another name is no way in here.
+    let old = StoredPasskey {
+        id: "old".into(),
+        credential_id: vec![1; 16],
+        name: "Old phone".into(),
+        credential: "{}".into(),
+        created_at: 4,
+        last_used_at: None,
+        rp_id: Some("old.example.com".into()),
+    };
+    store
+        .add_passkey(&old, &event(EventKind::PasskeyAdded, 4))
+        .expect("add");
     assert_eq!(
-        (
-            owner.password_hash.as_deref(),
-            owner.created_at,
-            owner.password_changed_at,
-            owner.password_sign_in
-        ),
-        (Some("old-hash"), 5, 6, false)
+        store.unlink_identity(HERE, &unlinked).expect("unlink"),
+        IdentityUnlinked::LastWayIn,
+        "the old name's passkey does not count"
     );
+    assert_eq!(
+        store
+            .unlink_identity(Some("old.example.com"), &unlinked)
+            .expect("unlink"),
+        IdentityUnlinked::Unlinked,
+        "where it was made, it does"
+    );
+    assert_eq!(store.linked_identity().expect("read"), None);
 }
 
 #[test]
@@ -480,5 +426,54 @@ fn a_passkey_use_is_kept_only_against_the_record_it_was_verified_with() {
     assert_eq!(
         store.known_webauthn_user_handle().expect("read"),
         Some(handle.to_vec())
+    );
+}
+
+/// With two passkeys "a" and "c" made here: the password off, the last passkey stays until
+/// the password signs in again; never both off.
+fn the_last_way_in_stays(store: &SqliteStore) {
+    let removed = event(EventKind::PasskeyRemoved, 11);
+    // Passkeys only: the last one stays until the password signs in again.
+    let off = event(EventKind::PasswordSignInOff, 11);
+    assert_eq!(
+        store.set_password_sign_in(false, HERE, &off).expect("off"),
+        PasswordSignIn::Changed
+    );
+    assert_eq!(
+        store.set_password_sign_in(false, HERE, &off).expect("off"),
+        PasswordSignIn::Unchanged
+    );
+    assert!(
+        !store
+            .owner()
+            .expect("owner")
+            .expect("owner")
+            .password_sign_in
+    );
+    assert_eq!(
+        store.remove_passkey("a", HERE, &removed).expect("remove"),
+        PasskeyRemoved::Removed
+    );
+    assert_eq!(
+        store.remove_passkey("c", HERE, &removed).expect("remove"),
+        PasskeyRemoved::LastWayIn
+    );
+    assert_eq!(
+        store.remove_passkey("a", HERE, &removed).expect("remove"),
+        PasskeyRemoved::NoSuchPasskey
+    );
+    let on = event(EventKind::PasswordSignInOn, 11);
+    assert_eq!(
+        store.set_password_sign_in(true, HERE, &on).expect("on"),
+        PasswordSignIn::Changed
+    );
+    assert_eq!(
+        store.remove_passkey("c", HERE, &removed).expect("remove"),
+        PasskeyRemoved::Removed
+    );
+    assert_eq!(
+        store.set_password_sign_in(false, HERE, &off).expect("off"),
+        PasswordSignIn::NeedsAnotherWayIn,
+        "never both off"
     );
 }

@@ -2,6 +2,13 @@
 //! claim gives the first; what turns one off or removes it checks, in the same transaction,
 //! that another remains.
 
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::rows::{
+    bump_auth_epoch, insert_event, insert_identity, insert_session_row, owner_exists,
+};
+use crate::store::{ClaimOutcome, FirstWayIn, NewEvent, PasswordSignIn, Session};
+
 /// Becomes the owner in one transaction: there is none yet and the code is live; the code is
 /// used up, and the first session opened.
 pub(super) fn claim(
@@ -22,16 +29,12 @@ pub(super) fn claim(
     if consumed != 1 {
         return Ok(ClaimOutcome::InvalidCode);
     }
-    let password_hash = match way_in {
-        FirstWayIn::Password(hash) => Some(hash.as_str()),
-        FirstWayIn::Identity(_) => None,
-    };
     tx.execute(
-        "INSERT INTO owner (id, password_hash, created_at, password_changed_at, password_sign_in) \
-         VALUES (1, ?1, ?2, ?2, ?3)",
-        params![password_hash, event.at, password_hash.is_some()],
+        "INSERT INTO owner (id, password_hash, created_at, password_changed_at) \
+         VALUES (1, ?1, ?2, ?2)",
+        params![way_in.password_hash, event.at],
     )?;
-    if let FirstWayIn::Identity(identity) = way_in {
+    if let Some(identity) = &way_in.identity {
         insert_identity(&tx, identity)?;
     }
     insert_session_row(&tx, session)?;
@@ -41,27 +44,17 @@ pub(super) fn claim(
     Ok(ClaimOutcome::Claimed)
 }
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-
-use super::rows::{
-    bump_auth_epoch, insert_event, insert_identity, insert_session_row, owner_exists,
-};
-use crate::store::{ClaimOutcome, FirstWayIn, NewEvent, PasswordSignIn, Session};
-
 pub(super) fn set_password_sign_in(
     conn: &mut Connection,
     on: bool,
-    issuer_confirmed: bool,
+    rp_id: Option<&str>,
     event: &NewEvent,
 ) -> rusqlite::Result<PasswordSignIn> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     if password_signs_in(&tx)? == on {
         return Ok(PasswordSignIn::Unchanged);
     }
-    if on && !has_password(&tx)? {
-        return Ok(PasswordSignIn::NoPassword);
-    }
-    if !on && passkey_count(&tx)? == 0 && !(issuer_confirmed && identity_linked(&tx)?) {
+    if !on && !other_way_in(&tx, rp_id, true)? {
         return Ok(PasswordSignIn::NeedsAnotherWayIn);
     }
     tx.execute("UPDATE owner SET password_sign_in = ?1", params![on])?;
@@ -70,24 +63,30 @@ pub(super) fn set_password_sign_in(
     Ok(PasswordSignIn::Changed)
 }
 
+/// Whether the owner has a way in besides the password: a passkey made for relying party id
+/// `rp_id` (or before ids were kept), or (with `with_identity`) the linked identity.
+pub(super) fn other_way_in(
+    conn: &Connection,
+    rp_id: Option<&str>,
+    with_identity: bool,
+) -> rusqlite::Result<bool> {
+    let passkey: bool = match rp_id {
+        Some(rp_id) => conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM passkeys WHERE rp_id IS NULL OR rp_id = ?1)",
+            params![rp_id],
+            |row| row.get(0),
+        )?,
+        None => false,
+    };
+    Ok(passkey || (with_identity && identity_linked(conn)?))
+}
+
 /// Whether the password signs in; without an owner, as if it did.
 pub(super) fn password_signs_in(conn: &Connection) -> rusqlite::Result<bool> {
     Ok(conn
         .query_row("SELECT password_sign_in FROM owner", [], |row| row.get(0))
         .optional()?
         .unwrap_or(true))
-}
-
-fn has_password(conn: &Connection) -> rusqlite::Result<bool> {
-    conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM owner WHERE password_hash IS NOT NULL)",
-        [],
-        |row| row.get(0),
-    )
-}
-
-pub(super) fn passkey_count(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row("SELECT count(*) FROM passkeys", [], |row| row.get(0))
 }
 
 fn identity_linked(conn: &Connection) -> rusqlite::Result<bool> {
