@@ -86,7 +86,7 @@ await runChecks(async (browser, steps, problems) => {
   steps.push("with the password off, the last passkey cannot be removed");
   await page.goto(`${base}/settings`);
   await Promise.all([page.waitForURL(/\/login$/), page.getByRole("navigation", { name: "Main" }).getByRole("button", { name: "Log out" }).click()]);
-  await page.getByText("the password is off").waitFor();
+  await page.getByText("password sign-in is off").waitFor();
   if ((await page.getByLabel("Password").count()) !== 0) problems.push("the sign-in page still asks for the password");
   const byPassword = await page.evaluate(async (password) => {
     const response = await fetch("/api/auth/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ password }) });

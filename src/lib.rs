@@ -356,6 +356,7 @@ async fn sign_in_for(
                 .unavailable()
                 .is_none()
                 .then(|| public_url.host().to_owned()),
+            oidc_issuer: config.oidc.as_ref().map(|oidc| oidc.issuer.clone()),
         },
     )
     .await?;
@@ -366,8 +367,7 @@ async fn sign_in_for(
         .transpose()
         .map_err(|e| anyhow::anyhow!("auth.session_exchange.url: {e}"))?;
     let oidc = oidc_for(config, public_url)?;
-    auth.keep_a_way_in(oidc.as_ref().map(|o| o.settings().issuer.as_str()))
-        .await?;
+    auth.keep_a_way_in().await?;
     Ok(SignIn {
         auth,
         oidc,

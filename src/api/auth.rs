@@ -114,7 +114,8 @@ pub(super) struct Me {
 #[derive(Serialize, ToSchema)]
 struct OwnerView {
     created_at: String,
-    /// Whether the password signs in (the owner may turn it off once a passkey exists).
+    /// Whether the password signs in (the owner may turn it off once a passkey or a linked
+    /// identity exists).
     password_sign_in: bool,
 }
 

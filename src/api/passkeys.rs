@@ -151,9 +151,10 @@ struct PasswordSignInRequest {
     enabled: bool,
 }
 
-/// Turns signing in (and confirming) with the password on or off (needs the password or a
-/// passkey given recently). Off only while a passkey exists: 409 otherwise; and while it is
-/// off, the last passkey cannot be removed.
+/// Turns signing in with the password on or off (needs the password or a passkey given
+/// recently); the password confirms sensitive actions either way. Off only while a passkey
+/// that works here or the linked identity exists: 409 otherwise; and while it is off, the
+/// last of them cannot be removed.
 #[utoipa::path(put, path = "/api/auth/password-sign-in", tag = "auth", security(("session" = [])),
     request_body = PasswordSignInRequest,
     responses((status = 204, description = "Done"), (status = 409, description = "It would leave no way in")))]

@@ -20,13 +20,15 @@ impl Auth {
         password: &str,
         client: &ClientInfo,
     ) -> Result<SignedIn, AuthError> {
+        let _one_at_a_time = self.claiming.lock().await;
         let ticket = self.claim_ticket(code, password, client).await?;
         self.claim_with(ticket, None, client).await
     }
 
-    /// Checks the claim code and the password before the owner goes to the issuer to claim
-    /// with an identity, under the claim's lockout: the claim happens when they come back
-    /// (the code is used up only then).
+    /// Checks the claim code and the password (under the claim's lockout) and hashes the
+    /// password: before the owner goes to the issuer to claim with an identity, the claim
+    /// happening when they come back (the code is used up only then). The caller holds
+    /// `claiming` when the claim follows at once.
     pub(crate) async fn claim_ticket(
         &self,
         code: &str,
@@ -38,7 +40,6 @@ impl Auth {
             field: "password",
             message,
         })?;
-        let _one_at_a_time = self.claiming.lock().await;
         if self.is_locked().await? {
             return Err(AuthError::AlreadyClaimed);
         }
@@ -76,6 +77,7 @@ impl Auth {
             email: identity.email.clone(),
             linked_at: now_ms(),
         };
+        let _one_at_a_time = self.claiming.lock().await;
         self.claim_with(ticket, Some(linked), client).await
     }
 
@@ -85,7 +87,6 @@ impl Auth {
         identity: Option<LinkedIdentity>,
         client: &ClientInfo,
     ) -> Result<SignedIn, AuthError> {
-        let _one_at_a_time = self.claiming.lock().await;
         let (token, session) = self.new_session(client);
         let mut event = client.event(EventKind::Claim);
         event.detail = identity.as_ref().map(|linked| {

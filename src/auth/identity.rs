@@ -9,7 +9,7 @@ use super::oidc::{Identity, OidcError};
 use super::sessions::ActiveSession;
 use super::{Auth, AuthError, ClientInfo, SignedIn};
 use crate::clock::now_ms;
-use crate::store::{self, EventKind, IdentityUnlinked, LinkedIdentity, NewEvent, Store};
+use crate::store::{self, EventKind, Here, IdentityUnlinked, LinkedIdentity, NewEvent, Store};
 
 impl Auth {
     pub(crate) async fn linked_identity(&self) -> Result<Option<LinkedIdentity>, AuthError> {
@@ -84,7 +84,7 @@ impl Auth {
         begun_in: &str,
         current: &ActiveSession,
         identity: &Identity,
-        action: &str,
+        form: (&str, &[(String, String)]),
         client: &ClientInfo,
     ) -> Result<String, AuthError> {
         if begun_in != current.id {
@@ -95,7 +95,8 @@ impl Auth {
             self.refused(&self.foreign_identities, client, why).await?;
             return Err(AuthError::NotTheOwner);
         }
-        self.confirmed_by_issuer(current, action, client).await
+        let (action, fields) = form;
+        Ok(self.confirmed_by_issuer(current, action, fields))
     }
 
     async fn is_linked(&self, identity: &Identity) -> Result<bool, AuthError> {
@@ -133,9 +134,13 @@ impl Auth {
     /// Forgets the linked identity; false when there was none.
     pub(crate) async fn unlink_identity(&self, client: &ClientInfo) -> Result<bool, AuthError> {
         let event: NewEvent = client.event(EventKind::IdentityUnlinked);
-        let rp_id = self.settings.passkey_rp_id.clone();
+        let (rp_id, issuer) = self.settings.here();
         let unlinked = store::run(&self.store, move |s| {
-            s.unlink_identity(rp_id.as_deref(), &event)
+            let here = Here {
+                rp_id: rp_id.as_deref(),
+                issuer: issuer.as_deref(),
+            };
+            s.unlink_identity(here, &event)
         })
         .await?;
         match unlinked {

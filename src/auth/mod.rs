@@ -96,10 +96,12 @@ impl From<password::HashError> for AuthError {
     }
 }
 
-/// What a confirmation at the issuer leaves for the one action it was for.
+/// What a confirmation at the issuer leaves for the one form it was for: its path, the
+/// digest of its fields, and the nonce the "Confirmed" page carries.
 #[derive(Clone)]
 pub(crate) struct IssuerGrant {
     action: String,
+    fields: [u8; 32],
     nonce: String,
 }
 
@@ -136,6 +138,16 @@ pub(crate) struct AuthSettings {
     /// The relying party id passkeys are made for here (the public URL's host); `None`
     /// where passkeys cannot be used (at an IP address).
     pub(crate) passkey_rp_id: Option<String>,
+    /// The OpenID Connect issuer configured (`auth.oidc.issuer`), whose linked identity signs
+    /// in here.
+    pub(crate) oidc_issuer: Option<String>,
+}
+
+impl AuthSettings {
+    /// What signs the owner in here, for the store's last-way-in checks.
+    pub(crate) fn here(&self) -> (Option<String>, Option<String>) {
+        (self.passkey_rp_id.clone(), self.oidc_issuer.clone())
+    }
 }
 
 pub(crate) struct Auth {

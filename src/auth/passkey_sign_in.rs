@@ -10,7 +10,7 @@ use super::sessions::ActiveSession;
 use super::{Auth, AuthError, ClientInfo, SignedIn, claim_codes, tokens};
 use crate::clock::{UnixMs, now_ms, rfc3339};
 use crate::store::{
-    self, EventKind, PasskeyAdded, PasskeyRemoved, PasswordSignIn, Store, StoredPasskey,
+    self, EventKind, Here, PasskeyAdded, PasskeyRemoved, PasswordSignIn, Store, StoredPasskey,
 };
 
 /// Longest name of a passkey, in characters.
@@ -109,9 +109,13 @@ impl Auth {
     ) -> Result<(), AuthError> {
         let id = id.to_owned();
         let event = client.event(EventKind::PasskeyRemoved);
-        let rp_id = self.settings.passkey_rp_id.clone();
+        let (rp_id, issuer) = self.settings.here();
         let removed = store::run(&self.store, move |s| {
-            s.remove_passkey(&id, rp_id.as_deref(), &event)
+            let here = Here {
+                rp_id: rp_id.as_deref(),
+                issuer: issuer.as_deref(),
+            };
+            s.remove_passkey(&id, here, &event)
         })
         .await?;
         match removed {
@@ -133,9 +137,13 @@ impl Auth {
         } else {
             EventKind::PasswordSignInOff
         });
-        let rp_id = self.settings.passkey_rp_id.clone();
+        let (rp_id, issuer) = self.settings.here();
         let outcome = store::run(&self.store, move |s| {
-            s.set_password_sign_in(on, rp_id.as_deref(), &event)
+            let here = Here {
+                rp_id: rp_id.as_deref(),
+                issuer: issuer.as_deref(),
+            };
+            s.set_password_sign_in(on, here, &event)
         })
         .await?;
         match outcome {
@@ -147,7 +155,8 @@ impl Auth {
     /// At start: when the password is off and nothing else signs in here (every passkey made
     /// for another name of this instance, the identity's issuer no longer configured), the
     /// password signs in again, so moving the instance never locks the owner out.
-    pub(crate) async fn keep_a_way_in(&self, issuer: Option<&str>) -> Result<(), AuthError> {
+    pub(crate) async fn keep_a_way_in(&self) -> Result<(), AuthError> {
+        let issuer = self.settings.oidc_issuer.as_deref();
         let Some(owner) = store::run(&self.store, Store::owner).await? else {
             return Ok(());
         };
@@ -168,7 +177,7 @@ impl Auth {
         event.user_agent = Some("clawhost at start".into());
         event.detail = Some(format!("nothing else signs in at {here}"));
         store::run(&self.store, move |s| {
-            s.set_password_sign_in(true, None, &event)
+            s.set_password_sign_in(true, Here::default(), &event)
         })
         .await?;
         Ok(())

@@ -20,6 +20,7 @@ pub(crate) enum Proof {
     },
     Issuer {
         action: String,
+        fields: Vec<(String, String)>,
         nonce: String,
     },
 }
@@ -149,40 +150,52 @@ impl Auth {
                 self.reauthenticate_with_passkey(passkeys, session, &ceremony, credential, client)
                     .await
             }
-            Proof::Issuer { action, nonce } => {
+            Proof::Issuer {
+                action,
+                fields,
+                nonce,
+            } => {
                 let granted = self.issuer_confirmations.take(&session.id);
                 let fits = granted.is_some_and(|grant| {
                     grant.action == action
+                        && grant.fields == form_digest(&fields)
                         && crate::crypto::same_secret(grant.nonce.as_bytes(), nonce.as_bytes())
                 });
-                if fits {
-                    Ok(())
-                } else {
-                    Err(AuthError::NotAccepted(
+                if !fits {
+                    return Err(AuthError::NotAccepted(
                         "That confirmation was used already, has expired, or was for another action: confirm again."
                             .into(),
-                    ))
+                    ));
                 }
+                // The step-up counts from here, the owner's click, not from the issuer's
+                // answer: a confirmation left unused opens nothing.
+                self.mark_reauthenticated(session, client).await
             }
         }
     }
 
-    /// Records that the issuer just confirmed the owner in `session` for `action` (the path
-    /// of the form that asked): the session is fresh, and that one action may follow with
-    /// [`Proof::Issuer`] and the nonce returned, once, within `ISSUER_GRANT_TTL`.
-    pub(super) async fn confirmed_by_issuer(
+    /// Records that the issuer just confirmed the owner in `session` for the form at `action`
+    /// with `fields`: that form, and nothing else, may follow once with [`Proof::Issuer`]
+    /// and the nonce returned, within `ISSUER_GRANT_TTL` (then the session is fresh).
+    pub(super) fn confirmed_by_issuer(
         &self,
         session: &ActiveSession,
         action: &str,
-        client: &ClientInfo,
-    ) -> Result<String, AuthError> {
-        self.mark_reauthenticated(session, client).await?;
+        fields: &[(String, String)],
+    ) -> String {
         let nonce = super::tokens::new_session_token();
         let grant = IssuerGrant {
             action: action.to_owned(),
+            fields: form_digest(fields),
             nonce: nonce.clone(),
         };
         self.issuer_confirmations.insert(session.id.clone(), grant);
-        Ok(nonce)
+        nonce
     }
+}
+
+/// A digest of a form's fields, in order.
+fn form_digest(fields: &[(String, String)]) -> [u8; 32] {
+    let encoded = serde_urlencoded::to_string(fields).unwrap_or_default();
+    crate::crypto::sha256(encoded.as_bytes())
 }

@@ -101,6 +101,14 @@ pub(crate) enum PasswordSignIn {
     NeedsAnotherWayIn,
 }
 
+/// What signs the owner in at this instance as it is configured now: passkeys made for
+/// relying party id `rp_id` (or before ids were kept), and an identity at `issuer`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Here<'a> {
+    pub(crate) rp_id: Option<&'a str>,
+    pub(crate) issuer: Option<&'a str>,
+}
+
 /// Unlinking the owner's identity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum IdentityUnlinked {
@@ -298,11 +306,10 @@ pub(crate) trait Store: Send + Sync + 'static {
         identity: &LinkedIdentity,
         event: &NewEvent,
     ) -> Result<bool, StoreError>;
-    /// Forgets the linked identity, unless it is the last way in (with passkeys counted
-    /// when made for relying party id `rp_id`).
+    /// Forgets the linked identity, unless it is the last way in `here`.
     fn unlink_identity(
         &self,
-        rp_id: Option<&str>,
+        here: Here<'_>,
         event: &NewEvent,
     ) -> Result<IdentityUnlinked, StoreError>;
 
@@ -335,20 +342,18 @@ pub(crate) trait Store: Send + Sync + 'static {
         updated: Option<&str>,
         at: UnixMs,
     ) -> Result<bool, StoreError>;
-    /// Removes passkey `id`, unless it is the last way in (passkeys counted when made for
-    /// relying party id `rp_id`).
+    /// Removes passkey `id`, unless it is the last way in `here`.
     fn remove_passkey(
         &self,
         id: &str,
-        rp_id: Option<&str>,
+        here: Here<'_>,
         event: &NewEvent,
     ) -> Result<PasskeyRemoved, StoreError>;
-    /// Turns password sign-in on or off (off only while a passkey made for relying party id
-    /// `rp_id` exists, or an identity is linked).
+    /// Turns password sign-in on or off (off only while another way in works `here`).
     fn set_password_sign_in(
         &self,
         on: bool,
-        rp_id: Option<&str>,
+        here: Here<'_>,
         event: &NewEvent,
     ) -> Result<PasswordSignIn, StoreError>;
 

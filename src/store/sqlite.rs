@@ -18,7 +18,7 @@ use rows::{
 };
 
 use super::{
-    ClaimOutcome, Event, FirstWayIn, GatewaySettings, IdentityUnlinked, IssueCodeOutcome,
+    ClaimOutcome, Event, FirstWayIn, GatewaySettings, Here, IdentityUnlinked, IssueCodeOutcome,
     LinkedIdentity, NewEvent, Owner, PasskeyAdded, PasskeyRemoved, PasswordSignIn, Session,
     StatusBudget, StatusCheck, Store, StoreError, StoredPasskey, UnixMs,
 };
@@ -199,10 +199,10 @@ impl Store for SqliteStore {
 
     fn unlink_identity(
         &self,
-        rp_id: Option<&str>,
+        here: Here<'_>,
         event: &NewEvent,
     ) -> Result<IdentityUnlinked, StoreError> {
-        Ok(identity::unlink(&mut self.conn(), rp_id, event)?)
+        Ok(identity::unlink(&mut self.conn(), here, event)?)
     }
 
     fn exchange_email(&self) -> Result<Option<String>, StoreError> {
@@ -257,20 +257,20 @@ impl Store for SqliteStore {
     fn remove_passkey(
         &self,
         id: &str,
-        rp_id: Option<&str>,
+        here: Here<'_>,
         event: &NewEvent,
     ) -> Result<PasskeyRemoved, StoreError> {
-        Ok(passkeys::remove(&mut self.conn(), id, rp_id, event)?)
+        Ok(passkeys::remove(&mut self.conn(), id, here, event)?)
     }
 
     fn set_password_sign_in(
         &self,
         on: bool,
-        rp_id: Option<&str>,
+        here: Here<'_>,
         event: &NewEvent,
     ) -> Result<PasswordSignIn, StoreError> {
         let mut conn = self.conn();
-        Ok(ways_in::set_password_sign_in(&mut conn, on, rp_id, event)?)
+        Ok(ways_in::set_password_sign_in(&mut conn, on, here, event)?)
     }
 
     fn insert_session(&self, session: &Session, event: &NewEvent) -> Result<(), StoreError> {

@@ -149,7 +149,13 @@ async fn callback(
             };
             match state
                 .auth
-                .confirm_with_identity(&session_id, &current, &identity, &action, &client)
+                .confirm_with_identity(
+                    &session_id,
+                    &current,
+                    &identity,
+                    (&action, &fields),
+                    &client,
+                )
                 .await
             {
                 Ok(nonce) => render(

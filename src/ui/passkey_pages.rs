@@ -25,6 +25,9 @@ pub(super) struct PasskeyCard {
     pub(super) list: Vec<PasskeyRow>,
     /// Whether the password signs in (it confirms sensitive actions either way).
     pub(super) password_sign_in: bool,
+    /// Whether a passkey that works at this public URL exists (one made for another name
+    /// does not).
+    pub(super) usable: bool,
     /// The linked identity's issuer, by name, when it is the one configured.
     pub(super) issuer: Option<String>,
 }
@@ -59,6 +62,7 @@ pub(super) async fn passkey_card(state: &AppState) -> Result<PasskeyCard, AuthEr
         unavailable: state.passkeys.unavailable().map(str::to_owned),
         list,
         password_sign_in: state.auth.password_signs_in().await?,
+        usable: ways.passkeys,
         issuer,
     })
 }

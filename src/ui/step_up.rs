@@ -93,6 +93,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Confirmable<T> {
                 if let Some(nonce) = value.strip_prefix("done:") {
                     proof = Some(Proof::Issuer {
                         action: action.clone(),
+                        fields: Vec::new(),
                         nonce: nonce.to_owned(),
                     });
                 }
@@ -109,6 +110,11 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Confirmable<T> {
             }
             false
         });
+        // The issuer's confirmation is for this form as it was kept: the fields, without any
+        // proof, in order.
+        if let Some(Proof::Issuer { fields: kept, .. }) = &mut proof {
+            kept.clone_from(&fields);
+        }
         let form = serde_urlencoded::from_bytes(&bytes).map_err(unreadable)?;
         Ok(Self {
             session,

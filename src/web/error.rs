@@ -257,7 +257,7 @@ impl From<AuthError> for ApiError {
             ),
             AuthError::LastWayIn => ApiError::status(
                 StatusCode::CONFLICT,
-                "That would leave no way to sign in: with the password off, a passkey (or the linked identity, once its provider confirmed you) must remain. Turn the password back on first, or add another passkey.",
+                "That would leave no way to sign in: with the password off, a passkey that works here, or the linked identity, must remain. Turn the password back on first, or add another passkey.",
             ),
             AuthError::PasswordSignInOff => ApiError::status(
                 StatusCode::UNAUTHORIZED,

@@ -4,7 +4,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::rows::{insert_event, insert_identity, owner_exists};
 use super::ways_in::{other_way_in, password_signs_in};
-use crate::store::{IdentityUnlinked, LinkedIdentity, NewEvent};
+use crate::store::{Here, IdentityUnlinked, LinkedIdentity, NewEvent};
 
 pub(super) fn linked(conn: &Connection) -> rusqlite::Result<Option<LinkedIdentity>> {
     conn.query_row(
@@ -39,7 +39,7 @@ pub(super) fn link(
 
 pub(super) fn unlink(
     conn: &mut Connection,
-    rp_id: Option<&str>,
+    here: Here<'_>,
     event: &NewEvent,
 ) -> rusqlite::Result<IdentityUnlinked> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -50,7 +50,7 @@ pub(super) fn unlink(
         return Ok(IdentityUnlinked::NotLinked);
     }
     tx.execute("DELETE FROM oidc_identity", [])?;
-    if !password_signs_in(&tx)? && !other_way_in(&tx, rp_id, false)? {
+    if !password_signs_in(&tx)? && !other_way_in(&tx, here, false)? {
         // Dropped with the transaction: nothing is unlinked.
         return Ok(IdentityUnlinked::LastWayIn);
     }

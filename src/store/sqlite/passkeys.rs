@@ -4,7 +4,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::rows::{insert_event, owner_exists};
 use super::ways_in::{other_way_in, password_signs_in};
-use crate::store::{NewEvent, PasskeyAdded, PasskeyRemoved, StoredPasskey};
+use crate::store::{Here, NewEvent, PasskeyAdded, PasskeyRemoved, StoredPasskey};
 
 pub(super) fn user_handle(conn: &mut Connection, new: [u8; 16]) -> rusqlite::Result<[u8; 16]> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -104,7 +104,7 @@ pub(super) fn used(
 pub(super) fn remove(
     conn: &mut Connection,
     id: &str,
-    rp_id: Option<&str>,
+    here: Here<'_>,
     event: &NewEvent,
 ) -> rusqlite::Result<PasskeyRemoved> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -117,7 +117,7 @@ pub(super) fn remove(
         return Ok(PasskeyRemoved::NoSuchPasskey);
     }
     tx.execute("DELETE FROM passkeys WHERE id = ?1", params![id])?;
-    if !password_signs_in(&tx)? && !other_way_in(&tx, rp_id, true)? {
+    if !password_signs_in(&tx)? && !other_way_in(&tx, here, true)? {
         // Dropped with the transaction: nothing is removed.
         return Ok(PasskeyRemoved::LastWayIn);
     }

@@ -3,8 +3,11 @@
 use super::*;
 use crate::store::EventKind;
 
-/// The relying party id of the passkeys the tests make.
-const HERE: Option<&str> = Some("claw.example.com");
+/// Where the passkeys the tests make work, and the issuer of their identities.
+const HERE: Here<'static> = Here {
+    rp_id: Some("claw.example.com"),
+    issuer: Some("https://id.example.com"),
+};
 
 fn store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -351,8 +354,19 @@ fn a_claim_with_an_identity_links_it_and_the_ways_in_count_only_passkeys_made_he
     let claimed = store.claim(code, &way_in, &session("s", 1), &event(EventKind::Claim, 1));
     assert_eq!(claimed.expect("claim"), ClaimOutcome::Claimed);
     assert_eq!(store.linked_identity().expect("read"), Some(identity));
-    // The password off with only the identity: allowed, and the identity then stays.
+    // The password off with only the identity: not while another issuer is configured;
+    // allowed at its own, and the identity then stays.
     let off = event(EventKind::PasswordSignInOff, 2);
+    let elsewhere = Here {
+        issuer: Some("https://other.example.com"),
+        ..HERE
+    };
+    assert_eq!(
+        store
+            .set_password_sign_in(false, elsewhere, &off)
+            .expect("off"),
+        PasswordSignIn::NeedsAnotherWayIn
+    );
     assert_eq!(
         store.set_password_sign_in(false, HERE, &off).expect("off"),
         PasswordSignIn::Changed
@@ -382,7 +396,13 @@ fn a_claim_with_an_identity_links_it_and_the_ways_in_count_only_passkeys_made_he
     );
     assert_eq!(
         store
-            .unlink_identity(Some("old.example.com"), &unlinked)
+            .unlink_identity(
+                Here {
+                    rp_id: Some("old.example.com"),
+                    ..HERE
+                },
+                &unlinked
+            )
             .expect("unlink"),
         IdentityUnlinked::Unlinked,
         "where it was made, it does"

@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::rows::{
     bump_auth_epoch, insert_event, insert_identity, insert_session_row, owner_exists,
 };
-use crate::store::{ClaimOutcome, FirstWayIn, NewEvent, PasswordSignIn, Session};
+use crate::store::{ClaimOutcome, FirstWayIn, Here, NewEvent, PasswordSignIn, Session};
 
 /// Becomes the owner in one transaction: there is none yet and the code is live; the code is
 /// used up, and the first session opened.
@@ -47,14 +47,14 @@ pub(super) fn claim(
 pub(super) fn set_password_sign_in(
     conn: &mut Connection,
     on: bool,
-    rp_id: Option<&str>,
+    here: Here<'_>,
     event: &NewEvent,
 ) -> rusqlite::Result<PasswordSignIn> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     if password_signs_in(&tx)? == on {
         return Ok(PasswordSignIn::Unchanged);
     }
-    if !on && !other_way_in(&tx, rp_id, true)? {
+    if !on && !other_way_in(&tx, here, true)? {
         return Ok(PasswordSignIn::NeedsAnotherWayIn);
     }
     tx.execute("UPDATE owner SET password_sign_in = ?1", params![on])?;
@@ -63,14 +63,15 @@ pub(super) fn set_password_sign_in(
     Ok(PasswordSignIn::Changed)
 }
 
-/// Whether the owner has a way in besides the password: a passkey made for relying party id
-/// `rp_id` (or before ids were kept), or (with `with_identity`) the linked identity.
+/// Whether the owner has a way in besides the password `here`: a passkey made for its relying
+/// party id (or before ids were kept), or (with `with_identity`) the identity linked at its
+/// issuer.
 pub(super) fn other_way_in(
     conn: &Connection,
-    rp_id: Option<&str>,
+    here: Here<'_>,
     with_identity: bool,
 ) -> rusqlite::Result<bool> {
-    let passkey: bool = match rp_id {
+    let passkey: bool = match here.rp_id {
         Some(rp_id) => conn.query_row(
             "SELECT EXISTS (SELECT 1 FROM passkeys WHERE rp_id IS NULL OR rp_id = ?1)",
             params![rp_id],
@@ -78,7 +79,15 @@ pub(super) fn other_way_in(
         )?,
         None => false,
     };
-    Ok(passkey || (with_identity && identity_linked(conn)?))
+    let identity: bool = match here.issuer {
+        Some(issuer) if with_identity => conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM oidc_identity WHERE issuer = ?1)",
+            params![issuer],
+            |row| row.get(0),
+        )?,
+        _ => false,
+    };
+    Ok(passkey || identity)
 }
 
 /// Whether the password signs in; without an owner, as if it did.
@@ -87,10 +96,4 @@ pub(super) fn password_signs_in(conn: &Connection) -> rusqlite::Result<bool> {
         .query_row("SELECT password_sign_in FROM owner", [], |row| row.get(0))
         .optional()?
         .unwrap_or(true))
-}
-
-fn identity_linked(conn: &Connection) -> rusqlite::Result<bool> {
-    conn.query_row("SELECT EXISTS (SELECT 1 FROM oidc_identity)", [], |row| {
-        row.get(0)
-    })
 }
