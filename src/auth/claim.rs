@@ -77,22 +77,22 @@ impl Auth {
             email: identity.email.clone(),
             linked_at: now_ms(),
         };
+        let detail = format!("with {}", super::identity::shown(identity));
         let _one_at_a_time = self.claiming.lock().await;
-        self.claim_with(ticket, Some(linked), client).await
+        self.claim_with(ticket, Some((linked, detail)), client)
+            .await
     }
 
     async fn claim_with(
         &self,
         ticket: ClaimTicket,
-        identity: Option<LinkedIdentity>,
+        identity: Option<(LinkedIdentity, String)>,
         client: &ClientInfo,
     ) -> Result<SignedIn, AuthError> {
         let (token, session) = self.new_session(client);
         let mut event = client.event(EventKind::Claim);
-        event.detail = identity.as_ref().map(|linked| {
-            let who = linked.email.as_deref().unwrap_or(&linked.subject);
-            format!("with {who} at {}", linked.issuer)
-        });
+        let (identity, detail) = identity.unzip();
+        event.detail = detail;
         let way_in = FirstWayIn {
             password_hash: ticket.password_hash,
             identity,

@@ -99,6 +99,13 @@ impl Auth {
         Ok(self.confirmed_by_issuer(current, action, fields))
     }
 
+    /// Whether the owner's identity is linked at the issuer configured, so it can sign in.
+    pub(super) async fn identity_signs_in_here(&self) -> Result<bool, AuthError> {
+        let linked = self.linked_identity().await?;
+        let here = self.settings.oidc_issuer.as_deref();
+        Ok(linked.is_some_and(|linked| Some(linked.issuer.as_str()) == here))
+    }
+
     async fn is_linked(&self, identity: &Identity) -> Result<bool, AuthError> {
         let linked = self.linked_identity().await?;
         Ok(linked.is_some_and(|linked| {

@@ -56,8 +56,9 @@ pub(crate) enum AuthError {
     NotAccepted(String),
     #[error("no such passkey")]
     NoSuchPasskey,
-    /// That would leave the owner no way in: the password is off and this is the last
-    /// passkey, or the password cannot go off without a passkey.
+    /// That would leave the owner no way in: the password is off and this is the last other
+    /// way in (a passkey that works here, the identity), or the password cannot go off
+    /// without one.
     #[error("the last way to sign in")]
     LastWayIn,
     /// The owner turned password sign-in off.

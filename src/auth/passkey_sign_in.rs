@@ -156,13 +156,13 @@ impl Auth {
     /// for another name of this instance, the identity's issuer no longer configured), the
     /// password signs in again, so moving the instance never locks the owner out.
     pub(crate) async fn keep_a_way_in(&self) -> Result<(), AuthError> {
-        let issuer = self.settings.oidc_issuer.as_deref();
         let Some(owner) = store::run(&self.store, Store::owner).await? else {
             return Ok(());
         };
-        let identity = self.linked_identity().await?;
-        let identity_works = identity.is_some_and(|linked| Some(linked.issuer.as_str()) == issuer);
-        if owner.password_sign_in || identity_works || self.has_usable_passkey().await? {
+        if owner.password_sign_in
+            || self.identity_signs_in_here().await?
+            || self.has_usable_passkey().await?
+        {
             return Ok(());
         }
         let here = self

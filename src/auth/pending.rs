@@ -87,20 +87,6 @@ impl<K: Eq + Hash + Clone, T> Pending<K, T> {
             .map(|entry| entry.value)
     }
 
-    /// A copy of the live entry under `key`, which stays.
-    #[cfg(test)]
-    pub(crate) fn peek<Q>(&self, key: &Q) -> Option<T>
-    where
-        K: Borrow<Q>,
-        Q: Eq + Hash + ?Sized,
-        T: Clone,
-    {
-        self.entries()
-            .get(key)
-            .filter(|entry| entry.started.elapsed() < self.ttl)
-            .map(|entry| entry.value.clone())
-    }
-
     /// Forgets every entry `matches` picks.
     pub(crate) fn forget(&self, matches: impl Fn(&T) -> bool) {
         self.entries().retain(|_, entry| !matches(&entry.value));
@@ -153,6 +139,6 @@ mod tests {
         );
         assert_eq!(pending.take(&9), Some(9));
         assert_eq!(pending.take(&0), None, "the stranger's oldest went");
-        assert_eq!(pending.peek(&100), Some(100), "the owner's stays");
+        assert_eq!(pending.take(&100), Some(100), "the owner's stays");
     }
 }

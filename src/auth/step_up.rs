@@ -29,16 +29,15 @@ pub(crate) enum Proof {
 pub(crate) struct WaysToConfirm {
     /// A passkey that works at this public URL.
     pub(crate) passkeys: bool,
-    /// The issuer of their linked identity.
-    pub(crate) identity_at: Option<String>,
+    /// An identity linked at the issuer configured (`auth.oidc.issuer`).
+    pub(crate) identity: bool,
 }
 
 impl Auth {
     pub(crate) async fn ways_to_confirm(&self) -> Result<WaysToConfirm, AuthError> {
-        let identity = self.linked_identity().await?;
         Ok(WaysToConfirm {
             passkeys: self.has_usable_passkey().await?,
-            identity_at: identity.map(|linked| linked.issuer),
+            identity: self.identity_signs_in_here().await?,
         })
     }
 

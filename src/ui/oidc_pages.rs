@@ -11,7 +11,7 @@ use axum::{Form, Router};
 use serde::Deserialize;
 
 use super::render::{Moment, render, see_other};
-use super::sign_in::{landing, safe_next, signed_in_to};
+use super::sign_in::{ClaimForm, landing, safe_next, signed_in_to};
 use super::step_up::{Confirmable, NoFields};
 use super::to_issuer;
 use crate::auth::oidc::{CallbackParams, OidcError, Purpose};
@@ -211,13 +211,6 @@ async fn link(
     to_issuer::continue_page(&state, oidc, purpose, why, &client).await
 }
 
-#[derive(Deserialize)]
-struct ClaimForm {
-    code: String,
-    password: String,
-    password_confirm: String,
-}
-
 /// The claim with an identity: the claim code and the password are checked first, then the
 /// owner signs in at the issuer; the claim happens when they come back.
 async fn claim(
@@ -228,14 +221,10 @@ async fn claim(
     let Some(oidc) = &state.oidc else {
         return not_configured();
     };
-    let code = form.code.trim().to_owned();
-    if form.password != form.password_confirm {
-        let mismatch = AuthError::InvalidField {
-            field: "password_confirm",
-            message: "The two passwords do not match.".into(),
-        };
-        return super::sign_in::claim_failed(&state, mismatch, code);
+    if let Some(page) = form.passwords_differ(&state) {
+        return page;
     }
+    let code = form.code.trim().to_owned();
     match state
         .auth
         .claim_ticket(&code, &form.password, &client)

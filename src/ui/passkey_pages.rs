@@ -44,7 +44,7 @@ pub(super) async fn passkey_card(state: &AppState) -> Result<PasskeyCard, AuthEr
     let issuer = state
         .oidc
         .as_ref()
-        .filter(|oidc| ways.identity_at.as_deref() == Some(&oidc.settings().issuer))
+        .filter(|_| ways.identity)
         .map(|oidc| oidc.settings().display_name.clone());
     let list = state
         .auth

@@ -74,11 +74,26 @@ async fn claim_page(State(state): State<AppState>) -> Response {
     }
 }
 
+/// The claim form, for the password claim and the claim through the issuer alike.
 #[derive(Deserialize)]
-struct ClaimForm {
-    code: String,
-    password: String,
+pub(super) struct ClaimForm {
+    pub(super) code: String,
+    pub(super) password: String,
     password_confirm: String,
+}
+
+impl ClaimForm {
+    /// The claim page again, when the two passwords differ.
+    pub(super) fn passwords_differ(&self, state: &AppState) -> Option<Response> {
+        (self.password != self.password_confirm).then(|| {
+            let error = Some("The two passwords do not match.".to_string());
+            let code = self.code.trim().to_string();
+            render(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ClaimPage::new(state, code, error),
+            )
+        })
+    }
 }
 
 async fn claim_submit(
@@ -86,14 +101,10 @@ async fn claim_submit(
     client: ClientInfo,
     Form(form): Form<ClaimForm>,
 ) -> Response {
-    let code = form.code.trim().to_string();
-    if form.password != form.password_confirm {
-        let error = Some("The two passwords do not match.".to_string());
-        return render(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            ClaimPage::new(&state, code, error),
-        );
+    if let Some(page) = form.passwords_differ(&state) {
+        return page;
     }
+    let code = form.code.trim().to_string();
     match state.auth.claim(&form.code, &form.password, &client).await {
         Ok(signed_in) => signed_in_to(landing(&state, "/").await, &state, &signed_in),
         Err(AuthError::AlreadyClaimed) => see_other("/login", None),

@@ -194,7 +194,7 @@ impl<T> Confirmable<T> {
         let issuer = state
             .oidc
             .as_ref()
-            .filter(|oidc| ways.identity_at.as_deref() == Some(&oidc.settings().issuer))
+            .filter(|_| ways.identity)
             .map(|oidc| oidc.settings().display_name.as_str());
         render(
             status,

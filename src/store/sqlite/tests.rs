@@ -25,6 +25,14 @@ fn event(kind: EventKind, at: UnixMs) -> NewEvent {
     }
 }
 
+/// A claim with a password (its hash) alone.
+fn password_only() -> FirstWayIn {
+    FirstWayIn {
+        password_hash: "hash".into(),
+        identity: None,
+    }
+}
+
 fn session(id: &str, byte: u8) -> Session {
     Session {
         reauthenticated_at: 0,
@@ -50,10 +58,7 @@ fn claim_consumes_the_code_once() {
         store
             .claim(
                 [8u8; 32],
-                &FirstWayIn {
-                    password_hash: "hash".into(),
-                    identity: None
-                },
+                &password_only(),
                 &session("a", 1),
                 &event(EventKind::Claim, 1)
             )
@@ -64,10 +69,7 @@ fn claim_consumes_the_code_once() {
         store
             .claim(
                 code,
-                &FirstWayIn {
-                    password_hash: "hash".into(),
-                    identity: None
-                },
+                &password_only(),
                 &session("a", 1),
                 &event(EventKind::Claim, 1)
             )
@@ -78,10 +80,7 @@ fn claim_consumes_the_code_once() {
         store
             .claim(
                 code,
-                &FirstWayIn {
-                    password_hash: "hash".into(),
-                    identity: None
-                },
+                &password_only(),
                 &session("b", 2),
                 &event(EventKind::Claim, 2)
             )
@@ -107,10 +106,7 @@ fn expired_code_is_refused() {
         store
             .claim(
                 code,
-                &FirstWayIn {
-                    password_hash: "hash".into(),
-                    identity: None
-                },
+                &password_only(),
                 &session("a", 1),
                 &event(EventKind::Claim, 100)
             )
@@ -128,10 +124,7 @@ fn revocations_bump_the_epoch() {
     store
         .claim(
             [1; 32],
-            &FirstWayIn {
-                password_hash: "hash".into(),
-                identity: None,
-            },
+            &password_only(),
             &session("a", 1),
             &event(EventKind::Claim, 1),
         )
@@ -216,10 +209,7 @@ fn claim(store: &SqliteStore) {
     store
         .claim(
             code,
-            &FirstWayIn {
-                password_hash: "hash".into(),
-                identity: None,
-            },
+            &password_only(),
             &session("s", 1),
             &event(EventKind::Claim, 1),
         )
