@@ -2,12 +2,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, Config, Flags};
-use crate::store::Store;
+use crate::store::SharedStore;
 use crate::store::sqlite::SqliteStore;
+
+mod backups;
 use crate::{auth, fsutil, logging, server};
 
 #[derive(Parser)]
@@ -70,6 +73,28 @@ enum Command {
         /// Runtime directory; also CLAWHOST_RUNTIME_DIR (default <data-dir>/runtime).
         #[arg(long, value_name = "DIR")]
         runtime_dir: Option<PathBuf>,
+    },
+    /// Back up the instance: clawhost's database, OpenClaw's state, the configuration.
+    Backup {
+        #[command(flatten)]
+        common: DataDirArgs,
+        /// Where to write it; default: a new file in <data-dir>/backups.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// A 0600 file whose first line is a passphrase: the backup is encrypted (age) and
+        /// holds the secret key, so a restore elsewhere keeps the provider key.
+        #[arg(long, value_name = "F")]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Restore a backup (clawhost stopped): checked whole before anything changes.
+    Restore {
+        #[command(flatten)]
+        common: DataDirArgs,
+        /// The backup file.
+        file: PathBuf,
+        /// The file holding the passphrase of an encrypted backup.
+        #[arg(long, value_name = "F")]
+        passphrase_file: Option<PathBuf>,
     },
     /// Print the version.
     Version,
@@ -206,6 +231,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ),
             }
         }
+        Command::Backup {
+            common,
+            output,
+            passphrase_file,
+        } => {
+            let config = load(&common, None, None)?;
+            let store: SharedStore = Arc::new(open_store_for_cli(&config)?);
+            let runtime = server_runtime()?;
+            backups::backup(&runtime, &config, store, output, passphrase_file.as_deref())
+        }
+        Command::Restore {
+            common,
+            file,
+            passphrase_file,
+        } => {
+            let config = load(&common, None, None)?;
+            let open =
+                || -> anyhow::Result<SharedStore> { Ok(Arc::new(open_store_for_cli(&config)?)) };
+            backups::restore(
+                &server_runtime()?,
+                &config,
+                open,
+                &file,
+                passphrase_file.as_deref(),
+            )
+        }
         Command::Owner {
             command: OwnerCommand::Reset { common },
         } => {
@@ -234,7 +285,7 @@ fn server_runtime() -> std::io::Result<tokio::runtime::Runtime> {
 /// Opens the server's database from the command line. Run as root against a directory that
 /// belongs to the service user, it would leave root-owned files the server cannot open, so
 /// that is refused with the command to use instead.
-fn open_store_for_cli(config: &Config) -> anyhow::Result<impl Store> {
+fn open_store_for_cli(config: &Config) -> anyhow::Result<SqliteStore> {
     let dir: &Path = &config.data_dir;
     if nix::unistd::geteuid().is_root()
         && let Some(uid) = fsutil::owner_uid(dir).filter(|uid| *uid != 0)

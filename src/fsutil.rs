@@ -53,6 +53,27 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
+/// Holds `<data_dir>/clawhost.lock` while the returned file is open: one server per data
+/// directory, and no restore from the command line under a running one.
+pub(crate) fn lock_instance(data_dir: &Path) -> anyhow::Result<nix::fcntl::Flock<fs::File>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join("clawhost.lock");
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|_| {
+        anyhow::anyhow!(
+            "another clawhost is running with the data directory {} (it holds {}); stop it first",
+            data_dir.display(),
+            path.display()
+        )
+    })
+}
+
 /// The uid owning `path`, if it exists.
 pub(crate) fn owner_uid(path: &Path) -> Option<u32> {
     fs::metadata(path).ok().map(|m| m.uid())

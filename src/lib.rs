@@ -28,6 +28,7 @@
 
 mod api;
 mod auth;
+mod backup;
 mod channels;
 pub mod cli;
 mod clock;
@@ -232,7 +233,7 @@ async fn redirects_for(
 /// Opens the data directory and the store, binds, and serves until `shutdown` resolves.
 /// Prints a claim code on stdout the first time an unclaimed instance starts in a terminal.
 async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-    fsutil::ensure_private_dir(&config.data_dir)?;
+    let _instance_lock = open_instance(&config).await?;
     let store: SharedStore = {
         let path = config.database_path();
         Arc::new(tokio::task::spawn_blocking(move || SqliteStore::open(&path)).await??)
@@ -273,8 +274,10 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
         logs: GatewayLogs::default(),
     })
     .await?;
+    let backups = backups_for(&config, &gateway, &store, &sealer);
     let header_timeout = config.header_timeout;
     let state = AppState::new(state::Inner {
+        backups: backups.clone(),
         oidc,
         passkeys,
         exchange,
@@ -298,6 +301,7 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
     });
 
     let (stop_tasks, tasks_stopped) = tokio::sync::watch::channel(false);
+    let schedule = tokio::spawn(backups.clone().run_schedule(tasks_stopped.clone()));
     let watcher = {
         let state = state.clone();
         tokio::spawn(async move { state.auth.watch(tasks_stopped).await })
@@ -323,11 +327,45 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
     if let Some(redirects) = redirects {
         redirects.stop().await;
     }
-    gateway.shut_down().await;
     let _ = stop_tasks.send(true);
+    schedule.await?;
+    backups.shut_down().await;
+    gateway.shut_down().await;
     watcher.await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The data directory, private and held by this server alone, with a restore a crash cut
+/// short finished before anything reads it.
+async fn open_instance(config: &Config) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
+    fsutil::ensure_private_dir(&config.data_dir)?;
+    let lock = fsutil::lock_instance(&config.data_dir)?;
+    if let Some(done) = backup::restore::recover(&config.data_dir).await? {
+        tracing::warn!("{done}");
+    }
+    Ok(lock)
+}
+
+fn backups_for(
+    config: &Config,
+    gateway: &Arc<Gateway>,
+    store: &SharedStore,
+    sealer: &Arc<SecretBox>,
+) -> Arc<backup::service::Backups> {
+    let instance = backup::Instance {
+        data_dir: config.data_dir.clone(),
+        state_dir: gateway.paths().state_dir(),
+        config_file: config.settings_file.clone(),
+        secret_key_file: config.secret_key_file.clone(),
+        store: store.clone(),
+        sealer: sealer.clone(),
+    };
+    Arc::new(backup::service::Backups::new(
+        instance,
+        gateway.clone(),
+        config.backup.clone(),
+    ))
 }
 
 /// Every way the owner signs in, as configured.

@@ -10,6 +10,7 @@ use crate::auth::exchange::SessionExchange;
 use crate::auth::limiter::RateLimit;
 use crate::auth::oidc::Oidc;
 use crate::auth::passkeys::Passkeys;
+use crate::backup::service::Backups;
 use crate::channels::whatsapp_link::Linker;
 use crate::config::{Config, PublicUrl};
 use crate::gateway::first_run::{self, FirstRun};
@@ -25,6 +26,7 @@ pub(crate) struct AppState(Arc<Inner>);
 
 pub(crate) struct Inner {
     pub(crate) config: Config,
+    pub(crate) backups: Arc<Backups>,
     pub(crate) public_url: PublicUrl,
     pub(crate) cookie: SessionCookie,
     pub(crate) auth: Auth,

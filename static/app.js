@@ -552,6 +552,27 @@ function followToIssuer() {
   const link = $("a[data-follow]");
   if (link) window.location.assign(link.href);
 }
+/** The backups card: each step of a backup, restore or drill as it happens; the list anew
+ * when one is done (after a restore that is the sign-in page: every session ended). */
+function followBackups() {
+  const card = $("[data-backups]");
+  if (!card) return;
+  const line = $("[data-backup-progress]", card);
+  const source = new EventSource("/api/backups/events");
+  const show = (event) => {
+    const step = JSON.parse(event.data);
+    line.textContent = step.detail;
+    line.classList.toggle("alert", event.type === "failed");
+    return step;
+  };
+  source.addEventListener("progress", show);
+  source.addEventListener("failed", show);
+  source.addEventListener("done", (event) => {
+    const step = show(event);
+    if (step.job !== "drill") window.setTimeout(() => window.location.assign("/settings#backups"), 1500);
+  });
+  window.addEventListener("beforeunload", () => source.close());
+}
 
 document.addEventListener("DOMContentLoaded", () => {
   followToIssuer();
@@ -566,4 +587,5 @@ document.addEventListener("DOMContentLoaded", () => {
   enhanceGatewayForms();
   providerForm();
   logs();
+  followBackups();
 });

@@ -5,6 +5,7 @@
 //! that exist, with the types they really take and return.
 
 mod auth;
+mod backups;
 mod ceremony;
 mod channels;
 mod exchange;
@@ -56,6 +57,7 @@ pub(crate) fn routes() -> (Router<AppState>, Document) {
         .merge(status::routes())
         .merge(channels::routes())
         .merge(tls::routes())
+        .merge(backups::routes())
         .split_for_parts();
     conventions(&mut document);
     let json = document.to_pretty_json().unwrap_or_default();
@@ -173,7 +175,7 @@ mod tests {
                 assert_eq!(operation.security.is_none(), public, "{path}");
             }
         }
-        assert_eq!(operations, 48);
+        assert_eq!(operations, 54);
     }
 
     /// utoipa takes only literals for bounds and patterns; these are the constants the

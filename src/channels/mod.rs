@@ -152,10 +152,15 @@ fn not_linked(problem: Option<String>) -> WhatsAppLink {
     }
 }
 
+/// The default WhatsApp account's link credentials (Baileys rewrites them as keys change).
+pub(crate) fn whatsapp_credentials(state_dir: &Path) -> std::path::PathBuf {
+    state_dir.join("credentials/whatsapp/default/creds.json")
+}
+
 /// Link state of the default WhatsApp account from `<state>/credentials/whatsapp/default/`.
 /// Blocking: call it off the async runtime.
 pub(crate) fn whatsapp_from_files(state_dir: &Path) -> WhatsAppLink {
-    let path = state_dir.join("credentials/whatsapp/default/creds.json");
+    let path = whatsapp_credentials(state_dir);
     let metadata = match std::fs::symlink_metadata(&path) {
         Ok(metadata) => metadata,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return not_linked(None),

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::values::{
-    self, AcmeChallenge, AcmeName, LogFormat, Network, OPENCLAW_VERSION, PublicUrl, TlsMode,
-    format_duration, format_size,
+    self, AcmeChallenge, AcmeName, LogFormat, Network, OPENCLAW_VERSION, PublicUrl, Schedule,
+    TlsMode, format_duration, format_size,
 };
 
 /// The kind of value a setting takes, with its bounds.
@@ -50,6 +50,11 @@ pub(super) enum Kind {
     /// An `https://` URL, or `http://` on a loopback host (a service on this machine).
     ServiceUrl,
     Email,
+    /// `off`, `hourly`, `daily`, `weekly`, or a duration in the bounds.
+    Schedule {
+        min: Duration,
+        max: Duration,
+    },
 }
 
 /// A setting's value once checked.
@@ -69,6 +74,7 @@ pub(super) enum Value {
     Bool(bool),
     AcmeNames(Vec<AcmeName>),
     AcmeChallenge(AcmeChallenge),
+    Schedule(Schedule),
 }
 
 impl Kind {
@@ -97,6 +103,11 @@ impl Kind {
             Kind::HttpsUrl => "an `https://` URL".into(),
             Kind::ServiceUrl => "an `https://` URL (`http://` on loopback)".into(),
             Kind::Email => "an email address".into(),
+            Kind::Schedule { min, max } => format!(
+                "`off`, `hourly`, `daily`, `weekly`, or `{}` to `{}`",
+                format_duration(*min),
+                format_duration(*max)
+            ),
         }
     }
 
@@ -149,6 +160,18 @@ impl Kind {
             Kind::HttpsUrl => Value::Text(values::parse_https_url(text)?),
             Kind::ServiceUrl => Value::Text(values::parse_service_url(text)?),
             Kind::Email => Value::Text(values::parse_email(text)?),
+            Kind::Schedule { min, max } => Value::Schedule(Schedule(match text {
+                "off" => None,
+                "hourly" => Some(Duration::from_hours(1)),
+                "daily" => Some(Duration::from_hours(24)),
+                "weekly" => Some(Duration::from_hours(24 * 7)),
+                _ => Some(within(
+                    text,
+                    values::parse_duration(text)?,
+                    (*min, *max),
+                    format_duration,
+                )?),
+            })),
         })
     }
 }

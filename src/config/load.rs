@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::settings::{SETTINGS, Setting, Unset, Value, setting};
-use super::values::{AcmeChallenge, AcmeName, LogFormat, Network, PublicUrl, TlsMode};
+use super::values::{AcmeChallenge, AcmeName, LogFormat, Network, PublicUrl, Schedule, TlsMode};
 
 /// Where a value came from, for error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -252,3 +252,4 @@ from_value!(TlsMode, TlsMode);
 from_value!(bool, Bool);
 from_value!(Vec<AcmeName>, AcmeNames);
 from_value!(AcmeChallenge, AcmeChallenge);
+from_value!(Schedule, Schedule);

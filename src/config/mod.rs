@@ -23,8 +23,8 @@ use oidc::oidc_config;
 pub(crate) use settings::help;
 pub use values::OPENCLAW_VERSION;
 pub(crate) use values::{
-    AcmeChallenge, AcmeName, LogFormat, NODE_VERSION, Network, PublicUrl, TlsMode, format_duration,
-    is_loopback_host, parse_version,
+    AcmeChallenge, AcmeName, LogFormat, NODE_VERSION, Network, PublicUrl, Schedule, TlsMode,
+    format_duration, is_loopback_host, parse_version,
 };
 
 /// Values given on the command line; they win over everything else.
@@ -93,6 +93,16 @@ pub(crate) struct Config {
     pub(crate) require_second_factor: bool,
     /// The replaced wrapper's sign-in broker, when set.
     pub(crate) session_exchange_url: Option<String>,
+    /// The settings file loaded, if any (a backup keeps a copy).
+    pub(crate) settings_file: Option<PathBuf>,
+    pub(crate) backup: BackupConfig,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct BackupConfig {
+    pub(crate) schedule: Schedule,
+    pub(crate) keep: usize,
+    pub(crate) passphrase_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -200,6 +210,12 @@ impl Config {
             oidc: oidc_config(&values)?,
             require_second_factor: values.get("auth.require_second_factor")?,
             session_exchange_url: values.optional("auth.session_exchange.url")?,
+            backup: BackupConfig {
+                schedule: values.get("backup.schedule")?,
+                keep: values.get("backup.keep")?,
+                passphrase_file: values.optional("backup.passphrase_file")?,
+            },
+            settings_file: config_file,
         };
         if config.tls.mode == TlsMode::Files {
             for (key, file) in [

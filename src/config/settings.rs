@@ -355,6 +355,27 @@ pub(super) const SETTINGS: &[Setting] = &[
         unset: Unset::Value("16"),
         doc: "Control UI sockets one session may keep open",
     },
+    Setting {
+        key: "backup.schedule",
+        kind: Kind::Schedule {
+            min: SECOND,
+            max: DAY.saturating_mul(31),
+        },
+        unset: Unset::Value("daily"),
+        doc: "how often clawhost backs itself up into `<data_dir>/backups` (`off`: only when asked)",
+    },
+    Setting {
+        key: "backup.keep",
+        kind: Kind::Count { min: 1, max: 1000 },
+        unset: Unset::Value("7"),
+        doc: "how many backups `<data_dir>/backups` keeps (the oldest go first)",
+    },
+    Setting {
+        key: "backup.passphrase_file",
+        kind: Kind::AbsolutePath,
+        unset: Unset::Means("scheduled backups are not encrypted and hold no secret key"),
+        doc: "a 0600 file whose passphrase encrypts scheduled backups (age, scrypt), which then hold the secret key too",
+    },
 ];
 
 impl Setting {

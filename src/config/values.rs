@@ -30,6 +30,10 @@ impl LogFormat {
     }
 }
 
+/// How often something runs by itself: `None` is never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Schedule(pub(crate) Option<Duration>);
+
 /// Where clawhost's TLS comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TlsMode {

@@ -3,7 +3,7 @@
 //! credential, the child's whole environment (nothing inherited but the host's network
 //! settings), and `openclaw config validate` passing on the result.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -170,32 +170,15 @@ impl Launch {
 
     /// The child's whole environment: nothing is inherited.
     fn base_env(&self, launcher: &Launcher, token: &Zeroizing<String>) -> Env {
-        let plain = |name: &str, value: String| (name.to_string(), Zeroizing::new(value));
-        let mut env = vec![
-            plain("PATH", launcher.path_env()),
-            plain("HOME", self.home.display().to_string()),
-            plain(
-                "LANG",
-                std::env::var("LANG").unwrap_or_else(|_| "C.UTF-8".into()),
-            ),
-            plain(
-                "OPENCLAW_STATE_DIR",
-                self.paths.state_dir().display().to_string(),
-            ),
-            (
-                TOKEN_ENV.to_string(),
-                Zeroizing::new(token.as_str().to_owned()),
-            ),
-            plain("OPENCLAW_NO_RESPAWN", "1".into()),
-            plain("OPENCLAW_SUPERVISOR_MODE", "external".into()),
-            plain("OPENCLAW_NO_AUTO_UPDATE", "1".into()),
-            plain("OPENCLAW_DISABLE_BONJOUR", "1".into()),
-        ];
-        env.extend(network_env(|name| std::env::var(name).ok()));
+        let mut env = plain_env(launcher, &self.home, &self.paths);
+        env.push((
+            TOKEN_ENV.to_string(),
+            Zeroizing::new(token.as_str().to_owned()),
+        ));
         if self.config.node_heap_mb > 0 && matches!(launcher, Launcher::Command(_)) {
-            env.push(plain(
-                "NODE_OPTIONS",
-                format!("--max-old-space-size={}", self.config.node_heap_mb),
+            env.push((
+                "NODE_OPTIONS".into(),
+                Zeroizing::new(format!("--max-old-space-size={}", self.config.node_heap_mb)),
             ));
         }
         env
@@ -269,6 +252,83 @@ impl Launch {
                 ))
             }
         }
+    }
+}
+
+/// The gateway's HOME: clawhost's own, or else the data directory.
+pub(crate) fn gateway_home(data_dir: &Path) -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(|| data_dir.to_path_buf())
+}
+
+/// What every `openclaw` process of ours gets: our Node first on PATH, its home, its state
+/// directory, the embedding settings, and the host's network settings; nothing else.
+fn plain_env(launcher: &Launcher, home: &Path, paths: &Paths) -> Env {
+    let plain = |name: &str, value: String| (name.to_string(), Zeroizing::new(value));
+    let mut env = vec![
+        plain("PATH", launcher.path_env()),
+        plain("HOME", home.display().to_string()),
+        plain(
+            "LANG",
+            std::env::var("LANG").unwrap_or_else(|_| "C.UTF-8".into()),
+        ),
+        plain(
+            "OPENCLAW_STATE_DIR",
+            paths.state_dir().display().to_string(),
+        ),
+        plain("OPENCLAW_NO_RESPAWN", "1".into()),
+        plain("OPENCLAW_SUPERVISOR_MODE", "external".into()),
+        plain("OPENCLAW_NO_AUTO_UPDATE", "1".into()),
+        plain("OPENCLAW_DISABLE_BONJOUR", "1".into()),
+    ];
+    env.extend(network_env(|name| std::env::var(name).ok()));
+    env
+}
+
+/// `openclaw …` for a one-off command on the state directory (a backup, its check, a
+/// restore): the gateway's runtime and environment, without its credential or the key.
+pub(crate) struct Tool {
+    launcher: Launcher,
+    env: Env,
+    state_dir: PathBuf,
+    pub(crate) version: Option<String>,
+}
+
+impl Tool {
+    /// The installed runtime (or `gateway.command`), or why there is none.
+    pub(crate) fn locate(
+        paths: &Paths,
+        config: &GatewayConfig,
+        home: &Path,
+    ) -> Result<Self, runtime::RuntimeError> {
+        let (launcher, manifest) = runtime::locate(&paths.runtime_dir, config.command.as_deref())?;
+        let env = plain_env(&launcher, home, paths);
+        Ok(Self {
+            launcher,
+            env,
+            state_dir: paths.state_dir(),
+            version: manifest.map(|m| m.openclaw_version),
+        })
+    }
+
+    /// `openclaw <args>`, in its own process group, killed if dropped; output piped.
+    pub(crate) fn command(&self, args: &[&std::ffi::OsStr]) -> Command {
+        let (program, lead) = self.launcher.program();
+        let mut command = Command::new(program);
+        command
+            .args(lead)
+            .args(args)
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .current_dir(self.state_dir.parent().unwrap_or(Path::new("/")))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        command
     }
 }
 

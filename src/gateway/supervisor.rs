@@ -4,7 +4,6 @@
 //! concurrent calls can never spawn two gateways. A start hands the gateway to a run task
 //! ([`super::run`]); the actor keeps the task's handle to stop it.
 
-use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -12,7 +11,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::install_report::{InstallFailure, InstallSteps};
-use super::launch::Launch;
+use super::launch::{Launch, Tool};
 use super::logs::GatewayLogs;
 use super::paths::Paths;
 use super::process;
@@ -33,6 +32,8 @@ enum Command {
     Stop(Reply),
     Restart { rotate: bool, reply: Reply },
     Install { version: String, reply: Reply },
+    Hold(oneshot::Sender<Result<bool, GatewayError>>),
+    Release { start: bool, reply: Reply },
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -54,10 +55,7 @@ pub(crate) struct GatewayDeps {
 impl Gateway {
     /// Starts the supervisor; a gateway the owner wanted running is started again.
     pub(crate) async fn start_up(deps: GatewayDeps) -> Result<Arc<Self>, StoreError> {
-        let home = std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-            .unwrap_or_else(|| deps.paths.data_dir.clone());
+        let home = super::launch::gateway_home(&deps.paths.data_dir);
         let ctx = Arc::new(Ctx {
             launch: Launch {
                 paths: deps.paths,
@@ -134,6 +132,28 @@ impl Gateway {
         self.ask(|reply| Command::Install { version, reply }).await
     }
 
+    /// Stops the gateway and keeps it stopped (every start refused) until [`Self::release`]:
+    /// while a restore replaces its state. Says whether the owner wanted it running.
+    pub(crate) async fn hold(&self) -> Result<bool, GatewayError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Hold(reply))
+            .await
+            .map_err(|_| GatewayError::Gone)?;
+        answer.await.map_err(|_| GatewayError::Gone)?
+    }
+
+    /// Ends a hold, starting the gateway when `start`.
+    pub(crate) async fn release(&self, start: bool) -> Result<GatewayState, GatewayError> {
+        self.ask(|reply| Command::Release { start, reply }).await
+    }
+
+    /// `openclaw …` for a one-off command on the gateway's state (a backup, a restore).
+    pub(crate) fn tool(&self) -> Result<Tool, runtime::RuntimeError> {
+        let launch = &self.ctx.launch;
+        Tool::locate(&launch.paths, &launch.config, &launch.home)
+    }
+
     /// Stops the gateway gracefully (its wanted state is kept for the next start) and ends
     /// the supervisor.
     pub(crate) async fn shut_down(&self) {
@@ -207,6 +227,7 @@ async fn actor(ctx: Arc<Ctx>, mut commands: mpsc::Receiver<Command>) {
         ctx,
         run: None,
         install: None,
+        held: false,
     };
     while let Some(command) = commands.recv().await {
         match command {
@@ -217,6 +238,18 @@ async fn actor(ctx: Arc<Ctx>, mut commands: mpsc::Receiver<Command>) {
             Command::Restart { rotate, reply } => actor.restart(rotate, reply).await,
             Command::Install { version, reply } => {
                 let _ = reply.send(actor.install(version));
+            }
+            Command::Hold(reply) => {
+                let _ = reply.send(actor.hold().await);
+            }
+            Command::Release { start, reply } => {
+                actor.held = false;
+                let answer = if start {
+                    actor.start().await
+                } else {
+                    Ok(actor.ctx.status.borrow().state)
+                };
+                let _ = reply.send(answer);
             }
             Command::Shutdown(reply) => {
                 actor.shut_down().await;
@@ -232,6 +265,8 @@ struct Actor {
     ctx: Arc<Ctx>,
     run: Option<RunHandle>,
     install: Option<JoinHandle<()>>,
+    /// A restore is replacing the gateway's state: nothing starts it.
+    held: bool,
 }
 
 impl Actor {
@@ -256,6 +291,9 @@ impl Actor {
     async fn start(&mut self) -> Result<GatewayState, GatewayError> {
         if self.installing() {
             return Err(busy_installing());
+        }
+        if self.held {
+            return Err(busy_restoring());
         }
         if self.running() {
             return Ok(self.ctx.status.borrow().state);
@@ -317,6 +355,9 @@ impl Actor {
         if self.installing() {
             return Err(busy_installing());
         }
+        if self.held {
+            return Err(busy_restoring());
+        }
         if rotate && !self.running() {
             return Err(GatewayError::Conflict(
                 "The gateway is not running; its next start gets a new credential anyway.".into(),
@@ -329,6 +370,9 @@ impl Actor {
         if self.installing() {
             return Ok(GatewayState::Installing);
         }
+        if self.held {
+            return Err(busy_restoring());
+        }
         if self.running() {
             return Err(GatewayError::Conflict(
                 "Stop the gateway before installing OpenClaw.".into(),
@@ -337,6 +381,27 @@ impl Actor {
         self.ctx.set_state(GatewayState::Installing);
         self.install = Some(tokio::spawn(run_install(self.ctx.clone(), version)));
         Ok(GatewayState::Installing)
+    }
+
+    async fn hold(&mut self) -> Result<bool, GatewayError> {
+        if self.installing() {
+            return Err(busy_installing());
+        }
+        let wanted = store::run(&self.ctx.launch.store, Store::gateway_wanted_running)
+            .await
+            .map_err(|error| GatewayError::Conflict(error.to_string()))?;
+        self.held = true;
+        if let Some(handle) = self.run.take() {
+            if handle.active() {
+                self.ctx.set_state(GatewayState::Stopping);
+            }
+            handle.stop().await;
+        }
+        self.ctx.status.send_modify(|s| {
+            s.state = GatewayState::Stopped;
+            s.attention = None;
+        });
+        Ok(wanted)
     }
 
     async fn shut_down(&mut self) {
@@ -348,6 +413,12 @@ impl Actor {
             let _ = task.await;
         }
     }
+}
+
+fn busy_restoring() -> GatewayError {
+    GatewayError::Conflict(
+        "A backup is being restored; the gateway starts again when it is done.".into(),
+    )
 }
 
 fn busy_installing() -> GatewayError {

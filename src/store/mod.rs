@@ -204,6 +204,9 @@ pub(crate) enum EventKind {
     ExchangeEmailRemoved,
     PasswordSignInOff,
     PasswordSignInOn,
+    BackupCreated,
+    BackupDownloaded,
+    BackupRestored,
 }
 
 impl EventKind {
@@ -236,6 +239,9 @@ impl EventKind {
             Self::ExchangeEmailRemoved => "exchange_email_removed",
             Self::PasswordSignInOff => "password_sign_in_off",
             Self::PasswordSignInOn => "password_sign_in_on",
+            Self::BackupCreated => "backup_created",
+            Self::BackupDownloaded => "backup_downloaded",
+            Self::BackupRestored => "backup_restored",
         }
     }
 }
@@ -427,6 +433,31 @@ pub(crate) trait Store: Send + Sync + 'static {
         sha256: [u8; 32],
         event: &NewEvent,
     ) -> Result<(), StoreError>;
+
+    /// A whole-database copy, for backups.
+    fn copy(&self, copy: DatabaseCopy<'_>) -> Result<(), StoreError>;
+    /// Readies a database restored from a backup, before it is put in place.
+    fn prepare_restored(&self, restored: &Restored) -> Result<(), StoreError>;
+}
+
+/// What a restored database keeps of the instance it replaces.
+pub(crate) struct Restored {
+    /// The provider key sealed under this instance's secret key; `None`: asked for again.
+    pub(crate) api_key_sealed: Option<Vec<u8>>,
+    /// The auth epoch of the database replaced: the restored one goes above it, so every
+    /// cached session check starts over.
+    pub(crate) epoch_above: i64,
+    pub(crate) wanted_running: bool,
+    pub(crate) event: NewEvent,
+}
+
+/// A whole-database copy.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum DatabaseCopy<'a> {
+    /// A consistent snapshot of the database into a new file.
+    SnapshotInto(&'a std::path::Path),
+    /// The database becomes the one in this file, in one step.
+    ReplaceWith(&'a std::path::Path),
 }
 
 pub(crate) type SharedStore = Arc<dyn Store>;

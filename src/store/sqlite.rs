@@ -13,14 +13,15 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use rows::{
-    SESSION_COLUMNS, bump_auth_epoch, insert_event, insert_session_row, owner_exists,
-    session_from_row, sql_int,
+    SESSION_COLUMNS, bump_auth_epoch, gateway_state, insert_event, insert_session_row,
+    owner_exists, session_from_row, sql_int,
 };
 
 use super::{
-    ClaimOutcome, Event, FirstWayIn, GatewaySettings, Here, IdentityUnlinked, IssueCodeOutcome,
-    LinkedIdentity, NewEvent, Owner, PasskeyAdded, PasskeyRemoved, PasswordSignIn, Session,
-    StatusBudget, StatusCheck, Store, StoreError, StoredPasskey, UnixMs,
+    ClaimOutcome, DatabaseCopy, Event, FirstWayIn, GatewaySettings, Here, IdentityUnlinked,
+    IssueCodeOutcome, LinkedIdentity, NewEvent, Owner, PasskeyAdded, PasskeyRemoved,
+    PasswordSignIn, Restored, Session, StatusBudget, StatusCheck, Store, StoreError, StoredPasskey,
+    UnixMs,
 };
 
 pub(crate) struct SqliteStore {
@@ -533,12 +534,7 @@ impl Store for SqliteStore {
     }
 
     fn gateway_wanted_running(&self) -> Result<bool, StoreError> {
-        let conn = self.conn();
-        Ok(
-            conn.query_row("SELECT wanted_running FROM gateway_state", [], |row| {
-                row.get(0)
-            })?,
-        )
+        Ok(gateway_state(&self.conn(), "wanted_running")?)
     }
 
     fn set_gateway_wanted_running(&self, running: bool) -> Result<(), StoreError> {
@@ -551,12 +547,7 @@ impl Store for SqliteStore {
     }
 
     fn gateway_first_ready_at(&self) -> Result<Option<UnixMs>, StoreError> {
-        let conn = self.conn();
-        Ok(
-            conn.query_row("SELECT first_ready_at FROM gateway_state", [], |row| {
-                row.get(0)
-            })?,
-        )
+        Ok(gateway_state(&self.conn(), "first_ready_at")?)
     }
 
     fn mark_gateway_ready(&self, at: UnixMs) -> Result<(), StoreError> {
@@ -583,8 +574,17 @@ impl Store for SqliteStore {
         tx.commit()?;
         Ok(())
     }
+
+    fn copy(&self, copy: DatabaseCopy<'_>) -> Result<(), StoreError> {
+        copies::copy(&mut self.conn(), copy)
+    }
+
+    fn prepare_restored(&self, restored: &Restored) -> Result<(), StoreError> {
+        copies::prepare_restored(&mut self.conn(), restored)
+    }
 }
 
+mod copies;
 mod identity;
 mod passkeys;
 mod rows;

@@ -6,6 +6,7 @@
 //! [`PageOwner`]: crate::web::extract::PageOwner
 
 mod assets;
+mod backup_pages;
 mod exchange_pages;
 mod https_card;
 mod oidc_pages;
@@ -28,6 +29,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(passkey_pages::routes())
         .merge(exchange_pages::routes())
         .merge(owner_pages::routes())
+        .merge(backup_pages::routes())
         .merge(whatsapp_page::routes())
         .merge(assets::routes())
 }

@@ -9,13 +9,14 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
+use super::backup_pages::{BackupCard, backup_card, backup_done_message};
 use super::exchange_pages::{ExchangeCard, exchange_card};
 use super::oidc_pages::{IdentityCard, identity_card};
 use super::passkey_pages::{PasskeyCard, passkey_card};
 use super::render::{Moment, form_message, render, see_other};
 use super::step_up::{Confirmable, NoFields};
 use crate::auth::sessions::ActiveSession;
-use crate::auth::{AuthError, ClientInfo, SessionSummary};
+use crate::auth::{ClientInfo, SessionSummary};
 use crate::clock::rfc3339;
 use crate::gateway::first_run::{self, Step};
 use crate::gateway::install_report::InstallFailure;
@@ -204,6 +205,7 @@ struct DashboardPage {
     attention: String,
     logs: Vec<LogLine>,
     https: Option<super::https_card::HttpsCard>,
+    backups: BackupCard,
 }
 
 #[derive(Deserialize)]
@@ -225,6 +227,10 @@ async fn dashboard(
         Ok(progress) => progress,
         Err(error) => return ApiError::from(error).into_page(),
     };
+    let backups = match backup_card(&state).await {
+        Ok(card) => card,
+        Err(error) => return error.into_page(),
+    };
     let memory = state.gateway.memory_rss_bytes().await.map_or_else(
         || "—".to_string(),
         |bytes| format!("{} MiB", bytes / (1024 * 1024)),
@@ -245,6 +251,7 @@ async fn dashboard(
         attention: status.attention.map(|a| a.reason).unwrap_or_default(),
         logs: state.gateway.logs().tail(200),
         https: super::https_card::https_card(&state.tls),
+        backups,
     };
     render(StatusCode::OK, page)
 }
@@ -468,11 +475,14 @@ struct SettingsPage {
     events: Vec<EventRow>,
     next_cursor: Option<String>,
     paged: bool,
+    backups: BackupCard,
+    backup_done: Option<&'static str>,
 }
 
 #[derive(Deserialize)]
 struct SettingsQuery {
     cursor: Option<String>,
+    backup: Option<String>,
 }
 
 const EVENTS_PER_PAGE: usize = 20;
@@ -482,7 +492,8 @@ async fn settings_view(
     current: &ActiveSession,
     cursor: Option<i64>,
     password_message: Option<(String, bool)>,
-) -> Result<SettingsPage, AuthError> {
+    backup_done: Option<&'static str>,
+) -> Result<SettingsPage, ApiError> {
     let sessions = state
         .auth
         .session_summaries(current)
@@ -522,6 +533,8 @@ async fn settings_view(
         events,
         next_cursor,
         paged: cursor.is_some(),
+        backups: backup_card(state).await?,
+        backup_done,
     })
 }
 
@@ -535,9 +548,10 @@ async fn settings_page(
         .as_deref()
         .and_then(|c| c.parse::<i64>().ok())
         .filter(|c| *c > 0);
-    match settings_view(&state, &current, cursor, None).await {
+    let done = backup_done_message(query.backup.as_deref());
+    match settings_view(&state, &current, cursor, None, done).await {
         Ok(page) => render(StatusCode::OK, page),
-        Err(error) => ApiError::from(error).into_page(),
+        Err(error) => error.into_page(),
     }
 }
 
@@ -575,8 +589,8 @@ async fn change_password(
             Err(error) => return error.into_page(),
         },
     };
-    match settings_view(&state, &current, None, Some(message)).await {
+    match settings_view(&state, &current, None, Some(message), None).await {
         Ok(page) => render(status, page),
-        Err(error) => ApiError::from(error).into_page(),
+        Err(error) => error.into_page(),
     }
 }

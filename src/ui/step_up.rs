@@ -134,6 +134,10 @@ impl<T> Confirmable<T> {
         &self.session
     }
 
+    pub(super) fn client(&self) -> &ClientInfo {
+        &self.client
+    }
+
     /// The form, once the password was given recently in this session: when it was not, the
     /// password (or passkey) sent with the form confirms it; without one, or with a wrong one,
     /// the answer is the confirmation page for `what` (e.g. "Saving the provider settings").

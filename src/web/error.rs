@@ -15,6 +15,7 @@ use crate::auth::exchange::ExchangeError;
 use crate::auth::limiter::retry_after_secs;
 use crate::auth::oidc::OidcError;
 use crate::auth::passkeys::PasskeyError;
+use crate::backup::BackupError;
 use crate::channels::whatsapp_link::LinkError;
 use crate::gateway::settings::SettingsError;
 use crate::gateway::status::GatewayError;
@@ -293,6 +294,22 @@ impl From<GatewayError> for ApiError {
         match error {
             GatewayError::Conflict(detail) => ApiError::status(StatusCode::CONFLICT, detail),
             GatewayError::Gone => ApiError::internal(error),
+        }
+    }
+}
+
+impl From<BackupError> for ApiError {
+    fn from(error: BackupError) -> Self {
+        match error {
+            BackupError::Busy | BackupError::Refused(_) => {
+                ApiError::status(StatusCode::CONFLICT, error.to_string())
+            }
+            BackupError::NotFound(_) => ApiError::status(StatusCode::NOT_FOUND, error.to_string()),
+            BackupError::Passphrase(message) => ApiError::field("passphrase", message),
+            BackupError::Archive(_)
+            | BackupError::Store(_)
+            | BackupError::OpenClaw(_)
+            | BackupError::Io { .. } => ApiError::internal(error),
         }
     }
 }

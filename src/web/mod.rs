@@ -9,6 +9,7 @@
 pub(crate) mod client_addr;
 pub(crate) mod cookie;
 pub(crate) mod csrf;
+pub(crate) mod download;
 pub(crate) mod error;
 pub(crate) mod extract;
 pub(crate) mod headers;

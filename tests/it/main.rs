@@ -13,6 +13,7 @@
 )]
 
 mod acme;
+mod backup;
 mod browser;
 mod certs;
 mod channels;

@@ -20,6 +20,16 @@ pub(super) fn insert_event(conn: &Connection, event: &NewEvent) -> rusqlite::Res
     Ok(())
 }
 
+/// One column of the gateway's one state row (`column` is one of ours, never input).
+pub(super) fn gateway_state<T: rusqlite::types::FromSql>(
+    conn: &Connection,
+    column: &'static str,
+) -> rusqlite::Result<T> {
+    conn.query_row(&format!("SELECT {column} FROM gateway_state"), [], |row| {
+        row.get(0)
+    })
+}
+
 pub(super) fn bump_auth_epoch(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE meta SET value = value + 1 WHERE key = 'auth_epoch'",
