@@ -328,7 +328,9 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
         redirects.stop().await;
     }
     let _ = stop_tasks.send(true);
-    schedule.await?;
+    if let Err(error) = schedule.await {
+        tracing::warn!(%error, "the backup schedule ended badly");
+    }
     backups.shut_down().await;
     gateway.shut_down().await;
     watcher.await?;
@@ -341,7 +343,7 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
 async fn open_instance(config: &Config) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
     fsutil::ensure_private_dir(&config.data_dir)?;
     let lock = fsutil::lock_instance(&config.data_dir)?;
-    if let Some(done) = backup::restore::recover(&config.data_dir).await? {
+    if let Some(done) = backup::commit::recover(&config.data_dir).await? {
         tracing::warn!("{done}");
     }
     Ok(lock)

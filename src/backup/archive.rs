@@ -21,6 +21,21 @@ use crate::crypto::{hex, random_bytes};
 /// The layout this clawhost writes and reads.
 pub(crate) const FORMAT: u32 = 1;
 pub(crate) const MANIFEST: &str = "manifest.json";
+/// The members a backup may hold besides its manifest, by name; nothing else is read.
+pub(crate) const DATABASE: &str = "clawhost.db";
+pub(crate) const OPENCLAW_ARCHIVE: &str = "openclaw.tar.gz";
+pub(crate) const OPENCLAW_CONFIG: &str = "openclaw.json";
+pub(crate) const CLAWHOST_CONFIG: &str = "clawhost.toml";
+pub(crate) const SECRET_KEY: &str = "secret.key";
+const MEMBERS: [&str; 5] = [
+    DATABASE,
+    OPENCLAW_ARCHIVE,
+    OPENCLAW_CONFIG,
+    CLAWHOST_CONFIG,
+    SECRET_KEY,
+];
+/// What tar may read besides the members' bytes: a header and padding for each, the end.
+const TAR_OVERHEAD: u64 = 512 * 3;
 /// Largest manifest read (a few KiB in practice).
 const MANIFEST_MAX: u64 = 1024 * 1024;
 const ZSTD_LEVEL: i32 = 3;
@@ -117,6 +132,27 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
+/// A reader that fails once it has given more bytes than its budget allows, which may grow:
+/// tar reads some entries (long names, extensions) whole before anything can look at them,
+/// so a small file could otherwise ask for gigabytes of memory.
+struct Budget<R> {
+    inner: R,
+    left: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<R: Read> Read for Budget<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.left.get();
+        if left == 0 {
+            return Err(io::Error::other("more data than its manifest declares"));
+        }
+        let max = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..max])?;
+        self.left.set(left - n as u64);
+        Ok(n)
+    }
+}
+
 /// A member's size and SHA-256, read from its file.
 pub(crate) fn describe(name: &str, path: &Path) -> io::Result<Member> {
     let mut sink = Hashing {
@@ -140,12 +176,20 @@ pub(crate) fn write(
     dir: &Path,
     passphrase: Option<&SecretString>,
 ) -> Result<u64, ArchiveError> {
-    let parent = output.parent().unwrap_or(Path::new("."));
+    let parent = match output.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
     let name = output
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let temp = parent.join(format!(".{name}.tmp-{}", hex(&random_bytes::<6>())));
+    // The process's id in the name: a start removes those whose writer is gone.
+    let temp = parent.join(format!(
+        ".{name}.tmp-{}-{}",
+        std::process::id(),
+        hex(&random_bytes::<6>())
+    ));
     let result = write_to(&temp, manifest, dir, passphrase).and_then(|size| {
         fs::rename(&temp, output)?;
         File::open(parent)?.sync_all()?;
@@ -264,7 +308,11 @@ fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 
 fn read_all(input: impl Read, into: &Path, encrypted: bool) -> Result<Manifest, ArchiveError> {
     let zstd = zstd::Decoder::new(input).map_err(|_| damaged("its compression"))?;
-    let mut tar = tar::Archive::new(zstd);
+    let budget = std::rc::Rc::new(std::cell::Cell::new(MANIFEST_MAX + TAR_OVERHEAD));
+    let mut tar = tar::Archive::new(Budget {
+        inner: zstd,
+        left: budget.clone(),
+    });
     let manifest = {
         let mut entries = tar.entries().map_err(|e| damaged(e.to_string()))?;
         let mut first = entries
@@ -282,6 +330,13 @@ fn read_all(input: impl Read, into: &Path, encrypted: bool) -> Result<Manifest, 
         if manifest.encrypted != encrypted {
             return Err(damaged("its manifest says otherwise of its encryption"));
         }
+        // From here on, only what the manifest declares (and tar's headers and padding).
+        let declared: u64 = manifest
+            .members
+            .iter()
+            .map(|m| m.size.saturating_add(TAR_OVERHEAD))
+            .fold(TAR_OVERHEAD, u64::saturating_add);
+        budget.set(budget.get().saturating_add(declared));
         let mut seen = std::collections::HashSet::new();
         for entry in entries {
             let mut entry = entry.map_err(|e| damaged(e.to_string()))?;
@@ -323,7 +378,9 @@ fn read_all(input: impl Read, into: &Path, encrypted: bool) -> Result<Manifest, 
         }
         manifest
     };
-    // To the end of the stream: zstd's checksum and age's last tag are checked there.
+    // To the end of the stream: zstd's checksum and age's last tag are checked there. Only
+    // the zero blocks tar ends with may be left.
+    budget.set(budget.get().saturating_add(64 * 1024));
     io::copy(&mut tar.into_inner(), &mut io::sink()).map_err(|e| damaged(e.to_string()))?;
     Ok(manifest)
 }
@@ -356,7 +413,11 @@ fn parse_manifest(json: &[u8]) -> Result<Manifest, ArchiveError> {
     }
     let manifest: Manifest =
         serde_json::from_slice(json).map_err(|_| damaged("its manifest is unreadable"))?;
-    if manifest.members.iter().any(|m| !allowed_name(&m.name)) {
+    if manifest
+        .members
+        .iter()
+        .any(|m| !MEMBERS.contains(&m.name.as_str()))
+    {
         return Err(damaged(
             "its manifest names a member clawhost does not write",
         ));
@@ -392,6 +453,27 @@ mod tests {
 
     fn passphrase(text: &str) -> SecretString {
         SecretString::from(text.to_owned())
+    }
+
+    /// A tar entry may declare a long name that tar reads whole before anyone can look at
+    /// it; a few hundred bytes must not make it ask for gigabytes.
+    #[test]
+    fn a_long_name_bomb_is_cut_off_by_the_budget() {
+        let root = tempfile::tempdir().expect("dir");
+        let file = root.path().join("bomb.tar.zst");
+        let mut zstd = zstd::Encoder::new(File::create(&file).expect("create"), 3).expect("zstd");
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::GNULongName);
+        header.set_size(8 << 30);
+        header.set_cksum();
+        zstd.write_all(header.as_bytes()).expect("header");
+        for _ in 0..(64 * 1024) {
+            zstd.write_all(&[b'a'; 1024]).expect("name");
+        }
+        zstd.finish().expect("finish");
+        let out = root.path().join("out");
+        fs::create_dir(&out).expect("mkdir");
+        assert!(unpack(&file, None, &out).is_err());
     }
 
     #[test]
@@ -479,6 +561,11 @@ mod tests {
         assert!(!allowed_name("a/b"));
         assert!(!allowed_name(".hidden"));
         assert!(allowed_name("openclaw.tar.gz"));
+        let strange = br#"{"format": 1, "created_at": "", "clawhost_version": "", "openclaw_version": null, "encrypted": false, "sealing_key": null, "provider": null, "whatsapp": null, "gateway_wanted_running": false, "members": [{"name": "clawhost.db-wal", "size": 1, "sha256": ""}]}"#;
+        assert!(matches!(
+            parse_manifest(strange),
+            Err(ArchiveError::Damaged(_))
+        ));
         let newer = br#"{"format": 99}"#;
         assert!(matches!(
             parse_manifest(newer),

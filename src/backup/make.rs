@@ -13,6 +13,9 @@ use super::{
     SECRET_KEY, io_error, openclaw_json,
 };
 use crate::clock::{now_ms, rfc3339};
+
+/// How a backup's staging directory in `<data_dir>/backups` begins.
+pub(crate) const STAGING_PREFIX: &str = ".staging-";
 use crate::crypto::{hex, random_bytes};
 use crate::gateway::launch::Tool;
 use crate::store::{self, DatabaseCopy};
@@ -48,16 +51,20 @@ pub(crate) async fn create(
     made
 }
 
-/// A private directory for one backup's or restore's parts.
-pub(crate) fn new_staging(instance: &Instance) -> Result<PathBuf, BackupError> {
+/// A private directory for one backup's parts, beside where backups go. Its name carries
+/// this process's id: a start removes those whose process is gone.
+fn new_staging(instance: &Instance) -> Result<PathBuf, BackupError> {
     let backups = instance.backups_dir();
     crate::fsutil::ensure_private_dir(&backups).map_err(|e| BackupError::Io {
         what: backups.display().to_string(),
         reason: e.to_string(),
     })?;
-    let staging = backups.join(format!(".staging-{}", hex(&random_bytes::<6>())));
-    std::fs::create_dir(&staging).map_err(io_error(staging.display()))?;
-    Ok(staging)
+    let name = format!(
+        "{STAGING_PREFIX}{}-{}",
+        std::process::id(),
+        hex(&random_bytes::<6>())
+    );
+    super::private_dir(&backups.join(name))
 }
 
 async fn fill_and_write(

@@ -7,12 +7,14 @@
 //! but the provider key, which the owner enters again.
 //!
 //! - [`make`]: making one;
-//! - [`restore`]: checking one completely before anything changes, then putting it in place
-//!   so that a crash at any moment leaves the old instance or the new one, never a mix;
+//! - [`restore`]: checking one completely before anything changes, and staging it;
+//! - [`commit`]: putting it in place so that a crash at any moment leaves the old instance or
+//!   the new one, never a mix;
 //! - [`service`]: the server's side: one at a time, progress for the page, the schedule,
 //!   the retention and the weekly restore drill.
 
 pub(crate) mod archive;
+pub(crate) mod commit;
 pub(crate) mod make;
 pub(crate) mod restore;
 pub(crate) mod service;
@@ -27,14 +29,10 @@ use crate::gateway::launch::Tool;
 use crate::secrets::SecretBox;
 use crate::store::{SharedStore, StoreError};
 
-pub(crate) use archive::{ArchiveError, Manifest};
-
-/// Members of a backup file, by name.
-pub(crate) const DATABASE: &str = "clawhost.db";
-pub(crate) const OPENCLAW_ARCHIVE: &str = "openclaw.tar.gz";
-pub(crate) const OPENCLAW_CONFIG: &str = "openclaw.json";
-pub(crate) const CLAWHOST_CONFIG: &str = "clawhost.toml";
-pub(crate) const SECRET_KEY: &str = "secret.key";
+pub(crate) use archive::{
+    ArchiveError, CLAWHOST_CONFIG, DATABASE, Manifest, OPENCLAW_ARCHIVE, OPENCLAW_CONFIG,
+    SECRET_KEY,
+};
 
 const FILE_PREFIX: &str = "clawhost-backup-";
 const PLAIN_SUFFIX: &str = ".tar.zst";
@@ -89,6 +87,16 @@ pub(crate) fn io_error(what: impl std::fmt::Display) -> impl FnOnce(std::io::Err
         what,
         reason: e.to_string(),
     }
+}
+
+/// Creates `path` as a new directory only its owner may enter.
+pub(crate) fn private_dir(path: &Path) -> Result<PathBuf, BackupError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(path)
+        .map_err(io_error(path.display()))?;
+    Ok(path.to_path_buf())
 }
 
 /// A passphrase as given (a file's first line, a form's field): long enough, not too long.
@@ -240,16 +248,46 @@ pub(crate) fn kept_path(dir: &Path, id: &str) -> Result<PathBuf, BackupError> {
     Ok(path)
 }
 
+/// A process group that is killed when dropped, unless it finished.
+struct ProcessGroup(u32);
+
+impl ProcessGroup {
+    fn finished(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.0) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
 /// Runs `openclaw <args>` and reads its one JSON answer; on failure, its last lines say why.
 async fn openclaw_json(
     tool: &Tool,
     args: &[&std::ffi::OsStr],
     what: &str,
 ) -> Result<serde_json::Value, BackupError> {
-    let output = tokio::time::timeout(OPENCLAW_TIMEOUT, tool.command(args).output())
+    let child = tool
+        .command(args)
+        .spawn()
+        .map_err(|e| BackupError::OpenClaw(format!("cannot run OpenClaw for {what}: {e}")))?;
+    // OpenClaw runs in a process group of its own: all of it goes when this ends early (a
+    // time-out, a shutdown), not only its first process.
+    let group = child.id().map(ProcessGroup);
+    let output = tokio::time::timeout(OPENCLAW_TIMEOUT, child.wait_with_output())
         .await
         .map_err(|_| BackupError::OpenClaw(format!("{what} took longer than 10 minutes")))?
-        .map_err(|e| BackupError::OpenClaw(format!("cannot run OpenClaw for {what}: {e}")))?;
+        .map_err(|e| BackupError::OpenClaw(format!("OpenClaw's {what} failed: {e}")))?;
+    if let Some(group) = group {
+        group.finished();
+    }
     let stdout = String::from_utf8_lossy(&output.stdout);
     let answer: Option<serde_json::Value> = serde_json::from_str(stdout.trim()).ok();
     match answer {

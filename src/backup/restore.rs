@@ -6,50 +6,29 @@
 //! 2. [`stage`] (the gateway stopped): OpenClaw's state restored by `openclaw backup restore`
 //!    into the staging directory, the database prepared there (no old session signs in, the
 //!    provider key sealed under this instance's key or asked for again).
-//! 3. [`commit`]: the instance as it was is kept in `<data_dir>/before-restore-<time>`, a
-//!    journal is written, and the new state and database take their place. A journal found
-//!    at the next start ([`recover`]) finishes the moves, each of which can be done again, so
-//!    a crash at any moment leaves the old instance (no journal yet) or the new one.
+//! 3. [`super::commit`]: put in place, so that a crash at any moment leaves the old instance
+//!    or the new one.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use age::secrecy::SecretString;
-use serde::{Deserialize, Serialize};
 
 use super::archive::{self, Manifest};
+use super::commit::{Checked, STAGING_PREFIX, STATE};
 use super::{
     BackupError, DATABASE, Instance, OPENCLAW_ARCHIVE, SECRET_KEY, io_error, openclaw_json,
 };
 use crate::clock::now_ms;
+use crate::crypto::{hex, random_bytes};
 use crate::gateway::launch::Tool;
 use crate::gateway::provider_key;
 use crate::secrets::SecretBox;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{self, DatabaseCopy, EventKind, NewEvent, Restored, SharedStore, Store};
+use crate::store::{self, EventKind, NewEvent, Restored, Store};
 
-const JOURNAL: &str = "restore-journal.json";
-const BEFORE_PREFIX: &str = "before-restore-";
-/// Earlier instances kept after a restore; older ones go.
-const BEFORE_KEPT: usize = 3;
-const STATE: &str = "openclaw";
 /// Where OpenClaw's restore writes, inside the staging directory.
 const EXTRACTED: &str = "extracted";
-
-/// A backup unpacked and checked, waiting in its staging directory.
-pub(crate) struct Checked {
-    staging: PathBuf,
-    pub(crate) manifest: Manifest,
-    /// What the owner should know before going on (older WhatsApp keys, another version).
-    pub(crate) warnings: Vec<String>,
-}
-
-impl Checked {
-    /// Drops the staging directory (the restore is not going on).
-    pub(crate) fn discard(self) {
-        let _ = std::fs::remove_dir_all(&self.staging);
-    }
-}
 
 /// Step 1: checks everything that can be checked without changing anything.
 pub(crate) async fn check(
@@ -59,7 +38,11 @@ pub(crate) async fn check(
     passphrase: Option<SecretString>,
     progress: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<Checked, BackupError> {
-    let staging = super::make::new_staging(instance)?;
+    same_device(instance)?;
+    // In the data directory itself: the moves that put it in place are renames on one
+    // file system (`<data_dir>/backups` may be a mount of another disk).
+    let name = format!("{STAGING_PREFIX}{}", hex(&random_bytes::<6>()));
+    let staging = super::private_dir(&instance.data_dir.join(name))?;
     match check_into(instance, tool, file, passphrase, &staging, progress).await {
         Ok((manifest, warnings)) => Ok(Checked {
             staging,
@@ -113,6 +96,21 @@ async fn check_into(
     }
     let warnings = warnings(instance, tool, &manifest);
     Ok((manifest, warnings))
+}
+
+/// OpenClaw's state directory must be on the data directory's file system, or the restored
+/// one could not be renamed into its place.
+fn same_device(instance: &Instance) -> Result<(), BackupError> {
+    use std::os::unix::fs::MetadataExt;
+    let device = |path: &Path| std::fs::metadata(path).ok().map(|m| m.dev());
+    match (device(&instance.data_dir), device(&instance.state_dir)) {
+        (Some(data), Some(state)) if data != state => Err(BackupError::Refused(format!(
+            "{} is on another file system than {}, so a restored state cannot replace it in one step; make it a plain directory of the data directory",
+            instance.state_dir.display(),
+            instance.data_dir.display()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn warnings(instance: &Instance, tool: Option<&Tool>, manifest: &Manifest) -> Vec<String> {
@@ -317,8 +315,13 @@ fn state_asset(target: &Path, answer: &serde_json::Value) -> Result<PathBuf, Bac
         .and_then(|a| a["archivePath"].as_str())
         .ok_or_else(|| unexpected("has no state directory"))?;
     let path = target.join(safe_relative(asset)?);
-    if !path.is_dir() {
-        return Err(unexpected("left no state directory"));
+    // The directory itself, never a link to one elsewhere.
+    let plain_dir = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_dir())
+        && std::fs::canonicalize(&path).is_ok_and(|real| {
+            std::fs::canonicalize(target).is_ok_and(|target| real.starts_with(target))
+        });
+    if !plain_dir {
+        return Err(unexpected("left no state directory of its own"));
     }
     Ok(path)
 }
@@ -338,223 +341,12 @@ fn safe_relative(path: &str) -> Result<&Path, BackupError> {
     }
 }
 
-/// What a restore in progress has to finish, kept in `<data_dir>/restore-journal.json`.
-#[derive(Debug, Serialize, Deserialize)]
-struct Journal {
-    /// The staging directory, relative to the data directory.
-    staging: String,
-    /// Where the instance as it was goes, relative to the data directory.
-    before: String,
-}
-
-/// Step 3: the checked and staged backup becomes the instance. Returns where the instance as
-/// it was is kept.
-pub(crate) async fn commit(
-    instance: &Instance,
-    checked: Checked,
-    progress: &(dyn Fn(&str) + Send + Sync),
-) -> Result<PathBuf, BackupError> {
-    progress("Putting the restored state in place");
-    let data_dir = &instance.data_dir;
-    let stamp = super::file_name(now_ms(), false);
-    let before_name = format!(
-        "{BEFORE_PREFIX}{}",
-        stamp
-            .trim_start_matches("clawhost-backup-")
-            .trim_end_matches(".tar.zst")
-    );
-    let before = data_dir.join(&before_name);
-    std::fs::create_dir(&before).map_err(io_error(before.display()))?;
-    {
-        let copy = before.join(DATABASE);
-        store::run(&instance.store, move |s| {
-            s.copy(DatabaseCopy::SnapshotInto(&copy))
-        })
-        .await?;
-    }
-    let staging = checked
-        .staging
-        .strip_prefix(data_dir)
-        .map_err(|_| {
-            BackupError::Refused("the staging directory is outside the data directory".into())
-        })?
-        .display()
-        .to_string();
-    let journal = Journal {
-        staging,
-        before: before_name,
-    };
-    let bytes = serde_json::to_vec(&journal)
-        .map_err(std::io::Error::other)
-        .map_err(io_error(JOURNAL))?;
-    crate::fsutil::write_atomic(&data_dir.join(JOURNAL), &bytes).map_err(io_error(JOURNAL))?;
-    finish(data_dir, &journal, Some(&instance.store)).await?;
-    forget_old_befores(data_dir);
-    Ok(before)
-}
-
-/// The moves a journal asks for, each of which can be done again; then the journal and the
-/// staging directory go.
-async fn finish(
-    data_dir: &Path,
-    journal: &Journal,
-    live: Option<&SharedStore>,
-) -> Result<(), BackupError> {
-    let staging = data_dir.join(checked_relative(&journal.staging, "backups/.staging-")?);
-    let before = data_dir.join(checked_relative(&journal.before, BEFORE_PREFIX)?);
-    move_into_place(
-        &data_dir.join(STATE),
-        &staging.join(STATE),
-        &before.join(STATE),
-    )?;
-    let database = staging.join(DATABASE);
-    if database.is_file() {
-        if let Some(store) = live {
-            let database = database.clone();
-            store::run(store, move |s| s.copy(DatabaseCopy::ReplaceWith(&database))).await?;
-        } else {
-            // At start, before the server opens the database: nobody else has it open.
-            let live = data_dir.join(DATABASE);
-            SqliteStore::open(&live)?.copy(DatabaseCopy::ReplaceWith(&database))?;
-        }
-    }
-    std::fs::remove_file(data_dir.join(JOURNAL)).map_err(io_error(JOURNAL))?;
-    sync_dir(data_dir);
-    let _ = std::fs::remove_dir_all(&staging);
-    Ok(())
-}
-
-fn checked_relative<'a>(path: &'a str, prefix: &str) -> Result<&'a Path, BackupError> {
-    if path.starts_with(prefix) && !path.contains("..") {
-        Ok(Path::new(path))
-    } else {
-        Err(BackupError::Refused(format!(
-            "{JOURNAL} names {path}, which is not a restore's; move it away and start again"
-        )))
-    }
-}
-
-/// `current` goes to `before`, then `staged` to `current`; done again after a crash, it
-/// carries on where it stopped.
-fn move_into_place(current: &Path, staged: &Path, before: &Path) -> Result<(), BackupError> {
-    if !staged.exists() {
-        return Ok(());
-    }
-    if current.exists() {
-        let keep = if before.exists() {
-            before.with_extension("after")
-        } else {
-            before.to_path_buf()
-        };
-        std::fs::rename(current, &keep).map_err(io_error(current.display()))?;
-    }
-    std::fs::rename(staged, current).map_err(io_error(staged.display()))?;
-    if let Some(parent) = current.parent() {
-        sync_dir(parent);
-    }
-    Ok(())
-}
-
-fn sync_dir(dir: &Path) {
-    if let Ok(dir) = std::fs::File::open(dir) {
-        let _ = dir.sync_all();
-    }
-}
-
-/// At start, before the database opens: finishes a restore a crash interrupted, and removes
-/// what unfinished backups and checks left. Returns what it did, for the log.
-pub(crate) async fn recover(data_dir: &Path) -> Result<Option<String>, BackupError> {
-    let journal_file = data_dir.join(JOURNAL);
-    let done = match std::fs::read(&journal_file) {
-        Ok(bytes) => {
-            let journal: Journal = serde_json::from_slice(&bytes).map_err(|_| {
-                BackupError::Refused(format!(
-                    "{} is unreadable; move it away to keep the instance as it was before the restore",
-                    journal_file.display()
-                ))
-            })?;
-            finish(data_dir, &journal, None).await?;
-            Some(format!(
-                "finished a restore that was interrupted; the instance as it was is in {}",
-                data_dir.join(&journal.before).display()
-            ))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io_error(journal_file.display())(e)),
-    };
-    if let Ok(entries) = std::fs::read_dir(data_dir.join("backups")) {
-        for entry in entries.filter_map(Result::ok) {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with(".staging-") || name.starts_with(".clawhost-backup-") {
-                let _ = std::fs::remove_dir_all(entry.path());
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
-    }
-    Ok(done)
-}
-
-/// Keeps the newest few instances restores replaced.
-fn forget_old_befores(data_dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(data_dir) else {
-        return;
-    };
-    let mut befores: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().starts_with(BEFORE_PREFIX))
-        .map(|e| e.path())
-        .collect();
-    befores.sort();
-    let old = befores.len().saturating_sub(BEFORE_KEPT);
-    for path in &befores[..old] {
-        let _ = std::fs::remove_dir_all(path);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn moves_carry_on_after_a_crash_at_any_point() {
-        let root = tempfile::tempdir().expect("dir");
-        let (current, staged, before) = (
-            root.path().join("openclaw"),
-            root.path().join("staged"),
-            root.path().join("before"),
-        );
-        let reset = || {
-            for dir in [&current, &staged, &before] {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-            std::fs::create_dir(&current).expect("mkdir");
-            std::fs::write(current.join("old"), b"").expect("write");
-            std::fs::create_dir(&staged).expect("mkdir");
-            std::fs::write(staged.join("new"), b"").expect("write");
-        };
-        // Crashed before anything moved, after the first move, after both.
-        for moves_done in 0..=2 {
-            reset();
-            if moves_done >= 1 {
-                std::fs::rename(&current, &before).expect("first move");
-            }
-            if moves_done >= 2 {
-                std::fs::rename(&staged, &current).expect("second move");
-            }
-            move_into_place(&current, &staged, &before).expect("finish");
-            move_into_place(&current, &staged, &before).expect("and again");
-            assert!(current.join("new").is_file(), "after {moves_done} moves");
-            assert!(before.join("old").is_file(), "after {moves_done} moves");
-            assert!(!staged.exists());
-        }
-    }
-
-    #[test]
-    fn a_journal_names_only_restore_directories() {
-        assert!(checked_relative("backups/.staging-ab12", "backups/.staging-").is_ok());
-        assert!(checked_relative("backups/.staging-../../etc", "backups/.staging-").is_err());
-        assert!(checked_relative("/etc", BEFORE_PREFIX).is_err());
+    fn openclaw_may_name_only_paths_inside_its_target() {
         assert!(safe_relative("root/payload/posix/data/openclaw").is_ok());
         assert!(safe_relative("../x").is_err());
         assert!(safe_relative("/abs").is_err());

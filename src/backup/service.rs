@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedMutexGuard, broadcast, watch};
 use tokio::task::JoinHandle;
 
+use super::commit::{self, CommitError};
 use super::make::{self, Output};
 use super::{BackupError, Instance, Kept, Manifest, restore};
 use crate::clock::{now_ms, rfc3339};
@@ -23,6 +24,8 @@ use crate::store::{self, EventKind, NewEvent, Store};
 const DRILL_EVERY: Duration = Duration::from_hours(24 * 7);
 /// With no backup yet, the first scheduled one comes this soon after start at the latest.
 const FIRST_WITHIN: Duration = Duration::from_mins(10);
+/// After a scheduled backup failed, the next try waits this long, doubling up to the schedule.
+const RETRY_AFTER: Duration = Duration::from_mins(1);
 const DRILL_FILE: &str = "drill.json";
 
 /// Which kind of work an event is about.
@@ -65,7 +68,18 @@ pub(crate) struct Backups {
     events: broadcast::Sender<JobEvent>,
     drill: Mutex<Option<Drill>>,
     running: Mutex<Option<Job>>,
+    /// A restore that could not finish: nothing more runs until clawhost starts again.
+    stuck: Mutex<Option<String>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// Says no job runs any more when dropped, however the job ended.
+struct Running<'a>(&'a Backups);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.set_running(None);
+    }
 }
 
 impl Backups {
@@ -81,6 +95,7 @@ impl Backups {
             events: broadcast::Sender::new(64),
             drill: Mutex::new(drill),
             running: Mutex::new(None),
+            stuck: Mutex::new(None),
             tasks: Mutex::new(Vec::new()),
         }
     }
@@ -131,6 +146,7 @@ impl Backups {
         let this = self.clone();
         self.spawn(async move {
             let _guard = guard;
+            let _running = Running(&this);
             this.backup(passphrase, Some(event)).await;
         });
         Ok(())
@@ -148,6 +164,7 @@ impl Backups {
         let (this, id) = (self.clone(), id.to_owned());
         self.spawn(async move {
             let _guard = guard;
+            let _running = Running(&this);
             let started = Instant::now();
             let progress = this.reporter(Job::Restore, started, Some(&id));
             match this.restore(&path, passphrase, &progress).await {
@@ -161,7 +178,6 @@ impl Backups {
                 }),
                 Err(error) => this.failed(Job::Restore, started, Some(id), &error),
             }
-            this.finished();
         });
         Ok(())
     }
@@ -173,57 +189,71 @@ impl Backups {
             return;
         };
         let started = now_ms();
+        let mut retry: Option<(i64, Duration)> = None;
         loop {
             let newest = self
                 .list()
                 .await
                 .ok()
                 .and_then(|kept| kept.first().map(|k| k.made_ms));
-            let due = newest.map_or_else(
+            let mut due = newest.map_or_else(
                 || started.saturating_add(millis(every.min(FIRST_WITHIN))),
                 |newest| newest.saturating_add(millis(every)),
             );
+            if let Some((failed_at, wait)) = retry {
+                due = due.max(failed_at.saturating_add(millis(wait)));
+            }
             let wait = Duration::from_millis(u64::try_from(due - now_ms()).unwrap_or(0));
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
                 _ = stop.changed() => return,
             }
-            let claimed = store::run(&self.instance.store, Store::owner).await;
-            if !matches!(claimed, Ok(Some(_))) {
-                // Nothing to keep before the claim; look again after a while.
-                tokio::select! {
-                    () = tokio::time::sleep(every) => continue,
-                    _ = stop.changed() => return,
-                }
-            }
-            let guard = tokio::select! {
-                guard = self.busy.clone().lock_owned() => guard,
+            // Dropped at shutdown: what a job leaves half done, the next start removes.
+            let made = tokio::select! {
+                made = self.scheduled(every) => made,
                 _ = stop.changed() => return,
             };
-            self.set_running(Some(Job::Backup));
-            let passphrase = match &self.settings.passphrase_file {
-                Some(file) => match super::passphrase_from_file(file) {
-                    Ok(passphrase) => Some(passphrase),
-                    Err(error) => {
-                        self.failed(Job::Backup, Instant::now(), None, &error);
-                        self.finished();
-                        drop(guard);
-                        tokio::select! {
-                            () = tokio::time::sleep(every) => continue,
-                            _ = stop.changed() => return,
-                        }
-                    }
-                },
-                None => None,
+            retry = match (made, retry) {
+                (true, _) => None,
+                (false, None) => Some((now_ms(), RETRY_AFTER.min(every))),
+                (false, Some((_, wait))) => Some((now_ms(), (wait * 2).min(every))),
             };
-            let made = self.backup(passphrase.clone(), None).await;
-            if made.is_some() && self.drill_due() {
-                self.set_running(Some(Job::Drill));
-                self.drill(passphrase).await;
-            }
-            self.finished();
-            drop(guard);
         }
+    }
+
+    /// One scheduled backup (once the instance is claimed) and the drill when it is due.
+    /// Says whether it made one, or had nothing to do.
+    async fn scheduled(&self, every: Duration) -> bool {
+        let claimed = store::run(&self.instance.store, Store::owner).await;
+        if !matches!(claimed, Ok(Some(_))) {
+            // Nothing to keep before the claim.
+            tokio::time::sleep(every.min(FIRST_WITHIN)).await;
+            return true;
+        }
+        if self.stuck().is_some() {
+            return false;
+        }
+        let _guard = self.busy.clone().lock_owned().await;
+        self.set_running(Some(Job::Backup));
+        let _running = Running(self);
+        let passphrase = match &self.settings.passphrase_file {
+            Some(file) => match super::passphrase_from_file(file) {
+                Ok(passphrase) => Some(passphrase),
+                Err(error) => {
+                    self.failed(Job::Backup, Instant::now(), None, &error);
+                    return false;
+                }
+            },
+            None => None,
+        };
+        if self.backup(passphrase.clone(), None).await.is_none() {
+            return false;
+        }
+        if self.drill_due() {
+            self.set_running(Some(Job::Drill));
+            self.drill(passphrase).await;
+        }
+        true
     }
 
     /// Stops every job (a restore cut short finishes at the next start, see
@@ -237,7 +267,17 @@ impl Backups {
         }
     }
 
+    fn stuck(&self) -> Option<String> {
+        self.stuck
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     fn claim(&self, job: Job) -> Result<OwnedMutexGuard<()>, BackupError> {
+        if let Some(why) = self.stuck() {
+            return Err(BackupError::Refused(why));
+        }
         let guard = self
             .busy
             .clone()
@@ -245,10 +285,6 @@ impl Backups {
             .map_err(|_| BackupError::Busy)?;
         self.set_running(Some(job));
         Ok(guard)
-    }
-
-    fn finished(&self) {
-        self.set_running(None);
     }
 
     fn set_running(&self, job: Option<Job>) {
@@ -377,7 +413,7 @@ impl Backups {
             return Err(error);
         }
         let warnings = checked.warnings.clone();
-        match restore::commit(&self.instance, checked, progress).await {
+        match commit::commit(&self.instance, checked, progress).await {
             Ok(_) => {
                 if wanted {
                     progress("Starting the gateway again");
@@ -387,11 +423,21 @@ impl Backups {
                 }
                 Ok(warnings)
             }
-            // The journal stays: the next start finishes the restore. Until then the gateway
-            // stays stopped rather than run on half of it.
-            Err(error) => Err(BackupError::Refused(format!(
-                "{error}; restart clawhost to finish the restore"
-            ))),
+            // Nothing changed: the instance goes on as it was.
+            Err(CommitError::Before(error)) => {
+                let _ = self.gateway.release(wanted).await;
+                Err(error)
+            }
+            // The journal stays, and the next start finishes the restore. Until then the
+            // gateway stays stopped, and no other job runs on half of it.
+            Err(CommitError::After(error)) => {
+                let why = format!(
+                    "A restore could not finish ({error}); restart clawhost, which finishes it."
+                );
+                *self.stuck.lock().unwrap_or_else(PoisonError::into_inner) = Some(why.clone());
+                tracing::error!("{why}");
+                Err(BackupError::Refused(why))
+            }
         }
     }
 
@@ -404,7 +450,7 @@ impl Backups {
                 )
                 .map_or(true, |at| {
                     let age = time::OffsetDateTime::now_utc() - at;
-                    age >= time::Duration::try_from(DRILL_EVERY.min(self.every()))
+                    age >= time::Duration::try_from(DRILL_EVERY.max(self.every()))
                         .unwrap_or(time::Duration::ZERO)
                 })
         })

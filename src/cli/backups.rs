@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::backup::make::{self, Output};
-use crate::backup::{self, Instance, restore};
+use crate::backup::{self, Instance, commit, restore};
 use crate::config::Config;
 use crate::gateway::launch::{Tool, gateway_home};
 use crate::gateway::paths::Paths;
@@ -101,7 +101,7 @@ pub(super) fn restore(
         )
     })?;
     runtime.block_on(async {
-        if let Some(done) = restore::recover(&config.data_dir).await? {
+        if let Some(done) = commit::recover(&config.data_dir).await? {
             println!("{done}");
         }
         let store = open_store()?;
@@ -122,7 +122,7 @@ pub(super) fn restore(
             checked.discard();
             return Err(error.into());
         }
-        let before = restore::commit(&instance, checked, &say).await?;
+        let before = commit::commit(&instance, checked, &say).await?;
         println!(
             "Restored. Every session ended; sign in with the password of the backup's owner. The instance as it was is in {}",
             before.display()

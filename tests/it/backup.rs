@@ -677,3 +677,158 @@ async fn a_running_assistant_restores_on_a_fresh_instance() {
     assert_eq!(befores.len(), 1);
     assert!(befores[0].path().join("openclaw/openclaw.json").is_file());
 }
+
+/// An instance whose database and OpenClaw state both say `word` (the model's name, and a
+/// file), stopped, in `<data>/data`.
+async fn instance_saying(word: &str) -> TempDir {
+    let server = TestServer::start();
+    let owner = server.claimed().await;
+    let saved = owner
+        .put(
+            "/api/gateway/settings",
+            &json!({"provider": "openai-compatible", "api_key": "sk-kill-test",
+                    "base_url": "http://127.0.0.1:9/v1", "model": word}),
+        )
+        .await;
+    assert_eq!(saved.status(), 200);
+    let state = server.data_dir().join("openclaw");
+    std::fs::create_dir_all(&state).expect("mkdir");
+    std::fs::write(state.join("openclaw.json"), "{}").expect("write");
+    std::fs::write(state.join("marker.txt"), word).expect("write");
+    server.into_data()
+}
+
+/// Ends every process still working in `dir` (OpenClaw's restore, left running when the
+/// clawhost that started it was killed).
+fn kill_processes_in(dir: &Path) {
+    let needle = dir.to_string_lossy().into_owned();
+    for entry in std::fs::read_dir("/proc")
+        .expect("proc")
+        .filter_map(Result::ok)
+    {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(&needle) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for file in crate::harness::files_under(from) {
+        let target = to.join(file.strip_prefix(from).expect("inside"));
+        std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(&file, &target).expect("copy");
+    }
+}
+
+/// A restore killed (SIGKILL) at each of its steps, and at moments within the last one,
+/// leaves the old instance or the new one, never a mix, once clawhost starts again.
+#[tokio::test]
+async fn a_restore_killed_at_any_moment_leaves_the_old_instance_or_the_new() {
+    let new = instance_saying("new").await;
+    let made = cli(&new.path().join("data"), &["backup"], true);
+    assert!(made.status.success(), "{}", text(&made));
+    let file = PathBuf::from(last_line(&made.stdout));
+    let old = instance_saying("old").await;
+
+    let steps = [
+        ("Checking every part", 0),
+        ("OpenClaw is checking", 0),
+        ("OpenClaw is restoring", 0),
+        ("OpenClaw is restoring", 300),
+        ("Preparing the restored database", 0),
+        ("Putting the restored state in place", 0),
+        ("Putting the restored state in place", 2),
+        ("Putting the restored state in place", 5),
+        ("Putting the restored state in place", 10),
+        ("Putting the restored state in place", 20),
+        ("Putting the restored state in place", 40),
+        ("never printed: the restore runs to its end", 0),
+    ];
+    let mut outcomes = Vec::new();
+    for (step, delay_ms) in steps {
+        let work = TempDir::new().expect("dir");
+        copy_tree(old.path(), work.path());
+        let dir = work.path().join("data");
+        let mut command = clawhost();
+        command
+            .args(["restore", file.to_str().expect("utf-8"), "--data-dir"])
+            .arg(&dir)
+            .env("HOME", work.path())
+            .env("CLAWHOST_RUNTIME_DIR", openclaw_runtime())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        let mut child = command.spawn().expect("restore");
+        let stdout = child.stdout.take().expect("stdout");
+        let (lines, seen) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = lines.send(line);
+            }
+        });
+        let mut killed_after = None;
+        while let Ok(line) = seen.recv_timeout(Duration::from_mins(2)) {
+            if line.starts_with(step) {
+                std::thread::sleep(Duration::from_millis(delay_ms));
+                let _ = child.kill();
+                killed_after = Some(line);
+                break;
+            }
+        }
+        let status = child.wait().expect("wait");
+        kill_processes_in(work.path());
+
+        // Started again (which finishes or drops what was under way): one instance or the
+        // other, whole.
+        let server = TestServer::start_in(work, Options::default());
+        let owner = server.login().await;
+        let model = owner.json("/api/gateway/settings").await["model"]
+            .as_str()
+            .expect("model")
+            .to_owned();
+        let marker = std::fs::read_to_string(server.data_dir().join("openclaw/marker.txt"))
+            .expect("the state directory is whole");
+        assert_eq!(
+            model, marker,
+            "killed at {step:?} + {delay_ms} ms: the database says {model}, the state {marker}"
+        );
+        let left: Vec<String> = std::fs::read_dir(server.data_dir().join("backups"))
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(
+            left.iter().all(|name| !name.starts_with('.')),
+            "staging left behind: {left:?}"
+        );
+        assert!(!server.data_dir().join("restore-journal.json").exists());
+        if killed_after.is_none() {
+            assert!(status.success(), "the restore that ran to its end failed");
+            assert_eq!(model, "new");
+        }
+        outcomes.push(format!("{step} + {delay_ms} ms: {model}"));
+    }
+    // Killed early it is the old one, at the end the new one: both happened.
+    assert!(
+        outcomes.first().is_some_and(|o| o.ends_with("old")),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.last().is_some_and(|o| o.ends_with("new")),
+        "{outcomes:?}"
+    );
+    eprintln!("restore killed at each step: {outcomes:#?}");
+}
