@@ -296,5 +296,12 @@ fn open_store_for_cli(config: &Config) -> anyhow::Result<SqliteStore> {
         );
     }
     fsutil::ensure_private_dir(dir)?;
+    // What it would change now, the unfinished restore would undo when it is finished.
+    if crate::backup::commit::unfinished(dir) {
+        anyhow::bail!(
+            "a restore in {} is not finished yet: start clawhost (or run 'clawhost restore' again), which finishes it first",
+            dir.display()
+        );
+    }
     Ok(SqliteStore::open(&config.database_path())?)
 }

@@ -206,6 +206,11 @@ fn sync_dir(dir: &Path) {
     }
 }
 
+/// Whether a restore waits to be finished (by the next start, or `clawhost restore`).
+pub(crate) fn unfinished(data_dir: &Path) -> bool {
+    data_dir.join(JOURNAL).exists()
+}
+
 /// At start, before the database opens: finishes a restore a crash interrupted, and removes
 /// what unfinished backups and checks left. Returns what it did, for the log.
 pub(crate) async fn recover(data_dir: &Path) -> Result<Option<String>, BackupError> {

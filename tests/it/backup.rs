@@ -787,6 +787,15 @@ async fn a_restore_killed_at_any_moment_leaves_the_old_instance_or_the_new() {
         }
         let status = child.wait().expect("wait");
         kill_processes_in(work.path());
+        if dir.join("restore-journal.json").exists() {
+            // What the shell would change now, the unfinished restore would undo: refused.
+            let reset = cli(&dir, &["owner", "reset"], false);
+            assert!(
+                !reset.status.success(),
+                "owner reset under an unfinished restore"
+            );
+            assert!(text(&reset).contains("not finished"), "{}", text(&reset));
+        }
 
         // Started again (which finishes or drops what was under way): one instance or the
         // other, whole.
