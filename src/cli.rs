@@ -11,6 +11,7 @@ use crate::store::SharedStore;
 use crate::store::sqlite::SqliteStore;
 
 mod backups;
+mod update;
 use crate::{auth, fsutil, logging, server};
 
 #[derive(Parser)]
@@ -95,6 +96,14 @@ enum Command {
         /// The file holding the passphrase of an encrypted backup.
         #[arg(long, value_name = "F")]
         passphrase_file: Option<PathBuf>,
+    },
+    /// Update OpenClaw (clawhost stopped): installed beside the current one, checked, backed
+    /// up, switched, and rolled back if it does not come up healthy.
+    UpdateOpenclaw {
+        #[command(flatten)]
+        common: DataDirArgs,
+        /// The OpenClaw release, e.g. 2026.9.6.
+        version: String,
     },
     /// Print the version.
     Version,
@@ -256,6 +265,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 &file,
                 passphrase_file.as_deref(),
             )
+        }
+        Command::UpdateOpenclaw { common, version } => {
+            let config = load(&common, None, None)?;
+            let open =
+                || -> anyhow::Result<SharedStore> { Ok(Arc::new(open_store_for_cli(&config)?)) };
+            update::update_openclaw(&server_runtime()?, &config, open, &version)
         }
         Command::Owner {
             command: OwnerCommand::Reset { common },

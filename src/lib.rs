@@ -46,6 +46,7 @@ mod state;
 mod store;
 mod tls;
 mod ui;
+mod update;
 mod validation;
 mod web;
 
@@ -274,10 +275,11 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
         logs: GatewayLogs::default(),
     })
     .await?;
-    let backups = backups_for(&config, &gateway, &store, &sealer);
+    let (backups, updater) = backups_and_updates(&config, &gateway, &store, &sealer);
     let header_timeout = config.header_timeout;
     let state = AppState::new(state::Inner {
         backups: backups.clone(),
+        updater: updater.clone(),
         oidc,
         passkeys,
         exchange,
@@ -301,7 +303,7 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
     });
 
     let (stop_tasks, tasks_stopped) = tokio::sync::watch::channel(false);
-    let schedule = tokio::spawn(backups.clone().run_schedule(tasks_stopped.clone()));
+    backups.start_schedule(tasks_stopped.clone());
     let watcher = {
         let state = state.clone();
         tokio::spawn(async move { state.auth.watch(tasks_stopped).await })
@@ -328,9 +330,7 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
         redirects.stop().await;
     }
     let _ = stop_tasks.send(true);
-    if let Err(error) = schedule.await {
-        tracing::warn!(%error, "the backup schedule ended badly");
-    }
+    updater.shut_down().await;
     backups.shut_down().await;
     gateway.shut_down().await;
     watcher.await?;
@@ -349,12 +349,13 @@ async fn open_instance(config: &Config) -> anyhow::Result<nix::fcntl::Flock<std:
     Ok(lock)
 }
 
-fn backups_for(
+/// What keeps the assistant safe: backups, and updates that take one first.
+fn backups_and_updates(
     config: &Config,
     gateway: &Arc<Gateway>,
     store: &SharedStore,
     sealer: &Arc<SecretBox>,
-) -> Arc<backup::service::Backups> {
+) -> (Arc<backup::service::Backups>, Arc<update::Updater>) {
     let instance = backup::Instance {
         data_dir: config.data_dir.clone(),
         state_dir: gateway.paths().state_dir(),
@@ -363,11 +364,19 @@ fn backups_for(
         store: store.clone(),
         sealer: sealer.clone(),
     };
-    Arc::new(backup::service::Backups::new(
+    let backups = Arc::new(backup::service::Backups::new(
         instance,
         gateway.clone(),
         config.backup.clone(),
-    ))
+    ));
+    let updater = Arc::new(update::Updater::new(
+        gateway.clone(),
+        backups.clone(),
+        store.clone(),
+        config.runtime_dir.clone(),
+        config.data_dir.clone(),
+    ));
+    (backups, updater)
 }
 
 /// Every way the owner signs in, as configured.

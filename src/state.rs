@@ -18,6 +18,7 @@ use crate::gateway::supervisor::Gateway;
 use crate::proxy::service::Proxy;
 use crate::secrets::SecretBox;
 use crate::store::{SharedStore, StoreError};
+use crate::update::Updater;
 use crate::web::cookie::SessionCookie;
 use crate::web::slots::SessionSlots;
 
@@ -27,6 +28,7 @@ pub(crate) struct AppState(Arc<Inner>);
 pub(crate) struct Inner {
     pub(crate) config: Config,
     pub(crate) backups: Arc<Backups>,
+    pub(crate) updater: Arc<Updater>,
     pub(crate) public_url: PublicUrl,
     pub(crate) cookie: SessionCookie,
     pub(crate) auth: Auth,

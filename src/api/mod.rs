@@ -14,6 +14,7 @@ mod oidc;
 mod passkeys;
 mod status;
 mod tls;
+mod updates;
 
 use axum::Json;
 use axum::Router;
@@ -58,6 +59,7 @@ pub(crate) fn routes() -> (Router<AppState>, Document) {
         .merge(channels::routes())
         .merge(tls::routes())
         .merge(backups::routes())
+        .merge(updates::routes())
         .split_for_parts();
     conventions(&mut document);
     let json = document.to_pretty_json().unwrap_or_default();
@@ -175,7 +177,7 @@ mod tests {
                 assert_eq!(operation.security.is_none(), public, "{path}");
             }
         }
-        assert_eq!(operations, 54);
+        assert_eq!(operations, 57);
     }
 
     /// utoipa takes only literals for bounds and patterns; these are the constants the

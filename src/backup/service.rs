@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use super::commit::{self, CommitError};
 use super::make::{self, Output};
-use super::{BackupError, Instance, Kept, Manifest, restore};
+use super::{BackupError, Instance, Kept, restore};
 use crate::clock::{now_ms, rfc3339};
 use crate::config::BackupConfig;
 use crate::gateway::launch::Tool;
@@ -147,7 +147,7 @@ impl Backups {
         self.spawn(async move {
             let _guard = guard;
             let _running = Running(&this);
-            this.backup(passphrase, Some(event)).await;
+            let _ = this.backup(passphrase, event).await;
         });
         Ok(())
     }
@@ -182,9 +182,14 @@ impl Backups {
         Ok(())
     }
 
+    /// Starts the schedule, which runs until `stop` (or [`Self::shut_down`]).
+    pub(crate) fn start_schedule(self: &Arc<Self>, stop: watch::Receiver<bool>) {
+        self.spawn(self.clone().run_schedule(stop));
+    }
+
     /// Runs the schedule until `stop`: a backup every `backup.schedule` after the newest,
     /// the oldest beyond `backup.keep` removed, and the drill when it is due.
-    pub(crate) async fn run_schedule(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+    async fn run_schedule(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let Some(every) = self.settings.schedule.0 else {
             return;
         };
@@ -246,7 +251,14 @@ impl Backups {
             },
             None => None,
         };
-        if self.backup(passphrase.clone(), None).await.is_none() {
+        let event = NewEvent {
+            at: now_ms(),
+            kind: EventKind::BackupCreated,
+            ip: None,
+            user_agent: None,
+            detail: Some("scheduled".into()),
+        };
+        if self.backup(passphrase.clone(), event).await.is_err() {
             return false;
         }
         if self.drill_due() {
@@ -256,8 +268,8 @@ impl Backups {
         true
     }
 
-    /// Stops every job (a restore cut short finishes at the next start, see
-    /// [`restore::recover`]).
+    /// Stops the schedule and every job (a restore cut short finishes at the next start, see
+    /// [`super::commit::recover`]).
     pub(crate) async fn shut_down(&self) {
         let tasks: Vec<JoinHandle<()>> =
             std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
@@ -336,12 +348,24 @@ impl Backups {
         self.gateway.tool().ok()
     }
 
-    /// One backup into `<data_dir>/backups`, then the retention. Returns what was made.
+    /// A backup now, once any job under way is done: before an update, for one. Returns its
+    /// name.
+    pub(crate) async fn backup_now(&self, event: NewEvent) -> Result<String, BackupError> {
+        if let Some(why) = self.stuck() {
+            return Err(BackupError::Refused(why));
+        }
+        let _guard = self.busy.clone().lock_owned().await;
+        self.set_running(Some(Job::Backup));
+        let _running = Running(self);
+        self.backup(None, event).await
+    }
+
+    /// One backup into `<data_dir>/backups`, then the retention. Returns its name.
     async fn backup(
         &self,
         passphrase: Option<SecretString>,
-        event: Option<NewEvent>,
-    ) -> Option<Manifest> {
+        mut event: NewEvent,
+    ) -> Result<String, BackupError> {
         let started = Instant::now();
         let progress = self.reporter(Job::Backup, started, None);
         let tool = self.tool();
@@ -349,14 +373,8 @@ impl Backups {
         match make::create(&self.instance, tool.as_ref(), output, passphrase, &progress).await {
             Ok(made) => {
                 let id = file_id(&made.path);
-                let mut event = event.unwrap_or_else(|| NewEvent {
-                    at: now_ms(),
-                    kind: EventKind::BackupCreated,
-                    ip: None,
-                    user_agent: None,
-                    detail: None,
-                });
-                event.detail = Some(format!("{id} (scheduled: {})", event.ip.is_none()));
+                let why = event.detail.take().unwrap_or_else(|| "asked for".into());
+                event.detail = Some(format!("{id} ({why})"));
                 let _ = store::run(&self.instance.store, move |s| s.record_event(&event)).await;
                 self.keep_newest().await;
                 self.send(JobEvent {
@@ -364,14 +382,14 @@ impl Backups {
                     job: Job::Backup,
                     detail: format!("Backed up: {id} ({} bytes)", made.size),
                     elapsed_ms: elapsed(started),
-                    id: Some(id),
+                    id: Some(id.clone()),
                     warnings: Vec::new(),
                 });
-                Some(made.manifest)
+                Ok(id)
             }
             Err(error) => {
                 self.failed(Job::Backup, started, None, &error);
-                None
+                Err(error)
             }
         }
     }

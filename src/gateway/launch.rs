@@ -313,6 +313,22 @@ impl Tool {
         })
     }
 
+    /// The runtime in `dir` (one staged for an update), as it would run here.
+    pub(crate) fn at(
+        dir: &Path,
+        paths: &Paths,
+        home: &Path,
+    ) -> Result<Self, runtime::RuntimeError> {
+        let (launcher, manifest) = runtime::launcher_in(dir)?;
+        let env = plain_env(&launcher, home, paths);
+        Ok(Self {
+            launcher,
+            env,
+            state_dir: paths.state_dir(),
+            version: Some(manifest.openclaw_version),
+        })
+    }
+
     /// `openclaw <args>`, in its own process group, killed if dropped; output piped.
     pub(crate) fn command(&self, args: &[&std::ffi::OsStr]) -> Command {
         let (program, lead) = self.launcher.program();

@@ -17,6 +17,8 @@ use crate::config::NODE_VERSION;
 use crate::crypto::{hex, random_bytes};
 
 const MANIFEST: &str = "runtime.json";
+/// The runtime an update replaced, kept to go back to.
+const PREVIOUS: &str = "previous";
 
 /// How to run `openclaw …`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,17 +98,89 @@ pub(crate) fn locate(
         }
         return Ok((Launcher::Command(command.to_path_buf()), None));
     }
-    let current = runtime_dir.join("current");
-    let manifest: Manifest = std::fs::read(current.join(MANIFEST))
+    let (launcher, manifest) = launcher_in(&runtime_dir.join("current"))?;
+    Ok((launcher, Some(manifest)))
+}
+
+/// The runtime installed in `dir` (`current`, `previous`, or one staged for an update).
+pub(crate) fn launcher_in(dir: &Path) -> Result<(Launcher, Manifest), RuntimeError> {
+    let manifest: Manifest = std::fs::read(dir.join(MANIFEST))
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .ok_or(RuntimeError::NotInstalled)?;
-    let node = node_binary(&current.join("node"))?;
-    let script = current.join("openclaw/node_modules/openclaw/openclaw.mjs");
+    let node = node_binary(&dir.join("node"))?;
+    let script = dir.join("openclaw/node_modules/openclaw/openclaw.mjs");
     if !node.is_file() || !script.is_file() {
         return Err(RuntimeError::NotInstalled);
     }
-    Ok((Launcher::Installed { node, script }, Some(manifest)))
+    Ok((Launcher::Installed { node, script }, manifest))
+}
+
+/// The runtime kept by the last update, to go back to.
+pub(crate) fn previous(runtime_dir: &Path) -> Option<Manifest> {
+    launcher_in(&runtime_dir.join(PREVIOUS))
+        .ok()
+        .map(|(_, m)| m)
+}
+
+/// Builds Node and `openclaw@version` beside `current`, which keeps running: where it is.
+pub(crate) async fn stage(
+    runtime_dir: &Path,
+    version: &str,
+    progress: &(dyn Fn(String) + Send + Sync),
+) -> Result<(PathBuf, Manifest), RuntimeError> {
+    let npm = find_npm().ok_or(RuntimeError::NoNpm)?;
+    let node_package = node_package()?;
+    crate::fsutil::ensure_private_dir(runtime_dir).map_err(|e| RuntimeError::Io {
+        path: runtime_dir.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let staging = runtime_dir.join(format!(".staging-{}", hex(&random_bytes::<6>())));
+    match build(&npm, node_package, &staging, version, progress).await {
+        Ok(manifest) => Ok((staging, manifest)),
+        Err(error) => {
+            let _ = tokio::fs::remove_dir_all(&staging).await;
+            Err(error)
+        }
+    }
+}
+
+/// The staged runtime becomes `current`; the one it replaces is kept as `previous` (and the
+/// one kept before goes).
+pub(crate) async fn promote(runtime_dir: &Path, staged: &Path) -> Result<(), RuntimeError> {
+    let (current, previous) = (runtime_dir.join("current"), runtime_dir.join(PREVIOUS));
+    if tokio::fs::try_exists(&previous).await.unwrap_or(false) {
+        let gone = runtime_dir.join(format!(".retired-{}", hex(&random_bytes::<6>())));
+        tokio::fs::rename(&previous, &gone)
+            .await
+            .map_err(io(&previous))?;
+        let _ = tokio::fs::remove_dir_all(&gone).await;
+    }
+    tokio::fs::rename(&current, &previous)
+        .await
+        .map_err(io(&current))?;
+    if let Err(error) = tokio::fs::rename(staged, &current).await {
+        let _ = tokio::fs::rename(&previous, &current).await;
+        return Err(io(staged)(error));
+    }
+    Ok(())
+}
+
+/// `current` and `previous` change places: back to the runtime before the last update (and
+/// forward again, the next time).
+pub(crate) async fn swap_with_previous(runtime_dir: &Path) -> Result<(), RuntimeError> {
+    let (current, previous) = (runtime_dir.join("current"), runtime_dir.join(PREVIOUS));
+    let aside = runtime_dir.join(format!(".swapping-{}", hex(&random_bytes::<6>())));
+    tokio::fs::rename(&current, &aside)
+        .await
+        .map_err(io(&current))?;
+    if let Err(error) = tokio::fs::rename(&previous, &current).await {
+        let _ = tokio::fs::rename(&aside, &current).await;
+        return Err(io(&previous)(error));
+    }
+    tokio::fs::rename(&aside, &previous)
+        .await
+        .map_err(io(&aside))
 }
 
 /// What is installed, for the owner: the runtime's manifest, or for a configured command the

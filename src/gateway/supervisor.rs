@@ -148,6 +148,30 @@ impl Gateway {
         self.ask(|reply| Command::Release { start, reply }).await
     }
 
+    /// Reports a step of work done around the gateway (an update) on its progress stream,
+    /// and in its log.
+    pub(crate) fn report(
+        &self,
+        phase: &'static str,
+        started: Instant,
+        timeout: Duration,
+        detail: &str,
+    ) {
+        self.ctx.note(detail);
+        self.ctx.progress(phase, started, timeout, detail);
+    }
+
+    /// The gateway's home and file locations, for a runtime other than the current one.
+    pub(crate) fn tool_at(&self, dir: &std::path::Path) -> Result<Tool, runtime::RuntimeError> {
+        let launch = &self.ctx.launch;
+        Tool::at(dir, &launch.paths, &launch.home)
+    }
+
+    /// How long a start may take to be ready.
+    pub(crate) fn ready_timeout(&self) -> Duration {
+        self.ctx.launch.config.ready_timeout
+    }
+
     /// `openclaw …` for a one-off command on the gateway's state (a backup, a restore).
     pub(crate) fn tool(&self) -> Result<Tool, runtime::RuntimeError> {
         let launch = &self.ctx.launch;

@@ -207,6 +207,10 @@ pub(crate) enum EventKind {
     BackupCreated,
     BackupDownloaded,
     BackupRestored,
+    OpenclawUpdated,
+    OpenclawUpdateRefused,
+    OpenclawRolledBack,
+    OpenclawSwitchedBack,
 }
 
 impl EventKind {
@@ -242,6 +246,10 @@ impl EventKind {
             Self::BackupCreated => "backup_created",
             Self::BackupDownloaded => "backup_downloaded",
             Self::BackupRestored => "backup_restored",
+            Self::OpenclawUpdated => "openclaw_updated",
+            Self::OpenclawUpdateRefused => "openclaw_update_refused",
+            Self::OpenclawRolledBack => "openclaw_rolled_back",
+            Self::OpenclawSwitchedBack => "openclaw_switched_back",
         }
     }
 }

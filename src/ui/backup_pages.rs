@@ -92,19 +92,6 @@ pub(super) async fn backup_card(state: &AppState) -> Result<BackupCard, ApiError
     })
 }
 
-/// What the settings page says after a backup form. Only these words are ever shown: the
-/// query names one of them, it never carries text.
-pub(super) fn backup_done_message(done: Option<&str>) -> Option<&'static str> {
-    match done? {
-        "started" => Some("Backing up… the list below shows the new backup when it is done."),
-        "restoring" => Some(
-            "Restoring… the backup is checked first; then the gateway stops, the state is replaced and every session ends: sign in again with the password of the backup's owner.",
-        ),
-        "removed" => Some("The backup was removed."),
-        _ => None,
-    }
-}
-
 fn human_size(bytes: u64) -> String {
     const MIB: u64 = 1024 * 1024;
     if bytes >= MIB {

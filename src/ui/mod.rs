@@ -9,6 +9,7 @@ mod assets;
 mod backup_pages;
 mod exchange_pages;
 mod https_card;
+mod notices;
 mod oidc_pages;
 mod owner_pages;
 mod passkey_pages;
@@ -16,6 +17,7 @@ mod render;
 mod sign_in;
 mod step_up;
 mod to_issuer;
+mod update_card;
 mod whatsapp_page;
 
 use axum::Router;
@@ -30,6 +32,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(exchange_pages::routes())
         .merge(owner_pages::routes())
         .merge(backup_pages::routes())
+        .merge(update_card::routes())
         .merge(whatsapp_page::routes())
         .merge(assets::routes())
 }

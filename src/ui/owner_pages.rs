@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
-use super::backup_pages::{BackupCard, backup_card, backup_done_message};
+use super::backup_pages::{BackupCard, backup_card};
 use super::exchange_pages::{ExchangeCard, exchange_card};
 use super::oidc_pages::{IdentityCard, identity_card};
 use super::passkey_pages::{PasskeyCard, passkey_card};
@@ -175,19 +175,6 @@ fn next_step(step: Step) -> NextStep {
     }
 }
 
-/// What a redirect after a gateway action says on the page it lands on. Only these words
-/// are ever shown: the query names one of them, it never carries text.
-fn done_message(done: Option<&str>) -> Option<&'static str> {
-    match done? {
-        "start" => Some("Gateway starting…"),
-        "stop" => Some("Gateway stopping…"),
-        "restart" => Some("Gateway restarting…"),
-        "rotate" => Some("The gateway got a new credential and is restarting with it…"),
-        "install" => Some("Installing OpenClaw…"),
-        _ => None,
-    }
-}
-
 #[derive(Template)]
 #[template(path = "dashboard.html")]
 struct DashboardPage {
@@ -206,6 +193,7 @@ struct DashboardPage {
     logs: Vec<LogLine>,
     https: Option<super::https_card::HttpsCard>,
     backups: BackupCard,
+    update: super::update_card::UpdateCard,
 }
 
 #[derive(Deserialize)]
@@ -237,7 +225,7 @@ async fn dashboard(
     );
     let dash = |value: Option<String>| value.unwrap_or_else(|| "—".into());
     let page = DashboardPage {
-        done: done_message(query.done.as_deref()),
+        done: super::notices::gateway_done(query.done.as_deref()),
         next: first_run.next().map(next_step),
         actions: actions(status.state, first_run),
         state: state_id(status.state),
@@ -252,6 +240,7 @@ async fn dashboard(
         logs: state.gateway.logs().tail(200),
         https: super::https_card::https_card(&state.tls),
         backups,
+        update: super::update_card::update_card(&state).await,
     };
     render(StatusCode::OK, page)
 }
@@ -352,7 +341,7 @@ async fn setup(
 ) -> Response {
     match setup_page(&state, None, &[], query.saved.is_some()).await {
         Ok(mut page) => {
-            page.done = done_message(query.done.as_deref());
+            page.done = super::notices::gateway_done(query.done.as_deref());
             render(StatusCode::OK, page)
         }
         Err(error) => error.into_page(),
@@ -548,7 +537,7 @@ async fn settings_page(
         .as_deref()
         .and_then(|c| c.parse::<i64>().ok())
         .filter(|c| *c > 0);
-    let done = backup_done_message(query.backup.as_deref());
+    let done = super::notices::backup_done(query.backup.as_deref());
     match settings_view(&state, &current, cursor, None, done).await {
         Ok(page) => render(StatusCode::OK, page),
         Err(error) => error.into_page(),

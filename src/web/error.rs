@@ -20,6 +20,7 @@ use crate::channels::whatsapp_link::LinkError;
 use crate::gateway::settings::SettingsError;
 use crate::gateway::status::GatewayError;
 use crate::store::StoreError;
+use crate::update::UpdateError;
 use crate::validation::FieldError;
 
 /// The problem type of [`ApiError::ReauthenticationRequired`]; clients (and `app.js`) match
@@ -311,6 +312,12 @@ impl From<BackupError> for ApiError {
             | BackupError::OpenClaw(_)
             | BackupError::Io { .. } => ApiError::internal(error),
         }
+    }
+}
+
+impl From<UpdateError> for ApiError {
+    fn from(error: UpdateError) -> Self {
+        ApiError::status(StatusCode::CONFLICT, error.to_string())
     }
 }
 

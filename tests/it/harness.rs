@@ -418,37 +418,80 @@ pub fn openclaw_runtime() -> PathBuf {
     static RUNTIME: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     RUNTIME
         .get_or_init(|| {
-            let dir = if let Some(dir) = std::env::var_os("OPENCLAW_TEST_RUNTIME_DIR") {
-                PathBuf::from(dir)
-            } else {
-                let home = std::env::var_os("HOME").map_or_else(std::env::temp_dir, PathBuf::from);
-                home.join(format!(
-                    ".cache/clawhost/runtime-{}",
-                    clawhost::OPENCLAW_VERSION
-                ))
-            };
-            if !dir.join("current/runtime.json").is_file() {
-                let scratch = tempfile::tempdir().expect("temp dir");
-                let mut command = Command::new(BIN);
-                isolate(&mut command);
-                let output = command
-                    .arg("install-openclaw")
-                    .arg("--runtime-dir")
-                    .arg(&dir)
-                    .arg("--data-dir")
-                    .arg(scratch.path())
-                    .output()
-                    .expect("run install-openclaw");
-                assert!(
-                    output.status.success(),
-                    "install-openclaw failed:\n{}\n{}",
-                    String::from_utf8_lossy(&output.stdout),
-                    String::from_utf8_lossy(&output.stderr)
-                );
+            if let Some(dir) = std::env::var_os("OPENCLAW_TEST_RUNTIME_DIR") {
+                let dir = PathBuf::from(dir);
+                install_runtime(&dir, clawhost::OPENCLAW_VERSION);
+                return dir;
             }
-            dir
+            openclaw_runtime_of(clawhost::OPENCLAW_VERSION)
         })
         .clone()
+}
+
+/// The runtime of another OpenClaw release (an update's starting point), cached likewise.
+pub fn openclaw_runtime_of(version: &str) -> PathBuf {
+    static INSTALLING: Mutex<()> = Mutex::new(());
+    let _one = INSTALLING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let home = std::env::var_os("HOME").map_or_else(std::env::temp_dir, PathBuf::from);
+    let dir = home.join(format!(".cache/clawhost/runtime-{version}"));
+    install_runtime(&dir, version);
+    dir
+}
+
+fn install_runtime(dir: &Path, version: &str) {
+    if dir.join("current/runtime.json").is_file() {
+        return;
+    }
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let mut command = Command::new(BIN);
+    isolate(&mut command);
+    let output = command
+        .arg("install-openclaw")
+        .arg("--version")
+        .arg(version)
+        .arg("--runtime-dir")
+        .arg(dir)
+        .arg("--data-dir")
+        .arg(scratch.path())
+        .output()
+        .expect("run install-openclaw");
+    assert!(
+        output.status.success(),
+        "install-openclaw {version} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A runtime directory of a test's own holding `from`'s runtime as `current`, its files hard
+/// links (no copy of 800 MB; an update renames, never writes, what it replaces).
+pub fn own_runtime(from: &Path) -> TempDir {
+    let own = tempfile::tempdir().expect("temp dir");
+    let source = from.join("current");
+    let mut pending = vec![source.clone()];
+    while let Some(dir) = pending.pop() {
+        let target = own
+            .path()
+            .join("current")
+            .join(dir.strip_prefix(&source).expect("inside"));
+        std::fs::create_dir_all(&target).expect("mkdir");
+        for entry in std::fs::read_dir(&dir).expect("read dir") {
+            let entry = entry.expect("entry");
+            let kind = entry.file_type().expect("type");
+            let to = target.join(entry.file_name());
+            if kind.is_dir() {
+                pending.push(entry.path());
+            } else if kind.is_symlink() {
+                std::os::unix::fs::symlink(std::fs::read_link(entry.path()).expect("link"), &to)
+                    .expect("symlink");
+            } else {
+                std::fs::hard_link(entry.path(), &to).expect("hard link");
+            }
+        }
+    }
+    own
 }
 
 /// Tests that start a real gateway run one at a time: each takes a core and a gigabyte.

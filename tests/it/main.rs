@@ -42,3 +42,4 @@ mod settings;
 mod status;
 mod step_up;
 mod tls;
+mod update;

@@ -29,6 +29,8 @@ const EXCLUDED: &[&str] = &[
     "DELETE /api/auth/sessions/{id}",
     "POST /api/auth/password",
     "POST /api/gateway/runtime/install",
+    "POST /api/gateway/update",
+    "POST /api/gateway/rollback",
     "POST /api/gateway/start",
     "POST /api/gateway/restart",
     "POST /api/gateway/rotate-credential",
