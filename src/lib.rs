@@ -346,6 +346,10 @@ async fn open_instance(config: &Config) -> anyhow::Result<nix::fcntl::Flock<std:
     if let Some(done) = backup::commit::recover(&config.data_dir).await? {
         tracing::warn!("{done}");
     }
+    let state_dir = config.data_dir.join("openclaw");
+    if let Some(done) = update::recover(&config.data_dir, &config.runtime_dir, &state_dir).await {
+        tracing::warn!("{done}");
+    }
     Ok(lock)
 }
 

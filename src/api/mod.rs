@@ -8,6 +8,7 @@ mod auth;
 mod backups;
 mod ceremony;
 mod channels;
+pub(crate) mod config_history;
 mod exchange;
 mod gateway;
 mod oidc;
@@ -60,6 +61,7 @@ pub(crate) fn routes() -> (Router<AppState>, Document) {
         .merge(tls::routes())
         .merge(backups::routes())
         .merge(updates::routes())
+        .merge(config_history::routes())
         .split_for_parts();
     conventions(&mut document);
     let json = document.to_pretty_json().unwrap_or_default();
@@ -177,7 +179,7 @@ mod tests {
                 assert_eq!(operation.security.is_none(), public, "{path}");
             }
         }
-        assert_eq!(operations, 57);
+        assert_eq!(operations, 60);
     }
 
     /// utoipa takes only literals for bounds and patterns; these are the constants the

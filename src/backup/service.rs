@@ -348,13 +348,23 @@ impl Backups {
         self.gateway.tool().ok()
     }
 
-    /// A backup now, once any job under way is done: before an update, for one. Returns its
-    /// name.
-    pub(crate) async fn backup_now(&self, event: NewEvent) -> Result<String, BackupError> {
-        if let Some(why) = self.stuck() {
-            return Err(BackupError::Refused(why));
+    /// The instance to oneself, once any job under way is done: no backup, restore or drill
+    /// runs until the guard goes (an update holds it from start to end).
+    pub(crate) async fn exclusive(&self) -> Result<OwnedMutexGuard<()>, BackupError> {
+        let guard = self.busy.clone().lock_owned().await;
+        match self.stuck() {
+            Some(why) => Err(BackupError::Refused(why)),
+            None => Ok(guard),
         }
-        let _guard = self.busy.clone().lock_owned().await;
+    }
+
+    /// A backup now, by the holder of [`Self::exclusive`]: before an update, for one.
+    /// Returns its name.
+    pub(crate) async fn backup_held(
+        &self,
+        _held: &OwnedMutexGuard<()>,
+        event: NewEvent,
+    ) -> Result<String, BackupError> {
         self.set_running(Some(Job::Backup));
         let _running = Running(self);
         self.backup(None, event).await

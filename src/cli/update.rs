@@ -40,6 +40,12 @@ pub(super) fn update_openclaw(
         if let Some(done) = commit::recover(&config.data_dir).await? {
             println!("{done}");
         }
+        let state = config.data_dir.join("openclaw");
+        if let Some(done) =
+            crate::update::recover(&config.data_dir, &config.runtime_dir, &state).await
+        {
+            println!("{done}");
+        }
         let store = open_store()?;
         let default_key = config.data_dir.join("secret.key");
         let sealer = Arc::new(SecretBox::load_or_create(

@@ -406,12 +406,19 @@ pub(crate) fn parse_networks(text: &str) -> Result<Vec<Network>, String> {
 /// An npm version such as `2026.9.6` (digits, dots, letters and dashes only, so it can never
 /// be read as an npm option or a path).
 pub(crate) fn parse_version(text: &str) -> Result<String, String> {
-    let ok = !text.is_empty()
-        && text.len() <= 64
-        && text.starts_with(|c: char| c.is_ascii_digit())
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    // Exactly `x.y.z` (and a pre-release after `-`): npm would read `2026` or `2026.9` as a
+    // range and install whatever matches.
+    let (release, pre) = text.split_once('-').unwrap_or((text, ""));
+    let numbers: Vec<&str> = release.split('.').collect();
+    let ok = text.len() <= 64
+        && numbers.len() == 3
+        && numbers
+            .iter()
+            .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        && pre
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && !(text.contains('-') && pre.is_empty());
     if ok {
         Ok(text.to_string())
     } else {

@@ -116,6 +116,14 @@ impl Launch {
                 log_file: self.paths.log_file(),
             },
         );
+        let next = openclaw_config::to_bytes(&config);
+        super::config_history::History::new(&self.paths.data_dir)
+            .keep(
+                &config_file,
+                Some(&next),
+                super::config_history::Why::Settings,
+            )
+            .map_err(|e| format!("cannot keep the configuration's history: {e}"))?;
         openclaw_config::write(&config_file, &config).map_err(|e| e.to_string())?;
         progress("config_written", config_file.display().to_string());
 

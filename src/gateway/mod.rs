@@ -13,9 +13,11 @@
 //!   provider, checked, stored with its key sealed, and tested;
 //! - [`first_run`]: how far the owner's first run has come;
 //! - [`install_report`]: an install's progress and failure as the owner reads them;
+//! - [`config_history`]: the versions of `openclaw.json` clawhost replaced;
 //! - [`openclaw_config`], [`runtime`], [`paths`], [`logs`], [`rpc`]: OpenClaw's own files,
 //!   install, output and protocol.
 
+pub(crate) mod config_history;
 pub(crate) mod first_run;
 pub(crate) mod install_report;
 pub(crate) mod keycheck;

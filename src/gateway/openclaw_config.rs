@@ -174,9 +174,15 @@ pub(crate) fn apply(existing: Option<Value>, owned: &Owned<'_>) -> Value {
     config
 }
 
-pub(crate) fn write(path: &Path, config: &Value) -> Result<(), ConfigFileError> {
+/// The file's bytes for `config`.
+pub(crate) fn to_bytes(config: &Value) -> Vec<u8> {
     let mut bytes = serde_json::to_vec_pretty(config).unwrap_or_default();
     bytes.push(b'\n');
+    bytes
+}
+
+pub(crate) fn write(path: &Path, config: &Value) -> Result<(), ConfigFileError> {
+    let bytes = to_bytes(config);
     crate::fsutil::write_atomic(path, &bytes).map_err(|e| ConfigFileError::Io {
         path: path.display().to_string(),
         reason: e.to_string(),

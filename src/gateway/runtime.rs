@@ -19,6 +19,9 @@ use crate::crypto::{hex, random_bytes};
 const MANIFEST: &str = "runtime.json";
 /// The runtime an update replaced, kept to go back to.
 const PREVIOUS: &str = "previous";
+/// A runtime set aside, and one under way between `current` and `previous`.
+const RETIRED: &str = ".retired-";
+const SWAPPING: &str = ".swapping-";
 
 /// How to run `openclaw …`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,17 +148,26 @@ pub(crate) async fn stage(
     }
 }
 
-/// The staged runtime becomes `current`; the one it replaces is kept as `previous` (and the
-/// one kept before goes).
-pub(crate) async fn promote(runtime_dir: &Path, staged: &Path) -> Result<(), RuntimeError> {
+/// The staged runtime becomes `current`; the one it replaces is kept as `previous`. The one
+/// kept before is set aside (returned) until the new one proves itself: then
+/// [`forget_retired`], or after a rollback [`restore_retired`].
+pub(crate) async fn promote(
+    runtime_dir: &Path,
+    staged: &Path,
+) -> Result<Option<PathBuf>, RuntimeError> {
     let (current, previous) = (runtime_dir.join("current"), runtime_dir.join(PREVIOUS));
-    if tokio::fs::try_exists(&previous).await.unwrap_or(false) {
-        let gone = runtime_dir.join(format!(".retired-{}", hex(&random_bytes::<6>())));
-        tokio::fs::rename(&previous, &gone)
+    if launcher_in(&current).is_err() {
+        return Err(RuntimeError::NotInstalled);
+    }
+    let retired = if tokio::fs::try_exists(&previous).await.unwrap_or(false) {
+        let aside = runtime_dir.join(format!("{RETIRED}{}", hex(&random_bytes::<6>())));
+        tokio::fs::rename(&previous, &aside)
             .await
             .map_err(io(&previous))?;
-        let _ = tokio::fs::remove_dir_all(&gone).await;
-    }
+        Some(aside)
+    } else {
+        None
+    };
     tokio::fs::rename(&current, &previous)
         .await
         .map_err(io(&current))?;
@@ -163,14 +175,88 @@ pub(crate) async fn promote(runtime_dir: &Path, staged: &Path) -> Result<(), Run
         let _ = tokio::fs::rename(&previous, &current).await;
         return Err(io(staged)(error));
     }
-    Ok(())
+    Ok(retired)
+}
+
+/// The runtime set aside by [`promote`] is not needed any more.
+pub(crate) async fn forget_retired(retired: Option<PathBuf>) {
+    if let Some(retired) = retired {
+        let _ = tokio::fs::remove_dir_all(&retired).await;
+    }
+}
+
+/// After a rollback (`current` is the old runtime again, `previous` the failed one): the
+/// failed one goes, and the one set aside is `previous` again.
+pub(crate) async fn restore_retired(runtime_dir: &Path, retired: Option<PathBuf>) {
+    let previous = runtime_dir.join(PREVIOUS);
+    let failed = runtime_dir.join(format!("{RETIRED}{}", hex(&random_bytes::<6>())));
+    if tokio::fs::rename(&previous, &failed).await.is_ok() {
+        let _ = tokio::fs::remove_dir_all(&failed).await;
+    }
+    if let Some(retired) = retired {
+        let _ = tokio::fs::rename(&retired, &previous).await;
+    }
+}
+
+/// At start: a `current` lost between two renames comes back (from a swap under way, else the
+/// runtime kept as `previous`), and what unfinished installs and swaps left goes.
+pub(crate) fn repair(runtime_dir: &Path) -> Option<String> {
+    let current = runtime_dir.join("current");
+    let entries: Vec<PathBuf> = std::fs::read_dir(runtime_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    let named = |prefix: &str| {
+        entries
+            .iter()
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+            })
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let mut done = None;
+    if launcher_in(&current).is_err() && !current.exists() {
+        let found = named(SWAPPING)
+            .into_iter()
+            .chain([runtime_dir.join(PREVIOUS)])
+            .find(|candidate| launcher_in(candidate).is_ok());
+        if let Some(found) = found
+            && std::fs::rename(&found, &current).is_ok()
+        {
+            done = Some(format!(
+                "the OpenClaw runtime was half switched; {} is current again",
+                found.display()
+            ));
+        }
+    }
+    // An install from the shell may be under way beside a server that starts: its staging
+    // directory goes only once it is older than any install may take.
+    let stale = |path: &PathBuf| {
+        std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_hours(1))
+    };
+    let staging = named(".staging-").into_iter().filter(stale);
+    for leftover in staging.chain(named(RETIRED)).chain(named(SWAPPING)) {
+        let _ = std::fs::remove_dir_all(leftover);
+    }
+    done
 }
 
 /// `current` and `previous` change places: back to the runtime before the last update (and
 /// forward again, the next time).
 pub(crate) async fn swap_with_previous(runtime_dir: &Path) -> Result<(), RuntimeError> {
     let (current, previous) = (runtime_dir.join("current"), runtime_dir.join(PREVIOUS));
-    let aside = runtime_dir.join(format!(".swapping-{}", hex(&random_bytes::<6>())));
+    if launcher_in(&current).is_err() || launcher_in(&previous).is_err() {
+        return Err(RuntimeError::NotInstalled);
+    }
+    let aside = runtime_dir.join(format!("{SWAPPING}{}", hex(&random_bytes::<6>())));
     tokio::fs::rename(&current, &aside)
         .await
         .map_err(io(&current))?;
@@ -426,7 +512,7 @@ fn parse_version_line(line: &str) -> String {
 
 async fn swap_into_place(runtime_dir: &Path, staging: &Path) -> Result<(), RuntimeError> {
     let current = runtime_dir.join("current");
-    let retired = runtime_dir.join(format!(".retired-{}", hex(&random_bytes::<6>())));
+    let retired = runtime_dir.join(format!("{RETIRED}{}", hex(&random_bytes::<6>())));
     let had_current = tokio::fs::try_exists(&current).await.unwrap_or(false);
     if had_current {
         tokio::fs::rename(&current, &retired)

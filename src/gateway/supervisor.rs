@@ -411,6 +411,9 @@ impl Actor {
         if self.installing() {
             return Err(busy_installing());
         }
+        if self.held {
+            return Err(busy_restoring());
+        }
         let wanted = store::run(&self.ctx.launch.store, Store::gateway_wanted_running)
             .await
             .map_err(|error| GatewayError::Conflict(error.to_string()))?;
@@ -441,7 +444,8 @@ impl Actor {
 
 fn busy_restoring() -> GatewayError {
     GatewayError::Conflict(
-        "A backup is being restored; the gateway starts again when it is done.".into(),
+        "A backup is being restored or OpenClaw updated; the gateway starts again when it is done."
+            .into(),
     )
 }
 

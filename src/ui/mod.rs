@@ -7,6 +7,7 @@
 
 mod assets;
 mod backup_pages;
+mod config_history_pages;
 mod exchange_pages;
 mod https_card;
 mod notices;
@@ -32,6 +33,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(exchange_pages::routes())
         .merge(owner_pages::routes())
         .merge(backup_pages::routes())
+        .merge(config_history_pages::routes())
         .merge(update_card::routes())
         .merge(whatsapp_page::routes())
         .merge(assets::routes())

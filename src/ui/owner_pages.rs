@@ -466,12 +466,14 @@ struct SettingsPage {
     paged: bool,
     backups: BackupCard,
     backup_done: Option<&'static str>,
+    config_versions: Vec<super::config_history_pages::VersionRow>,
 }
 
 #[derive(Deserialize)]
 struct SettingsQuery {
     cursor: Option<String>,
     backup: Option<String>,
+    config: Option<String>,
 }
 
 const EVENTS_PER_PAGE: usize = 20;
@@ -524,6 +526,7 @@ async fn settings_view(
         paged: cursor.is_some(),
         backups: backup_card(state).await?,
         backup_done,
+        config_versions: super::config_history_pages::config_history_card(state).await,
     })
 }
 
@@ -537,7 +540,11 @@ async fn settings_page(
         .as_deref()
         .and_then(|c| c.parse::<i64>().ok())
         .filter(|c| *c > 0);
-    let done = super::notices::backup_done(query.backup.as_deref());
+    let done = super::notices::backup_done(query.backup.as_deref()).or_else(|| {
+        query.config.as_deref().filter(|c| *c == "restored").map(
+            |_| "The earlier version of openclaw.json is back; a running gateway restarts with it.",
+        )
+    });
     match settings_view(&state, &current, cursor, None, done).await {
         Ok(page) => render(StatusCode::OK, page),
         Err(error) => error.into_page(),

@@ -53,10 +53,7 @@ pub(super) async fn update_card(state: &AppState) -> UpdateCard {
     .map(|(version, _)| version)
     .unwrap_or_default();
     let (available, available_error) = updater.available();
-    let newer = available
-        .into_iter()
-        .take_while(|v| *v != installed)
-        .collect();
+    let newer = crate::update::newer_than(&installed, available);
     UpdateCard {
         pinned: state.config.gateway.openclaw_version.clone(),
         installed,

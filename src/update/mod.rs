@@ -21,15 +21,16 @@ use crate::gateway::supervisor::Gateway;
 use crate::store::{self, EventKind, NewEvent, SharedStore};
 
 mod checks;
+mod journal;
 mod snapshot;
+mod switch;
 mod versions;
 
-pub(crate) use versions::Versions;
+pub(crate) use journal::recover;
+pub(crate) use versions::{Versions, newer_than};
 
 /// The most an update's steps before the switch may take (the install is most of it).
 const PREPARE_TIMEOUT: Duration = Duration::from_mins(15);
-/// OpenClaw's state as it was before the last switch, in the data directory.
-const SNAPSHOT: &str = "before-update";
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum UpdateError {
@@ -64,9 +65,6 @@ pub(crate) struct Updater {
     pub(crate) versions: Versions,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
-
-use checks::Failed;
-use snapshot::{restore_state, snapshot_state};
 
 impl Updater {
     pub(crate) fn new(
@@ -210,280 +208,9 @@ impl Updater {
             .report(phase, Instant::now(), PREPARE_TIMEOUT, &outcome.detail);
         *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(outcome);
     }
-
-    async fn update(&self, version: &str, event: NewEvent) -> Outcome {
-        let from = runtime::installed(&self.runtime_dir, None)
-            .await
-            .map(|(v, _)| v)
-            .unwrap_or_default();
-        if from == version {
-            let detail = format!("OpenClaw {version} is already installed.");
-            return outcome(&from, version, "refused", detail);
-        }
-        let started = Instant::now();
-        let (staged, backup) = match self.prepare(&from, version, event, started).await {
-            Ok(prepared) => prepared,
-            Err(detail) => {
-                return outcome(
-                    &from,
-                    version,
-                    "refused",
-                    format!("{detail} Nothing changed."),
-                );
-            }
-        };
-        let snapshot = self.data_dir.join(SNAPSHOT);
-        let wanted = match self.switch(version, &staged, &snapshot, started).await {
-            Ok(wanted) => wanted,
-            Err(detail) => {
-                let _ = tokio::fs::remove_dir_all(&staged).await;
-                return outcome(
-                    &from,
-                    version,
-                    "refused",
-                    format!("{detail} Nothing changed."),
-                );
-            }
-        };
-        self.say(started, &format!("Starting OpenClaw {version}"));
-        let checked = match self.gateway.release(true).await {
-            Ok(_) => checks::check_running(&self.gateway, version).await,
-            Err(error) => Err(Failed {
-                reason: error.to_string(),
-                log_tail: Vec::new(),
-            }),
-        };
-        match checked {
-            Ok(()) => {
-                if !wanted {
-                    let _ = self.gateway.stop().await;
-                }
-                let detail = format!(
-                    "Updated to OpenClaw {version}; OpenClaw {from} is kept to go back to (backup {backup})."
-                );
-                outcome(&from, version, "updated", detail)
-            }
-            Err(failed) => {
-                self.roll_back(&from, version, wanted, &snapshot, failed)
-                    .await
-            }
-        }
-    }
-
-    fn say(&self, started: Instant, detail: &str) {
-        self.gateway
-            .report("update", started, PREPARE_TIMEOUT, detail);
-    }
-
-    /// Everything while the gateway runs: the new version installed beside it, the
-    /// configuration checked with it, a backup. The staged runtime and the backup's name.
-    async fn prepare(
-        &self,
-        from: &str,
-        version: &str,
-        mut event: NewEvent,
-        started: Instant,
-    ) -> Result<(PathBuf, String), String> {
-        self.say(
-            started,
-            &format!("Installing OpenClaw {version} beside OpenClaw {from}"),
-        );
-        let progress = |line: String| self.gateway.logs().push("install", &line);
-        let (staged, _) = runtime::stage(&self.runtime_dir, version, &progress)
-            .await
-            .map_err(|e| format!("OpenClaw {version} could not be installed: {e}."))?;
-        self.say(
-            started,
-            &format!(
-                "Checking the configuration with OpenClaw {version} (openclaw config validate)"
-            ),
-        );
-        let checked = match checks::validate_with(&self.gateway, &staged).await {
-            Ok(()) => {
-                self.say(started, "Backing up first");
-                event.kind = EventKind::BackupCreated;
-                event.detail = Some(format!("before the update to OpenClaw {version}"));
-                self.backups
-                    .backup_now(event)
-                    .await
-                    .map_err(|e| format!("The backup before the update failed: {e}."))
-            }
-            Err(issues) => Err(format!(
-                "OpenClaw {version} does not accept the configuration: {issues}."
-            )),
-        };
-        match checked {
-            Ok(backup) => Ok((staged, backup)),
-            Err(detail) => {
-                let _ = tokio::fs::remove_dir_all(&staged).await;
-                Err(detail)
-            }
-        }
-    }
-
-    /// The gateway stopped and held, OpenClaw's state copied, the staged runtime in place.
-    /// Whether the owner wanted the gateway running. On an error the gateway is as it was.
-    async fn switch(
-        &self,
-        version: &str,
-        staged: &Path,
-        snapshot: &Path,
-        started: Instant,
-    ) -> Result<bool, String> {
-        self.say(started, "Stopping the gateway");
-        let wanted = self
-            .gateway
-            .hold()
-            .await
-            .map_err(|e| format!("The gateway could not be stopped: {e}."))?;
-        self.say(started, "Keeping a copy of OpenClaw's state");
-        let state = self.gateway.paths().state_dir();
-        let switched = match snapshot_state(&state, snapshot).await {
-            Ok(()) => runtime::promote(&self.runtime_dir, staged)
-                .await
-                .map_err(|e| format!("The runtime could not be switched to {version}: {e}.")),
-            Err(error) => Err(format!("OpenClaw's state could not be copied: {error}.")),
-        };
-        if let Err(detail) = switched {
-            let _ = self.gateway.release(wanted).await;
-            return Err(detail);
-        }
-        Ok(wanted)
-    }
-
-    /// After a failed switch: the old runtime and state back, the old version started.
-    async fn roll_back(
-        &self,
-        from: &str,
-        version: &str,
-        wanted: bool,
-        snapshot: &Path,
-        failed: Failed,
-    ) -> Outcome {
-        let started = Instant::now();
-        self.gateway.report(
-            "update",
-            started,
-            PREPARE_TIMEOUT,
-            &format!(
-                "OpenClaw {version} failed ({}); going back to OpenClaw {from}",
-                failed.reason
-            ),
-        );
-        let mut detail = format!(
-            "OpenClaw {version} failed: {}. Rolled back to OpenClaw {from}",
-            failed.reason
-        );
-        let _ = self.gateway.hold().await;
-        let state = self.gateway.paths().state_dir();
-        let back = async {
-            runtime::swap_with_previous(&self.runtime_dir)
-                .await
-                .map_err(|e| e.to_string())?;
-            restore_state(snapshot, &state).await
-        }
-        .await;
-        match back {
-            Ok(()) => {
-                let _ = self.gateway.release(wanted).await;
-                if wanted {
-                    match checks::check_running(&self.gateway, from).await {
-                        Ok(()) => detail.push_str(", which runs again."),
-                        Err(again) => {
-                            detail = format!(
-                                "{detail}, which did not come back either: {}.",
-                                again.reason
-                            );
-                        }
-                    }
-                } else {
-                    detail.push('.');
-                }
-            }
-            Err(error) => {
-                let _ = self.gateway.release(false).await;
-                detail = format!(
-                    "OpenClaw {version} failed: {}, and going back failed too: {error}. Restore the backup taken before the update.",
-                    failed.reason
-                );
-            }
-        }
-        let mut outcome = outcome(from, version, "rolled_back", detail);
-        outcome.log_tail = failed.log_tail;
-        outcome
-    }
-
-    /// Back to the runtime the last update replaced, with OpenClaw's state of before that
-    /// update (a newer version may have moved the state on, which the older one cannot read);
-    /// a backup first keeps what changed since.
-    async fn switch_back(&self, to: &str, mut event: NewEvent) -> Outcome {
-        let started = Instant::now();
-        let from = runtime::installed(&self.runtime_dir, None)
-            .await
-            .map(|(v, _)| v)
-            .unwrap_or_default();
-        let snapshot = self.data_dir.join(SNAPSHOT);
-        self.say(
-            started,
-            &format!("Going back from OpenClaw {from} to OpenClaw {to}; backing up first"),
-        );
-        event.kind = EventKind::BackupCreated;
-        event.detail = Some(format!("before going back to OpenClaw {to}"));
-        let backup = match self.backups.backup_now(event).await {
-            Ok(id) => id,
-            Err(error) => {
-                let detail =
-                    format!("The backup before going back failed: {error}. Nothing changed.");
-                return outcome(&from, to, "refused", detail);
-            }
-        };
-        let wanted = match self.gateway.hold().await {
-            Ok(wanted) => wanted,
-            Err(error) => {
-                let detail = format!("The gateway could not be stopped: {error}. Nothing changed.");
-                return outcome(&from, to, "refused", detail);
-            }
-        };
-        let state = self.gateway.paths().state_dir();
-        let switched = async {
-            runtime::swap_with_previous(&self.runtime_dir)
-                .await
-                .map_err(|e| e.to_string())?;
-            if snapshot.is_dir() {
-                restore_state(&snapshot, &state).await?;
-            }
-            Ok::<(), String>(())
-        }
-        .await;
-        if let Err(error) = switched {
-            let _ = self.gateway.release(false).await;
-            let detail = format!(
-                "Going back to OpenClaw {to} failed: {error}. Restore the backup {backup}."
-            );
-            return outcome(&from, to, "refused", detail);
-        }
-        let _ = self.gateway.release(wanted).await;
-        if wanted && let Err(failed) = checks::check_running(&self.gateway, to).await {
-            let mut out = outcome(
-                &from,
-                to,
-                "refused",
-                format!(
-                    "OpenClaw {to} did not come back: {}. Restore the backup {backup}.",
-                    failed.reason
-                ),
-            );
-            out.log_tail = failed.log_tail;
-            return out;
-        }
-        let detail = format!(
-            "Back to OpenClaw {to} with its state of before the update (what changed since is in the backup {backup}); OpenClaw {from} is kept to go forward again."
-        );
-        outcome(&from, to, "switched_back", detail)
-    }
 }
 
-fn outcome(from: &str, to: &str, result: &'static str, detail: String) -> Outcome {
+pub(super) fn outcome(from: &str, to: &str, result: &'static str, detail: String) -> Outcome {
     Outcome {
         at: rfc3339(now_ms()),
         from: from.to_owned(),

@@ -79,14 +79,28 @@ async fn ask_npm() -> Result<Vec<String>, String> {
     Ok(newest_stable(listed))
 }
 
+/// The release numbers of a version (`2026.9.6` → `[2026, 9, 6]`); `None` for a
+/// pre-release or anything else.
+fn numbers(version: &str) -> Option<Vec<u64>> {
+    version.split('.').map(|p| p.parse().ok()).collect()
+}
+
+/// Of `available` (newest first), those newer than `installed` (all when it is unknown).
+pub(crate) fn newer_than(installed: &str, available: Vec<String>) -> Vec<String> {
+    match numbers(installed) {
+        Some(installed) => available
+            .into_iter()
+            .filter(|v| numbers(v).is_some_and(|n| n > installed))
+            .collect(),
+        None => available,
+    }
+}
+
 /// Releases only (no `-beta.1`), newest first.
 fn newest_stable(listed: Vec<String>) -> Vec<String> {
     let mut stable: Vec<(Vec<u64>, String)> = listed
         .into_iter()
-        .filter_map(|v| {
-            let parts: Option<Vec<u64>> = v.split('.').map(|p| p.parse().ok()).collect();
-            Some((parts?, v))
-        })
+        .filter_map(|v| Some((numbers(&v)?, v)))
         .collect();
     stable.sort_by(|a, b| b.0.cmp(&a.0));
     stable.into_iter().take(SHOWN).map(|(_, v)| v).collect()
@@ -105,5 +119,10 @@ mod tests {
             newest_stable(listed),
             ["2026.10.1", "2026.9.10", "2026.9.6"]
         );
+        let available = ["2026.10.1", "2026.9.6", "2026.9.5"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(newer_than("2026.9.6", available.clone()), ["2026.10.1"]);
+        assert_eq!(newer_than("2026.9.7-beta.1", available.clone()).len(), 3);
     }
 }

@@ -17,6 +17,7 @@ use crate::auth::oidc::OidcError;
 use crate::auth::passkeys::PasskeyError;
 use crate::backup::BackupError;
 use crate::channels::whatsapp_link::LinkError;
+use crate::gateway::config_history::HistoryError;
 use crate::gateway::settings::SettingsError;
 use crate::gateway::status::GatewayError;
 use crate::store::StoreError;
@@ -318,6 +319,15 @@ impl From<BackupError> for ApiError {
 impl From<UpdateError> for ApiError {
     fn from(error: UpdateError) -> Self {
         ApiError::status(StatusCode::CONFLICT, error.to_string())
+    }
+}
+
+impl From<HistoryError> for ApiError {
+    fn from(error: HistoryError) -> Self {
+        match error {
+            HistoryError::NotFound(_) => ApiError::status(StatusCode::NOT_FOUND, error.to_string()),
+            HistoryError::Io(_) => ApiError::internal(error),
+        }
     }
 }
 
