@@ -22,13 +22,13 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Serialize, ToSchema)]
-struct VersionList {
+struct ConfigVersionList {
     /// Newest first; at most ten.
     versions: Vec<Version>,
 }
 
 #[derive(Serialize, ToSchema)]
-struct Changes {
+struct ConfigChanges {
     id: String,
     /// From the kept version to the file now.
     changes: Vec<Change>,
@@ -46,30 +46,30 @@ async fn blocking<T: Send + 'static>(
 
 /// The versions of `openclaw.json` that clawhost replaced.
 #[utoipa::path(get, path = "/api/gateway/config-history", tag = "gateway", security(("session" = [])),
-    responses((status = 200, body = VersionList)))]
+    responses((status = 200, body = ConfigVersionList)))]
 async fn list(
     State(state): State<AppState>,
     Owner(_): Owner,
-) -> Result<Json<VersionList>, ApiError> {
+) -> Result<Json<ConfigVersionList>, ApiError> {
     let history = History::new(&state.config.data_dir);
     let versions = blocking(move || Ok(history.list()?)).await?;
-    Ok(Json(VersionList { versions }))
+    Ok(Json(ConfigVersionList { versions }))
 }
 
 /// What changed from a kept version to the file now.
 #[utoipa::path(get, path = "/api/gateway/config-history/{id}", tag = "gateway", security(("session" = [])),
     params(("id" = String, Path, description = "The version's id")),
-    responses((status = 200, body = Changes)))]
+    responses((status = 200, body = ConfigChanges)))]
 async fn changes(
     State(state): State<AppState>,
     Owner(_): Owner,
     Path(id): Path<String>,
-) -> Result<Json<Changes>, ApiError> {
+) -> Result<Json<ConfigChanges>, ApiError> {
     let history = History::new(&state.config.data_dir);
     let config = state.gateway.paths().config_file();
     let shown = id.clone();
     let changes = blocking(move || history.changes(&id, &config)).await?;
-    Ok(Json(Changes { id: shown, changes }))
+    Ok(Json(ConfigChanges { id: shown, changes }))
 }
 
 /// Puts a kept version back as `openclaw.json` (the file replaced is kept in turn); a running
