@@ -34,7 +34,7 @@ struct VersionList {
     pinned: String,
     /// Stable releases on the npm registry, newest first (empty until first looked up).
     available: Vec<String>,
-    /// Why the registry could not be asked, the last time.
+    /// Why no list is at hand: being asked for the first time, or why the last asking failed.
     available_error: Option<String>,
     /// The version the last update replaced, to go back to.
     previous: Option<String>,

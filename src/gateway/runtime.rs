@@ -315,28 +315,16 @@ pub(crate) async fn install(
     version: &str,
     progress: &(dyn Fn(String) + Send + Sync),
 ) -> Result<Manifest, RuntimeError> {
-    let npm = find_npm().ok_or(RuntimeError::NoNpm)?;
-    let node_package = node_package()?;
-    crate::fsutil::ensure_private_dir(runtime_dir).map_err(|e| RuntimeError::Io {
-        path: runtime_dir.display().to_string(),
-        reason: e.to_string(),
-    })?;
-    let staging = runtime_dir.join(format!(".staging-{}", hex(&random_bytes::<6>())));
-    let result = build(&npm, node_package, &staging, version, progress).await;
-    match result {
-        Ok(manifest) => {
-            swap_into_place(runtime_dir, &staging).await?;
-            progress(format!(
-                "installed OpenClaw {} with Node {}",
-                manifest.openclaw_version, manifest.node_version
-            ));
-            Ok(manifest)
-        }
-        Err(error) => {
-            let _ = tokio::fs::remove_dir_all(&staging).await;
-            Err(error)
-        }
+    let (staging, manifest) = stage(runtime_dir, version, progress).await?;
+    if let Err(error) = swap_into_place(runtime_dir, &staging).await {
+        let _ = tokio::fs::remove_dir_all(&staging).await;
+        return Err(error);
     }
+    progress(format!(
+        "installed OpenClaw {} with Node {}",
+        manifest.openclaw_version, manifest.node_version
+    ));
+    Ok(manifest)
 }
 
 async fn build(

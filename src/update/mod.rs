@@ -119,18 +119,7 @@ impl Updater {
         version: String,
         event: NewEvent,
     ) -> Result<(), UpdateError> {
-        let guard = self
-            .busy
-            .clone()
-            .try_lock_owned()
-            .map_err(|_| UpdateError::Busy)?;
-        let this = self.clone();
-        self.spawn(async move {
-            let _guard = guard;
-            let outcome = this.update(&version, event).await;
-            this.finish(outcome).await;
-        });
-        Ok(())
+        self.run_alone(move |this| async move { this.update(&version, event).await })
     }
 
     /// Goes back to the runtime the last update replaced, and to OpenClaw's state of then.
@@ -141,6 +130,18 @@ impl Updater {
                     .into(),
             ));
         };
+        self.run_alone(move |this| async move {
+            this.switch_back(&previous.openclaw_version, event).await
+        })
+    }
+
+    /// Runs `job` in a task of its own unless an update or a rollback is under way, and
+    /// records how it ended.
+    fn run_alone<F, Fut>(self: &Arc<Self>, job: F) -> Result<(), UpdateError>
+    where
+        F: FnOnce(Arc<Self>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Outcome> + Send + 'static,
+    {
         let guard = self
             .busy
             .clone()
@@ -149,7 +150,7 @@ impl Updater {
         let this = self.clone();
         self.spawn(async move {
             let _guard = guard;
-            let outcome = this.switch_back(&previous.openclaw_version, event).await;
+            let outcome = job(this.clone()).await;
             this.finish(outcome).await;
         });
         Ok(())

@@ -27,7 +27,13 @@ impl Versions {
         let known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
         match &*known {
             Some((at, known)) => (known.clone(), at.elapsed() > FRESH_FOR),
-            None => ((Vec::new(), None), true),
+            None => (
+                (
+                    Vec::new(),
+                    Some("the npm registry is being asked; reload in a moment".into()),
+                ),
+                true,
+            ),
         }
     }
 
