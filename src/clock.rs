@@ -11,6 +11,14 @@ pub(crate) fn now_ms() -> UnixMs {
     i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX)
 }
 
+/// A file system time as stored (before the epoch counts as the epoch).
+pub(crate) fn ms_of(time: std::time::SystemTime) -> UnixMs {
+    time.duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|since| i64::try_from(since.as_millis()).ok())
+        .unwrap_or(0)
+}
+
 /// `2026-11-25T13:06:48.123Z`
 pub(crate) fn rfc3339(ms: UnixMs) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)

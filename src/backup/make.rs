@@ -112,13 +112,9 @@ async fn fill_and_write(
         Ok((s.gateway_settings()?, s.gateway_wanted_running()?))
     })
     .await?;
-    let whatsapp = std::fs::metadata(crate::channels::whatsapp_credentials(&instance.state_dir))
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|since| WhatsAppNote {
-            credentials_changed_at: rfc3339(i64::try_from(since.as_millis()).unwrap_or(0)),
-        });
+    let whatsapp = super::whatsapp_changed_at(&instance.state_dir).map(|at| WhatsAppNote {
+        credentials_changed_at: at,
+    });
 
     let sealing_key = super::key_id(&instance.secret_key_file);
     progress("Writing the backup file");

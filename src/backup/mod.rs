@@ -139,6 +139,14 @@ pub(crate) fn key_id(path: &Path) -> Option<String> {
     Some(crate::crypto::hex(&digest[..8]))
 }
 
+/// When WhatsApp's link credentials in `state_dir` last changed (RFC 3339), if linked.
+pub(crate) fn whatsapp_changed_at(state_dir: &Path) -> Option<String> {
+    std::fs::metadata(crate::channels::whatsapp_credentials(state_dir))
+        .and_then(|m| m.modified())
+        .ok()
+        .map(|t| crate::clock::rfc3339(crate::clock::ms_of(t)))
+}
+
 /// A backup kept in `<data_dir>/backups`.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub(crate) struct Kept {
@@ -220,12 +228,7 @@ pub(crate) fn list(dir: &Path) -> Result<Vec<Kept>, BackupError> {
             let name = entry.file_name().into_string().ok()?;
             let encrypted = backup_kind(&name)?;
             let metadata = entry.metadata().ok().filter(std::fs::Metadata::is_file)?;
-            let made_ms = metadata
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .and_then(|d| i64::try_from(d.as_millis()).ok())
-                .unwrap_or(0);
+            let made_ms = metadata.modified().map_or(0, crate::clock::ms_of);
             Some(Kept {
                 created_at: created_at(&name),
                 id: name,

@@ -115,11 +115,7 @@ fn same_device(instance: &Instance) -> Result<(), BackupError> {
 
 fn warnings(instance: &Instance, tool: Option<&Tool>, manifest: &Manifest) -> Vec<String> {
     let mut warnings = Vec::new();
-    let now_linked = std::fs::metadata(crate::channels::whatsapp_credentials(&instance.state_dir))
-        .and_then(|m| m.modified())
-        .ok()
-        .map(|t| crate::clock::rfc3339(system_ms(t)));
-    if let Some(now) = now_linked {
+    if let Some(now) = super::whatsapp_changed_at(&instance.state_dir) {
         let older = manifest
             .whatsapp
             .as_ref()
@@ -149,13 +145,6 @@ fn warnings(instance: &Instance, tool: Option<&Tool>, manifest: &Manifest) -> Ve
         );
     }
     warnings
-}
-
-fn system_ms(t: std::time::SystemTime) -> i64 {
-    t.duration_since(std::time::UNIX_EPOCH)
-        .ok()
-        .and_then(|d| i64::try_from(d.as_millis()).ok())
-        .unwrap_or(0)
 }
 
 /// Step 2, with the gateway stopped: the new instance built in the staging directory.

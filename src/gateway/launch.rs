@@ -365,7 +365,8 @@ fn network_env(
     })
 }
 
-fn issue_text(issue: &serde_json::Value) -> String {
+/// One issue of `openclaw config validate --json`, in words.
+pub(crate) fn issue_text(issue: &serde_json::Value) -> String {
     match (issue["path"].as_str(), issue["message"].as_str()) {
         (Some(path), Some(message)) if !path.is_empty() => format!("{path}: {message}"),
         (_, Some(message)) => message.to_string(),

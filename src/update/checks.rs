@@ -33,13 +33,7 @@ pub(super) async fn validate_with(gateway: &Gateway, staged: &Path) -> Result<()
             .as_array()
             .into_iter()
             .flatten()
-            .map(
-                |issue| match (issue["path"].as_str(), issue["message"].as_str()) {
-                    (Some(path), Some(message)) => format!("{path}: {message}"),
-                    (_, Some(message)) => message.to_owned(),
-                    _ => issue.to_string(),
-                },
-            )
+            .map(crate::gateway::launch::issue_text)
             .collect::<Vec<_>>()
             .join("; ")),
         None => Err(format!(
