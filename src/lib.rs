@@ -99,7 +99,11 @@ fn app(state: AppState) -> Router {
     let timeout = || {
         TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.config.request_timeout)
     };
-    let (api, _) = api::routes();
+    let (api, api_streamed, _) = api::routes();
+    // Uploads go to disk as they arrive, for as long as they take: web::upload bounds them.
+    let streamed = api_streamed
+        .merge(ui::streamed_routes())
+        .layer(DefaultBodyLimit::disable());
     let api = api
         .layer(DefaultBodyLimit::max(state.config.body_limit))
         .layer(timeout());
@@ -113,6 +117,7 @@ fn app(state: AppState) -> Router {
     let routes = Router::new()
         .merge(api)
         .merge(pages)
+        .merge(streamed)
         .merge(control_ui)
         .fallback(web::problems::not_found)
         .method_not_allowed_fallback(web::problems::method_not_allowed);

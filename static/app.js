@@ -571,6 +571,11 @@ function followBackups() {
     const step = show(event);
     if (step.job !== "drill") window.setTimeout(() => window.location.assign("/settings#backups"), 1500);
   });
+  // A restore ends every session, and with it this stream, often before its last step
+  // arrives: the page reloads, and a page without a session goes to the sign-in.
+  source.addEventListener("error", () => {
+    if (source.readyState === EventSource.CLOSED) window.location.assign("/settings#backups");
+  });
   window.addEventListener("beforeunload", () => source.close());
 }
 

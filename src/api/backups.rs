@@ -2,7 +2,8 @@
 //! one. Everything that hands out or replaces the instance needs a fresh step-up.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
@@ -23,6 +24,7 @@ use crate::web::download::attachment;
 use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, FreshOwner, Owner};
 use crate::web::streams::StreamOwner;
+use crate::web::upload::receive_backup;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -31,6 +33,12 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(download))
         .routes(routes!(remove))
         .routes(routes!(restore))
+}
+
+/// The routes whose bodies are streamed, outside the request timeout and the body limit
+/// (see [`crate::web::upload`]).
+pub(crate) fn streamed_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(upload))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -147,6 +155,36 @@ async fn remove(
         .await
         .map_err(|e| ApiError::internal(format!("{}: {e}", path.display())))?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The form of an upload: the backup file in the field `file`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Only describes the body in the document; the handler streams it.
+struct BackupUpload {
+    #[schema(format = Binary, value_type = String)]
+    file: Vec<u8>,
+}
+
+/// Uploads a backup made elsewhere (`multipart/form-data`, the file in the field `file`),
+/// streamed to disk. It is kept as the one upload (the next replaces it; it is neither
+/// counted in `backup.keep` nor drilled) and restored like any kept backup with
+/// `POST /api/backups/restore`, which checks it whole first. 413 when the disk could not
+/// take it and still restore it; 422 when its start is no backup's. Needs a fresh step-up.
+#[utoipa::path(post, path = "/api/backups/upload", tag = "backups", security(("session" = [])),
+    request_body(content = BackupUpload, content_type = "multipart/form-data"),
+    responses((status = 201, body = Kept)))]
+async fn upload(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    FreshOwner(_): FreshOwner,
+    headers: HeaderMap,
+    body: Result<Multipart, MultipartRejection>,
+) -> Result<(StatusCode, Json<Kept>), ApiError> {
+    let kept = receive_backup(&state, &headers, body).await?;
+    let mut event = client.event(EventKind::BackupUploaded);
+    event.detail = Some(kept.id.clone());
+    store::run(&state.store, move |s| s.record_event(&event)).await?;
+    Ok((StatusCode::CREATED, Json(kept)))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -47,8 +47,10 @@ const SESSION: &str = "session";
 )]
 struct ApiDoc;
 
-/// The API's routes, and the document that describes them.
-pub(crate) fn routes() -> (Router<AppState>, Document) {
+/// The API's routes: those whose bodies are bounded, those whose bodies are streamed (see
+/// [`crate::web::upload`]), and the document that describes them all.
+pub(crate) fn routes() -> (Router<AppState>, Router<AppState>, Document) {
+    let (streamed, streamed_document) = backups::streamed_routes().split_for_parts();
     let (router, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(healthz))
         .merge(auth::routes())
@@ -63,6 +65,7 @@ pub(crate) fn routes() -> (Router<AppState>, Document) {
         .merge(updates::routes())
         .merge(config_history::routes())
         .split_for_parts();
+    document.merge(streamed_document);
     conventions(&mut document);
     let json = document.to_pretty_json().unwrap_or_default();
     let router = router.route(
@@ -72,7 +75,7 @@ pub(crate) fn routes() -> (Router<AppState>, Document) {
             async move { ([(header::CONTENT_TYPE, "application/json")], json) }
         }),
     );
-    (router, document)
+    (router, streamed, document)
 }
 
 /// What holds for every operation, said once: the session cookie scheme, and that any
@@ -149,7 +152,7 @@ mod tests {
 
     #[test]
     fn every_operation_is_described_and_answers_problems() {
-        let (_, document) = routes();
+        let (_, _, document) = routes();
         let mut operations = 0;
         for (path, item) in &document.paths.paths {
             for operation in [&item.get, &item.put, &item.post, &item.delete, &item.patch]
@@ -179,7 +182,7 @@ mod tests {
                 assert_eq!(operation.security.is_none(), public, "{path}");
             }
         }
-        assert_eq!(operations, 60);
+        assert_eq!(operations, 61);
     }
 
     /// utoipa takes only literals for bounds and patterns; these are the constants the
@@ -188,7 +191,7 @@ mod tests {
     fn the_documented_bounds_are_the_checked_ones() {
         use crate::auth::password::{MAX_CHARS, MIN_CHARS};
         use crate::web::paging::MAX_PAGE;
-        let (_, document) = routes();
+        let (_, _, document) = routes();
         let json = serde_json::to_value(&document).expect("json");
         let schemas = &json["components"]["schemas"];
         let ids: Vec<&str> = crate::gateway::providers::ProviderKind::ALL

@@ -46,6 +46,8 @@ const SCRYPT_LOG_N: u8 = 17;
 const SCRYPT_MAX_LOG_N: u8 = 20;
 const AGE_MAGIC: &[u8] = b"age-encryption.org/v1";
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
+/// How much of a file's start tells a backup from anything else.
+pub(crate) const HEAD: usize = AGE_MAGIC.len();
 
 /// What a backup holds, read before anything else.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -267,11 +269,12 @@ pub(crate) fn unpack(
     into: &Path,
 ) -> Result<Manifest, ArchiveError> {
     let mut file = BufReader::new(File::open(input)?);
-    let mut magic = [0u8; 21];
+    let mut magic = [0u8; HEAD];
     let read = read_up_to(&mut file, &mut magic)?;
     let magic = &magic[..read];
     let head = io::Cursor::new(magic.to_vec()).chain(file);
-    if magic.starts_with(AGE_MAGIC) {
+    let encrypted = kind_of(magic).ok_or(ArchiveError::NotABackup)?;
+    if encrypted {
         let passphrase = passphrase.ok_or(ArchiveError::NeedsPassphrase)?;
         let decryptor = age::Decryptor::new(head).map_err(|_| damaged("its encryption header"))?;
         let mut identity = age::scrypt::Identity::new(passphrase.clone());
@@ -288,10 +291,20 @@ pub(crate) fn unpack(
                 _ => damaged("its encryption header"),
             })?;
         read_all(opened, into, true)
-    } else if magic.starts_with(ZSTD_MAGIC) {
-        read_all(head, into, false)
     } else {
-        Err(ArchiveError::NotABackup)
+        read_all(head, into, false)
+    }
+}
+
+/// `Some(encrypted)` when `head` (a file's first [`HEAD`] bytes, or all of a shorter one) starts
+/// as a backup does; `None` when it does not, or cannot tell yet.
+pub(crate) fn kind_of(head: &[u8]) -> Option<bool> {
+    if head.len() >= AGE_MAGIC.len() && head.starts_with(AGE_MAGIC) {
+        Some(true)
+    } else if head.len() >= ZSTD_MAGIC.len() && head.starts_with(ZSTD_MAGIC) {
+        Some(false)
+    } else {
+        None
     }
 }
 

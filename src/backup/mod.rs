@@ -18,6 +18,7 @@ pub(crate) mod commit;
 pub(crate) mod make;
 pub(crate) mod restore;
 pub(crate) mod service;
+pub(crate) mod upload;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,6 +36,8 @@ pub(crate) use archive::{
 };
 
 const FILE_PREFIX: &str = "clawhost-backup-";
+/// A backup uploaded here; its time is the upload's.
+const UPLOAD_PREFIX: &str = "clawhost-upload-";
 const PLAIN_SUFFIX: &str = ".tar.zst";
 const ENCRYPTED_SUFFIX: &str = ".tar.zst.age";
 /// A passphrase shorter than this is refused: scrypt slows guessing, it cannot save a short one.
@@ -77,6 +80,8 @@ pub(crate) enum BackupError {
     Busy,
     #[error("there is no backup named {0}")]
     NotFound(String),
+    #[error("{0}")]
+    TooLarge(String),
     #[error("{0}")]
     Refused(String),
 }
@@ -155,6 +160,9 @@ pub(crate) struct Kept {
     pub(crate) created_at: String,
     pub(crate) size: u64,
     pub(crate) encrypted: bool,
+    /// Uploaded (`created_at` is then when): the one upload kept, replaced by the next,
+    /// neither counted in `backup.keep` nor drilled.
+    pub(crate) uploaded: bool,
     /// When the file was written (ms since the epoch).
     #[serde(skip)]
     pub(crate) made_ms: i64,
@@ -162,6 +170,15 @@ pub(crate) struct Kept {
 
 /// The file name for a backup made at `at`: sortable, and never the same twice in a row.
 pub(crate) fn file_name(at_ms: i64, encrypted: bool) -> String {
+    named(FILE_PREFIX, at_ms, encrypted)
+}
+
+/// The file name for a backup uploaded at `at`.
+fn upload_name(at_ms: i64, encrypted: bool) -> String {
+    named(UPLOAD_PREFIX, at_ms, encrypted)
+}
+
+fn named(prefix: &str, at_ms: i64, encrypted: bool) -> String {
     let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     // Fixed width, so that names sort as times do.
@@ -180,12 +197,14 @@ pub(crate) fn file_name(at_ms: i64, encrypted: bool) -> String {
     } else {
         PLAIN_SUFFIX
     };
-    format!("{FILE_PREFIX}{stamp}{suffix}")
+    format!("{prefix}{stamp}{suffix}")
 }
 
 /// `Some(encrypted)` for a name clawhost gives its backups; anything else is not one.
 fn backup_kind(name: &str) -> Option<bool> {
-    let rest = name.strip_prefix(FILE_PREFIX)?;
+    let rest = name
+        .strip_prefix(FILE_PREFIX)
+        .or_else(|| name.strip_prefix(UPLOAD_PREFIX))?;
     let plain = !rest.is_empty()
         && rest.len() <= 64
         && rest
@@ -207,6 +226,7 @@ fn backup_kind(name: &str) -> Option<bool> {
 fn created_at(name: &str) -> String {
     let stamp = name
         .trim_start_matches(FILE_PREFIX)
+        .trim_start_matches(UPLOAD_PREFIX)
         .trim_end_matches(ENCRYPTED_SUFFIX)
         .trim_end_matches(PLAIN_SUFFIX);
     match stamp.split_once('T') {
@@ -231,6 +251,7 @@ pub(crate) fn list(dir: &Path) -> Result<Vec<Kept>, BackupError> {
             let made_ms = metadata.modified().map_or(0, crate::clock::ms_of);
             Some(Kept {
                 created_at: created_at(&name),
+                uploaded: name.starts_with(UPLOAD_PREFIX),
                 id: name,
                 size: metadata.len(),
                 encrypted,
@@ -238,7 +259,8 @@ pub(crate) fn list(dir: &Path) -> Result<Vec<Kept>, BackupError> {
             })
         })
         .collect();
-    kept.sort_by(|a, b| b.id.cmp(&a.id));
+    // The stamps are fixed width: as strings they sort as times do.
+    kept.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
     Ok(kept)
 }
 
@@ -330,6 +352,13 @@ mod tests {
         assert_eq!(backup_kind(&first), Some(false));
         assert_eq!(backup_kind(&second), Some(true));
         assert_eq!(created_at(&first), "2025-12-06T23:30:55.123Z");
+        let uploaded = upload_name(1_765_063_857_000, true);
+        assert_eq!(
+            uploaded,
+            "clawhost-upload-2025-12-06T23-30-57.000Z.tar.zst.age"
+        );
+        assert_eq!(backup_kind(&uploaded), Some(true));
+        assert_eq!(created_at(&uploaded), "2025-12-06T23:30:57.000Z");
         for other in [
             "clawhost-backup-../x.tar.zst",
             "clawhost-backup-.tar",

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use super::commit::{self, CommitError};
 use super::make::{self, Output};
+use super::upload::Incoming;
 use super::{BackupError, Instance, Kept, restore};
 use crate::clock::{now_ms, rfc3339};
 use crate::config::BackupConfig;
@@ -65,6 +66,8 @@ pub(crate) struct Backups {
     gateway: Arc<Gateway>,
     settings: BackupConfig,
     busy: Arc<tokio::sync::Mutex<()>>,
+    /// One upload at a time.
+    uploading: Arc<tokio::sync::Mutex<()>>,
     events: broadcast::Sender<JobEvent>,
     drill: Mutex<Option<Drill>>,
     running: Mutex<Option<Job>>,
@@ -92,6 +95,7 @@ impl Backups {
             gateway,
             settings,
             busy: Arc::new(tokio::sync::Mutex::new(())),
+            uploading: Arc::new(tokio::sync::Mutex::new(())),
             events: broadcast::Sender::new(64),
             drill: Mutex::new(drill),
             running: Mutex::new(None),
@@ -113,6 +117,22 @@ impl Backups {
                 what: "the backups directory".into(),
                 reason: e.to_string(),
             })?
+    }
+
+    /// The backups made here (not the upload), newest first.
+    async fn made(&self) -> Result<Vec<Kept>, BackupError> {
+        let mut kept = self.list().await?;
+        kept.retain(|k| !k.uploaded);
+        Ok(kept)
+    }
+
+    /// Starts receiving a backup from elsewhere (one at a time); it is kept, replacing the
+    /// upload before it, once [`Incoming::finish`] is called while the guard is held.
+    pub(crate) async fn receive(&self) -> Result<(OwnedMutexGuard<()>, Incoming), BackupError> {
+        let guard = self.uploading.clone().try_lock_owned().map_err(|_| {
+            BackupError::Refused("another upload is under way; wait for it to finish".into())
+        })?;
+        Ok((guard, Incoming::begin(&self.instance.backups_dir()).await?))
     }
 
     /// The file of the kept backup `id`.
@@ -197,7 +217,7 @@ impl Backups {
         let mut retry: Option<(i64, Duration)> = None;
         loop {
             let newest = self
-                .list()
+                .made()
                 .await
                 .ok()
                 .and_then(|kept| kept.first().map(|k| k.made_ms));
@@ -405,7 +425,7 @@ impl Backups {
     }
 
     async fn keep_newest(&self) {
-        let Ok(kept) = self.list().await else {
+        let Ok(kept) = self.made().await else {
             return;
         };
         for old in kept.iter().skip(self.settings.keep) {
@@ -492,7 +512,7 @@ impl Backups {
     /// the verdict.
     async fn drill(&self, passphrase: Option<SecretString>) {
         let started = Instant::now();
-        let Some(newest) = self.list().await.ok().and_then(|k| k.into_iter().next()) else {
+        let Some(newest) = self.made().await.ok().and_then(|k| k.into_iter().next()) else {
             return;
         };
         let progress = self.reporter(Job::Drill, started, Some(&newest.id));

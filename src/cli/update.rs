@@ -108,6 +108,9 @@ pub(super) fn update_openclaw(
         for line in &outcome.log_tail {
             println!("  {line}");
         }
+        for line in &outcome.advice {
+            println!("OpenClaw's doctor: {line}");
+        }
         println!("{}", outcome.detail);
         if outcome.result == "updated" {
             Ok(())
@@ -126,5 +129,6 @@ fn unreachable_progress() -> crate::update::Outcome {
         result: "refused",
         detail: "the supervisor ended during the update".into(),
         log_tail: Vec::new(),
+        advice: Vec::new(),
     }
 }

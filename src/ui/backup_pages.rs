@@ -3,7 +3,8 @@
 //! password (or a passkey) when it was not given in the last minutes.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Multipart, Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::post;
@@ -11,6 +12,7 @@ use serde::Deserialize;
 
 use super::render::{Moment, see_other};
 use super::step_up::{Confirmable, NoFields};
+use crate::auth::ClientInfo;
 use crate::backup::service::{Drill, Job};
 use crate::backup::{self, BackupError};
 use crate::config::format_duration;
@@ -18,15 +20,25 @@ use crate::state::AppState;
 use crate::store::{self, EventKind};
 use crate::web::download::attachment;
 use crate::web::error::ApiError;
-use crate::web::extract::ReturnTo;
+use crate::web::extract::{PageOwner, ReturnTo};
+use crate::web::upload::receive_backup;
 
 pub(super) fn routes() -> Router<AppState> {
     let forms = Router::new()
         .route("/settings/backups", post(back_up))
         .route("/settings/backups/{id}/download", post(download))
         .route("/settings/backups/{id}/restore", post(restore))
-        .route("/settings/backups/{id}/remove", post(remove));
+        .route("/settings/backups/{id}/remove", post(remove))
+        .route("/settings/backups/upload/confirm", post(confirm_upload));
     ReturnTo::group("/settings", forms)
+}
+
+/// The upload's form, whose body is streamed (see [`crate::web::upload`]).
+pub(super) fn streamed_routes() -> Router<AppState> {
+    ReturnTo::group(
+        "/settings",
+        Router::new().route("/settings/backups/upload", post(upload)),
+    )
 }
 
 pub(super) struct BackupRow {
@@ -34,6 +46,7 @@ pub(super) struct BackupRow {
     pub(super) created_at: Moment,
     pub(super) size: String,
     pub(super) encrypted: bool,
+    pub(super) uploaded: bool,
 }
 
 pub(super) struct BackupCard {
@@ -43,6 +56,16 @@ pub(super) struct BackupCard {
     pub(super) drill: Option<DrillRow>,
     /// "every 1d, the newest 7 kept", or that there is no schedule.
     pub(super) schedule: String,
+    /// The session confirmed the owner lately, so a file may be uploaded now (an upload's
+    /// body cannot be posted again after a confirmation page).
+    pub(super) upload_now: bool,
+}
+
+impl BackupCard {
+    /// The newest backup made here (an upload is not one).
+    pub(super) fn last_made(&self) -> Option<&BackupRow> {
+        self.list.iter().find(|backup| !backup.uploaded)
+    }
 }
 
 pub(super) struct DrillRow {
@@ -61,6 +84,7 @@ pub(super) async fn backup_card(state: &AppState) -> Result<BackupCard, ApiError
             created_at: Moment::of(&kept.created_at),
             size: human_size(kept.size),
             encrypted: kept.encrypted,
+            uploaded: kept.uploaded,
             id: kept.id,
         })
         .collect();
@@ -89,6 +113,7 @@ pub(super) async fn backup_card(state: &AppState) -> Result<BackupCard, ApiError
             detail: d.detail,
         }),
         schedule,
+        upload_now: false,
     })
 }
 
@@ -205,5 +230,37 @@ async fn remove(
     match tokio::fs::remove_file(&path).await {
         Ok(()) => done("removed"),
         Err(error) => ApiError::internal(format!("{}: {error}", path.display())).into_page(),
+    }
+}
+
+/// Confirms the owner before an upload: the file is chosen on the page that follows.
+async fn confirm_upload(State(state): State<AppState>, form: Confirmable<NoFields>) -> Response {
+    match form.confirmed(&state, "Uploading a backup").await {
+        Ok(_) => done("upload"),
+        Err(page) => page,
+    }
+}
+
+async fn upload(
+    State(state): State<AppState>,
+    PageOwner(session): PageOwner,
+    client: ClientInfo,
+    headers: HeaderMap,
+    body: Result<Multipart, MultipartRejection>,
+) -> Response {
+    // Checked before a byte of the file is read: a file cannot ride through a confirmation
+    // page, so the owner confirms first and then chooses it.
+    if !state.auth.is_fresh(&session) {
+        return done("confirm-upload");
+    }
+    let kept = match receive_backup(&state, &headers, body).await {
+        Ok(kept) => kept,
+        Err(error) => return error.into_page(),
+    };
+    let mut event = client.event(EventKind::BackupUploaded);
+    event.detail = Some(kept.id);
+    match store::run(&state.store, move |s| s.record_event(&event)).await {
+        Ok(()) => done("uploaded"),
+        Err(error) => ApiError::from(error).into_page(),
     }
 }

@@ -25,6 +25,11 @@ use axum::Router;
 
 use crate::state::AppState;
 
+/// The pages' forms whose bodies are streamed (see [`crate::web::upload`]).
+pub(crate) fn streamed_routes() -> Router<AppState> {
+    backup_pages::streamed_routes()
+}
+
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .merge(sign_in::routes())

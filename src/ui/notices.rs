@@ -27,6 +27,13 @@ pub(super) fn backup_done(done: Option<&str>) -> Option<&'static str> {
             "Restoring… the backup is checked first; then the gateway stops, the state is replaced and every session ends: sign in again with the password of the backup's owner.",
         ),
         "removed" => Some("The backup was removed."),
+        "upload" => Some("Confirmed. Choose the backup file to upload."),
+        "confirm-upload" => {
+            Some("The upload was not read: confirm it is you first, then choose the file again.")
+        }
+        "uploaded" => Some(
+            "The backup was uploaded. It is at the top of the list: restore it from there (it is checked whole first).",
+        ),
         _ => None,
     }
 }

@@ -524,7 +524,10 @@ async fn settings_view(
         events,
         next_cursor,
         paged: cursor.is_some(),
-        backups: backup_card(state).await?,
+        backups: BackupCard {
+            upload_now: state.auth.is_fresh(current),
+            ..backup_card(state).await?
+        },
         backup_done,
         config_versions: super::config_history_pages::config_history_card(state).await,
     })

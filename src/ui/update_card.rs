@@ -41,6 +41,7 @@ pub(super) struct LastUpdate {
     pub(super) ok: bool,
     pub(super) detail: String,
     pub(super) log_tail: Vec<String>,
+    pub(super) advice: Vec<String>,
 }
 
 pub(super) async fn update_card(state: &AppState) -> UpdateCard {
@@ -66,6 +67,7 @@ pub(super) async fn update_card(state: &AppState) -> UpdateCard {
             ok: o.result == "updated" || o.result == "switched_back",
             detail: o.detail,
             log_tail: o.log_tail,
+            advice: o.advice,
         }),
         not_ours: state.config.gateway.command.is_some(),
     }

@@ -1,12 +1,14 @@
 //! OpenClaw updates that roll themselves back.
 //!
-//! An update installs the new version beside the running one, checks the configuration with
-//! it (`openclaw config validate`) and takes a backup, all while the gateway runs; only then
+//! An update installs the new version beside the running one, checks the configuration and
+//! the state with it (`openclaw config validate`, `openclaw doctor --lint`: its errors stop
+//! the update, its warnings are shown) and takes a backup, all while the gateway runs; only then
 //! does it stop the gateway, keep a copy of OpenClaw's state, switch the runtime and start
 //! again. The new version must become ready, answer `health` and `channels.status` over its
 //! RPC within the readiness window; otherwise the runtime, `openclaw.json` and OpenClaw's
 //! state go back to what they were, the old version starts, and the events say why (with the
-//! end of its log). The runtime replaced stays as `previous`, for a rollback by hand.
+//! end of its log). Once it runs, `openclaw doctor --post-upgrade` probes its plugins (shown,
+//! not stopping it). The runtime replaced stays as `previous`, for a rollback by hand.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -52,6 +54,9 @@ pub(crate) struct Outcome {
     pub(crate) detail: String,
     /// The end of the failed version's log.
     pub(crate) log_tail: Vec<String>,
+    /// What OpenClaw's doctor said of the new version that did not stop the update
+    /// (`doctor --lint` before the switch, `doctor --post-upgrade` after it).
+    pub(crate) advice: Vec<String>,
 }
 
 pub(crate) struct Updater {
@@ -219,5 +224,6 @@ pub(super) fn outcome(from: &str, to: &str, result: &'static str, detail: String
         result,
         detail,
         log_tail: Vec::new(),
+        advice: Vec::new(),
     }
 }

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::checks::Advice;
 use super::checks::{self, Failed};
 use super::journal::{JOURNAL, Journal, SNAPSHOT, SNAPSHOT_OF, SnapshotOf, installed};
 use super::snapshot::{restore_state, snapshot_state};
@@ -29,12 +30,12 @@ impl Updater {
         };
         let started = Instant::now();
         let prepared = tokio::time::timeout(PREPARE_TIMEOUT, async {
-            let staged = self.stage(&from, version, started).await?;
+            let (staged, advice) = self.stage(&from, version, started).await?;
             self.say(started, "Backing up first");
             event.kind = EventKind::BackupCreated;
             event.detail = Some(format!("before the update to OpenClaw {version}"));
             match self.backups.backup_held(&held, event).await {
-                Ok(backup) => Ok((staged, backup)),
+                Ok(backup) => Ok((staged, advice, backup)),
                 Err(error) => {
                     let _ = tokio::fs::remove_dir_all(&staged).await;
                     Err(format!("The backup before the update failed: {error}."))
@@ -43,7 +44,7 @@ impl Updater {
         })
         .await
         .unwrap_or_else(|_| Err("Preparing the update took longer than 15 minutes.".into()));
-        let (staged, backup) = match prepared {
+        let (staged, mut advice, backup) = match prepared {
             Ok(prepared) => prepared,
             Err(detail) => {
                 let detail = format!("{detail} Nothing changed.");
@@ -70,18 +71,28 @@ impl Updater {
             Ok(()) => {
                 runtime::forget_retired(retired).await;
                 self.end_journal();
+                self.say(
+                    started,
+                    "Probing the plugins with the new version (openclaw doctor --post-upgrade)",
+                );
+                advice.extend(checks::post_upgrade(&self.gateway).await);
                 if !wanted {
                     let _ = self.gateway.stop().await;
                 }
                 let detail = format!(
                     "Updated to OpenClaw {version}; OpenClaw {from} is kept to go back to (backup {backup})."
                 );
-                outcome(&from, version, "updated", detail)
+                Outcome {
+                    advice,
+                    ..outcome(&from, version, "updated", detail)
+                }
             }
-            Err(failed) => {
-                self.roll_back(&from, version, wanted, retired, failed)
+            Err(failed) => Outcome {
+                advice,
+                ..self
+                    .roll_back(&from, version, wanted, retired, failed)
                     .await
-            }
+            },
         }
     }
 
@@ -90,9 +101,14 @@ impl Updater {
             .report("update", started, PREPARE_TIMEOUT, detail);
     }
 
-    /// The new version installed beside the running one, and the configuration checked
-    /// with it; where it is.
-    async fn stage(&self, from: &str, version: &str, started: Instant) -> Result<PathBuf, String> {
+    /// The new version installed beside the running one, and the configuration and state
+    /// checked with it; where it is, and what OpenClaw's doctor advised.
+    async fn stage(
+        &self,
+        from: &str,
+        version: &str,
+        started: Instant,
+    ) -> Result<(PathBuf, Advice), String> {
         self.say(
             started,
             &format!("Installing OpenClaw {version} beside OpenClaw {from}"),
@@ -102,28 +118,47 @@ impl Updater {
             .await
             .map_err(|e| format!("OpenClaw {version} could not be installed: {e}."))?;
         let checked = if manifest.openclaw_version == version {
-            self.say(
-                started,
-                &format!(
-                    "Checking the configuration with OpenClaw {version} (openclaw config validate)"
-                ),
-            );
-            checks::validate_with(&self.gateway, &staged)
-                .await
-                .map_err(|issues| {
-                    format!("OpenClaw {version} does not accept the configuration: {issues}.")
-                })
+            self.check_with(version, &staged, started).await
         } else {
             Err(format!(
                 "npm installed OpenClaw {} for {version}.",
                 manifest.openclaw_version
             ))
         };
-        if let Err(detail) = checked {
-            let _ = tokio::fs::remove_dir_all(&staged).await;
-            return Err(detail);
+        match checked {
+            Ok(advice) => Ok((staged, advice)),
+            Err(detail) => {
+                let _ = tokio::fs::remove_dir_all(&staged).await;
+                Err(detail)
+            }
         }
-        Ok(staged)
+    }
+
+    /// The staged `version`'s verdict on the configuration and the state.
+    async fn check_with(
+        &self,
+        version: &str,
+        staged: &Path,
+        started: Instant,
+    ) -> Result<Advice, String> {
+        self.say(
+            started,
+            &format!(
+                "Checking the configuration with OpenClaw {version} (openclaw config validate)"
+            ),
+        );
+        checks::validate_with(&self.gateway, staged)
+            .await
+            .map_err(|issues| {
+                format!("OpenClaw {version} does not accept the configuration: {issues}.")
+            })?;
+        self.say(
+            started,
+            &format!("Asking OpenClaw {version}'s doctor (openclaw doctor --lint)"),
+        );
+        checks::lint_with(&self.gateway, staged)
+            .await
+            .map_err(|errors| format!("OpenClaw {version}'s doctor finds what stops it: {errors}."))
     }
 
     /// The gateway stopped and held, OpenClaw's state copied, the journal written, the staged

@@ -15,7 +15,7 @@ use crate::auth::exchange::ExchangeError;
 use crate::auth::limiter::retry_after_secs;
 use crate::auth::oidc::OidcError;
 use crate::auth::passkeys::PasskeyError;
-use crate::backup::BackupError;
+use crate::backup::{ArchiveError, BackupError};
 use crate::channels::whatsapp_link::LinkError;
 use crate::gateway::config_history::HistoryError;
 use crate::gateway::settings::SettingsError;
@@ -307,7 +307,13 @@ impl From<BackupError> for ApiError {
                 ApiError::status(StatusCode::CONFLICT, error.to_string())
             }
             BackupError::NotFound(_) => ApiError::status(StatusCode::NOT_FOUND, error.to_string()),
+            BackupError::TooLarge(_) => {
+                ApiError::status(StatusCode::PAYLOAD_TOO_LARGE, error.to_string())
+            }
             BackupError::Passphrase(message) => ApiError::field("passphrase", message),
+            BackupError::Archive(ArchiveError::NotABackup) => {
+                ApiError::status(StatusCode::UNPROCESSABLE_ENTITY, error.to_string())
+            }
             BackupError::Archive(_)
             | BackupError::Store(_)
             | BackupError::OpenClaw(_)

@@ -22,3 +22,4 @@ pub(crate) mod request_context;
 pub(crate) mod slots;
 pub(crate) mod sse;
 pub(crate) mod streams;
+pub(crate) mod upload;

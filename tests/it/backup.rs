@@ -841,3 +841,225 @@ async fn a_restore_killed_at_any_moment_leaves_the_old_instance_or_the_new() {
     );
     eprintln!("restore killed at each step: {outcomes:#?}");
 }
+
+/// A `multipart/form-data` body with `file` as the field `file`, as a browser's form sends it.
+fn multipart(file: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "----clawhost-test-boundary-7d1f";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nignored\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"backup.tar.zst\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn upload(owner: &Client, path: &str, file: &[u8]) -> reqwest::Response {
+    let (content_type, body) = multipart(file);
+    owner
+        .http
+        .post(owner.url(path))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("upload")
+}
+
+#[tokio::test]
+async fn a_backup_from_elsewhere_is_uploaded_then_restored() {
+    // The backup comes from another instance, encrypted, and is downloaded from there.
+    let elsewhere = TestServer::start();
+    let first = elsewhere.claimed().await;
+    let done = back_up(&first, json!({"passphrase": PASSPHRASE})).await;
+    assert_eq!(done["kind"], "done", "{done}");
+    let id = done["id"].as_str().expect("id");
+    let file = first
+        .get(&format!("/api/backups/{id}/download"))
+        .await
+        .bytes()
+        .await
+        .expect("download")
+        .to_vec();
+    let claimed_at = |events: Vec<Value>| -> Vec<Value> {
+        events
+            .into_iter()
+            .filter(|e| e["kind"] == "claim")
+            .map(|e| e["at"].clone())
+            .collect()
+    };
+    let origin = claimed_at(first.events().await);
+
+    let server = TestServer::start_setting("CLAWHOST_SESSION_REAUTH_WINDOW", "2s");
+    let owner = server.claimed().await;
+    let fresh = || async {
+        let reauth = owner
+            .post("/api/auth/reauthenticate", &json!({"password": PASSWORD}))
+            .await;
+        assert_eq!(reauth.status(), 204);
+    };
+
+    // What is no backup is refused at its first bytes, and nothing is kept of it.
+    fresh().await;
+    let problem = assert_problem(
+        upload(
+            &owner,
+            "/api/backups/upload",
+            b"PK\x03\x04 a zip file, not a backup",
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not a clawhost backup"),
+        "{problem}"
+    );
+    fresh().await;
+    assert_problem(upload(&owner, "/api/backups/upload", b"").await, 422).await;
+    fresh().await;
+    let not_multipart = owner
+        .post("/api/backups/upload", &json!({"file": "x"}))
+        .await;
+    assert_problem(not_multipart, 415).await;
+    assert!(
+        crate::harness::files_under(&server.data_dir().join("backups")).is_empty(),
+        "a refused upload left a file"
+    );
+
+    // Far beyond the API's body limit: streamed to disk, not held (its contents are checked
+    // at the restore; only its start is a backup's).
+    fresh().await;
+    let mut large = vec![0x28, 0xb5, 0x2f, 0xfd];
+    large.resize(8 * 1024 * 1024, 7);
+    let response = upload(&owner, "/api/backups/upload", &large).await;
+    assert_eq!(response.status(), 201);
+    let kept: Value = response.json().await.expect("json");
+    assert_eq!(kept["size"], 8 * 1024 * 1024);
+    assert_eq!(kept["encrypted"], false);
+
+    // Uploaded whole, byte for byte, kept apart from the backups made here; the upload
+    // before it goes.
+    fresh().await;
+    let response = upload(&owner, "/api/backups/upload", &file).await;
+    assert_eq!(
+        response.status(),
+        201,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+    let kept: Value = response.json().await.expect("json");
+    let uploaded = kept["id"].as_str().expect("id").to_owned();
+    assert!(
+        uploaded.starts_with("clawhost-upload-") && uploaded.ends_with(".tar.zst.age"),
+        "{kept}"
+    );
+    assert_eq!(kept["uploaded"], true);
+    assert_eq!(kept["encrypted"], true);
+    let on_disk = server.data_dir().join("backups").join(&uploaded);
+    assert_eq!(std::fs::read(&on_disk).expect("kept"), file);
+    assert_eq!(
+        std::fs::metadata(&on_disk)
+            .expect("kept")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    let listed = owner.json("/api/backups").await;
+    assert_eq!(listed["backups"][0]["id"], uploaded.as_str(), "{listed}");
+    assert_eq!(
+        listed["backups"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
+    assert!(
+        owner
+            .event_kinds()
+            .await
+            .iter()
+            .any(|k| k == "backup_uploaded")
+    );
+    let dashboard = owner.page_text("/").await;
+    assert!(
+        dashboard.contains("data-field=\"last-backup\">none yet"),
+        "an upload is no backup made here: {dashboard}"
+    );
+
+    // Through the page: a stale session confirms first, and the file is not read until then.
+    let stale = eventually(Duration::from_secs(10), || async {
+        upload(&owner, "/api/backups/upload", &file).await.status() == 403
+    })
+    .await;
+    assert!(stale.is_some(), "an upload without a fresh step-up");
+    let location = |response: reqwest::Response| {
+        assert_eq!(response.status(), 303);
+        response.headers()["location"]
+            .to_str()
+            .expect("ascii")
+            .to_owned()
+    };
+    let settings = owner.page_text("/settings").await;
+    assert!(
+        settings.contains("/settings/backups/upload/confirm"),
+        "{settings}"
+    );
+    let asked = upload(&owner, "/settings/backups/upload", &file).await;
+    assert_eq!(location(asked), "/settings?backup=confirm-upload#backups");
+    let confirm = owner
+        .post_form("/settings/backups/upload/confirm", &[])
+        .await;
+    assert_eq!(confirm.status(), 403);
+    let confirmed = owner
+        .post_form(
+            "/settings/backups/upload/confirm",
+            &[("reauth_password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(confirmed.status(), 303);
+    let settings = owner.page_text("/settings?backup=upload").await;
+    assert!(
+        settings.contains("enctype=\"multipart/form-data\""),
+        "{settings}"
+    );
+    let sent = upload(&owner, "/settings/backups/upload", &file).await;
+    assert_eq!(location(sent), "/settings?backup=uploaded#backups");
+    let listed = owner.json("/api/backups").await;
+    let ids: Vec<&str> = listed["backups"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|b| b["id"].as_str())
+        .collect();
+    assert_eq!(ids.len(), 1, "one upload is kept: {ids:?}");
+    let uploaded = ids[0].to_owned();
+
+    // Restored like any kept backup: the instance is the other one's now.
+    fresh().await;
+    let response = owner
+        .post(
+            "/api/backups/restore",
+            &json!({"id": uploaded, "passphrase": PASSPHRASE}),
+        )
+        .await;
+    assert_eq!(response.status(), 202);
+    // The restore ends every session, this one and its event stream too.
+    let ended = eventually(Duration::from_mins(1), || async {
+        owner.get("/api/auth/me").await.status() == 401
+    })
+    .await;
+    assert!(ended.is_some(), "the session outlived the restore");
+    let again = server.login().await;
+    let kinds = again.event_kinds().await;
+    assert!(kinds.iter().any(|k| k == "backup_restored"), "{kinds:?}");
+    assert_eq!(
+        claimed_at(again.events().await),
+        origin,
+        "the claim is the other instance's"
+    );
+}

@@ -342,6 +342,23 @@ async fn gateway_lifecycle_against_the_real_openclaw() {
         "the chat never reached the test LLM: {:?}",
         llm.seen()
     );
+    // The Control UI's own update (the same RPC) hands off to clawhost, which supervises
+    // the gateway: it changes nothing, and nothing updates by itself.
+    let update = rpc
+        .call("update.run", json!({}), Duration::from_mins(1))
+        .await
+        .expect("update.run");
+    assert_eq!(update["ok"], false, "{update}");
+    assert_eq!(update["result"]["status"], "skipped", "{update}");
+    assert_eq!(
+        update["result"]["reason"], "external-supervisor-update-required",
+        "{update}"
+    );
+    let schedule = rpc
+        .call("update.status", json!({}), Duration::from_secs(30))
+        .await
+        .expect("update.status");
+    assert_eq!(schedule["schedule"]["autoEnabled"], false, "{schedule}");
     rpc.close().await;
 
     // No shell ever saw the key: nothing was created by it.

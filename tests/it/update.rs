@@ -114,6 +114,13 @@ async fn an_update_switches_versions_and_a_failing_one_rolls_itself_back() {
     assert_eq!(started.status(), 202);
     let outcome = update_ended(&owner, to).await;
     assert_eq!(outcome["result"], "updated", "{outcome}");
+    // The new version's doctor looked at the configuration and the state before the switch
+    // and probed the plugins after it; what it advised is in the outcome.
+    assert!(outcome["advice"].is_array(), "{outcome}");
+    let log = owner.json("/api/gateway/logs?tail=2000").await.to_string();
+    for step in ["openclaw doctor --lint", "openclaw doctor --post-upgrade"] {
+        assert!(log.contains(step), "no step {step}: {log}");
+    }
     let versions = owner.json("/api/gateway/versions").await;
     assert_eq!(versions["installed"], to);
     assert_eq!(versions["previous"], FROM);
