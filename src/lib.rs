@@ -34,6 +34,7 @@ pub mod cli;
 mod clock;
 mod config;
 mod crypto;
+mod egress;
 mod fsutil;
 mod gateway;
 mod logging;
@@ -269,17 +270,7 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
         exchange,
     } = sign_in_for(&config, &public_url, &store).await?;
     let sealer = Arc::new(open_secret_box(&config)?);
-    let gateway = Gateway::start_up(GatewayDeps {
-        paths: Paths {
-            data_dir: config.data_dir.clone(),
-            runtime_dir: config.runtime_dir.clone(),
-        },
-        config: config.gateway.clone(),
-        store: store.clone(),
-        sealer: sealer.clone(),
-        logs: GatewayLogs::default(),
-    })
-    .await?;
+    let (gateway, egress) = start_gateway(&config, &store, &sealer).await?;
     let (backups, updater) = backups_and_updates(&config, &gateway, &store, &sealer);
     let header_timeout = config.header_timeout;
     let state = AppState::new(state::Inner {
@@ -296,6 +287,7 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
         store,
         sealer,
         gateway: gateway.clone(),
+        egress: egress.clone(),
         tls: tls
             .as_ref()
             .map_or_else(tls::Status::off, |t| t.status.clone()),
@@ -338,6 +330,7 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
     updater.shut_down().await;
     backups.shut_down().await;
     gateway.shut_down().await;
+    egress.shut_down();
     watcher.await?;
     tracing::info!("stopped");
     Ok(())
@@ -359,6 +352,29 @@ async fn open_instance(config: &Config) -> anyhow::Result<nix::fcntl::Flock<std:
 }
 
 /// What keeps the assistant safe: backups, and updates that take one first.
+/// The egress proxy, and the gateway's supervisor (which starts the gateway again when the
+/// owner left it running).
+async fn start_gateway(
+    config: &Config,
+    store: &SharedStore,
+    sealer: &Arc<SecretBox>,
+) -> anyhow::Result<(Arc<Gateway>, Arc<egress::Egress>)> {
+    let egress = egress::start(store.clone(), config.usage).await?;
+    let gateway = Gateway::start_up(GatewayDeps {
+        paths: Paths {
+            data_dir: config.data_dir.clone(),
+            runtime_dir: config.runtime_dir.clone(),
+        },
+        config: config.gateway.clone(),
+        store: store.clone(),
+        sealer: sealer.clone(),
+        logs: GatewayLogs::default(),
+        egress: egress.clone(),
+    })
+    .await?;
+    Ok((gateway, egress))
+}
+
 fn backups_and_updates(
     config: &Config,
     gateway: &Arc<Gateway>,

@@ -40,6 +40,8 @@ pub(crate) struct Inner {
     pub(crate) store: SharedStore,
     pub(crate) sealer: Arc<SecretBox>,
     pub(crate) gateway: Arc<Gateway>,
+    /// The loopback proxy between the gateway and its provider.
+    pub(crate) egress: Arc<crate::egress::Egress>,
     /// What clawhost's own https serves (mode `off` when it serves none).
     pub(crate) tls: crate::tls::Status,
     pub(crate) whatsapp: Linker,

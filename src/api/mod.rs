@@ -16,6 +16,7 @@ mod passkeys;
 mod status;
 mod tls;
 mod updates;
+mod usage;
 
 use axum::Json;
 use axum::Router;
@@ -64,6 +65,7 @@ pub(crate) fn routes() -> (Router<AppState>, Router<AppState>, Document) {
         .merge(backups::routes())
         .merge(updates::routes())
         .merge(config_history::routes())
+        .merge(usage::routes())
         .split_for_parts();
     document.merge(streamed_document);
     conventions(&mut document);
@@ -182,7 +184,7 @@ mod tests {
                 assert_eq!(operation.security.is_none(), public, "{path}");
             }
         }
-        assert_eq!(operations, 61);
+        assert_eq!(operations, 63);
     }
 
     /// utoipa takes only literals for bounds and patterns; these are the constants the

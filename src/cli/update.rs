@@ -11,9 +11,6 @@ use tokio_stream::wrappers::BroadcastStream;
 use crate::backup::service::Backups;
 use crate::backup::{Instance, commit};
 use crate::config::{self, Config};
-use crate::gateway::logs::GatewayLogs;
-use crate::gateway::paths::Paths;
-use crate::gateway::supervisor::{Gateway, GatewayDeps};
 use crate::secrets::SecretBox;
 use crate::store::{EventKind, NewEvent, SharedStore};
 use crate::update::Updater;
@@ -52,22 +49,10 @@ pub(super) fn update_openclaw(
             &config.secret_key_file,
             config.secret_key_file == default_key,
         )?);
-        let paths = Paths {
-            data_dir: config.data_dir.clone(),
-            runtime_dir: config.runtime_dir.clone(),
-        };
-        let state_dir = paths.state_dir();
-        let gateway = Gateway::start_up(GatewayDeps {
-            paths,
-            config: config.gateway.clone(),
-            store: store.clone(),
-            sealer: sealer.clone(),
-            logs: GatewayLogs::default(),
-        })
-        .await?;
+        let (gateway, _egress) = crate::start_gateway(config, &store, &sealer).await?;
         let instance = Instance {
             data_dir: config.data_dir.clone(),
-            state_dir,
+            state_dir: state.clone(),
             config_file: config.settings_file.clone(),
             secret_key_file: config.secret_key_file.clone(),
             store: store.clone(),

@@ -96,6 +96,7 @@ pub(crate) struct Config {
     /// The settings file loaded, if any (a backup keeps a copy).
     pub(crate) settings_file: Option<PathBuf>,
     pub(crate) backup: BackupConfig,
+    pub(crate) usage: UsageLimits,
 }
 
 #[derive(Debug, Clone)]
@@ -103,6 +104,13 @@ pub(crate) struct BackupConfig {
     pub(crate) schedule: Schedule,
     pub(crate) keep: usize,
     pub(crate) passphrase_file: Option<PathBuf>,
+}
+
+/// Tokens the assistant may use through the egress proxy.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct UsageLimits {
+    pub(crate) daily: Option<usize>,
+    pub(crate) monthly: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -210,10 +218,10 @@ impl Config {
             oidc: oidc_config(&values)?,
             require_second_factor: values.get("auth.require_second_factor")?,
             session_exchange_url: values.optional("auth.session_exchange.url")?,
-            backup: BackupConfig {
-                schedule: values.get("backup.schedule")?,
-                keep: values.get("backup.keep")?,
-                passphrase_file: values.optional("backup.passphrase_file")?,
+            backup: backup_config(&values)?,
+            usage: UsageLimits {
+                daily: values.optional("usage.daily_token_limit")?,
+                monthly: values.optional("usage.monthly_token_limit")?,
             },
             settings_file: config_file,
         };
@@ -277,6 +285,14 @@ impl Config {
 /// Where plain http is answered under `tls.mode = "acme"` when nothing else is said: port 80,
 /// where HTTP-01 challenges and people typing the bare name arrive.
 pub(crate) const DEFAULT_REDIRECT_LISTEN: &str = "[::]:80";
+
+fn backup_config(values: &Values) -> Result<BackupConfig, ConfigError> {
+    Ok(BackupConfig {
+        schedule: values.get("backup.schedule")?,
+        keep: values.get("backup.keep")?,
+        passphrase_file: values.optional("backup.passphrase_file")?,
+    })
+}
 
 fn acme_config(values: &Values, mode: TlsMode) -> Result<AcmeConfig, ConfigError> {
     let public_url: Option<PublicUrl> = values.optional("public_url")?;
@@ -449,6 +465,7 @@ mod tests {
             "auth.oidc.issuer" => "https://accounts.google.com",
             "auth.oidc.client_id" | "auth.oidc.display_name" => "clawhost",
             "auth.session_exchange.url" => "https://auth.example.com/session-data",
+            "usage.daily_token_limit" | "usage.monthly_token_limit" => "1000000",
             _ => "/srv/clawhost",
         };
         let mut vars = home();

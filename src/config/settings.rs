@@ -376,6 +376,24 @@ pub(super) const SETTINGS: &[Setting] = &[
         unset: Unset::Means("scheduled backups are not encrypted and hold no secret key"),
         doc: "a 0600 file whose passphrase encrypts scheduled backups (age, scrypt), which then hold the secret key too",
     },
+    Setting {
+        key: "usage.daily_token_limit",
+        kind: Kind::Count {
+            min: 1,
+            max: 1_000_000_000_000,
+        },
+        unset: Unset::Means("no daily limit"),
+        doc: "tokens (input and output, as the provider counts them) the assistant may use in a day (UTC); beyond it the egress proxy refuses its requests until the next day",
+    },
+    Setting {
+        key: "usage.monthly_token_limit",
+        kind: Kind::Count {
+            min: 1,
+            max: 1_000_000_000_000,
+        },
+        unset: Unset::Means("no monthly limit"),
+        doc: "tokens the assistant may use in a calendar month (UTC); beyond it the egress proxy refuses its requests until the next month",
+    },
 ];
 
 impl Setting {

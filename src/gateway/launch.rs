@@ -15,11 +15,12 @@ use super::logs::GatewayLogs;
 use super::openclaw_config::{self, TOKEN_ENV};
 use super::paths::Paths;
 use super::provider_key;
-use super::providers::ProviderKind;
+use super::providers::{EGRESS_KEY_ENV, ProviderKind};
 use super::runtime::{self, Launcher};
 use crate::clock::now_ms;
 use crate::config::GatewayConfig;
 use crate::crypto::{hex, random_bytes, sha256};
+use crate::egress::{Egress, Route};
 use crate::secrets::SecretBox;
 use crate::store::{self, EventKind, NewEvent, SharedStore, Store};
 
@@ -51,6 +52,7 @@ pub(crate) struct Launch {
     pub(crate) store: SharedStore,
     pub(crate) sealer: Arc<SecretBox>,
     pub(crate) logs: GatewayLogs,
+    pub(crate) egress: Arc<Egress>,
 }
 
 /// Everything the gateway process needs to start.
@@ -112,7 +114,7 @@ impl Launch {
                 port,
                 provider,
                 model: &settings.model,
-                base_url: settings.base_url.as_deref(),
+                egress: &self.egress.base_url(),
                 log_file: self.paths.log_file(),
             },
         );
@@ -129,13 +131,20 @@ impl Launch {
 
         let token = Arc::new(Zeroizing::new(hex(&random_bytes::<32>())));
         let mut env = self.base_env(&launcher, &token);
-        match &key {
-            Some(key) => self.logs.set_secrets(&[token.as_str(), key.as_str()]),
-            None => self.logs.set_secrets(&[token.as_str()]),
-        }
-        if let (Some(name), Some(key)) = (provider.key_env(), key) {
-            env.push((name.to_string(), key));
-        }
+        // The gateway gets the egress proxy's virtual key; the real one stays here.
+        let route = Route::new(
+            &provider.upstream(settings.base_url.as_deref()),
+            provider.auth(),
+            key,
+        );
+        let mut secrets = vec![token.as_str(), route.virtual_key.as_str()];
+        secrets.extend(route.key.as_deref().map(String::as_str));
+        self.logs.set_secrets(&secrets);
+        env.push((
+            EGRESS_KEY_ENV.to_string(),
+            Zeroizing::new(route.virtual_key.to_string()),
+        ));
+        self.egress.set_route(Some(route));
 
         self.validate(&launcher, &env).await?;
         progress("validated", "OpenClaw accepted the configuration".into());

@@ -1,13 +1,23 @@
 //! OpenClaw's `openclaw.json`: read as JSON5 (the owner may have written comments), merge in
 //! the keys clawhost owns, keep everything else the owner or OpenClaw wrote, and write it
-//! back atomically, 0600. No secret is ever written into it: keys are SecretRefs naming
-//! environment variables that only the gateway's process receives.
+//! back atomically, 0600. No secret is ever written into it: the provider's key there is a
+//! SecretRef naming the variable that holds the egress proxy's virtual key.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
 
-use super::providers::ProviderKind;
+use super::providers::{EGRESS_KEY_ENV, ProviderKind};
+
+/// The variables a provider's key was named by: the egress proxy's virtual key now, and the
+/// provider keys themselves before the egress proxy.
+const KEY_VARIABLES: [&str; 5] = [
+    EGRESS_KEY_ENV,
+    "ANTHROPIC_API_KEY",
+    "OPENAI_API_KEY",
+    "OPENROUTER_API_KEY",
+    "OPENAI_COMPATIBLE_API_KEY",
+];
 
 /// Largest config file read; OpenClaw's own are a few KiB.
 const MAX_BYTES: u64 = 4 * 1024 * 1024;
@@ -38,7 +48,8 @@ pub(crate) struct Owned<'a> {
     pub(crate) port: u16,
     pub(crate) provider: ProviderKind,
     pub(crate) model: &'a str,
-    pub(crate) base_url: Option<&'a str>,
+    /// The egress proxy's base URL, where the provider's requests go.
+    pub(crate) egress: &'a str,
     pub(crate) log_file: PathBuf,
 }
 
@@ -123,14 +134,10 @@ pub(crate) fn apply(existing: Option<Value>, owned: &Owned<'_>) -> Value {
         json!(BASE_PATH),
     );
 
-    // Only the provider clawhost manages may name the variables that hold a key: every other
-    // entry naming one loses it, so an entry written into the file meanwhile (say through the
-    // Control UI's config methods) cannot send the owner's key to an endpoint of its own.
-    let ours: Vec<Value> = ProviderKind::ALL
-        .iter()
-        .filter_map(|kind| kind.key_env())
-        .map(secret_ref)
-        .collect();
+    // Only the provider clawhost manages may name the variables that held (or hold) a key:
+    // every other entry naming one loses it, so an entry written into the file meanwhile (say
+    // through the Control UI's config methods) cannot send a key to an endpoint of its own.
+    let ours: Vec<Value> = KEY_VARIABLES.into_iter().map(secret_ref).collect();
     if let Some(providers) = object_at(&mut config, "/models/providers") {
         let managed = owned.provider.openclaw_id();
         let mut emptied = Vec::new();
@@ -153,7 +160,7 @@ pub(crate) fn apply(existing: Option<Value>, owned: &Owned<'_>) -> Value {
             providers.remove(&id);
         }
     }
-    let (fragment, primary) = owned.provider.config_fragment(owned.model, owned.base_url);
+    let (fragment, primary) = owned.provider.config_fragment(owned.model, owned.egress);
     let id = owned.provider.openclaw_id();
     if let Value::Object(fields) = fragment {
         for (key, value) in fields {
@@ -198,7 +205,7 @@ mod tests {
             port: 18802,
             provider,
             model: "test-model",
-            base_url: Some("http://127.0.0.1:9/v1"),
+            egress: "http://127.0.0.1:9/upstream",
             log_file: PathBuf::from("/data/openclaw/logs/openclaw.log"),
         }
     }
@@ -242,7 +249,7 @@ mod tests {
         );
         assert_eq!(
             second["models"]["providers"]["anthropic"]["apiKey"]["id"],
-            "ANTHROPIC_API_KEY"
+            EGRESS_KEY_ENV
         );
     }
 
@@ -253,13 +260,18 @@ mod tests {
         let mut config = apply(None, &owned(ProviderKind::OpenAiCompatible));
         config["models"]["providers"]["collector"] = json!({
             "baseUrl": "https://collector.example/v1",
-            "apiKey": {"source": "env", "provider": "default", "id": "OPENAI_COMPATIBLE_API_KEY"},
+            "apiKey": {"source": "env", "provider": "default", "id": EGRESS_KEY_ENV},
+        });
+        config["models"]["providers"]["older"] = json!({
+            "baseUrl": "https://older.example/v1",
+            "apiKey": {"source": "env", "provider": "default", "id": "OPENAI_API_KEY"},
         });
         config["models"]["providers"]["mine"] =
             json!({"baseUrl": "http://10.0.0.2/v1", "apiKey": "literal"});
         let again = apply(Some(config), &owned(ProviderKind::OpenAiCompatible));
         let providers = &again["models"]["providers"];
         assert!(providers["collector"].get("apiKey").is_none(), "{again}");
+        assert!(providers["older"].get("apiKey").is_none(), "{again}");
         assert_eq!(
             providers["collector"]["baseUrl"],
             "https://collector.example/v1"
@@ -268,10 +280,7 @@ mod tests {
             providers["mine"]["apiKey"], "literal",
             "what is not ours stays"
         );
-        assert_eq!(
-            providers["custom"]["apiKey"]["id"],
-            "OPENAI_COMPATIBLE_API_KEY"
-        );
+        assert_eq!(providers["custom"]["apiKey"]["id"], EGRESS_KEY_ENV);
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! tests a key, the OpenClaw config fragment it needs, and its default model. Nothing else in
 //! clawhost decides by a provider's id.
 //!
-//! Keys reach the gateway only through its environment: the config holds a SecretRef naming
-//! the variable, never the key.
+//! The gateway never holds a key: its provider's base URL is clawhost's egress proxy
+//! (`crate::egress`), and the key it is given is that proxy's virtual key, named in the
+//! config by a SecretRef to [`EGRESS_KEY_ENV`]. The proxy sends the real key on to
+//! [`ProviderKind::upstream`].
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -28,9 +30,10 @@ struct KeyRule {
     max: usize,
     /// Vendor keys are `[A-Za-z0-9_-]`; other endpoints may use anything printable.
     strict_charset: bool,
-    /// The environment variable the gateway reads the key from.
-    env: &'static str,
 }
+
+/// The environment variable that holds the egress proxy's virtual key for the gateway.
+pub(crate) const EGRESS_KEY_ENV: &str = "CLAWHOST_EGRESS_KEY";
 
 const VENDOR_KEY_CHARS: (usize, usize) = (20, 256);
 
@@ -113,23 +116,21 @@ impl ProviderKind {
     }
 
     fn key_rule(self) -> Option<KeyRule> {
-        let vendor = |prefix, env| KeyRule {
+        let vendor = |prefix| KeyRule {
             prefix,
             min: VENDOR_KEY_CHARS.0,
             max: VENDOR_KEY_CHARS.1,
             strict_charset: true,
-            env,
         };
         match self {
-            ProviderKind::Anthropic => Some(vendor("sk-ant-", "ANTHROPIC_API_KEY")),
-            ProviderKind::OpenAi => Some(vendor("sk-", "OPENAI_API_KEY")),
-            ProviderKind::OpenRouter => Some(vendor("sk-or-", "OPENROUTER_API_KEY")),
+            ProviderKind::Anthropic => Some(vendor("sk-ant-")),
+            ProviderKind::OpenAi => Some(vendor("sk-")),
+            ProviderKind::OpenRouter => Some(vendor("sk-or-")),
             ProviderKind::OpenAiCompatible => Some(KeyRule {
                 prefix: "",
                 min: 1,
                 max: 1024,
                 strict_charset: false,
-                env: "OPENAI_COMPATIBLE_API_KEY",
             }),
             ProviderKind::Ollama => None,
         }
@@ -137,11 +138,6 @@ impl ProviderKind {
 
     pub(crate) fn needs_key(self) -> bool {
         self.key_rule().is_some()
-    }
-
-    /// The environment variable the gateway reads the key from.
-    pub(crate) fn key_env(self) -> Option<&'static str> {
-        self.key_rule().map(|rule| rule.env)
     }
 
     pub(crate) fn needs_base_url(self) -> bool {
@@ -243,36 +239,53 @@ impl ProviderKind {
         Ok(())
     }
 
-    /// The cheapest real call that needs the key: the model list (OpenRouter's key endpoint).
-    pub(crate) fn probe(self, base_url: Option<&str>) -> Probe {
-        let base = base_url.unwrap_or_default().trim_end_matches('/');
-        let (url, auth) = match self {
-            ProviderKind::Anthropic => (
-                "https://api.anthropic.com/v1/models".to_string(),
-                ProbeAuth::AnthropicHeaders,
-            ),
-            ProviderKind::OpenAi => (
-                "https://api.openai.com/v1/models".to_string(),
-                ProbeAuth::Bearer,
-            ),
-            ProviderKind::OpenRouter => (
-                "https://openrouter.ai/api/v1/key".to_string(),
-                ProbeAuth::Bearer,
-            ),
-            ProviderKind::OpenAiCompatible => (format!("{base}/models"), ProbeAuth::Bearer),
-            ProviderKind::Ollama => (format!("{base}/api/tags"), ProbeAuth::None),
-        };
-        Probe { url, auth }
+    /// Where the provider's API is, as its clients name it (the path they add follows):
+    /// what the egress proxy sends the gateway's requests on to.
+    pub(crate) fn upstream(self, base_url: Option<&str>) -> String {
+        let given = base_url.or(self.default_base_url()).unwrap_or_default();
+        match self {
+            // Anthropic's clients add `/v1/messages`.
+            ProviderKind::Anthropic => "https://api.anthropic.com",
+            ProviderKind::OpenAi => "https://api.openai.com/v1",
+            ProviderKind::OpenRouter => "https://openrouter.ai/api/v1",
+            ProviderKind::OpenAiCompatible | ProviderKind::Ollama => given,
+        }
+        .trim_end_matches('/')
+        .to_owned()
     }
 
-    /// What `models.providers.<openclaw_id>` and the primary model become for these choices.
-    pub(crate) fn config_fragment(self, model: &str, base_url: Option<&str>) -> (Value, String) {
-        let secret = || json!({"source": "env", "provider": "default", "id": self.key_env().unwrap_or_default()});
-        let fragment = match self {
+    /// How the provider takes its key.
+    pub(crate) fn auth(self) -> ProbeAuth {
+        match self {
+            ProviderKind::Anthropic => ProbeAuth::AnthropicHeaders,
+            ProviderKind::Ollama => ProbeAuth::None,
+            ProviderKind::OpenAi | ProviderKind::OpenRouter | ProviderKind::OpenAiCompatible => {
+                ProbeAuth::Bearer
+            }
+        }
+    }
+
+    /// The cheapest real call that needs the key: the model list (OpenRouter's key endpoint).
+    pub(crate) fn probe(self, base_url: Option<&str>) -> Probe {
+        let path = match self {
+            ProviderKind::Anthropic => "/v1/models",
+            ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => "/models",
+            ProviderKind::OpenRouter => "/key",
+            ProviderKind::Ollama => "/api/tags",
+        };
+        Probe {
+            url: format!("{}{path}", self.upstream(base_url)),
+            auth: self.auth(),
+        }
+    }
+
+    /// What `models.providers.<openclaw_id>` and the primary model become for these choices,
+    /// with the egress proxy at `egress` as the provider's base URL. `auth: "api-key"` makes
+    /// OpenClaw take the configured key over any it might find elsewhere.
+    pub(crate) fn config_fragment(self, model: &str, egress: &str) -> (Value, String) {
+        let mut fragment = match self {
             ProviderKind::OpenAiCompatible => json!({
-                "baseUrl": base_url.unwrap_or_default(),
                 "api": "openai-completions",
-                "apiKey": secret(),
                 "models": [{
                     "id": model,
                     "name": model,
@@ -282,17 +295,16 @@ impl ProviderKind {
                 }],
             }),
             ProviderKind::Ollama => json!({
-                "baseUrl": base_url.or(self.default_base_url()).unwrap_or_default(),
                 "api": "ollama",
                 "models": [{"id": model, "name": model}],
             }),
             // The built-in OpenClaw runtime, not a plugin runtime that would try to install itself.
-            ProviderKind::OpenAi => json!({
-                "apiKey": secret(),
-                "agentRuntime": {"id": "openclaw"},
-            }),
-            ProviderKind::Anthropic | ProviderKind::OpenRouter => json!({"apiKey": secret()}),
+            ProviderKind::OpenAi => json!({"agentRuntime": {"id": "openclaw"}}),
+            ProviderKind::Anthropic | ProviderKind::OpenRouter => json!({}),
         };
+        fragment["baseUrl"] = json!(egress);
+        fragment["apiKey"] = json!({"source": "env", "provider": "default", "id": EGRESS_KEY_ENV});
+        fragment["auth"] = json!("api-key");
         (fragment, format!("{}/{model}", self.openclaw_id()))
     }
 }
@@ -399,11 +411,14 @@ mod tests {
     #[test]
     fn fragments_name_the_variable_not_the_key() {
         let (fragment, primary) = provider("openai-compatible")
-            .config_fragment("test-model", Some("http://127.0.0.1:1/v1"));
+            .config_fragment("test-model", "http://127.0.0.1:1/upstream");
         assert_eq!(primary, "custom/test-model");
-        assert_eq!(fragment["apiKey"]["id"], "OPENAI_COMPATIBLE_API_KEY");
+        assert_eq!(fragment["apiKey"]["id"], EGRESS_KEY_ENV);
+        assert_eq!(fragment["baseUrl"], "http://127.0.0.1:1/upstream");
+        assert_eq!(fragment["auth"], "api-key");
         assert_eq!(fragment["models"][0]["id"], "test-model");
-        let (_, primary) = provider("openrouter").config_fragment("auto", None);
+        let (_, primary) =
+            provider("openrouter").config_fragment("auto", "http://127.0.0.1:1/upstream");
         assert_eq!(primary, "openrouter/auto");
         assert_eq!(last4("sk-abcdef"), "cdef");
         assert_eq!(last4("ab"), "ab");
@@ -413,19 +428,27 @@ mod tests {
     fn every_provider_is_one_consistent_value() {
         for kind in ProviderKind::ALL {
             assert_eq!(ProviderKind::from_id(kind.id()), Some(kind));
-            assert_eq!(kind.needs_key(), kind.key_env().is_some(), "{kind:?}");
             if let Some(model) = kind.default_model() {
                 assert!(check_model(model).is_ok(), "{kind:?}");
             }
             let probe = kind.probe(kind.default_base_url().or(Some("http://127.0.0.1:9/v1")));
             assert!(probe.url.starts_with("http"), "{kind:?}");
             assert_eq!(probe.auth == ProbeAuth::None, !kind.needs_key(), "{kind:?}");
-            let (fragment, primary) = kind.config_fragment("m", Some("http://127.0.0.1:9/v1"));
+            let egress = "http://127.0.0.1:9/upstream";
+            let (fragment, primary) = kind.config_fragment("m", egress);
             assert_eq!(primary, format!("{}/m", kind.openclaw_id()));
             assert_eq!(
-                fragment["apiKey"]["id"].as_str(),
-                kind.key_env(),
-                "{kind:?} names its variable, never a key"
+                fragment["baseUrl"], egress,
+                "{kind:?} goes through the egress proxy"
+            );
+            assert_eq!(
+                fragment["apiKey"]["id"], EGRESS_KEY_ENV,
+                "{kind:?} names the virtual key's variable, never a key"
+            );
+            assert!(
+                kind.upstream(Some("http://127.0.0.1:9/v1"))
+                    .starts_with("http"),
+                "{kind:?}"
             );
         }
         assert_eq!(ProviderKind::from_id("Anthropic"), None);

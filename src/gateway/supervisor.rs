@@ -20,6 +20,7 @@ use super::runtime;
 use super::status::{Credential, GatewayError, GatewayState, Progress, Status};
 use crate::clock::{now_ms, rfc3339};
 use crate::config::GatewayConfig;
+use crate::egress::Egress;
 use crate::secrets::SecretBox;
 use crate::store::{self, SharedStore, Store, StoreError};
 
@@ -50,6 +51,8 @@ pub(crate) struct GatewayDeps {
     pub(crate) store: SharedStore,
     pub(crate) sealer: Arc<SecretBox>,
     pub(crate) logs: GatewayLogs,
+    /// The only road to the provider, holding its key.
+    pub(crate) egress: Arc<Egress>,
 }
 
 impl Gateway {
@@ -64,6 +67,7 @@ impl Gateway {
                 store: deps.store,
                 sealer: deps.sealer,
                 logs: deps.logs,
+                egress: deps.egress,
             },
             status: watch::Sender::new(Status::stopped()),
             progress: broadcast::Sender::new(256),

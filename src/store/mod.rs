@@ -208,6 +208,8 @@ pub(crate) enum EventKind {
     BackupDownloaded,
     BackupUploaded,
     BackupRestored,
+    ModelAccessPaused,
+    ModelAccessResumed,
     OpenclawUpdated,
     OpenclawUpdateRefused,
     OpenclawRolledBack,
@@ -247,6 +249,8 @@ impl EventKind {
             Self::BackupCreated => "backup_created",
             Self::BackupDownloaded => "backup_downloaded",
             Self::BackupUploaded => "backup_uploaded",
+            Self::ModelAccessPaused => "model_access_paused",
+            Self::ModelAccessResumed => "model_access_resumed",
             Self::BackupRestored => "backup_restored",
             Self::OpenclawUpdated => "openclaw_updated",
             Self::OpenclawUpdateRefused => "openclaw_update_refused",
@@ -270,7 +274,46 @@ pub(crate) enum IssueCodeOutcome {
 }
 
 /// Everything clawhost keeps. Implementations must make each method atomic.
-pub(crate) trait Store: Send + Sync + 'static {
+/// One request through the egress proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UsageEntry {
+    /// UTC, `YYYY-MM-DD`.
+    pub(crate) day: String,
+    pub(crate) model: String,
+    pub(crate) input_tokens: u64,
+    pub(crate) output_tokens: u64,
+    pub(crate) error: bool,
+}
+
+/// A day's use of one model.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct UsageRow {
+    /// UTC, `YYYY-MM-DD`.
+    pub(crate) day: String,
+    pub(crate) model: String,
+    pub(crate) requests: u64,
+    pub(crate) errors: u64,
+    pub(crate) input_tokens: u64,
+    pub(crate) output_tokens: u64,
+}
+
+/// What the egress proxy counts.
+pub(crate) trait UsageStore {
+    fn record_usage(&self, entry: &UsageEntry) -> Result<(), StoreError>;
+
+    /// The days from `from` to `to` (both included, `YYYY-MM-DD`), oldest first.
+    fn usage(&self, from: &str, to: &str) -> Result<Vec<UsageRow>, StoreError>;
+
+    /// The tokens counted from the day `from` on (input and output).
+    fn tokens_since(&self, from: &str) -> Result<u64, StoreError>;
+
+    fn model_access_paused(&self) -> Result<bool, StoreError>;
+
+    /// Pauses or resumes the assistant's access to the model, with the event that says so.
+    fn set_model_access_paused(&self, paused: bool, event: &NewEvent) -> Result<(), StoreError>;
+}
+
+pub(crate) trait Store: UsageStore + Send + Sync + 'static {
     fn owner(&self) -> Result<Option<Owner>, StoreError>;
 
     /// Replaces any claim code with a new one, unless an owner exists.

@@ -591,4 +591,5 @@ mod rows;
 mod schema;
 #[cfg(test)]
 mod tests;
+mod usage;
 mod ways_in;

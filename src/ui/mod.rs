@@ -19,6 +19,7 @@ mod sign_in;
 mod step_up;
 mod to_issuer;
 mod update_card;
+mod usage_card;
 mod whatsapp_page;
 
 use axum::Router;
@@ -40,6 +41,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(backup_pages::routes())
         .merge(config_history_pages::routes())
         .merge(update_card::routes())
+        .merge(usage_card::routes())
         .merge(whatsapp_page::routes())
         .merge(assets::routes())
 }

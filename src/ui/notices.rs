@@ -14,6 +14,10 @@ pub(super) fn gateway_done(done: Option<&str>) -> Option<&'static str> {
             "Updating OpenClaw… it goes back by itself if the new version does not come up healthy.",
         ),
         "rollback" => Some("Going back to the earlier OpenClaw…"),
+        "paused" => Some(
+            "The assistant's access to the model is paused: its next request is refused, and it says so.",
+        ),
+        "resumed" => Some("The assistant's access to the model is back."),
         _ => None,
     }
 }

@@ -194,6 +194,7 @@ struct DashboardPage {
     https: Option<super::https_card::HttpsCard>,
     backups: BackupCard,
     update: super::update_card::UpdateCard,
+    usage: super::usage_card::UsageCard,
 }
 
 #[derive(Deserialize)]
@@ -215,8 +216,9 @@ async fn dashboard(
         Ok(progress) => progress,
         Err(error) => return ApiError::from(error).into_page(),
     };
-    let backups = match backup_card(&state).await {
-        Ok(card) => card,
+    let cards = tokio::try_join!(backup_card(&state), super::usage_card::usage_card(&state));
+    let (backups, usage) = match cards {
+        Ok(cards) => cards,
         Err(error) => return error.into_page(),
     };
     let memory = state.gateway.memory_rss_bytes().await.map_or_else(
@@ -241,6 +243,7 @@ async fn dashboard(
         https: super::https_card::https_card(&state.tls),
         backups,
         update: super::update_card::update_card(&state).await,
+        usage,
     };
     render(StatusCode::OK, page)
 }

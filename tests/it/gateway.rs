@@ -293,9 +293,9 @@ async fn gateway_lifecycle_against_the_real_openclaw() {
     assert_eq!(
         names,
         [
+            "CLAWHOST_EGRESS_KEY",
             "HOME",
             "LANG",
-            "OPENAI_COMPATIBLE_API_KEY",
             "OPENCLAW_DISABLE_BONJOUR",
             "OPENCLAW_GATEWAY_TOKEN",
             "OPENCLAW_NO_AUTO_UPDATE",
@@ -360,6 +360,15 @@ async fn gateway_lifecycle_against_the_real_openclaw() {
         .expect("update.status");
     assert_eq!(schedule["schedule"]["autoEnabled"], false, "{schedule}");
     rpc.close().await;
+    crate::egress::holds_the_key_for_the_gateway(
+        &server,
+        &owner,
+        &llm,
+        SHELL_KEY,
+        pid,
+        &group_members(pid),
+    )
+    .await;
 
     // No shell ever saw the key: nothing was created by it.
     for dir in [server.data_dir(), std::env::current_dir().expect("cwd")] {

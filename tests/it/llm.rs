@@ -9,6 +9,7 @@ use axum::extract::{Request, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 pub const REPLY: &str = "Hello from the test LLM";
@@ -23,23 +24,39 @@ pub struct Seen {
 pub struct TestLlm {
     pub base_url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
+    gate: Arc<Gate>,
     task: tokio::task::JoinHandle<()>,
 }
+
+/// `true` holds a streamed answer after its first chunk, until the test lets it go on.
+type Gate = tokio::sync::watch::Sender<bool>;
 
 impl TestLlm {
     pub async fn start() -> Self {
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let gate = Arc::new(Gate::new(false));
         let app = Router::new()
             .route("/v1/models", get(models))
             .route("/v1/chat/completions", post(completions))
-            .layer(axum::middleware::from_fn_with_state(seen.clone(), record))
-            .with_state(());
+            .with_state(gate.clone())
+            .layer(axum::middleware::from_fn_with_state(seen.clone(), record));
         let (addr, task) = crate::harness::serve_on_loopback(app).await;
         Self {
             base_url: format!("http://{addr}/v1"),
             seen,
+            gate,
             task,
         }
+    }
+
+    /// From now on, a streamed answer stops after its first chunk until [`Self::go_on`].
+    pub fn hold_streams(&self) {
+        self.gate.send_replace(true);
+    }
+
+    /// Lets the held answers finish, and the next ones run through.
+    pub fn go_on(&self) {
+        self.gate.send_replace(false);
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -76,7 +93,7 @@ async fn models() -> axum::Json<Value> {
     )
 }
 
-async fn completions(body: axum::Json<Value>) -> Response {
+async fn completions(State(gate): State<Arc<Gate>>, body: axum::Json<Value>) -> Response {
     let chunk = |delta: Value, finish: Value, usage: Option<Value>| {
         let mut chunk = json!({
             "id": "chatcmpl-test",
@@ -91,12 +108,12 @@ async fn completions(body: axum::Json<Value>) -> Response {
         format!("data: {chunk}\n\n")
     };
     if body.0["stream"] == true {
-        let text = [
-            chunk(
-                json!({"role": "assistant", "content": REPLY}),
-                Value::Null,
-                None,
-            ),
+        let first = chunk(
+            json!({"role": "assistant", "content": REPLY}),
+            Value::Null,
+            None,
+        );
+        let rest = [
             chunk(
                 json!({}),
                 json!("stop"),
@@ -105,7 +122,17 @@ async fn completions(body: axum::Json<Value>) -> Response {
             "data: [DONE]\n\n".to_string(),
         ]
         .concat();
-        return ([(header::CONTENT_TYPE, "text/event-stream")], text).into_response();
+        let mut held = gate.subscribe();
+        let pieces = futures_util::stream::once(async move { Ok::<_, std::io::Error>(first) })
+            .chain(futures_util::stream::once(async move {
+                let _ = held.wait_for(|held| !held).await;
+                Ok(rest)
+            }));
+        return (
+            [(header::CONTENT_TYPE, "text/event-stream")],
+            axum::body::Body::from_stream(pieces),
+        )
+            .into_response();
     }
     axum::Json(json!({
         "id": "chatcmpl-test",

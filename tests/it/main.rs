@@ -20,6 +20,7 @@ mod channels;
 mod claim;
 mod cli;
 mod deploy;
+mod egress;
 mod exchange;
 mod gateway;
 mod harness;

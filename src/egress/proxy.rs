@@ -1,0 +1,202 @@
+//! The egress proxy's state: the route of the gateway start under way, the virtual key, the
+//! pause switch and the limits, and the counting of what went through.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use zeroize::Zeroizing;
+
+use super::usage::Tokens;
+use crate::config::UsageLimits;
+use crate::crypto::{hex, random_bytes};
+use crate::gateway::providers::ProbeAuth;
+use crate::store::{self, NewEvent, SharedStore, StoreError, UsageEntry};
+
+/// Where the gateway's requests enter: `http://127.0.0.1:<port>/upstream/…` goes to
+/// `<provider's base>/…`.
+pub(crate) const PREFIX: &str = "/upstream";
+/// How long the provider may stay silent, before its first byte or between two.
+const IDLE: Duration = Duration::from_mins(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where one gateway start's requests go, and with what key.
+pub(crate) struct Route {
+    /// The provider's API base, without a trailing slash, e.g. `https://api.openai.com/v1`.
+    pub(crate) upstream: String,
+    pub(crate) auth: ProbeAuth,
+    pub(crate) key: Option<Zeroizing<String>>,
+    pub(crate) virtual_key: Zeroizing<String>,
+}
+
+impl Route {
+    /// A route to `upstream` with a new virtual key.
+    pub(crate) fn new(upstream: &str, auth: ProbeAuth, key: Option<Zeroizing<String>>) -> Self {
+        Self {
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            auth,
+            key,
+            virtual_key: Zeroizing::new(format!("clawhost-{}", hex(&random_bytes::<24>()))),
+        }
+    }
+}
+
+pub(crate) struct Egress {
+    addr: SocketAddr,
+    route: RwLock<Option<Arc<Route>>>,
+    pub(super) client: reqwest::Client,
+    store: SharedStore,
+    limits: UsageLimits,
+    /// The owner paused the assistant's access to the model.
+    paused: AtomicBool,
+    stop: watch::Sender<bool>,
+}
+
+/// Why a request is not sent on, in the words the agent shows.
+pub(crate) enum Refusal {
+    Paused,
+    DailyLimit(usize),
+    MonthlyLimit(usize),
+}
+
+impl Refusal {
+    pub(crate) fn words(&self) -> String {
+        match self {
+            Refusal::Paused => "clawhost: the assistant's access to the model is paused; the owner can resume it on clawhost's dashboard".into(),
+            Refusal::DailyLimit(limit) => format!("clawhost: daily limit reached ({limit} tokens); it resets at midnight UTC"),
+            Refusal::MonthlyLimit(limit) => format!("clawhost: monthly limit reached ({limit} tokens); it resets on the 1st (UTC)"),
+        }
+    }
+}
+
+impl Egress {
+    /// Binds the loopback listener; [`super::start`] serves it until [`Self::shut_down`].
+    pub(super) async fn bind(
+        store: SharedStore,
+        limits: UsageLimits,
+    ) -> anyhow::Result<(Arc<Self>, tokio::net::TcpListener, watch::Receiver<bool>)> {
+        let paused = store::run(&store, store::UsageStore::model_access_paused).await?;
+        let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            // An answer that points elsewhere is passed back, never followed.
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(IDLE)
+            .user_agent(concat!("clawhost/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let (stop, stopped) = watch::channel(false);
+        let egress = Arc::new(Self {
+            addr: listener.local_addr()?,
+            route: RwLock::new(None),
+            client,
+            store,
+            limits,
+            paused: AtomicBool::new(paused),
+            stop,
+        });
+        Ok((egress, listener, stopped))
+    }
+
+    /// Stops taking requests (after the gateway stopped: its last ones finish first).
+    pub(crate) fn shut_down(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// The base URL the gateway is given for its provider.
+    pub(crate) fn base_url(&self) -> String {
+        format!("http://{}{PREFIX}", self.addr)
+    }
+
+    /// Routes the requests from now on (a gateway start); `None` refuses them all.
+    pub(crate) fn set_route(&self, route: Option<Route>) {
+        *self
+            .route
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = route.map(Arc::new);
+    }
+
+    pub(crate) fn limits(&self) -> UsageLimits {
+        self.limits
+    }
+
+    pub(crate) fn paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
+    }
+
+    /// Pauses or resumes the assistant's access to the model: the next request is refused or
+    /// sent on, with no restart.
+    pub(crate) async fn set_paused(&self, paused: bool, event: NewEvent) -> Result<(), StoreError> {
+        store::run(&self.store, move |s| {
+            s.set_model_access_paused(paused, &event)
+        })
+        .await?;
+        self.paused.store(paused, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Whether a request may go on now: not paused, and within the limits.
+    pub(super) async fn refusal(&self) -> Option<Refusal> {
+        if self.paused() {
+            return Some(Refusal::Paused);
+        }
+        let (today, month) = today_and_month();
+        for (limit, since, refusal) in [
+            (
+                self.limits.daily,
+                today,
+                Refusal::DailyLimit as fn(usize) -> Refusal,
+            ),
+            (self.limits.monthly, month, Refusal::MonthlyLimit),
+        ] {
+            let Some(limit) = limit else {
+                continue;
+            };
+            let used = store::run(&self.store, move |s| s.tokens_since(&since)).await;
+            // A store that cannot say lets the request go: the limit is a brake, not a lock.
+            if used.is_ok_and(|used| used >= limit as u64) {
+                return Some(refusal(limit));
+            }
+        }
+        None
+    }
+
+    /// Counts one request (in the background: the answer does not wait for the store).
+    pub(super) fn count(&self, model: String, tokens: Tokens, error: bool) {
+        let entry = UsageEntry {
+            day: today_and_month().0,
+            model,
+            input_tokens: tokens.input,
+            output_tokens: tokens.output,
+            error,
+        };
+        let store = self.store.clone();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            if let Err(error) = store::run(&store, move |s| s.record_usage(&entry)).await {
+                tracing::warn!(%error, "could not count a request to the provider");
+            }
+        });
+    }
+
+    pub(super) fn route(&self) -> Option<Arc<Route>> {
+        self.route
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// Today (`YYYY-MM-DD`, UTC) and the first day of this month, as the store keeps days.
+pub(crate) fn today_and_month() -> (String, String) {
+    let today: String = crate::clock::rfc3339(crate::clock::now_ms())
+        .chars()
+        .take(10)
+        .collect();
+    let month = format!("{}-01", today.get(..7).unwrap_or_default());
+    (today, month)
+}
