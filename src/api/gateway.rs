@@ -80,7 +80,7 @@ async fn put_settings(
     ApiJson(body): ApiJson<SettingsRequest>,
 ) -> Result<Json<SettingsView>, ApiError> {
     let event = client.event(EventKind::GatewaySettingsChanged);
-    let saved = settings::save(&state.store, &state.sealer, event, body).await?;
+    let saved = settings::save(&state.store, &state.sealer, &state.egress, event, body).await?;
     Ok(Json(saved))
 }
 

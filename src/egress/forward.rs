@@ -78,10 +78,11 @@ async fn forward(State(egress): State<Arc<Egress>>, request: Request) -> Respons
     else {
         return refuse(route.auth, StatusCode::NOT_FOUND, "clawhost: no such path");
     };
-    // Refused for good (until resumed, or the day or month ends): a 403, which clients do
-    // not retry, and words the agent passes on.
+    // Refused until the owner resumes, or the day or month ends: a 429 whose words name a
+    // long window ("daily", "usage limit"), which OpenClaw neither retries nor hides: it
+    // shows them in the chat. (A 403 would read as a bad key and lock the key for minutes.)
     if let Some(refusal) = egress.refusal().await {
-        return refuse(route.auth, StatusCode::FORBIDDEN, &refusal.words());
+        return refuse(route.auth, StatusCode::TOO_MANY_REQUESTS, &refusal.words());
     }
     let url = match parts.uri.query() {
         Some(query) => format!("{}{rest}?{query}", route.upstream),
@@ -150,7 +151,7 @@ async fn forward(State(egress): State<Arc<Egress>>, request: Request) -> Respons
 }
 
 /// Whether the request carries this start's virtual key, as a bearer token or in the header
-/// Anthropic's clients use. A provider that takes no key (a local Ollama) needs none.
+/// Anthropic's clients use (also for a provider that takes no key: the gateway sends it).
 fn presents_virtual_key(headers: &HeaderMap, route: &Route) -> bool {
     let expected = route.virtual_key.as_bytes();
     let bearer = headers
@@ -160,11 +161,10 @@ fn presents_virtual_key(headers: &HeaderMap, route: &Route) -> bool {
     let api_key = headers
         .get(HeaderName::from_static("x-api-key"))
         .and_then(|v| v.to_str().ok());
-    let given = [bearer, api_key].into_iter().flatten();
-    matches!(route.auth, ProbeAuth::None)
-        || given
-            .into_iter()
-            .any(|v| same_secret(v.as_bytes(), expected))
+    [bearer, api_key]
+        .into_iter()
+        .flatten()
+        .any(|v| same_secret(v.as_bytes(), expected))
 }
 
 /// A path below the prefix that cannot climb out of the provider's base: no dot segments,
@@ -214,9 +214,11 @@ fn refuse(auth: ProbeAuth, status: StatusCode, message: &str) -> Response {
             "type": "error",
             "error": {"type": "api_error", "message": message},
         }),
-        ProbeAuth::Bearer | ProbeAuth::None => json!({
+        ProbeAuth::Bearer => json!({
             "error": {"message": message, "type": "clawhost", "code": status.as_u16()},
         }),
+        // Ollama's own errors are a plain string.
+        ProbeAuth::None => json!({"error": message}),
     };
     (status, axum::Json(body)).into_response()
 }

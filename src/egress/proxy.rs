@@ -54,7 +54,8 @@ pub(crate) struct Egress {
     stop: watch::Sender<bool>,
 }
 
-/// Why a request is not sent on, in the words the agent shows.
+/// Why a request is not sent on, in the words the agent shows. Each names a long window
+/// ("daily", "monthly", "usage limit"): OpenClaw then does not retry, and shows the words.
 pub(crate) enum Refusal {
     Paused,
     DailyLimit(usize),
@@ -64,7 +65,7 @@ pub(crate) enum Refusal {
 impl Refusal {
     pub(crate) fn words(&self) -> String {
         match self {
-            Refusal::Paused => "clawhost: the assistant's access to the model is paused; the owner can resume it on clawhost's dashboard".into(),
+            Refusal::Paused => "clawhost: the owner paused the assistant's model access, a usage limit until resumed on clawhost's dashboard".into(),
             Refusal::DailyLimit(limit) => format!("clawhost: daily limit reached ({limit} tokens); it resets at midnight UTC"),
             Refusal::MonthlyLimit(limit) => format!("clawhost: monthly limit reached ({limit} tokens); it resets on the 1st (UTC)"),
         }
@@ -116,6 +117,27 @@ impl Egress {
             .route
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = route.map(Arc::new);
+    }
+
+    /// A new key for the provider the gateway uses now (the same base, the same way of
+    /// taking it): used from the next request on, with no restart. A route to another
+    /// provider keeps its key until the gateway starts again with the new settings.
+    pub(crate) fn rekey(&self, upstream: &str, auth: ProbeAuth, key: &str) {
+        let mut route = self
+            .route
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(current) = route.as_ref() else {
+            return;
+        };
+        if current.upstream == upstream.trim_end_matches('/') && current.auth == auth {
+            *route = Some(Arc::new(Route {
+                upstream: current.upstream.clone(),
+                auth,
+                key: Some(Zeroizing::new(key.to_owned())),
+                virtual_key: current.virtual_key.clone(),
+            }));
+        }
     }
 
     pub(crate) fn limits(&self) -> UsageLimits {

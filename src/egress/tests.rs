@@ -82,8 +82,13 @@ async fn a_daily_limit_refuses_once_reached_and_only_the_virtual_key_opens() {
         counted(&store, used).await;
     }
     assert_eq!(*keys.lock().expect("keys"), vec!["Bearer sk-real"; 2]);
+
     let refused = chat(&virtual_key).await.expect("chat");
-    assert_eq!(refused.status(), 403);
+    assert_eq!(refused.status(), 429);
+    assert!(
+        refused.headers().get("retry-after").is_none(),
+        "OpenClaw would wait it out"
+    );
     let words: Value = refused.json().await.expect("json");
     assert!(
         words["error"]["message"]
@@ -133,7 +138,11 @@ async fn nothing_but_the_providers_base_is_reachable() {
         Arc::new(crate::store::sqlite::SqliteStore::open(&dir.path().join("c.db")).expect("store"));
     let egress = start(store, UsageLimits::default()).await.expect("egress");
     let (upstream, keys) = provider().await;
-    let route = Route::new(&upstream, ProbeAuth::Bearer, None);
+    let route = Route::new(
+        &upstream,
+        ProbeAuth::Bearer,
+        Some(zeroize::Zeroizing::new("sk-first".into())),
+    );
     let authorization = format!("Authorization: Bearer {}\r\n", route.virtual_key.as_str());
     egress.set_route(Some(route));
     let addr = egress.base_url();
@@ -164,6 +173,17 @@ async fn nothing_but_the_providers_base_is_reachable() {
         "collector.example",
     );
     assert_eq!(raw_status(addr, &elsewhere).await, 200);
-    assert_eq!(keys.lock().expect("keys").len(), 1);
+    assert_eq!(*keys.lock().expect("keys"), ["Bearer sk-first"]);
+
+    // A new key for this provider serves the next request, with the same virtual key; one
+    // for another provider waits for the next start.
+    egress.rekey("http://elsewhere.example/v1", ProbeAuth::Bearer, "sk-other");
+    egress.rekey(&upstream, ProbeAuth::Bearer, "sk-rotated");
+    let again = post("/upstream/chat/completions", "127.0.0.1");
+    assert_eq!(raw_status(addr, &again).await, 200);
+    assert_eq!(
+        *keys.lock().expect("keys"),
+        ["Bearer sk-first", "Bearer sk-rotated"]
+    );
     egress.shut_down();
 }

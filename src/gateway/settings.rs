@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 use super::provider_key;
 use super::providers::{self, ProviderKind};
 use crate::clock::now_ms;
+use crate::egress::Egress;
 use crate::secrets::SecretBox;
 use crate::store::{self, GatewaySettings, NewEvent, SharedStore, Store, StoreError};
 use crate::validation::FieldError;
@@ -237,15 +238,21 @@ fn same_origin(a: Option<&str>, b: Option<&str>) -> bool {
     origin(a) == origin(b)
 }
 
-/// Checks and saves; `event` is recorded with the change.
+/// Checks and saves; `event` is recorded with the change. A new key for the provider the
+/// gateway uses now goes to the egress proxy at once.
 pub(crate) async fn save(
     store: &SharedStore,
     sealer: &SecretBox,
+    egress: &Egress,
     event: NewEvent,
     request: SettingsRequest,
 ) -> Result<SettingsView, SettingsError> {
     let previous = store::run(store, Store::gateway_settings).await?;
     let checked = check(request, previous.as_ref()).map_err(SettingsError::Invalid)?;
+    let (provider, new_key) = match &checked.key {
+        KeyChoice::New(key) => (checked.provider, Some(key.clone())),
+        _ => (checked.provider, None),
+    };
     let (api_key_sealed, api_key_last4) = match checked.key {
         KeyChoice::New(key) => {
             let ciphertext =
@@ -265,6 +272,10 @@ pub(crate) async fn save(
     };
     let saved = settings.clone();
     store::run(store, move |s| s.save_gateway_settings(&saved, &event)).await?;
+    if let Some(key) = new_key {
+        let upstream = provider.upstream(settings.base_url.as_deref());
+        egress.rekey(&upstream, provider.auth(), &key);
+    }
     Ok(view(Some(settings)))
 }
 

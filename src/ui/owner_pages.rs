@@ -397,7 +397,7 @@ async fn save_provider(
         model: request.model.clone(),
     };
     let event = client.event(EventKind::GatewaySettingsChanged);
-    match settings::save(&state.store, &state.sealer, event, request).await {
+    match settings::save(&state.store, &state.sealer, &state.egress, event, request).await {
         Ok(_) => see_other("/setup?saved=1#step-provider", None),
         Err(SettingsError::Invalid(errors)) => {
             match setup_page(&state, Some(&echo), &errors, false).await {

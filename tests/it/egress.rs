@@ -213,7 +213,7 @@ pub async fn holds_the_key_for_the_gateway(
         .await;
     assert_eq!(paused.status(), 204);
     let refused = chat().await.expect("egress");
-    assert_eq!(refused.status(), 403);
+    assert_eq!(refused.status(), 429);
     let words: Value = refused.json().await.expect("json");
     assert!(
         words["error"]["message"]
