@@ -5,8 +5,9 @@
 //! cache), the Control UI's cold load in
 //! Chromium, WebSocket RPC round trips (`health`), clawhost's memory idle and with 200 open
 //! sockets; then the same cold load and CPU over https, clawhost (rustls, HTTP/2) against
-//! nginx (OpenSSL, HTTP/2). Every figure is the median of `ROUNDS` interleaved rounds, with
-//! its spread.
+//! nginx (OpenSSL, HTTP/2); and the egress proxy between the gateway and its provider
+//! against a direct call (see `egress`). Every figure is the median of `ROUNDS` interleaved
+//! rounds, with its spread.
 //!
 //! Run: `cargo bench --bench proxy` (needs `nginx`, `wrk`, `openssl` and Chromium with
 //! e2e/node_modules, as scripts/test installs them, and the OpenClaw runtime, installed on
@@ -29,6 +30,9 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+#[path = "proxy/egress.rs"]
+mod egress;
 
 const BIN: &str = env!("CARGO_BIN_EXE_clawhost");
 const PASSWORD: &str = "benchmark password, long enough";
@@ -105,13 +109,15 @@ fn rss_bytes(pid: u32) -> u64 {
         * 1024
 }
 
-fn gateway_token(pid: u64) -> String {
+/// The variable `name` of the gateway's environment.
+fn gateway_env(pid: u64, name: &str) -> String {
     let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");
+    let prefix = format!("{name}=");
     environ
         .split(|b| *b == 0)
         .filter_map(|e| std::str::from_utf8(e).ok())
-        .find_map(|e| e.strip_prefix("OPENCLAW_GATEWAY_TOKEN="))
-        .expect("token")
+        .find_map(|e| e.strip_prefix(prefix.as_str()))
+        .expect("the variable")
         .to_string()
 }
 
@@ -514,7 +520,7 @@ async fn running_gateway(
         }
         if let Some(status) = status.filter(|s| s["state"] == "running") {
             let pid = status["pid"].as_u64().expect("pid");
-            let token = gateway_token(pid);
+            let token = gateway_env(pid, "OPENCLAW_GATEWAY_TOKEN");
             settled(u32::try_from(pid).expect("a pid")).await;
             let config: Value = serde_json::from_str(
                 &std::fs::read_to_string(data.join("openclaw/openclaw.json")).expect("config"),
@@ -626,6 +632,7 @@ fn cpu_of<'a>(rows: &'a [(&'static str, Vec<Wrk>, Vec<f64>)], name: &str) -> &'a
 #[tokio::main]
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let llm = egress::start_llm().await;
     let work = tempfile::tempdir().expect("temp dir");
     let runtime = runtime_dir();
     let port = free_port();
@@ -654,7 +661,7 @@ async fn main() {
         request.header("origin", &base).header("cookie", &cookie)
     };
     let saved = with_session(http.put(format!("{base}/api/gateway/settings")))
-        .json(&json!({"provider": "openai-compatible", "api_key": "sk-bench", "base_url": "http://127.0.0.1:9/v1", "model": "bench"}))
+        .json(&json!({"provider": "openai-compatible", "api_key": "sk-bench", "base_url": llm, "model": "bench"}))
         .send()
         .await
         .expect("settings");
@@ -673,6 +680,25 @@ async fn main() {
         started.text().await.unwrap_or_default()
     );
     let (gateway_port, token) = running_gateway(&http, &base, &cookie, &data).await;
+    {
+        let status: Value = with_session(http.get(format!("{base}/api/gateway/status")))
+            .send()
+            .await
+            .expect("status")
+            .json()
+            .await
+            .expect("json");
+        let pid = status["pid"].as_u64().expect("pid");
+        let config: Value = serde_json::from_str(
+            &std::fs::read_to_string(data.join("openclaw/openclaw.json")).expect("config"),
+        )
+        .expect("json");
+        let through = config["models"]["providers"]["custom"]["baseUrl"]
+            .as_str()
+            .expect("the egress proxy");
+        let virtual_key = gateway_env(pid, "CLAWHOST_EGRESS_KEY");
+        egress::measure(&llm, through, &virtual_key, clawhost.0.id()).await;
+    }
     let direct = format!("http://127.0.0.1:{gateway_port}");
     let nginx_port = free_port();
     let nginx_dir = work.path().join("nginx");

@@ -164,6 +164,20 @@ impl RpcClient {
             .map_err(|_| RpcError::Timeout)?
     }
 
+    /// The next event the gateway sends, within `timeout` (answers to no call are skipped).
+    pub async fn next_event(&mut self, timeout: Duration) -> Result<Value, RpcError> {
+        tokio::time::timeout(timeout, async {
+            loop {
+                let frame = self.next_json().await?;
+                if frame["type"] == "event" {
+                    return Ok(frame);
+                }
+            }
+        })
+        .await
+        .map_err(|_| RpcError::Timeout)?
+    }
+
     pub async fn close(mut self) {
         let _ = self.socket.close(None).await;
     }

@@ -100,6 +100,7 @@ pub async fn holds_the_key_for_the_gateway(
     key: &str,
     gateway: u64,
     processes: &[u64],
+    rpc: &mut clawhost::RpcClient,
 ) {
     // The gateway holds the virtual key: the search finds it where it is…
     let environ = std::fs::read(format!("/proc/{gateway}/environ")).expect("environ");
@@ -222,6 +223,27 @@ pub async fn holds_the_key_for_the_gateway(
         "{words}"
     );
     assert_eq!(owner.json("/api/usage").await["paused"], true);
+    // The agent says so in the chat: OpenClaw sends the request once and passes the words on.
+    let before = llm.seen().len();
+    rpc.call(
+        "chat.send",
+        json!({"sessionKey": "main", "message": "are you there?", "idempotencyKey": "egress-paused"}),
+        Duration::from_secs(30),
+    )
+    .await
+    .expect("chat.send");
+    let said = tokio::time::timeout(Duration::from_mins(2), async {
+        loop {
+            let event = rpc.next_event(Duration::from_mins(2)).await.expect("event");
+            if event.to_string().contains("clawhost: the owner paused") {
+                return event;
+            }
+        }
+    })
+    .await
+    .expect("the chat said the model access is paused");
+    assert!(said.to_string().contains("usage limit"), "{said}");
+    assert_eq!(llm.seen().len(), before, "nothing reached the provider");
     let resumed = owner
         .put("/api/usage/access", &json!({"paused": false}))
         .await;

@@ -359,7 +359,6 @@ async fn gateway_lifecycle_against_the_real_openclaw() {
         .await
         .expect("update.status");
     assert_eq!(schedule["schedule"]["autoEnabled"], false, "{schedule}");
-    rpc.close().await;
     crate::egress::holds_the_key_for_the_gateway(
         &server,
         &owner,
@@ -367,8 +366,10 @@ async fn gateway_lifecycle_against_the_real_openclaw() {
         SHELL_KEY,
         pid,
         &group_members(pid),
+        &mut rpc,
     )
     .await;
+    rpc.close().await;
 
     // No shell ever saw the key: nothing was created by it.
     for dir in [server.data_dir(), std::env::current_dir().expect("cwd")] {
