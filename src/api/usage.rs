@@ -105,11 +105,7 @@ async fn usage(
         sum.output_tokens += row.output_tokens;
         sum
     });
-    let (today, month) = crate::egress::today_and_month();
-    let (today, month) = store::run(&state.store, move |s| {
-        Ok((s.tokens_since(&today)?, s.tokens_since(&month)?))
-    })
-    .await?;
+    let used = state.egress.used().await?;
     let limits = state.egress.limits();
     Ok(Json(Usage {
         from,
@@ -118,11 +114,11 @@ async fn usage(
         totals,
         paused: state.egress.paused(),
         today: Allowance {
-            tokens: today,
+            tokens: used.today,
             limit: limits.daily.map(|l| l as u64),
         },
         month: Allowance {
-            tokens: month,
+            tokens: used.month,
             limit: limits.monthly.map(|l| l as u64),
         },
     }))

@@ -16,7 +16,7 @@ pub(crate) mod usage;
 
 use std::sync::Arc;
 
-pub(crate) use proxy::{Egress, Route, today_and_month};
+pub(crate) use proxy::{Egress, Refusal, Route};
 
 use crate::config::UsageLimits;
 use crate::store::SharedStore;

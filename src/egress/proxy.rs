@@ -164,25 +164,37 @@ impl Egress {
         if self.paused() {
             return Some(Refusal::Paused);
         }
-        let (today, month) = today_and_month();
-        for (limit, since, refusal) in [
-            (
-                self.limits.daily,
-                today,
-                Refusal::DailyLimit as fn(usize) -> Refusal,
-            ),
-            (self.limits.monthly, month, Refusal::MonthlyLimit),
-        ] {
-            let Some(limit) = limit else {
-                continue;
-            };
-            let used = store::run(&self.store, move |s| s.tokens_since(&since)).await;
-            // A store that cannot say lets the request go: the limit is a brake, not a lock.
-            if used.is_ok_and(|used| used >= limit as u64) {
-                return Some(refusal(limit));
-            }
+        if self.limits.daily.is_none() && self.limits.monthly.is_none() {
+            return None;
         }
-        None
+        // A store that cannot say lets the request go: the limit is a brake, not a lock.
+        self.used()
+            .await
+            .ok()
+            .and_then(|used| self.limit_reached(used))
+    }
+
+    /// The tokens counted today and this month (UTC).
+    pub(crate) async fn used(&self) -> Result<Used, StoreError> {
+        let (today, month) = today_and_month();
+        store::run(&self.store, move |s| {
+            Ok(Used {
+                today: s.tokens_since(&today)?,
+                month: s.tokens_since(&month)?,
+            })
+        })
+        .await
+    }
+
+    /// The limit `used` reaches, if any (the day's first).
+    pub(crate) fn limit_reached(&self, used: Used) -> Option<Refusal> {
+        match (self.limits.daily, self.limits.monthly) {
+            (Some(daily), _) if used.today >= daily as u64 => Some(Refusal::DailyLimit(daily)),
+            (_, Some(monthly)) if used.month >= monthly as u64 => {
+                Some(Refusal::MonthlyLimit(monthly))
+            }
+            _ => None,
+        }
     }
 
     /// Counts one request (in the background: the answer does not wait for the store).
@@ -213,8 +225,15 @@ impl Egress {
     }
 }
 
+/// Tokens counted through the proxy.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Used {
+    pub(crate) today: u64,
+    pub(crate) month: u64,
+}
+
 /// Today (`YYYY-MM-DD`, UTC) and the first day of this month, as the store keeps days.
-pub(crate) fn today_and_month() -> (String, String) {
+fn today_and_month() -> (String, String) {
     let today: String = crate::clock::rfc3339(crate::clock::now_ms())
         .chars()
         .take(10)

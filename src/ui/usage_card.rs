@@ -9,8 +9,9 @@ use serde::Deserialize;
 
 use super::render::see_other;
 use super::step_up::Confirmable;
+use crate::egress::Refusal;
 use crate::state::AppState;
-use crate::store::{self, EventKind};
+use crate::store::EventKind;
 use crate::web::error::ApiError;
 use crate::web::extract::ReturnTo;
 
@@ -48,24 +49,20 @@ fn grouped(number: u64) -> String {
 }
 
 pub(super) async fn usage_card(state: &AppState) -> Result<UsageCard, ApiError> {
-    let (today, month) = crate::egress::today_and_month();
-    let (today, month) = store::run(&state.store, move |s| {
-        Ok((s.tokens_since(&today)?, s.tokens_since(&month)?))
-    })
-    .await?;
+    let used = state.egress.used().await?;
     let limits = state.egress.limits();
-    let reached = match (limits.daily, limits.monthly) {
-        (Some(daily), _) if today >= daily as u64 => Some(
+    let reached = match state.egress.limit_reached(used) {
+        Some(Refusal::DailyLimit(_)) => Some(
             "The daily limit is reached: the assistant's requests are refused until midnight UTC.",
         ),
-        (_, Some(monthly)) if month >= monthly as u64 => Some(
+        Some(Refusal::MonthlyLimit(_)) => Some(
             "The monthly limit is reached: the assistant's requests are refused until the 1st (UTC).",
         ),
-        _ => None,
+        Some(Refusal::Paused) | None => None,
     };
     Ok(UsageCard {
-        today: allowance(today, limits.daily),
-        month: allowance(month, limits.monthly),
+        today: allowance(used.today, limits.daily),
+        month: allowance(used.month, limits.monthly),
         paused: state.egress.paused(),
         reached: reached.map(str::to_owned),
     })

@@ -140,6 +140,20 @@ async fn job_end(events: reqwest::Response, job: &str) -> Value {
         .expect("the event stream ended first")
 }
 
+/// Waits for the restore under way to end `owner`'s session (a restore ends every session,
+/// its event stream too), signs in again and checks the restore was recorded.
+async fn signed_in_after_restore(server: &TestServer, owner: &Client) -> Client {
+    let ended = eventually(Duration::from_mins(1), || async {
+        owner.get("/api/auth/me").await.status() == 401
+    })
+    .await;
+    assert!(ended.is_some(), "the session outlived the restore");
+    let again = server.login().await;
+    let kinds = again.event_kinds().await;
+    assert!(kinds.iter().any(|k| k == "backup_restored"), "{kinds:?}");
+    again
+}
+
 /// Starts a backup through the API and waits for its end.
 async fn back_up(owner: &Client, body: Value) -> Value {
     let events = owner.get("/api/backups/events").await;
@@ -445,14 +459,7 @@ async fn backups_through_the_api_and_the_pages_need_a_fresh_step_up() {
     assert_eq!(reauth.status(), 204);
     let response = owner.post("/api/backups/restore", &json!({"id": id})).await;
     assert_eq!(response.status(), 202);
-    let ended = eventually(Duration::from_mins(1), || async {
-        owner.get("/api/auth/me").await.status() == 401
-    })
-    .await;
-    assert!(ended.is_some(), "the session outlived the restore");
-    let again = server.login().await;
-    let kinds = again.event_kinds().await;
-    assert!(kinds.iter().any(|k| k == "backup_restored"), "{kinds:?}");
+    let again = signed_in_after_restore(&server, &owner).await;
     let listed = again.json("/api/backups").await;
     assert_eq!(listed["running"], Value::Null);
 }
@@ -1048,15 +1055,7 @@ async fn a_backup_from_elsewhere_is_uploaded_then_restored() {
         )
         .await;
     assert_eq!(response.status(), 202);
-    // The restore ends every session, this one and its event stream too.
-    let ended = eventually(Duration::from_mins(1), || async {
-        owner.get("/api/auth/me").await.status() == 401
-    })
-    .await;
-    assert!(ended.is_some(), "the session outlived the restore");
-    let again = server.login().await;
-    let kinds = again.event_kinds().await;
-    assert!(kinds.iter().any(|k| k == "backup_restored"), "{kinds:?}");
+    let again = signed_in_after_restore(&server, &owner).await;
     assert_eq!(
         claimed_at(again.events().await),
         origin,
