@@ -674,13 +674,32 @@ impl Client {
     }
 }
 
-/// A port nothing listens on now (the OS picks it), for a server a test starts itself.
+/// A port nothing listens on now, for a server a test starts itself and names the port of.
+///
+/// Picked below the kernel's ephemeral range (32768 and up) and never twice in one run: a port
+/// the OS handed out for `bind(0)` could be handed out again to another test's listener or
+/// outbound connection before this test's server binds it.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    const FIRST: u16 = 20_000;
+    const SPAN: u16 = 12_000;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // Each run starts at its own offset, so two runs side by side rarely meet.
+    static START: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        u16::try_from((nanos ^ std::process::id()) % u32::from(SPAN)).unwrap_or(0)
+    });
+    for _ in 0..SPAN {
+        let offset = (start + NEXT.fetch_add(1, Ordering::Relaxed) % SPAN) % SPAN;
+        let port = FIRST + offset;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {FIRST} and {}", FIRST + SPAN);
 }
 
 /// Polls `check` until it is true or `within` passes; returns how long it took.
