@@ -699,6 +699,10 @@ async fn main() {
         let virtual_key = gateway_env(pid, "CLAWHOST_EGRESS_KEY");
         egress::measure(&llm, through, &virtual_key, clawhost.0.id()).await;
     }
+    // `cargo bench --bench proxy -- egress`: the egress proxy alone (no wrk, nginx or Chromium).
+    if std::env::args().skip(1).any(|arg| arg == "egress") {
+        return;
+    }
     let direct = format!("http://127.0.0.1:{gateway_port}");
     let nginx_port = free_port();
     let nginx_dir = work.path().join("nginx");

@@ -330,7 +330,7 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
     updater.shut_down().await;
     backups.shut_down().await;
     gateway.shut_down().await;
-    egress.shut_down();
+    egress.shut_down().await;
     watcher.await?;
     tracing::info!("stopped");
     Ok(())

@@ -184,7 +184,7 @@ mod tests {
                 assert_eq!(operation.security.is_none(), public, "{path}");
             }
         }
-        assert_eq!(operations, 63);
+        assert_eq!(operations, 64);
     }
 
     /// utoipa takes only literals for bounds and patterns; these are the constants the

@@ -11,9 +11,9 @@ use utoipa_axum::routes;
 
 use crate::auth::ClientInfo;
 use crate::state::AppState;
-use crate::store::{self, EventKind, UsageRow};
+use crate::store::{EventKind, UsageRow};
 use crate::web::error::ApiError;
-use crate::web::extract::{ApiJson, ApiQuery, FreshOwner, Owner};
+use crate::web::extract::{ApiQuery, FreshOwner, Owner};
 
 /// The longest span one request may ask for.
 const MAX_DAYS: i64 = 366;
@@ -23,7 +23,8 @@ const DEFAULT_DAYS: i64 = 30;
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(usage))
-        .routes(routes!(access))
+        .routes(routes!(pause))
+        .routes(routes!(resume))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -94,10 +95,7 @@ async fn usage(
         return Err(ApiError::field("from", "Ask for 366 days at most."));
     }
     let (from, to) = (show(from), show(to));
-    let days = {
-        let (from, to) = (from.clone(), to.clone());
-        store::run(&state.store, move |s| s.usage(&from, &to)).await?
-    };
+    let days = state.egress.usage(&from, &to).await?;
     let totals = days.iter().fold(UsageTotals::default(), |mut sum, row| {
         sum.requests += row.requests;
         sum.errors += row.errors;
@@ -105,7 +103,7 @@ async fn usage(
         sum.output_tokens += row.output_tokens;
         sum
     });
-    let used = state.egress.used().await?;
+    let used = state.egress.used();
     let limits = state.egress.limits();
     Ok(Json(Usage {
         from,
@@ -124,33 +122,40 @@ async fn usage(
     }))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct AccessRequest {
-    /// `true` refuses the assistant's requests to the model from the next one on; `false`
-    /// lets them through again.
-    paused: bool,
-}
-
-/// Pauses or resumes the assistant's access to the model, without a restart: the egress
-/// proxy refuses its next request with words the agent shows. Needs a fresh step-up.
-#[utoipa::path(put, path = "/api/usage/access", tag = "usage", security(("session" = [])),
-    request_body = AccessRequest, responses((status = 204, description = "Done")))]
-async fn access(
+/// Pauses the assistant's access to the model, without a restart: the egress proxy refuses
+/// its next request with words the agent shows, until resumed. Needs a fresh step-up.
+#[utoipa::path(post, path = "/api/usage/pause", tag = "usage", security(("session" = [])),
+    responses((status = 204, description = "Paused")))]
+async fn pause(
     State(state): State<AppState>,
     client: ClientInfo,
     FreshOwner(_): FreshOwner,
-    ApiJson(body): ApiJson<AccessRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let kind = if body.paused {
+    set_paused(&state, &client, true).await
+}
+
+/// Lets the assistant's requests through to the model again. Needs a fresh step-up.
+#[utoipa::path(post, path = "/api/usage/resume", tag = "usage", security(("session" = [])),
+    responses((status = 204, description = "Resumed")))]
+async fn resume(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    FreshOwner(_): FreshOwner,
+) -> Result<StatusCode, ApiError> {
+    set_paused(&state, &client, false).await
+}
+
+async fn set_paused(
+    state: &AppState,
+    client: &ClientInfo,
+    paused: bool,
+) -> Result<StatusCode, ApiError> {
+    let kind = if paused {
         EventKind::ModelAccessPaused
     } else {
         EventKind::ModelAccessResumed
     };
-    state
-        .egress
-        .set_paused(body.paused, client.event(kind))
-        .await?;
+    state.egress.set_paused(paused, client.event(kind)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

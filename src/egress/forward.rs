@@ -50,6 +50,16 @@ const DROPPED_RESPONSE: [&str; 7] = [
     "content-length",
 ];
 
+/// The innermost cause of `error`, e.g. "Connection refused (os error 111)": reqwest's own
+/// words ("error sending request") say nothing an owner can act on.
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
 pub(super) fn router(egress: Arc<Egress>) -> Router {
     Router::new().fallback(forward).with_state(egress)
 }
@@ -81,7 +91,7 @@ async fn forward(State(egress): State<Arc<Egress>>, request: Request) -> Respons
     // Refused until the owner resumes, or the day or month ends: a 429 whose words name a
     // long window ("daily", "usage limit"), which OpenClaw neither retries nor hides: it
     // shows them in the chat. (A 403 would read as a bad key and lock the key for minutes.)
-    if let Some(refusal) = egress.refusal().await {
+    if let Some(refusal) = egress.refusal() {
         return refuse(route.auth, StatusCode::TOO_MANY_REQUESTS, &refusal.words());
     }
     let url = match parts.uri.query() {
@@ -112,7 +122,7 @@ async fn forward(State(egress): State<Arc<Egress>>, request: Request) -> Respons
             } else {
                 StatusCode::BAD_GATEWAY
             };
-            let why = error.without_url().to_string();
+            let why = root_cause(&error);
             return refuse(
                 route.auth,
                 status,

@@ -12,6 +12,7 @@
 
 mod forward;
 mod proxy;
+mod tally;
 pub(crate) mod usage;
 
 use std::sync::Arc;
@@ -25,6 +26,19 @@ use crate::store::SharedStore;
 pub(crate) async fn start(store: SharedStore, limits: UsageLimits) -> anyhow::Result<Arc<Egress>> {
     let (egress, listener, mut stopped) = Egress::bind(store, limits).await?;
     let app = forward::router(egress.clone());
+    let writer = egress.clone();
+    let mut stopping = writer.stopping();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(tally::FLUSH_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = every.tick() => {}
+                _ = stopping.wait_for(|stop| *stop) => break,
+            }
+            writer.write_counts().await;
+        }
+    });
     tokio::spawn(async move {
         let stopped = async move {
             let _ = stopped.wait_for(|stop| *stop).await;

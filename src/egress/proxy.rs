@@ -9,11 +9,12 @@ use std::time::Duration;
 use tokio::sync::watch;
 use zeroize::Zeroizing;
 
+use super::tally::{Tally, Used};
 use super::usage::Tokens;
 use crate::config::UsageLimits;
 use crate::crypto::{hex, random_bytes};
 use crate::gateway::providers::ProbeAuth;
-use crate::store::{self, NewEvent, SharedStore, StoreError, UsageEntry};
+use crate::store::{self, NewEvent, SharedStore, StoreError, UsageEntry, UsageRow};
 
 /// Where the gateway's requests enter: `http://127.0.0.1:<port>/upstream/…` goes to
 /// `<provider's base>/…`.
@@ -48,6 +49,7 @@ pub(crate) struct Egress {
     route: RwLock<Option<Arc<Route>>>,
     pub(super) client: reqwest::Client,
     store: SharedStore,
+    tally: Tally,
     limits: UsageLimits,
     /// The owner paused the assistant's access to the model.
     paused: AtomicBool,
@@ -55,7 +57,9 @@ pub(crate) struct Egress {
 }
 
 /// Why a request is not sent on, in the words the agent shows. Each names a long window
-/// ("daily", "monthly", "usage limit"): OpenClaw then does not retry, and shows the words.
+/// ("daily", "monthly", "usage limit"), so OpenClaw does not retry, and says when it
+/// "resets", so OpenClaw shows the words in the chat instead of its generic "API rate limit
+/// reached".
 pub(crate) enum Refusal {
     Paused,
     DailyLimit(usize),
@@ -65,7 +69,7 @@ pub(crate) enum Refusal {
 impl Refusal {
     pub(crate) fn words(&self) -> String {
         match self {
-            Refusal::Paused => "clawhost: the owner paused the assistant's model access, a usage limit until resumed on clawhost's dashboard".into(),
+            Refusal::Paused => "clawhost: the owner paused the assistant's model access, a usage limit that resets when they resume it on clawhost's dashboard".into(),
             Refusal::DailyLimit(limit) => format!("clawhost: daily limit reached ({limit} tokens); it resets at midnight UTC"),
             Refusal::MonthlyLimit(limit) => format!("clawhost: monthly limit reached ({limit} tokens); it resets on the 1st (UTC)"),
         }
@@ -79,6 +83,7 @@ impl Egress {
         limits: UsageLimits,
     ) -> anyhow::Result<(Arc<Self>, tokio::net::TcpListener, watch::Receiver<bool>)> {
         let paused = store::run(&store, store::UsageStore::model_access_paused).await?;
+        let tally = Tally::load(store.clone()).await?;
         let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
@@ -94,6 +99,7 @@ impl Egress {
             route: RwLock::new(None),
             client,
             store,
+            tally,
             limits,
             paused: AtomicBool::new(paused),
             stop,
@@ -101,9 +107,15 @@ impl Egress {
         Ok((egress, listener, stopped))
     }
 
-    /// Stops taking requests (after the gateway stopped: its last ones finish first).
-    pub(crate) fn shut_down(&self) {
+    /// Stops taking requests (after the gateway stopped: its last ones finish first), and
+    /// writes the last counts.
+    pub(crate) async fn shut_down(&self) {
         let _ = self.stop.send(true);
+        self.write_counts().await;
+    }
+
+    pub(super) fn stopping(&self) -> watch::Receiver<bool> {
+        self.stop.subscribe()
     }
 
     /// The base URL the gateway is given for its provider.
@@ -160,30 +172,16 @@ impl Egress {
     }
 
     /// Whether a request may go on now: not paused, and within the limits.
-    pub(super) async fn refusal(&self) -> Option<Refusal> {
+    pub(super) fn refusal(&self) -> Option<Refusal> {
         if self.paused() {
             return Some(Refusal::Paused);
         }
-        if self.limits.daily.is_none() && self.limits.monthly.is_none() {
-            return None;
-        }
-        // A store that cannot say lets the request go: the limit is a brake, not a lock.
-        self.used()
-            .await
-            .ok()
-            .and_then(|used| self.limit_reached(used))
+        self.limit_reached(self.used())
     }
 
     /// The tokens counted today and this month (UTC).
-    pub(crate) async fn used(&self) -> Result<Used, StoreError> {
-        let (today, month) = today_and_month();
-        store::run(&self.store, move |s| {
-            Ok(Used {
-                today: s.tokens_since(&today)?,
-                month: s.tokens_since(&month)?,
-            })
-        })
-        .await
+    pub(crate) fn used(&self) -> Used {
+        self.tally.used()
     }
 
     /// The limit `used` reaches, if any (the day's first).
@@ -197,24 +195,22 @@ impl Egress {
         }
     }
 
-    /// Counts one request (in the background: the answer does not wait for the store).
+    /// The counts from the day `from` to `to` (`YYYY-MM-DD`, both included), oldest first,
+    /// the last second's not yet written included.
+    pub(crate) async fn usage(&self, from: &str, to: &str) -> Result<Vec<UsageRow>, StoreError> {
+        self.tally.usage(from, to).await
+    }
+
+    /// Counts one request, in memory; [`Self::write_counts`] keeps it.
     pub(super) fn count(&self, model: String, tokens: Tokens, error: bool) {
-        let entry = UsageEntry {
-            day: today_and_month().0,
-            model,
-            input_tokens: tokens.input,
-            output_tokens: tokens.output,
-            error,
-        };
-        let store = self.store.clone();
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        runtime.spawn(async move {
-            if let Err(error) = store::run(&store, move |s| s.record_usage(&entry)).await {
-                tracing::warn!(%error, "could not count a request to the provider");
-            }
-        });
+        self.tally.add(UsageEntry::one(model, tokens, error));
+    }
+
+    /// Writes what was counted since the last time (about once a second, and at shutdown).
+    pub(super) async fn write_counts(&self) {
+        if let Err(error) = self.tally.flush().await {
+            tracing::warn!(%error, "could not write the counts of the requests to the provider");
+        }
     }
 
     pub(super) fn route(&self) -> Option<Arc<Route>> {
@@ -223,21 +219,4 @@ impl Egress {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
-}
-
-/// Tokens counted through the proxy.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Used {
-    pub(crate) today: u64,
-    pub(crate) month: u64,
-}
-
-/// Today (`YYYY-MM-DD`, UTC) and the first day of this month, as the store keeps days.
-fn today_and_month() -> (String, String) {
-    let today: String = crate::clock::rfc3339(crate::clock::now_ms())
-        .chars()
-        .take(10)
-        .collect();
-    let month = format!("{}-01", today.get(..7).unwrap_or_default());
-    (today, month)
 }

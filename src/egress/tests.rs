@@ -8,7 +8,7 @@ use axum::Router;
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use super::{Route, start};
+use super::{Egress, Route, start};
 use crate::config::UsageLimits;
 use crate::gateway::providers::ProbeAuth;
 use crate::store::SharedStore;
@@ -39,9 +39,10 @@ async fn provider() -> (String, Arc<Mutex<Vec<String>>>) {
     (format!("http://{addr}/v1"), keys)
 }
 
-async fn counted(store: &SharedStore, tokens: u64) {
+/// Waits until `tokens` are counted (when the answer's body has gone through).
+async fn counted(egress: &Egress, tokens: u64) {
     for _ in 0..200 {
-        if store.tokens_since("2000-01-01").expect("tokens") >= tokens {
+        if egress.used().today >= tokens {
             return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -79,7 +80,7 @@ async fn a_daily_limit_refuses_once_reached_and_only_the_virtual_key_opens() {
     for used in [10, 20] {
         let answer = chat(&virtual_key).await.expect("chat");
         assert_eq!(answer.status(), 200);
-        counted(&store, used).await;
+        counted(&egress, used).await;
     }
     assert_eq!(*keys.lock().expect("keys"), vec!["Bearer sk-real"; 2]);
 
@@ -101,6 +102,8 @@ async fn a_daily_limit_refuses_once_reached_and_only_the_virtual_key_opens() {
         2,
         "the provider never saw it"
     );
+    // Written to the store together.
+    egress.write_counts().await;
     let rows = store.usage("2000-01-01", "9999-12-31").expect("usage");
     assert_eq!(
         (
@@ -114,7 +117,7 @@ async fn a_daily_limit_refuses_once_reached_and_only_the_virtual_key_opens() {
     // A gateway that is not started by clawhost has no route: nothing goes through.
     egress.set_route(None);
     assert_eq!(chat(&virtual_key).await.expect("chat").status(), 503);
-    egress.shut_down();
+    egress.shut_down().await;
 }
 
 /// One raw HTTP/1.1 request to `addr`, as written; the status code of the answer.
@@ -185,5 +188,5 @@ async fn nothing_but_the_providers_base_is_reachable() {
         *keys.lock().expect("keys"),
         ["Bearer sk-first", "Bearer sk-rotated"]
     );
-    egress.shut_down();
+    egress.shut_down().await;
 }

@@ -273,16 +273,16 @@ pub(crate) enum IssueCodeOutcome {
     AlreadyClaimed,
 }
 
-/// Everything clawhost keeps. Implementations must make each method atomic.
-/// One request through the egress proxy.
+/// Requests through the egress proxy to one model on one day, counted together.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct UsageEntry {
     /// UTC, `YYYY-MM-DD`.
     pub(crate) day: String,
     pub(crate) model: String,
+    pub(crate) requests: u64,
+    pub(crate) errors: u64,
     pub(crate) input_tokens: u64,
     pub(crate) output_tokens: u64,
-    pub(crate) error: bool,
 }
 
 /// A day's use of one model.
@@ -299,7 +299,8 @@ pub(crate) struct UsageRow {
 
 /// What the egress proxy counts.
 pub(crate) trait UsageStore {
-    fn record_usage(&self, entry: &UsageEntry) -> Result<(), StoreError>;
+    /// Adds the counts of each entry to its day and model, all or none.
+    fn record_usage(&self, entries: &[UsageEntry]) -> Result<(), StoreError>;
 
     /// The days from `from` to `to` (both included, `YYYY-MM-DD`), oldest first.
     fn usage(&self, from: &str, to: &str) -> Result<Vec<UsageRow>, StoreError>;
@@ -313,6 +314,7 @@ pub(crate) trait UsageStore {
     fn set_model_access_paused(&self, paused: bool, event: &NewEvent) -> Result<(), StoreError>;
 }
 
+/// Everything clawhost keeps. Implementations must make each method atomic.
 pub(crate) trait Store: UsageStore + Send + Sync + 'static {
     fn owner(&self) -> Result<Option<Owner>, StoreError>;
 

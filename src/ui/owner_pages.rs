@@ -216,11 +216,11 @@ async fn dashboard(
         Ok(progress) => progress,
         Err(error) => return ApiError::from(error).into_page(),
     };
-    let cards = tokio::try_join!(backup_card(&state), super::usage_card::usage_card(&state));
-    let (backups, usage) = match cards {
-        Ok(cards) => cards,
+    let backups = match backup_card(&state).await {
+        Ok(card) => card,
         Err(error) => return error.into_page(),
     };
+    let usage = super::usage_card::usage_card(&state);
     let memory = state.gateway.memory_rss_bytes().await.map_or_else(
         || "—".to_string(),
         |bytes| format!("{} MiB", bytes / (1024 * 1024)),

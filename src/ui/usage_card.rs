@@ -48,8 +48,8 @@ fn grouped(number: u64) -> String {
     out
 }
 
-pub(super) async fn usage_card(state: &AppState) -> Result<UsageCard, ApiError> {
-    let used = state.egress.used().await?;
+pub(super) fn usage_card(state: &AppState) -> UsageCard {
+    let used = state.egress.used();
     let limits = state.egress.limits();
     let reached = match state.egress.limit_reached(used) {
         Some(Refusal::DailyLimit(_)) => Some(
@@ -60,12 +60,12 @@ pub(super) async fn usage_card(state: &AppState) -> Result<UsageCard, ApiError> 
         ),
         Some(Refusal::Paused) | None => None,
     };
-    Ok(UsageCard {
+    UsageCard {
         today: allowance(used.today, limits.daily),
         month: allowance(used.month, limits.monthly),
         paused: state.egress.paused(),
         reached: reached.map(str::to_owned),
-    })
+    }
 }
 
 #[derive(Deserialize)]

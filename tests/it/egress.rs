@@ -2,8 +2,9 @@
 //! one running): the provider key is nowhere in the gateway's processes, not in their
 //! environment and not in their memory, while the provider receives it byte for byte; the
 //! proxy takes only its virtual key, streams as it arrives, counts what the provider
-//! reported, and pauses on the owner's word. (Paths, hosts and limits are checked in-process
-//! by `egress::tests`.)
+//! reported, and pauses on the owner's word; a provider that is down and a daily limit
+//! reached show in the chat (from the restart test, whose second start has a limit). (Paths
+//! and hosts are checked in-process by `egress::tests`.)
 
 use std::io::{Read, Seek, SeekFrom};
 use std::time::Duration;
@@ -209,9 +210,7 @@ pub async fn holds_the_key_for_the_gateway(
             .json(&json!({"model": "test-model", "messages": [{"role": "user", "content": "hi"}]}))
             .send()
     };
-    let paused = owner
-        .put("/api/usage/access", &json!({"paused": true}))
-        .await;
+    let paused = owner.post_empty("/api/usage/pause").await;
     assert_eq!(paused.status(), 204);
     let refused = chat().await.expect("egress");
     assert_eq!(refused.status(), 429);
@@ -225,28 +224,12 @@ pub async fn holds_the_key_for_the_gateway(
     assert_eq!(owner.json("/api/usage").await["paused"], true);
     // The agent says so in the chat: OpenClaw sends the request once and passes the words on.
     let before = llm.seen().len();
-    rpc.call(
-        "chat.send",
-        json!({"sessionKey": "main", "message": "are you there?", "idempotencyKey": "egress-paused"}),
-        Duration::from_secs(30),
-    )
-    .await
-    .expect("chat.send");
-    let said = tokio::time::timeout(Duration::from_mins(2), async {
-        loop {
-            let event = rpc.next_event(Duration::from_mins(2)).await.expect("event");
-            if event.to_string().contains("clawhost: the owner paused") {
-                return event;
-            }
-        }
-    })
-    .await
-    .expect("the chat said the model access is paused");
-    assert!(said.to_string().contains("usage limit"), "{said}");
+    let run = chat_ends(rpc, "are you there?", "egress-paused").await;
+    let said = run.ended_with();
+    assert!(said.contains("clawhost: the owner paused"), "{}", run.said);
+    assert!(said.contains("usage limit"), "{said}");
     assert_eq!(llm.seen().len(), before, "nothing reached the provider");
-    let resumed = owner
-        .put("/api/usage/access", &json!({"paused": false}))
-        .await;
+    let resumed = owner.post_empty("/api/usage/resume").await;
     assert_eq!(resumed.status(), 204);
     assert_eq!(chat().await.expect("egress").status(), 200);
     let kinds = owner.event_kinds().await;
@@ -280,4 +263,121 @@ pub async fn holds_the_key_for_the_gateway(
             .is_some_and(|days| days.iter().any(|d| d["model"] == "test-model")),
         "{usage}"
     );
+}
+
+/// Sends `message` in the main session and follows the gateway's chat events until the run
+/// ends. What the Control UI shows comes from these events; the last one (`chat`, state
+/// `final`, `error` or `aborted`) is what stays in the chat.
+pub async fn chat_ends(rpc: &mut clawhost::RpcClient, message: &str, key: &str) -> ChatRun {
+    let sent = rpc
+        .call(
+            "chat.send",
+            json!({"sessionKey": "main", "message": message, "idempotencyKey": key}),
+            Duration::from_secs(30),
+        )
+        .await
+        .expect("chat.send");
+    let run = sent["runId"].as_str().map(str::to_owned);
+    let mut said = String::new();
+    let mut last = Value::Null;
+    // OpenClaw's own retries of an unreachable provider take up to 90 s.
+    let ended = tokio::time::timeout(Duration::from_mins(3), async {
+        loop {
+            let event = rpc.next_event(Duration::from_mins(3)).await.expect("event");
+            let payload = &event["payload"];
+            let ours = run.is_none() || payload["runId"].as_str() == run.as_deref();
+            if !ours {
+                continue;
+            }
+            said.push_str(&event.to_string());
+            said.push('\n');
+            let terminal = matches!(
+                payload["state"].as_str(),
+                Some("final" | "error" | "aborted")
+            );
+            if event["event"] == "chat" && terminal {
+                last = payload.clone();
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the chat never ended: {said}");
+    ChatRun { said, last }
+}
+
+/// A chat run as the gateway reported it.
+pub struct ChatRun {
+    /// Every event of the run, one per line.
+    pub said: String,
+    /// The payload of the event that ended it.
+    pub last: Value,
+}
+
+impl ChatRun {
+    /// The words the run ended with: the error the chat shows, or the reply.
+    pub fn ended_with(&self) -> String {
+        match self.last["errorMessage"].as_str() {
+            Some(error) => error.to_owned(),
+            None => self.last["message"].to_string(),
+        }
+    }
+}
+
+/// The provider down, then a daily limit reached, on a real gateway started with
+/// `usage.daily_token_limit = 10` and nothing used yet today: the chat reports the provider
+/// down after OpenClaw's bounded retries and the errors are counted; back up, one chat of
+/// 5 + 5 tokens goes through, and the next is refused with the words in the chat, the
+/// provider never asked.
+pub async fn a_provider_down_and_a_limit_reached(
+    owner: &Client,
+    llm: &TestLlm,
+    rpc: &mut clawhost::RpcClient,
+) {
+    llm.down().await;
+    // OpenClaw says it retries ("Retrying in 2s (1/8)", …, about 80 s in all), then gives up
+    // with the cause clawhost gave.
+    let down = chat_ends(rpc, "anyone there?", "egress-down").await;
+    llm.up().await;
+    assert_eq!(down.last["state"], "error", "{}", down.said);
+    assert!(
+        down.ended_with().contains("connection refused"),
+        "{}",
+        down.said
+    );
+    assert!(down.said.contains("Retrying in"), "{}", down.said);
+    let usage = owner.json("/api/usage").await;
+    let errors = usage["totals"]["errors"].as_u64().expect("errors");
+    // Retried a bounded number of times, then given up: no loop.
+    assert!((1..=10).contains(&errors), "{usage}");
+    assert_eq!(usage["totals"]["input_tokens"], 0, "{usage}");
+
+    let before = llm.seen().len();
+    let up = chat_ends(rpc, "hello again", "egress-up").await;
+    assert!(up.said.contains(REPLY), "{}", up.said);
+    let counted = eventually(Duration::from_secs(10), || async {
+        owner.json("/api/usage").await["today"]["tokens"] == 10
+    })
+    .await;
+    assert!(counted.is_some(), "{}", owner.json("/api/usage").await);
+    let asked = llm.seen().len();
+    assert!(asked > before);
+
+    let refused = chat_ends(rpc, "one more", "egress-limit").await;
+    assert!(
+        refused
+            .ended_with()
+            .contains("clawhost: daily limit reached"),
+        "{}",
+        refused.said
+    );
+    assert_eq!(llm.seen().len(), asked, "the provider was not asked");
+    let dashboard = owner.get_html("/").await.text().await.expect("page");
+    assert!(
+        dashboard.contains("The daily limit is reached"),
+        "{dashboard}"
+    );
+    let usage = owner.json("/api/usage").await;
+    assert_eq!(usage["today"]["limit"], 10, "{usage}");
+    assert_eq!(usage["totals"]["errors"].as_u64(), Some(errors), "{usage}");
 }

@@ -496,7 +496,13 @@ async fn a_gateway_wanted_running_comes_back_after_clawhost_restarts() {
         "the gateway outlived clawhost"
     );
 
-    let restarted = TestServer::start_in(data, gateway_options());
+    // Restarted with a daily limit (10 tokens, one chat's worth), followed on in
+    // `egress::a_provider_down_and_a_limit_reached`.
+    let mut options = gateway_options();
+    options
+        .env
+        .push(("CLAWHOST_USAGE_DAILY_TOKEN_LIMIT".into(), "10".into()));
+    let restarted = TestServer::start_in(data, options);
     restarted.secret("sk-test-restart");
     let owner = restarted.login().await;
     let status = wait_for_state(&owner, "running").await;
@@ -533,9 +539,10 @@ async fn a_gateway_wanted_running_comes_back_after_clawhost_restarts() {
             .await
             .is_err()
     );
-    let rpc = RpcClient::connect(port, &new_token, Duration::from_secs(30))
+    let mut rpc = RpcClient::connect(port, &new_token, Duration::from_secs(30))
         .await
         .expect("new token works");
+    crate::egress::a_provider_down_and_a_limit_reached(&owner, &llm, &mut rpc).await;
     rpc.close().await;
     let events = owner.json("/api/auth/events?limit=200").await;
     let issued = events["events"]

@@ -23,9 +23,32 @@ pub struct Seen {
 
 pub struct TestLlm {
     pub base_url: String,
+    addr: std::net::SocketAddr,
+    app: Router,
     seen: Arc<Mutex<Vec<Seen>>>,
     gate: Arc<Gate>,
+    serving: Mutex<Option<Serving>>,
+}
+
+/// The server while it is up: its task, and the word that shuts it down (idle keep-alive
+/// connections close at once, so the next request finds nothing listening).
+struct Serving {
     task: tokio::task::JoinHandle<()>,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Serving {
+    fn on(listener: tokio::net::TcpListener, app: Router) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Self { task, stop }
+    }
 }
 
 /// `true` holds a streamed answer after its first chunk, until the test lets it go on.
@@ -40,13 +63,35 @@ impl TestLlm {
             .route("/v1/chat/completions", post(completions))
             .with_state(gate.clone())
             .layer(axum::middleware::from_fn_with_state(seen.clone(), record));
-        let (addr, task) = crate::harness::serve_on_loopback(app).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
         Self {
             base_url: format!("http://{addr}/v1"),
+            addr,
+            serving: Mutex::new(Some(Serving::on(listener, app.clone()))),
+            app,
             seen,
             gate,
-            task,
         }
+    }
+
+    /// The provider goes down: nothing listens on its address until [`Self::up`].
+    pub async fn down(&self) {
+        let serving = self.serving.lock().expect("serving").take();
+        if let Some(Serving { task, stop }) = serving {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
+    }
+
+    /// The provider is back, on the same address.
+    pub async fn up(&self) {
+        let listener = tokio::net::TcpListener::bind(self.addr)
+            .await
+            .expect("the same address again");
+        *self.serving.lock().expect("serving") = Some(Serving::on(listener, self.app.clone()));
     }
 
     /// From now on, a streamed answer stops after its first chunk until [`Self::go_on`].
@@ -66,7 +111,9 @@ impl TestLlm {
 
 impl Drop for TestLlm {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(serving) = self.serving.get_mut().expect("serving").take() {
+            serving.task.abort();
+        }
     }
 }
 

@@ -65,6 +65,8 @@ async fn sensitive_actions_need_the_password_given_recently() {
         owner
             .post("/api/channels/whatsapp/link", &json!({"relink": true}))
             .await,
+        owner.post_empty("/api/usage/pause").await,
+        owner.post_empty("/api/usage/resume").await,
     ];
     for response in refused {
         let problem = assert_problem(response, 403).await;
@@ -75,6 +77,7 @@ async fn sensitive_actions_need_the_password_given_recently() {
         200,
         "nothing was revoked"
     );
+    assert_eq!(owner.json("/api/usage").await["paused"], false);
 
     // A wrong password is a field error (and counts for the lockouts), the right one opens
     // the window again.

@@ -12,22 +12,31 @@ fn stored(count: u64) -> i64 {
 }
 
 impl UsageStore for SqliteStore {
-    fn record_usage(&self, entry: &UsageEntry) -> Result<(), StoreError> {
-        self.conn().execute(
-            "INSERT INTO usage (day, model, requests, errors, input_tokens, output_tokens) \
-             VALUES (?1, ?2, 1, ?3, ?4, ?5) \
-             ON CONFLICT (day, model) DO UPDATE SET requests = requests + 1, \
-             errors = errors + excluded.errors, \
-             input_tokens = input_tokens + excluded.input_tokens, \
-             output_tokens = output_tokens + excluded.output_tokens",
-            params![
-                entry.day,
-                entry.model,
-                i64::from(entry.error),
-                stored(entry.input_tokens),
-                stored(entry.output_tokens)
-            ],
-        )?;
+    fn record_usage(&self, entries: &[UsageEntry]) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut add = tx.prepare_cached(
+                "INSERT INTO usage (day, model, requests, errors, input_tokens, output_tokens) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (day, model) DO UPDATE SET \
+                 requests = requests + excluded.requests, \
+                 errors = errors + excluded.errors, \
+                 input_tokens = input_tokens + excluded.input_tokens, \
+                 output_tokens = output_tokens + excluded.output_tokens",
+            )?;
+            for entry in entries {
+                add.execute(params![
+                    entry.day,
+                    entry.model,
+                    stored(entry.requests),
+                    stored(entry.errors),
+                    stored(entry.input_tokens),
+                    stored(entry.output_tokens)
+                ])?;
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -92,24 +101,26 @@ mod tests {
     fn counts_add_up_per_day_and_model() {
         let dir = tempfile::tempdir().expect("dir");
         let store = SqliteStore::open(&dir.path().join("c.db")).expect("open");
-        let entry = |day: &str, model: &str, input, output, error| UsageEntry {
+        let entry = |day: &str, model: &str, input, output, errors| UsageEntry {
             day: day.into(),
             model: model.into(),
+            requests: 1,
+            errors,
             input_tokens: input,
             output_tokens: output,
-            error,
         };
         store
-            .record_usage(&entry("2026-12-06", "m", 10, 2, false))
+            .record_usage(&[entry("2026-12-06", "m", 10, 2, 0)])
+            .expect("record");
+        // Written together, or not at all.
+        store
+            .record_usage(&[
+                entry("2026-12-07", "m", 5, 1, 0),
+                entry("2026-12-07", "n", 1, 1, 0),
+            ])
             .expect("record");
         store
-            .record_usage(&entry("2026-12-07", "m", 5, 1, false))
-            .expect("record");
-        store
-            .record_usage(&entry("2026-12-07", "m", 0, 0, true))
-            .expect("record");
-        store
-            .record_usage(&entry("2026-12-07", "n", 1, 1, false))
+            .record_usage(&[entry("2026-12-07", "m", 0, 0, 1)])
             .expect("record");
         let rows = store.usage("2026-12-07", "2026-12-31").expect("usage");
         assert_eq!(
