@@ -190,9 +190,17 @@ fn stays_under(rest: &str) -> bool {
 }
 
 fn model_of(body: &Bytes) -> String {
-    serde_json::from_slice::<serde_json::Value>(body)
+    /// Only the model's name: the rest of a request (the prompt, the tools, tens of KiB) is
+    /// skipped over, never built into values.
+    #[derive(serde::Deserialize)]
+    struct Named<'a> {
+        #[serde(borrow)]
+        model: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_slice::<Named>(body)
         .ok()
-        .and_then(|v| v["model"].as_str().map(|m| m.chars().take(200).collect()))
+        .and_then(|named| named.model)
+        .map(|model| model.chars().take(200).collect())
         .unwrap_or_default()
 }
 
@@ -264,6 +272,23 @@ impl Drop for Meter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_model_is_read_from_any_request_body() {
+        let of = |text: &str| model_of(&Bytes::from(text.to_owned()));
+        assert_eq!(
+            of(
+                r#"{"messages":[{"role":"user","content":"{\"model\":\"x\"}"}],"tools":[{"a":[1,2,{"b":null}]}],"model":"gpt-\u0035"}"#
+            ),
+            "gpt-5"
+        );
+        assert_eq!(of(r#"{"messages":[]}"#), "");
+        assert_eq!(of("not json"), "");
+        assert_eq!(
+            of(&format!(r#"{{"model":"{}"}}"#, "m".repeat(500))).len(),
+            200
+        );
+    }
 
     #[test]
     fn paths_stay_under_the_providers_base() {

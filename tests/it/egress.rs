@@ -238,6 +238,25 @@ pub async fn holds_the_key_for_the_gateway(
         "{kinds:?}"
     );
 
+    // A new key for the same provider goes with the next request; the gateway keeps running
+    // with the virtual key it has.
+    let rotated = "sk-test-rotated-while-running";
+    server.secret(rotated);
+    crate::gateway::configure_test_llm(owner, llm, rotated).await;
+    let before = llm.seen().len();
+    assert_eq!(chat().await.expect("egress").status(), 200);
+    let rotated_bearer = format!("Bearer {rotated}");
+    let seen = llm.seen();
+    assert_eq!(
+        seen[before..]
+            .iter()
+            .map(|s| s.authorization.as_deref())
+            .collect::<Vec<_>>(),
+        [Some(rotated_bearer.as_str())]
+    );
+    let status = owner.json("/api/gateway/status").await;
+    assert_eq!(status["pid"].as_u64(), Some(gateway), "{status}");
+
     // The usage counted is what the provider reported: 5 + 5 tokens per chat.
     let chats = |seen: &[crate::llm::Seen]| {
         seen.iter()
