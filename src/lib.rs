@@ -34,6 +34,7 @@ pub mod cli;
 mod clock;
 mod config;
 mod crypto;
+mod devices;
 mod egress;
 mod fsutil;
 mod gateway;

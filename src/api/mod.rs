@@ -9,6 +9,7 @@ mod backups;
 mod ceremony;
 mod channels;
 pub(crate) mod config_history;
+mod devices;
 mod exchange;
 mod gateway;
 mod oidc;
@@ -66,6 +67,7 @@ pub(crate) fn routes() -> (Router<AppState>, Router<AppState>, Document) {
         .merge(updates::routes())
         .merge(config_history::routes())
         .merge(usage::routes())
+        .merge(devices::routes())
         .split_for_parts();
     document.merge(streamed_document);
     conventions(&mut document);
@@ -184,7 +186,7 @@ mod tests {
                 assert_eq!(operation.security.is_none(), public, "{path}");
             }
         }
-        assert_eq!(operations, 64);
+        assert_eq!(operations, 68);
     }
 
     /// utoipa takes only literals for bounds and patterns; these are the constants the

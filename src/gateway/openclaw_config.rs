@@ -133,6 +133,15 @@ pub(crate) fn apply(existing: Option<Value>, owned: &Owned<'_>) -> Value {
         &["gateway", "controlUi", "basePath"],
         json!(BASE_PATH),
     );
+    // clawhost on loopback is the one proxy the gateway trusts: what it relays for a device
+    // elsewhere carries that device's address (X-Forwarded-For), so the gateway treats it as
+    // remote and asks the owner to pair it. A connection with no forwarding headers stays
+    // "direct-local" (clawhost's own client, the Control UI through its proxy).
+    set(
+        &mut config,
+        &["gateway", "trustedProxies"],
+        json!(["127.0.0.1", "::1"]),
+    );
 
     // Only the provider clawhost manages may name the variables that held (or hold) a key:
     // every other entry naming one loses it, so an entry written into the file meanwhile (say
@@ -229,6 +238,10 @@ mod tests {
         assert_eq!(config["gateway"]["auth"]["token"]["id"], TOKEN_ENV);
         assert!(config["gateway"]["auth"].get("password").is_none());
         assert_eq!(config["gateway"]["controlUi"]["basePath"], "/openclaw");
+        assert_eq!(
+            config["gateway"]["trustedProxies"],
+            json!(["127.0.0.1", "::1"])
+        );
         assert_eq!(
             config["agents"]["defaults"]["model"]["primary"],
             "custom/test-model"

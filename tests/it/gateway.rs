@@ -370,6 +370,7 @@ async fn gateway_lifecycle_against_the_real_openclaw() {
     )
     .await;
     rpc.close().await;
+    crate::devices::pairing_goes_through_the_owner(&owner, port, &token).await;
 
     // No shell ever saw the key: nothing was created by it.
     for dir in [server.data_dir(), std::env::current_dir().expect("cwd")] {

@@ -20,6 +20,7 @@ mod channels;
 mod claim;
 mod cli;
 mod deploy;
+mod devices;
 mod egress;
 mod exchange;
 mod gateway;

@@ -67,6 +67,9 @@ async fn sensitive_actions_need_the_password_given_recently() {
             .await,
         owner.post_empty("/api/usage/pause").await,
         owner.post_empty("/api/usage/resume").await,
+        owner.post_empty("/api/devices/pending/r1/approve").await,
+        owner.post_empty("/api/devices/pending/r1/reject").await,
+        owner.delete("/api/devices/d1").await,
     ];
     for response in refused {
         let problem = assert_problem(response, 403).await;
@@ -78,6 +81,8 @@ async fn sensitive_actions_need_the_password_given_recently() {
         "nothing was revoked"
     );
     assert_eq!(owner.json("/api/usage").await["paused"], false);
+    // Devices are the running gateway's to report; none runs here.
+    assert_problem(owner.get("/api/devices").await, 409).await;
 
     // A wrong password is a field error (and counts for the lockouts), the right one opens
     // the window again.

@@ -1,0 +1,123 @@
+//! `/api/devices`: the gateway's pairing requests and paired devices, approved, rejected and
+//! removed one at a time (each a sensitive action: a fresh step-up).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::ClientInfo;
+use crate::devices::{self, DeviceError, Devices};
+use crate::gateway::status::Credential;
+use crate::state::AppState;
+use crate::store::{self, EventKind};
+use crate::web::error::ApiError;
+use crate::web::extract::{FreshOwner, Owner};
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(approve))
+        .routes(routes!(reject))
+        .routes(routes!(remove))
+}
+
+/// The running gateway's credential, or 409: devices are the gateway's to report.
+fn running(state: &AppState) -> Result<Credential, ApiError> {
+    state.gateway.credential().ok_or_else(|| {
+        ApiError::status(
+            StatusCode::CONFLICT,
+            "The gateway is not running: start it to see and answer its devices.",
+        )
+    })
+}
+
+impl From<DeviceError> for ApiError {
+    fn from(error: DeviceError) -> Self {
+        match error {
+            DeviceError::Gone(_) => ApiError::status(
+                StatusCode::NOT_FOUND,
+                "No such request or device now: it was answered, replaced by a newer request from the same device, or expired. Look at the list again.",
+            ),
+            DeviceError::Gateway(error) => ApiError::status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("The gateway did not answer about its devices: {error}"),
+            ),
+        }
+    }
+}
+
+/// An id from the path that cannot be one of the gateway's is no such request or device.
+fn checked(id: &str) -> Result<&str, ApiError> {
+    if devices::plausible_id(id) {
+        Ok(id)
+    } else {
+        Err(DeviceError::Gone(String::new()).into())
+    }
+}
+
+/// Pairing requests (oldest first; each expires after five minutes) and paired devices.
+#[utoipa::path(get, path = "/api/devices", tag = "devices", security(("session" = [])),
+    responses((status = 200, body = Devices), (status = 409, description = "The gateway is not running")))]
+async fn list(State(state): State<AppState>, Owner(_): Owner) -> Result<Json<Devices>, ApiError> {
+    let credential = running(&state)?;
+    Ok(Json(devices::list(&credential).await?))
+}
+
+/// Approves this one request: the device is paired when it connects again.
+#[utoipa::path(post, path = "/api/devices/pending/{request_id}/approve", tag = "devices",
+    security(("session" = [])), params(("request_id" = String, Path)),
+    responses((status = 204, description = "Approved"), (status = 404, description = "No such request now")))]
+async fn approve(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    FreshOwner(_): FreshOwner,
+    Path(request_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let credential = running(&state)?;
+    devices::approve(&credential, checked(&request_id)?).await?;
+    record(&state, &client, EventKind::DeviceApproved, request_id).await
+}
+
+/// Rejects this one request.
+#[utoipa::path(post, path = "/api/devices/pending/{request_id}/reject", tag = "devices",
+    security(("session" = [])), params(("request_id" = String, Path)),
+    responses((status = 204, description = "Rejected"), (status = 404, description = "No such request now")))]
+async fn reject(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    FreshOwner(_): FreshOwner,
+    Path(request_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let credential = running(&state)?;
+    devices::reject(&credential, checked(&request_id)?).await?;
+    record(&state, &client, EventKind::DeviceRejected, request_id).await
+}
+
+/// Unpairs a device: its tokens stop working and its connections close.
+#[utoipa::path(delete, path = "/api/devices/{device_id}", tag = "devices",
+    security(("session" = [])), params(("device_id" = String, Path)),
+    responses((status = 204, description = "Removed"), (status = 404, description = "No such device")))]
+async fn remove(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    FreshOwner(_): FreshOwner,
+    Path(device_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let credential = running(&state)?;
+    devices::remove(&credential, checked(&device_id)?).await?;
+    record(&state, &client, EventKind::DeviceRemoved, device_id).await
+}
+
+async fn record(
+    state: &AppState,
+    client: &ClientInfo,
+    kind: EventKind,
+    id: String,
+) -> Result<StatusCode, ApiError> {
+    let mut event = client.event(kind);
+    event.detail = Some(id);
+    store::run(&state.store, move |s| s.record_event(&event)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,306 @@
+//! The gateway's devices: the pairing requests waiting for the owner, and the devices paired
+//! (the OpenClaw apps, a CLI on another machine, the browsers that opened the Control UI), as
+//! the running gateway reports them over its RPC (`device.pair.*`, scope `operator.pairing`).
+//!
+//! Requests are approved or rejected one at a time, by id: a device that asks again gets a
+//! new request id (the old one is resolved as rejected), so what the owner approves is always
+//! what the owner saw. There is no "approve all".
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::gateway::rpc::{RpcClient, RpcError};
+use crate::gateway::status::Credential;
+
+const RPC_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A device asking to be paired.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub(crate) struct PendingDevice {
+    pub(crate) request_id: String,
+    pub(crate) device_id: String,
+    /// The name the device gave itself, if any.
+    pub(crate) name: Option<String>,
+    pub(crate) platform: Option<String>,
+    /// The OpenClaw client asking (`cli`, `openclaw-ios`, `openclaw-control-ui`, …) and its mode.
+    pub(crate) client: Option<String>,
+    pub(crate) mode: Option<String>,
+    pub(crate) role: Option<String>,
+    /// What it may do once approved (`operator.read`, `operator.admin`, …).
+    pub(crate) scopes: Vec<String>,
+    /// Where it asked from, as the gateway saw it.
+    pub(crate) remote_ip: Option<String>,
+    /// When it asked (RFC 3339); requests are dropped after five minutes.
+    pub(crate) requested_at: Option<String>,
+    /// A paired device asking for more (another role or more scopes).
+    pub(crate) upgrade: bool,
+}
+
+/// A paired device.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub(crate) struct PairedDevice {
+    pub(crate) device_id: String,
+    /// The owner's name for it, or the one it gave itself.
+    pub(crate) name: Option<String>,
+    pub(crate) platform: Option<String>,
+    pub(crate) client: Option<String>,
+    pub(crate) mode: Option<String>,
+    pub(crate) roles: Vec<String>,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) remote_ip: Option<String>,
+    /// How it was paired: `owner` (approved), `silent` (a local client), `bootstrap`, ….
+    pub(crate) approved_via: Option<String>,
+    pub(crate) paired_at: Option<String>,
+    pub(crate) last_seen_at: Option<String>,
+    /// Connected to the gateway now.
+    pub(crate) connected: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub(crate) struct Devices {
+    /// Oldest first.
+    pub(crate) pending: Vec<PendingDevice>,
+    /// Most recently seen first.
+    pub(crate) paired: Vec<PairedDevice>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DeviceError {
+    /// The request was answered, replaced by a newer one, or expired; or no such device.
+    #[error("{0}")]
+    Gone(String),
+    #[error(transparent)]
+    Gateway(#[from] RpcError),
+}
+
+/// What the gateway reports now.
+pub(crate) async fn list(credential: &Credential) -> Result<Devices, DeviceError> {
+    let payload = call(credential, "device.pair.list", json!({})).await?;
+    Ok(from_list(&payload))
+}
+
+/// Approves the one request `request_id`.
+pub(crate) async fn approve(credential: &Credential, request_id: &str) -> Result<(), DeviceError> {
+    call(
+        credential,
+        "device.pair.approve",
+        json!({"requestId": request_id}),
+    )
+    .await
+    .map(drop)
+}
+
+pub(crate) async fn reject(credential: &Credential, request_id: &str) -> Result<(), DeviceError> {
+    call(
+        credential,
+        "device.pair.reject",
+        json!({"requestId": request_id}),
+    )
+    .await
+    .map(drop)
+}
+
+/// Unpairs `device_id`: its tokens stop working and its connections are closed; it has to
+/// ask again.
+pub(crate) async fn remove(credential: &Credential, device_id: &str) -> Result<(), DeviceError> {
+    call(
+        credential,
+        "device.pair.remove",
+        json!({"deviceId": device_id}),
+    )
+    .await
+    .map(drop)
+}
+
+async fn call(credential: &Credential, method: &str, params: Value) -> Result<Value, DeviceError> {
+    let mut client = RpcClient::connect(credential.port, &credential.token, RPC_TIMEOUT).await?;
+    let answer = client.call(method, params, RPC_TIMEOUT).await;
+    client.close().await;
+    answer.map_err(|error| match error {
+        RpcError::Refused(why) if is_gone(&why) => DeviceError::Gone(why),
+        other => DeviceError::Gateway(other),
+    })
+}
+
+/// The gateway's words for an id it does not know (`unknown requestId`, `unknown deviceId`).
+fn is_gone(why: &str) -> bool {
+    let lower = why.to_ascii_lowercase();
+    lower.contains("unknown requestid")
+        || lower.contains("unknown deviceid")
+        || lower.contains("unknown device")
+}
+
+/// Maps `device.pair.list`'s `{pending, paired}`.
+pub(crate) fn from_list(payload: &Value) -> Devices {
+    let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+    let texts = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_owned))
+            .collect()
+    };
+    let at = |v: &Value| v.as_i64().map(crate::clock::rfc3339);
+    let entries = |key: &str| payload[key].as_array().cloned().unwrap_or_default();
+
+    let mut pending: Vec<(i64, PendingDevice)> = entries("pending")
+        .iter()
+        .filter_map(|p| {
+            Some((
+                p["ts"].as_i64().unwrap_or(0),
+                PendingDevice {
+                    request_id: text(&p["requestId"])?,
+                    device_id: text(&p["deviceId"])?,
+                    name: text(&p["displayName"]),
+                    platform: text(&p["platform"]),
+                    client: text(&p["clientId"]),
+                    mode: text(&p["clientMode"]),
+                    role: text(&p["role"]),
+                    scopes: texts(&p["scopes"]),
+                    remote_ip: text(&p["remoteIp"]),
+                    requested_at: at(&p["ts"]),
+                    upgrade: p["isRepair"] == true,
+                },
+            ))
+        })
+        .collect();
+    pending.sort_by_key(|(ts, _)| *ts);
+
+    let mut paired: Vec<(i64, PairedDevice)> = entries("paired")
+        .iter()
+        .filter_map(|d| {
+            let mut roles = texts(&d["roles"]);
+            if roles.is_empty() {
+                roles.extend(text(&d["role"]));
+            }
+            let seen = d["lastSeenAtMs"]
+                .as_i64()
+                .or_else(|| d["approvedAtMs"].as_i64());
+            Some((
+                seen.unwrap_or(0),
+                PairedDevice {
+                    device_id: text(&d["deviceId"])?,
+                    name: text(&d["operatorLabel"]).or_else(|| text(&d["displayName"])),
+                    platform: text(&d["platform"]),
+                    client: text(&d["clientId"]),
+                    mode: text(&d["clientMode"]),
+                    roles,
+                    scopes: texts(&d["scopes"]),
+                    remote_ip: text(&d["remoteIp"]),
+                    approved_via: text(&d["approvedVia"]),
+                    paired_at: at(&d["approvedAtMs"]).or_else(|| at(&d["createdAtMs"])),
+                    last_seen_at: at(&d["lastSeenAtMs"]),
+                    connected: d["connected"] == true,
+                },
+            ))
+        })
+        .collect();
+    paired.sort_by_key(|(seen, _)| std::cmp::Reverse(*seen));
+
+    Devices {
+        pending: pending.into_iter().map(|(_, p)| p).collect(),
+        paired: paired.into_iter().map(|(_, d)| d).collect(),
+    }
+}
+
+/// A request or device id as the gateway makes them (UUIDs, hex digests): anything else in
+/// a path is not one of its ids.
+pub(crate) fn plausible_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `device.pair.list` as OpenClaw 2026.9.6 answers it (a request and a device as the
+    /// gateway reported them, keys and tokens shortened).
+    fn answer() -> Value {
+        json!({
+            "pending": [
+                {"requestId": "b-later", "deviceId": "d2", "publicKey": "k2", "ts": 1_796_626_500_000_i64,
+                 "clientId": "cli", "clientMode": "cli", "role": "operator", "scopes": ["operator.read"],
+                 "isRepair": true},
+                {"requestId": "147ffc2f-aaaa", "deviceId": "5132086c", "publicKey": "YHhy",
+                 "displayName": "clawhost-remote", "platform": "linux", "clientId": "cli",
+                 "clientMode": "cli", "role": "operator", "roles": ["operator"],
+                 "scopes": ["operator.read", "operator.write"], "remoteIp": "203.0.113.5",
+                 "silent": false, "isRepair": false, "ts": 1_796_626_427_772_i64},
+                {"deviceId": "no-request-id"}
+            ],
+            "paired": [
+                {"deviceId": "old", "displayName": "laptop", "role": "operator", "approvedVia": "owner",
+                 "approvedAtMs": 1_796_000_000_000_i64, "lastSeenAtMs": 1_796_100_000_000_i64,
+                 "tokens": [{"role": "operator", "scopes": [], "createdAtMs": 1}], "connected": false},
+                {"deviceId": "new", "displayName": "phone", "operatorLabel": "Anna's phone",
+                 "roles": ["operator"], "scopes": ["operator.read"], "approvedVia": "silent",
+                 "createdAtMs": 1_796_200_000_000_i64, "lastSeenAtMs": 1_796_300_000_000_i64,
+                 "connected": true}
+            ]
+        })
+    }
+
+    #[test]
+    fn the_gateways_list_is_mapped_oldest_request_and_latest_device_first() {
+        let devices = from_list(&answer());
+        assert_eq!(
+            devices.pending.len(),
+            2,
+            "an entry without a request id is left out"
+        );
+        let first = &devices.pending[0];
+        assert_eq!(first.request_id, "147ffc2f-aaaa");
+        assert_eq!(first.name.as_deref(), Some("clawhost-remote"));
+        assert_eq!(first.remote_ip.as_deref(), Some("203.0.113.5"));
+        assert_eq!(first.scopes, ["operator.read", "operator.write"]);
+        assert!(!first.upgrade);
+        assert!(
+            first
+                .requested_at
+                .as_deref()
+                .is_some_and(|t| t.starts_with("2026-"))
+        );
+        assert!(devices.pending[1].upgrade);
+
+        let [new, old] = devices.paired.as_slice() else {
+            panic!("{devices:?}");
+        };
+        assert_eq!(
+            new.name.as_deref(),
+            Some("Anna's phone"),
+            "the owner's name first"
+        );
+        assert!(new.connected);
+        assert_eq!(old.roles, ["operator"], "a single role counts");
+        assert_eq!(old.approved_via.as_deref(), Some("owner"));
+        assert!(old.paired_at.is_some() && old.last_seen_at.is_some());
+    }
+
+    #[test]
+    fn nothing_reported_is_an_empty_list() {
+        let devices = from_list(&json!({}));
+        assert!(devices.pending.is_empty() && devices.paired.is_empty());
+    }
+
+    #[test]
+    fn only_the_gateways_kind_of_id_is_asked_about() {
+        assert!(plausible_id("147ffc2f-5b1e-4c9e-9a53-0f3c1b2a8d77"));
+        assert!(plausible_id(&"ab".repeat(32)));
+        for bad in ["", "../x", "a b", "a%2fb", &"a".repeat(129)] {
+            assert!(!plausible_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn unknown_ids_are_gone_not_errors() {
+        assert!(is_gone("unknown requestId"));
+        assert!(is_gone("Unknown deviceId"));
+        assert!(!is_gone("missing scope: operator.admin"));
+    }
+}
