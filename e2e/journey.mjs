@@ -267,6 +267,8 @@ try {
   await Promise.all([page.waitForURL(/\/openclaw\//), page.click("text=Open Control UI")]);
   retried = await chatWithTestLlm(page, reply);
   steps.push("chat reply in the Control UI");
+  // The Control UI's browser is one of the gateway's devices now (paired as a local client).
+  await shots(context, "devices", "/devices");
 
   // Link WhatsApp from the dashboard: the gateway installs the plugin (progress on the page),
   // then the QR shows, or, where WhatsApp cannot be reached (as on CI), the reason in words.

@@ -293,6 +293,7 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
             .as_ref()
             .map_or_else(tls::Status::off, |t| t.status.clone()),
         whatsapp: channels::whatsapp_link::Linker::new(gateway.clone()),
+        devices: devices::Inbox::new(),
         status_limit: auth::limiter::RateLimit::new(STATUS_BURST, STATUS_PER_SECOND),
         streams: web::slots::SessionSlots::new(
             web::streams::STREAMS_PER_SESSION,
@@ -302,6 +303,10 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
 
     let (stop_tasks, tasks_stopped) = tokio::sync::watch::channel(false);
     backups.start_schedule(tasks_stopped.clone());
+    let inbox = {
+        let (state, stopped) = (state.clone(), tasks_stopped.clone());
+        tokio::spawn(async move { state.devices.follow(state.gateway.clone(), stopped).await })
+    };
     let watcher = {
         let state = state.clone();
         tokio::spawn(async move { state.auth.watch(tasks_stopped).await })
@@ -333,6 +338,7 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
     gateway.shut_down().await;
     egress.shut_down().await;
     watcher.await?;
+    inbox.await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -45,6 +45,8 @@ pub(crate) struct Inner {
     /// What clawhost's own https serves (mode `off` when it serves none).
     pub(crate) tls: crate::tls::Status,
     pub(crate) whatsapp: Linker,
+    /// The gateway's devices as it last reported them, kept current.
+    pub(crate) devices: Arc<crate::devices::Inbox>,
     pub(crate) proxy: Proxy,
     /// Anonymous `POST /api/status` per client address.
     pub(crate) status_limit: RateLimit<IpAddr>,

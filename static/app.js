@@ -579,6 +579,34 @@ function followBackups() {
   window.addEventListener("beforeunload", () => source.close());
 }
 
+/** The devices and the people asking to message the assistant (their page, the dashboard's
+ * card): drawn again from the server whenever either changes, so a request shows while the
+ * owner looks. */
+function followDevices() {
+  const live = $("[data-follow-devices]");
+  if (!live) return;
+  const source = new EventSource("/api/devices/events");
+  // The first event of each kind is what the page was drawn from.
+  const seen = new Set();
+  const redraw = async (event) => {
+    if (!seen.has(event.type)) {
+      seen.add(event.type);
+      return;
+    }
+    const response = await fetch(window.location.pathname, { headers: { accept: "text/html" } });
+    if (!response.ok) return;
+    const page = new DOMParser().parseFromString(await response.text(), "text/html");
+    const fresh = page.getElementById(live.id);
+    const current = document.getElementById(live.id);
+    if (!fresh || !current) return;
+    current.replaceChildren(...fresh.childNodes);
+    localTimes(current);
+  };
+  source.addEventListener("devices", redraw);
+  source.addEventListener("dm_requests", redraw);
+  window.addEventListener("beforeunload", () => source.close());
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   followToIssuer();
   sessionExchange();
@@ -593,4 +621,5 @@ document.addEventListener("DOMContentLoaded", () => {
   providerForm();
   logs();
   followBackups();
+  followDevices();
 });

@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 
 use crate::channels::whatsapp_link::LinkEvent;
 use crate::channels::{self, Channel, WhatsAppLink};
-use crate::gateway::rpc::{RpcClient, RpcError};
+use crate::gateway::rpc::call_once;
 use crate::gateway::status::GatewayState;
 use crate::state::AppState;
 use crate::web::error::ApiError;
@@ -41,16 +41,7 @@ async fn gateway_status(state: &AppState) -> Result<Option<Value>, ApiError> {
     let Some(credential) = state.gateway.credential() else {
         return Ok(None);
     };
-    let asked = async {
-        let mut client =
-            RpcClient::connect(credential.port, &credential.token, RPC_TIMEOUT).await?;
-        let payload = client
-            .call("channels.status", json!({}), RPC_TIMEOUT)
-            .await?;
-        client.close().await;
-        Ok::<Value, RpcError>(payload)
-    };
-    match asked.await {
+    match call_once(&credential, "channels.status", json!({}), RPC_TIMEOUT).await {
         Ok(payload) => Ok(Some(payload)),
         Err(_) if state.gateway.status().state != GatewayState::Running => Ok(None),
         Err(error) => Err(ApiError::status(

@@ -4,20 +4,26 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::response::sse::Event;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::WatchStream;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::ClientInfo;
-use crate::devices::{self, DeviceError, Devices};
+use crate::devices::{self, Answer, DeviceError, Devices};
 use crate::gateway::status::Credential;
 use crate::state::AppState;
-use crate::store::{self, EventKind};
+use crate::store;
 use crate::web::error::ApiError;
 use crate::web::extract::{FreshOwner, Owner};
+use crate::web::streams::StreamOwner;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list))
+        .routes(routes!(events))
         .routes(routes!(approve))
         .routes(routes!(reject))
         .routes(routes!(remove))
@@ -48,21 +54,30 @@ impl From<DeviceError> for ApiError {
     }
 }
 
-/// An id from the path that cannot be one of the gateway's is no such request or device.
-fn checked(id: &str) -> Result<&str, ApiError> {
-    if devices::plausible_id(id) {
-        Ok(id)
-    } else {
-        Err(DeviceError::Gone(String::new()).into())
-    }
-}
-
 /// Pairing requests (oldest first; each expires after five minutes) and paired devices.
 #[utoipa::path(get, path = "/api/devices", tag = "devices", security(("session" = [])),
     responses((status = 200, body = Devices), (status = 409, description = "The gateway is not running")))]
 async fn list(State(state): State<AppState>, Owner(_): Owner) -> Result<Json<Devices>, ApiError> {
     let credential = running(&state)?;
     Ok(Json(devices::list(&credential).await?))
+}
+
+/// Server-sent events: `devices`, the same as `GET /api/devices` answers, first as they are
+/// now and again whenever the gateway's devices change (a request, an answer, an expiry
+/// within 30 s); `dm_requests`, the `requests` of `GET /api/channels/pairing`, the same way
+/// (read every 5 s while a stream is open). `null` while the gateway is not running.
+#[utoipa::path(get, path = "/api/devices/events", tag = "devices", security(("session" = [])),
+    responses((status = 200, content_type = "text/event-stream", body = String)))]
+async fn events(State(state): State<AppState>, owner: StreamOwner) -> impl IntoResponse {
+    let devices = WatchStream::new(state.devices.watch())
+        .filter_map(|devices| Event::default().event("devices").json_data(devices).ok());
+    let dm = WatchStream::new(state.devices.watch_dm()).filter_map(|requests| {
+        Event::default()
+            .event("dm_requests")
+            .json_data(requests)
+            .ok()
+    });
+    owner.sse(devices.merge(dm))
 }
 
 /// Approves this one request: the device is paired when it connects again.
@@ -75,9 +90,7 @@ async fn approve(
     FreshOwner(_): FreshOwner,
     Path(request_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let credential = running(&state)?;
-    devices::approve(&credential, checked(&request_id)?).await?;
-    record(&state, &client, EventKind::DeviceApproved, request_id).await
+    give(&state, &client, Answer::Approve, request_id).await
 }
 
 /// Rejects this one request.
@@ -90,9 +103,7 @@ async fn reject(
     FreshOwner(_): FreshOwner,
     Path(request_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let credential = running(&state)?;
-    devices::reject(&credential, checked(&request_id)?).await?;
-    record(&state, &client, EventKind::DeviceRejected, request_id).await
+    give(&state, &client, Answer::Reject, request_id).await
 }
 
 /// Unpairs a device: its tokens stop working and its connections close.
@@ -105,18 +116,19 @@ async fn remove(
     FreshOwner(_): FreshOwner,
     Path(device_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let credential = running(&state)?;
-    devices::remove(&credential, checked(&device_id)?).await?;
-    record(&state, &client, EventKind::DeviceRemoved, device_id).await
+    give(&state, &client, Answer::Remove, device_id).await
 }
 
-async fn record(
+/// Gives the answer on the running gateway and keeps it among the security events.
+pub(crate) async fn give(
     state: &AppState,
     client: &ClientInfo,
-    kind: EventKind,
+    answer: Answer,
     id: String,
 ) -> Result<StatusCode, ApiError> {
-    let mut event = client.event(kind);
+    let credential = running(state)?;
+    devices::answer(&credential, answer, &id).await?;
+    let mut event = client.event(answer.event());
     event.detail = Some(id);
     store::run(&state.store, move |s| s.record_event(&event)).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -9,7 +9,8 @@ mod backups;
 mod ceremony;
 mod channels;
 pub(crate) mod config_history;
-mod devices;
+pub(crate) mod devices;
+pub(crate) mod dm_pairing;
 mod exchange;
 mod gateway;
 mod oidc;
@@ -53,21 +54,12 @@ struct ApiDoc;
 /// [`crate::web::upload`]), and the document that describes them all.
 pub(crate) fn routes() -> (Router<AppState>, Router<AppState>, Document) {
     let (streamed, streamed_document) = backups::streamed_routes().split_for_parts();
-    let (router, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(healthz))
-        .merge(auth::routes())
-        .merge(oidc::routes())
-        .merge(passkeys::routes())
-        .merge(exchange::routes())
-        .merge(gateway::routes())
-        .merge(status::routes())
-        .merge(channels::routes())
-        .merge(tls::routes())
-        .merge(backups::routes())
-        .merge(updates::routes())
-        .merge(config_history::routes())
-        .merge(usage::routes())
-        .merge(devices::routes())
+    let (router, mut document) = parts()
+        .into_iter()
+        .fold(
+            OpenApiRouter::with_openapi(ApiDoc::openapi()).routes(routes!(healthz)),
+            OpenApiRouter::merge,
+        )
         .split_for_parts();
     document.merge(streamed_document);
     conventions(&mut document);
@@ -80,6 +72,26 @@ pub(crate) fn routes() -> (Router<AppState>, Router<AppState>, Document) {
         }),
     );
     (router, streamed, document)
+}
+
+/// Each area's routes with their part of the document.
+fn parts() -> [OpenApiRouter<AppState>; 14] {
+    [
+        auth::routes(),
+        oidc::routes(),
+        passkeys::routes(),
+        exchange::routes(),
+        gateway::routes(),
+        status::routes(),
+        channels::routes(),
+        tls::routes(),
+        backups::routes(),
+        updates::routes(),
+        config_history::routes(),
+        usage::routes(),
+        devices::routes(),
+        dm_pairing::routes(),
+    ]
 }
 
 /// What holds for every operation, said once: the session cookie scheme, and that any
@@ -186,7 +198,26 @@ mod tests {
                 assert_eq!(operation.security.is_none(), public, "{path}");
             }
         }
-        assert_eq!(operations, 68);
+        assert_eq!(operations, 72);
+    }
+
+    /// utoipa names a schema by its type's name alone, and of two types with one name the
+    /// document silently keeps one: each name must stand for one schema across the areas.
+    #[test]
+    fn no_two_schemas_share_a_name() {
+        let mut seen = std::collections::BTreeMap::new();
+        for part in parts().into_iter().chain([backups::streamed_routes()]) {
+            let Some(components) = part.get_openapi().components.as_ref() else {
+                continue;
+            };
+            for (name, schema) in &components.schemas {
+                let schema = serde_json::to_value(schema).expect("json");
+                if let Some(before) = seen.insert(name.clone(), schema.clone()) {
+                    assert_eq!(before, schema, "two schemas are named {name}");
+                }
+            }
+        }
+        assert!(seen.len() > 50, "{}", seen.len());
     }
 
     /// utoipa takes only literals for bounds and patterns; these are the constants the

@@ -6,6 +6,7 @@
 //! repair of Baileys' `registered` flag is obsolete for OpenClaw 2026.x: "linked" means only
 //! that `creds.json` exists, is larger than one byte and is valid JSON.
 
+pub(crate) mod pairing;
 pub(crate) mod whatsapp_link;
 
 use std::fs::File;

@@ -17,7 +17,7 @@ pub(crate) mod usage;
 
 use std::sync::Arc;
 
-pub(crate) use proxy::{Egress, Refusal, Route};
+pub(crate) use proxy::{Egress, PREFIX, Refusal, Route};
 
 use crate::config::UsageLimits;
 use crate::store::SharedStore;

@@ -108,6 +108,7 @@ impl Launch {
         crate::fsutil::ensure_private_dir(&self.paths.state_dir()).map_err(|e| e.to_string())?;
         let config_file = self.paths.config_file();
         let existing = openclaw_config::read(&config_file).map_err(|e| e.to_string())?;
+        let before = existing.clone();
         let config = openclaw_config::apply(
             existing,
             &openclaw_config::Owned {
@@ -118,14 +119,22 @@ impl Launch {
                 log_file: self.paths.log_file(),
             },
         );
-        let next = openclaw_config::to_bytes(&config);
-        super::config_history::History::new(&self.paths.data_dir)
-            .keep(
-                &config_file,
-                Some(&next),
-                super::config_history::Why::Settings,
-            )
-            .map_err(|e| format!("cannot keep the configuration's history: {e}"))?;
+        // A start that changes nothing else moves only the ports: no version worth keeping.
+        let only_ports_move = before.as_ref().is_some_and(|before| {
+            openclaw_config::without_per_start_values(before)
+                == openclaw_config::without_per_start_values(&config)
+                && std::fs::read(&config_file)
+                    .is_ok_and(|file| file == openclaw_config::to_bytes(before))
+        });
+        if !only_ports_move {
+            super::config_history::History::new(&self.paths.data_dir)
+                .keep(
+                    &config_file,
+                    Some(&openclaw_config::to_bytes(&config)),
+                    super::config_history::Why::Settings,
+                )
+                .map_err(|e| format!("cannot keep the configuration's history: {e}"))?;
+        }
         openclaw_config::write(&config_file, &config).map_err(|e| e.to_string())?;
         progress("config_written", config_file.display().to_string());
 

@@ -190,6 +190,34 @@ pub(crate) fn apply(existing: Option<Value>, owned: &Owned<'_>) -> Value {
     config
 }
 
+/// `config` without what moves at every start: the gateway's port (picked afresh when
+/// `gateway.port` is 0) and the egress proxy's address (a loopback port of its own, per run).
+pub(crate) fn without_per_start_values(config: &Value) -> Value {
+    let mut config = config.clone();
+    if let Some(gateway) = object_at(&mut config, "/gateway") {
+        gateway.remove("port");
+    }
+    if let Some(providers) = object_at(&mut config, "/models/providers") {
+        for entry in providers.values_mut().filter_map(Value::as_object_mut) {
+            if entry
+                .get("baseUrl")
+                .and_then(Value::as_str)
+                .is_some_and(is_egress_url)
+            {
+                entry.remove("baseUrl");
+            }
+        }
+    }
+    config
+}
+
+/// `http://127.0.0.1:<port>/upstream`, as [`crate::egress`] serves it.
+fn is_egress_url(url: &str) -> bool {
+    url.strip_prefix("http://127.0.0.1:")
+        .and_then(|rest| rest.strip_suffix(crate::egress::PREFIX))
+        .is_some_and(|port| port.parse::<u16>().is_ok())
+}
+
 /// The file's bytes for `config`.
 pub(crate) fn to_bytes(config: &Value) -> Vec<u8> {
     let mut bytes = serde_json::to_vec_pretty(config).unwrap_or_default();
@@ -263,6 +291,34 @@ mod tests {
         assert_eq!(
             second["models"]["providers"]["anthropic"]["apiKey"]["id"],
             EGRESS_KEY_ENV
+        );
+    }
+
+    /// Another port and egress address alone are the same configuration; anything else, or
+    /// a base URL the owner points elsewhere, is not.
+    #[test]
+    fn ports_that_move_at_every_start_are_not_a_change() {
+        let first = apply(None, &owned(ProviderKind::OpenAiCompatible));
+        let mut moved = owned(ProviderKind::OpenAiCompatible);
+        moved.port = 40123;
+        moved.egress = "http://127.0.0.1:41234/upstream";
+        let second = apply(Some(first.clone()), &moved);
+        assert_ne!(first, second);
+        assert_eq!(
+            without_per_start_values(&first),
+            without_per_start_values(&second)
+        );
+        let mut model = owned(ProviderKind::OpenAiCompatible);
+        model.model = "another-model";
+        assert_ne!(
+            without_per_start_values(&first),
+            without_per_start_values(&apply(Some(first.clone()), &model))
+        );
+        let mut elsewhere = first.clone();
+        elsewhere["models"]["providers"]["custom"]["baseUrl"] = json!("http://10.0.0.2:9/upstream");
+        assert_ne!(
+            without_per_start_values(&first),
+            without_per_start_values(&elsewhere)
         );
     }
 

@@ -29,6 +29,19 @@ pub enum RpcError {
     Closed,
 }
 
+/// One call to the running gateway on a connection of its own, closed after the answer.
+pub(crate) async fn call_once(
+    credential: &super::status::Credential,
+    method: &str,
+    params: Value,
+    timeout: Duration,
+) -> Result<Value, RpcError> {
+    let mut client = RpcClient::connect(credential.port, &credential.token, timeout).await?;
+    let answer = client.call(method, params, timeout).await;
+    client.close().await;
+    answer
+}
+
 pub struct RpcClient {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
     next_id: u64,

@@ -8,6 +8,7 @@
 mod assets;
 mod backup_pages;
 mod config_history_pages;
+mod devices_page;
 mod exchange_pages;
 mod https_card;
 mod notices;
@@ -40,6 +41,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(owner_pages::routes())
         .merge(backup_pages::routes())
         .merge(config_history_pages::routes())
+        .merge(devices_page::routes())
         .merge(update_card::routes())
         .merge(usage_card::routes())
         .merge(whatsapp_page::routes())

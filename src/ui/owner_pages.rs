@@ -195,6 +195,7 @@ struct DashboardPage {
     backups: BackupCard,
     update: super::update_card::UpdateCard,
     usage: super::usage_card::UsageCard,
+    devices: Option<super::devices_page::DevicesCard>,
 }
 
 #[derive(Deserialize)]
@@ -220,7 +221,6 @@ async fn dashboard(
         Ok(card) => card,
         Err(error) => return error.into_page(),
     };
-    let usage = super::usage_card::usage_card(&state);
     let memory = state.gateway.memory_rss_bytes().await.map_or_else(
         || "—".to_string(),
         |bytes| format!("{} MiB", bytes / (1024 * 1024)),
@@ -243,7 +243,8 @@ async fn dashboard(
         https: super::https_card::https_card(&state.tls),
         backups,
         update: super::update_card::update_card(&state).await,
-        usage,
+        usage: super::usage_card::usage_card(&state),
+        devices: super::devices_page::devices_card(&state),
     };
     render(StatusCode::OK, page)
 }

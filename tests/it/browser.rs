@@ -212,6 +212,7 @@ async fn first_run_journey() {
         "dashboard-fresh",
         "dashboard",
         "whatsapp",
+        "devices",
         "login",
         "settings",
         "not-found",

@@ -153,7 +153,19 @@ async fn pending_ids(owner: &Client) -> Vec<String> {
 
 pub async fn pairing_goes_through_the_owner(owner: &Client, port: u16, token: &str) {
     let (phone, laptop) = (Device::new(), Device::new());
+    let live = owner.get("/api/devices/events").await;
+    assert_eq!(live.status(), 200);
     let phone_asks = phone.asks(port, "203.0.113.5", token).await;
+    // Told at once, from the gateway's event (the list is read again every 30 s without one).
+    crate::gateway::read_events(live, Duration::from_secs(5), |name, devices| {
+        name == "devices"
+            && devices["pending"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|r| r["request_id"] == phone_asks.as_str()))
+    })
+    .await;
+    let dashboard = owner.page_text("/").await;
+    assert!(dashboard.contains("1 device asks to pair"), "{dashboard}");
     // In the inbox within 2 s, with what the gateway knows of it.
     let listed = eventually(Duration::from_secs(2), || async {
         pending_ids(owner).await.contains(&phone_asks)
@@ -240,6 +252,24 @@ pub async fn pairing_goes_through_the_owner(owner: &Client, port: u16, token: &s
     for kind in ["device_approved", "device_rejected", "device_removed"] {
         assert!(kinds.iter().any(|k| k == kind), "{kind}: {kinds:?}");
     }
-    // The laptop's new request is left for the gateway to drop.
-    assert!(pending_ids(owner).await.contains(&again));
+
+    // The page shows the laptop's new request with where it came from, and answers it with
+    // the same fresh step-up.
+    let page = owner.page_text("/devices").await;
+    assert!(
+        page.contains(&again) && page.contains("198.51.100.7") && page.contains("cli on linux"),
+        "{page}"
+    );
+    assert!(page.contains("No device is paired."), "{page}");
+    let answered = owner
+        .post_form(&format!("/devices/pending/{again}/reject"), &[])
+        .await;
+    assert_eq!(answered.status(), 303);
+    assert_eq!(answered.headers()["location"], "/devices");
+    assert!(!pending_ids(owner).await.contains(&again));
+    let gone = owner
+        .post_form(&format!("/devices/pending/{again}/approve"), &[])
+        .await;
+    assert_eq!(gone.status(), 404);
+    assert!(gone.text().await.expect("page").contains("<html"));
 }

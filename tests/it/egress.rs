@@ -22,12 +22,22 @@ fn memory_holds(pid: u64, needle: &str) -> bool {
     let latin1 = memchr::memmem::Finder::new(needle.as_bytes()).into_owned();
     let utf16: Vec<u8> = needle.encode_utf16().flat_map(u16::to_le_bytes).collect();
     let utf16 = memchr::memmem::Finder::new(&utf16).into_owned();
-    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("maps");
-    let open = |what: &str| {
-        std::fs::File::open(format!("/proc/{pid}/{what}"))
-            .expect("the gateway's memory (the tests run as its user, or as root)")
+    // A process that ended meanwhile (the gateway runs short-lived helpers) holds nothing;
+    // any other failure to read it fails the test.
+    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
+    let maps = match std::fs::read_to_string(format!("/proc/{pid}/maps")) {
+        Ok(maps) => maps,
+        Err(e) if gone(&e) => return false,
+        Err(e) => panic!("{pid}'s maps: {e}"),
     };
-    let (mut memory, mut pagemap) = (open("mem"), open("pagemap"));
+    let open = |what: &str| match std::fs::File::open(format!("/proc/{pid}/{what}")) {
+        Ok(file) => Some(file),
+        Err(e) if gone(&e) => None,
+        Err(e) => panic!("{pid}'s {what} (the tests run as its user, or as root): {e}"),
+    };
+    let (Some(mut memory), Some(mut pagemap)) = (open("mem"), open("pagemap")) else {
+        return false;
+    };
     let mut scanned = 0u64;
     let mut entries = Vec::new();
     let mut piece = Vec::new();

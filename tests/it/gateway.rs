@@ -371,6 +371,7 @@ async fn gateway_lifecycle_against_the_real_openclaw() {
     .await;
     rpc.close().await;
     crate::devices::pairing_goes_through_the_owner(&owner, port, &token).await;
+    crate::telegram::strangers_wait_for_the_owner(&owner, &server.data_dir()).await;
 
     // No shell ever saw the key: nothing was created by it.
     for dir in [server.data_dir(), std::env::current_dir().expect("cwd")] {
@@ -403,6 +404,10 @@ async fn gateway_lifecycle_against_the_real_openclaw() {
     );
     let status = state(&owner).await;
     assert_eq!(status["last_exit"]["signal"], 9, "{status}");
+    // The start after it moved the gateway's port (gateway.port = 0), nothing else: no
+    // version of the configuration is kept for that.
+    let history = owner.json("/api/gateway/config-history").await;
+    assert_eq!(history["versions"], json!([]), "{history}");
     let pid = status["pid"].as_u64().expect("pid");
     server.secret(&gateway_token(pid));
 
@@ -507,6 +512,10 @@ async fn a_gateway_wanted_running_comes_back_after_clawhost_restarts() {
     restarted.secret("sk-test-restart");
     let owner = restarted.login().await;
     let status = wait_for_state(&owner, "running").await;
+    // Another run of clawhost has its egress proxy at another port: not a change worth a
+    // version in the configuration's history.
+    let history = owner.json("/api/gateway/config-history").await;
+    assert_eq!(history["versions"], json!([]), "{history}");
     let old_pid = status["pid"].as_u64().expect("pid");
     let old_token = gateway_token(old_pid);
     restarted.secret(&old_token);

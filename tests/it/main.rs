@@ -43,5 +43,6 @@ mod sessions;
 mod settings;
 mod status;
 mod step_up;
+mod telegram;
 mod tls;
 mod update;

@@ -70,6 +70,12 @@ async fn sensitive_actions_need_the_password_given_recently() {
         owner.post_empty("/api/devices/pending/r1/approve").await,
         owner.post_empty("/api/devices/pending/r1/reject").await,
         owner.delete("/api/devices/d1").await,
+        owner
+            .post_empty("/api/channels/pairing/telegram/r1/approve")
+            .await,
+        owner
+            .post_empty("/api/channels/pairing/telegram/r1/deny")
+            .await,
     ];
     for response in refused {
         let problem = assert_problem(response, 403).await;
@@ -83,6 +89,26 @@ async fn sensitive_actions_need_the_password_given_recently() {
     assert_eq!(owner.json("/api/usage").await["paused"], false);
     // Devices are the running gateway's to report; none runs here.
     assert_problem(owner.get("/api/devices").await, 409).await;
+    assert_problem(owner.get("/api/channels/pairing").await, 409).await;
+    let page = owner.page_text("/devices").await;
+    assert!(page.contains("The gateway is not running"), "{page}");
+    let live = owner.get("/api/devices/events").await;
+    crate::gateway::read_events(live, Duration::from_secs(5), |name, devices| {
+        name == "devices" && devices.is_null()
+    })
+    .await;
+    for form in [
+        "/devices/pending/r1/approve",
+        "/devices/pending/r1/reject",
+        "/devices/paired/d1/remove",
+        "/devices/messages/telegram/r1/approve",
+        "/devices/messages/telegram/r1/deny",
+    ] {
+        let asked = owner.post_form(form, &[]).await;
+        assert_eq!(asked.status(), 403, "{form}");
+        let page = asked.text().await.expect("page");
+        assert!(page.contains("reauth_password"), "{form}: {page}");
+    }
 
     // A wrong password is a field error (and counts for the lockouts), the right one opens
     // the window again.

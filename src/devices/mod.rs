@@ -6,13 +6,18 @@
 //! new request id (the old one is resolved as rejected), so what the owner approves is always
 //! what the owner saw. There is no "approve all".
 
+mod inbox;
+
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::gateway::rpc::{RpcClient, RpcError};
+use crate::gateway::rpc::{RpcError, call_once};
 use crate::gateway::status::Credential;
+use crate::store::EventKind;
+
+pub(crate) use inbox::Inbox;
 
 const RPC_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -81,47 +86,52 @@ pub(crate) async fn list(credential: &Credential) -> Result<Devices, DeviceError
     Ok(from_list(&payload))
 }
 
-/// Approves the one request `request_id`.
-pub(crate) async fn approve(credential: &Credential, request_id: &str) -> Result<(), DeviceError> {
-    call(
-        credential,
-        "device.pair.approve",
-        json!({"requestId": request_id}),
-    )
-    .await
-    .map(drop)
+/// What the owner says to one request, or of one paired device.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Answer {
+    /// Pairs the device of this request: it is paired when it connects again.
+    Approve,
+    Reject,
+    /// Unpairs this device: its tokens stop working and its connections are closed; it has
+    /// to ask again.
+    Remove,
 }
 
-pub(crate) async fn reject(credential: &Credential, request_id: &str) -> Result<(), DeviceError> {
-    call(
-        credential,
-        "device.pair.reject",
-        json!({"requestId": request_id}),
-    )
-    .await
-    .map(drop)
+impl Answer {
+    /// How the answer is kept among the security events.
+    pub(crate) fn event(self) -> EventKind {
+        match self {
+            Answer::Approve => EventKind::DeviceApproved,
+            Answer::Reject => EventKind::DeviceRejected,
+            Answer::Remove => EventKind::DeviceRemoved,
+        }
+    }
 }
 
-/// Unpairs `device_id`: its tokens stop working and its connections are closed; it has to
-/// ask again.
-pub(crate) async fn remove(credential: &Credential, device_id: &str) -> Result<(), DeviceError> {
-    call(
-        credential,
-        "device.pair.remove",
-        json!({"deviceId": device_id}),
-    )
-    .await
-    .map(drop)
+/// Gives `answer` for `id`: a request's id, or a paired device's for [`Answer::Remove`].
+pub(crate) async fn answer(
+    credential: &Credential,
+    answer: Answer,
+    id: &str,
+) -> Result<(), DeviceError> {
+    if !plausible_id(id) {
+        return Err(DeviceError::Gone(String::new()));
+    }
+    let (method, params) = match answer {
+        Answer::Approve => ("device.pair.approve", json!({"requestId": id})),
+        Answer::Reject => ("device.pair.reject", json!({"requestId": id})),
+        Answer::Remove => ("device.pair.remove", json!({"deviceId": id})),
+    };
+    call(credential, method, params).await.map(drop)
 }
 
 async fn call(credential: &Credential, method: &str, params: Value) -> Result<Value, DeviceError> {
-    let mut client = RpcClient::connect(credential.port, &credential.token, RPC_TIMEOUT).await?;
-    let answer = client.call(method, params, RPC_TIMEOUT).await;
-    client.close().await;
-    answer.map_err(|error| match error {
-        RpcError::Refused(why) if is_gone(&why) => DeviceError::Gone(why),
-        other => DeviceError::Gateway(other),
-    })
+    call_once(credential, method, params, RPC_TIMEOUT)
+        .await
+        .map_err(|error| match error {
+            RpcError::Refused(why) if is_gone(&why) => DeviceError::Gone(why),
+            other => DeviceError::Gateway(other),
+        })
 }
 
 /// The gateway's words for an id it does not know (`unknown requestId`, `unknown deviceId`).
@@ -207,7 +217,7 @@ pub(crate) fn from_list(payload: &Value) -> Devices {
 
 /// A request or device id as the gateway makes them (UUIDs, hex digests): anything else in
 /// a path is not one of its ids.
-pub(crate) fn plausible_id(id: &str) -> bool {
+fn plausible_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
         && id
