@@ -269,6 +269,7 @@ try {
   steps.push("chat reply in the Control UI");
   // The Control UI's browser is one of the gateway's devices now (paired as a local client).
   await shots(context, "devices", "/devices");
+  await shots(context, "telegram", "/channels/telegram");
 
   // Link WhatsApp from the dashboard: the gateway installs the plugin (progress on the page),
   // then the QR shows, or, where WhatsApp cannot be reached (as on CI), the reason in words.

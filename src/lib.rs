@@ -293,7 +293,7 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
             .as_ref()
             .map_or_else(tls::Status::off, |t| t.status.clone()),
         whatsapp: channels::whatsapp_link::Linker::new(gateway.clone()),
-        devices: devices::Inbox::new(),
+        devices: devices::inbox::Inbox::new(),
         status_limit: auth::limiter::RateLimit::new(STATUS_BURST, STATUS_PER_SECOND),
         streams: web::slots::SessionSlots::new(
             web::streams::STREAMS_PER_SESSION,

@@ -46,7 +46,7 @@ pub(crate) struct Inner {
     pub(crate) tls: crate::tls::Status,
     pub(crate) whatsapp: Linker,
     /// The gateway's devices as it last reported them, kept current.
-    pub(crate) devices: Arc<crate::devices::Inbox>,
+    pub(crate) devices: Arc<crate::devices::inbox::Inbox>,
     pub(crate) proxy: Proxy,
     /// Anonymous `POST /api/status` per client address.
     pub(crate) status_limit: RateLimit<IpAddr>,

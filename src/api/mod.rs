@@ -7,6 +7,7 @@
 mod auth;
 mod backups;
 mod ceremony;
+pub(crate) mod channel_setup;
 mod channels;
 pub(crate) mod config_history;
 pub(crate) mod devices;
@@ -75,8 +76,8 @@ pub(crate) fn routes() -> (Router<AppState>, Router<AppState>, Document) {
 }
 
 /// Each area's routes with their part of the document.
-fn parts() -> [OpenApiRouter<AppState>; 14] {
-    [
+fn parts() -> Vec<OpenApiRouter<AppState>> {
+    vec![
         auth::routes(),
         oidc::routes(),
         passkeys::routes(),
@@ -91,6 +92,7 @@ fn parts() -> [OpenApiRouter<AppState>; 14] {
         usage::routes(),
         devices::routes(),
         dm_pairing::routes(),
+        channel_setup::routes(),
     ]
 }
 
@@ -198,7 +200,7 @@ mod tests {
                 assert_eq!(operation.security.is_none(), public, "{path}");
             }
         }
-        assert_eq!(operations, 72);
+        assert_eq!(operations, 75);
     }
 
     /// utoipa names a schema by its type's name alone, and of two types with one name the

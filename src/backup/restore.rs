@@ -19,13 +19,16 @@ use super::commit::{Checked, STAGING_PREFIX, STATE};
 use super::{
     BackupError, DATABASE, Instance, OPENCLAW_ARCHIVE, SECRET_KEY, io_error, openclaw_json,
 };
+use crate::channels::telegram;
 use crate::clock::now_ms;
 use crate::crypto::{hex, random_bytes};
 use crate::gateway::launch::Tool;
 use crate::gateway::provider_key;
 use crate::secrets::SecretBox;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{self, EventKind, NewEvent, Restored, Store};
+use crate::store::{
+    self, ChannelStore, ChannelToken, EventKind, NewEvent, Restored, Store, StoreError,
+};
 
 /// Where OpenClaw's restore writes, inside the staging directory.
 const EXTRACTED: &str = "extracted";
@@ -167,7 +170,7 @@ pub(crate) async fn stage(
     }
 
     progress("Preparing the restored database");
-    let key = reseal_key(instance, checked).await?;
+    let (key, channel_tokens) = reseal(instance, checked).await?;
     let epoch_above = store::run(&instance.store, Store::auth_epoch).await?;
     let database = staging.join(DATABASE);
     let event = NewEvent {
@@ -184,6 +187,7 @@ pub(crate) async fn stage(
         let restored = SqliteStore::open(&database)?;
         restored.prepare_restored(&Restored {
             api_key_sealed: key,
+            channel_tokens,
             epoch_above,
             wanted_running,
             event,
@@ -250,39 +254,52 @@ pub(crate) async fn drill(
     tried
 }
 
-/// The provider key of the backup, sealed under this instance's key: opened with the key the
-/// backup holds, kept as it is when the backup was made under this very key, else `None`.
-async fn reseal_key(
+/// The secrets of the restored database (the provider key, the channels' tokens) sealed under
+/// this instance's key: opened with the backup's own key when it holds one, kept when they
+/// were sealed under this instance's key, otherwise left out (asked for again).
+async fn reseal(
     instance: &Instance,
     checked: &Checked,
-) -> Result<Option<Vec<u8>>, BackupError> {
+) -> Result<(Option<Vec<u8>>, Vec<ChannelToken>), BackupError> {
     let database = checked.staging.join(DATABASE);
-    let settings =
-        tokio::task::spawn_blocking(move || SqliteStore::open(&database)?.gateway_settings())
-            .await
-            .map_err(|e| BackupError::Io {
-                what: "the restored database".into(),
-                reason: e.to_string(),
-            })??;
-    let Some(settings) = settings.filter(|s| s.api_key_sealed.is_some()) else {
-        return Ok(None);
-    };
+    let (settings, tokens) = tokio::task::spawn_blocking(move || {
+        let restored = SqliteStore::open(&database)?;
+        Ok::<_, StoreError>((restored.gateway_settings()?, restored.channel_tokens()?))
+    })
+    .await
+    .map_err(|e| BackupError::Io {
+        what: "the restored database".into(),
+        reason: e.to_string(),
+    })??;
+    let settings = settings.filter(|s| s.api_key_sealed.is_some());
     let key_file = checked.staging.join(SECRET_KEY);
     if key_file.is_file() {
         let theirs = SecretBox::load_or_create(&key_file, false)
             .map_err(|e| BackupError::Refused(e.to_string()))?;
         let _ = std::fs::remove_file(&key_file);
-        let key = provider_key::open(&theirs, &settings).map_err(BackupError::Refused)?;
-        return key
-            .map(|key| provider_key::seal(&instance.sealer, &key))
-            .transpose()
-            .map_err(|e| BackupError::Refused(e.to_string()));
+        let refused = |e: String| BackupError::Refused(e);
+        let key = match &settings {
+            Some(settings) => provider_key::open(&theirs, settings)
+                .map_err(refused)?
+                .map(|key| provider_key::seal(&instance.sealer, &key))
+                .transpose()
+                .map_err(|e| refused(e.to_string()))?,
+            None => None,
+        };
+        let mut resealed = Vec::new();
+        for mut token in tokens {
+            let open = telegram::open(&theirs, &token).map_err(refused)?;
+            token.sealed =
+                telegram::seal(&instance.sealer, &open).map_err(|e| refused(e.to_string()))?;
+            resealed.push(token);
+        }
+        return Ok((key, resealed));
     }
     let ours = super::key_id(&instance.secret_key_file);
     if ours.is_some() && checked.manifest.sealing_key == ours {
-        return Ok(settings.api_key_sealed);
+        return Ok((settings.and_then(|s| s.api_key_sealed), tokens));
     }
-    Ok(None)
+    Ok((None, Vec::new()))
 }
 
 /// Where `openclaw backup restore` put the state directory: its manifest's `state` asset.

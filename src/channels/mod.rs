@@ -7,6 +7,8 @@
 //! that `creds.json` exists, is larger than one byte and is valid JSON.
 
 pub(crate) mod pairing;
+pub(crate) mod setup;
+pub(crate) mod telegram;
 pub(crate) mod whatsapp_link;
 
 use std::fs::File;

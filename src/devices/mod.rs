@@ -6,7 +6,7 @@
 //! new request id (the old one is resolved as rejected), so what the owner approves is always
 //! what the owner saw. There is no "approve all".
 
-mod inbox;
+pub(crate) mod inbox;
 
 use std::time::Duration;
 
@@ -16,8 +16,6 @@ use serde_json::{Value, json};
 use crate::gateway::rpc::{RpcError, call_once};
 use crate::gateway::status::Credential;
 use crate::store::EventKind;
-
-pub(crate) use inbox::Inbox;
 
 const RPC_TIMEOUT: Duration = Duration::from_secs(10);
 

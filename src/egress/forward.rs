@@ -14,12 +14,15 @@ use futures_util::StreamExt;
 use serde_json::json;
 
 use super::proxy::{Egress, PREFIX, Route};
+use super::telegram;
 use super::usage::{Tap, Tokens};
 use crate::crypto::same_secret;
 use crate::gateway::providers::ProbeAuth;
 
 /// The largest request sent on (images travel inside the JSON).
 const REQUEST_MAX: usize = 32 * 1024 * 1024;
+/// The largest upload sent on to Telegram (its own limit for a bot's upload is 50 MB).
+const TELEGRAM_REQUEST_MAX: usize = 50 * 1024 * 1024;
 
 /// Request headers never sent on: the hop's own, the credentials (the real key replaces
 /// them), and the encodings (the answer is read for its usage, so it comes plain).
@@ -64,7 +67,20 @@ pub(super) fn router(egress: Arc<Egress>) -> Router {
     Router::new().fallback(forward).with_state(egress)
 }
 
+/// Request headers sent on.
+fn sent_on(name: &HeaderName) -> bool {
+    !DROPPED_REQUEST.contains(&name.as_str())
+}
+
+/// Response headers passed back.
+fn passed_back(name: &HeaderName) -> bool {
+    !DROPPED_RESPONSE.contains(&name.as_str())
+}
+
 async fn forward(State(egress): State<Arc<Egress>>, request: Request) -> Response {
+    if request.uri().path().starts_with(telegram::TELEGRAM) {
+        return relay_telegram(egress, request).await;
+    }
     let Some(route) = egress.route() else {
         return refuse(
             ProbeAuth::Bearer,
@@ -108,7 +124,7 @@ async fn forward(State(egress): State<Arc<Egress>>, request: Request) -> Respons
     let model = model_of(&body);
     let mut outgoing = egress.client.request(parts.method, &url);
     for (name, value) in &parts.headers {
-        if !DROPPED_REQUEST.contains(&name.as_str()) {
+        if sent_on(name) {
             outgoing = outgoing.header(name, value);
         }
     }
@@ -133,7 +149,7 @@ async fn forward(State(egress): State<Arc<Egress>>, request: Request) -> Respons
     let status = answer.status();
     let mut headers = HeaderMap::new();
     for (name, value) in answer.headers() {
-        if !DROPPED_RESPONSE.contains(&name.as_str()) {
+        if passed_back(name) {
             headers.append(name.clone(), value.clone());
         }
     }
@@ -239,6 +255,76 @@ fn refuse(auth: ProbeAuth, status: StatusCode, message: &str) -> Response {
         ProbeAuth::None => json!({"error": message}),
     };
     (status, axum::Json(body)).into_response()
+}
+
+/// Telegram's Bot API (see [`super::telegram`]).
+async fn relay_telegram(egress: Arc<Egress>, request: Request) -> Response {
+    let Some(route) = egress.telegram() else {
+        return refuse_telegram(StatusCode::NOT_FOUND, "clawhost: Telegram is not set up");
+    };
+    let (parts, body) = request.into_parts();
+    let Some((files, token, rest)) = telegram::split(parts.uri.path()) else {
+        return refuse_telegram(StatusCode::NOT_FOUND, "clawhost: no such path");
+    };
+    if !same_secret(token.as_bytes(), route.virtual_token.as_bytes()) {
+        return refuse_telegram(StatusCode::UNAUTHORIZED, "Unauthorized");
+    }
+    if !stays_under(&format!("/{rest}")) {
+        return refuse_telegram(StatusCode::NOT_FOUND, "clawhost: no such path");
+    }
+    let Ok(body) = axum::body::to_bytes(body, TELEGRAM_REQUEST_MAX).await else {
+        return refuse_telegram(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "clawhost: the request is too large",
+        );
+    };
+    let files = if files { "/file" } else { "" };
+    let mut url = format!(
+        "{}{files}/bot{}/{rest}",
+        route.api_root,
+        route.token.as_str()
+    );
+    if let Some(query) = parts.uri.query() {
+        url.push('?');
+        url.push_str(query);
+    }
+    let mut outgoing = egress.client.request(parts.method, &url);
+    for (name, value) in &parts.headers {
+        if sent_on(name) {
+            outgoing = outgoing.header(name, value);
+        }
+    }
+    let answer = match outgoing.body(body).send().await {
+        Ok(answer) => answer,
+        // reqwest's words quote the URL, which holds the real token.
+        Err(error) => {
+            let why = error.without_url();
+            return refuse_telegram(
+                StatusCode::BAD_GATEWAY,
+                &format!("clawhost: Telegram did not answer ({why})"),
+            );
+        }
+    };
+    let status = answer.status();
+    let mut headers = HeaderMap::new();
+    for (name, value) in answer.headers() {
+        if passed_back(name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    let mut response = Response::new(Body::from_stream(answer.bytes_stream()));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+/// An error as the Bot API sends one.
+fn refuse_telegram(status: StatusCode, description: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({"ok": false, "error_code": status.as_u16(), "description": description})),
+    )
+        .into_response()
 }
 
 /// Counts one request's usage when its answer ends (whole, broken, or left by the gateway).

@@ -13,6 +13,7 @@
 mod forward;
 mod proxy;
 mod tally;
+pub(crate) mod telegram;
 pub(crate) mod usage;
 
 use std::sync::Arc;

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use zeroize::Zeroizing;
 
 use super::tally::{Tally, Used};
+use super::telegram::{TELEGRAM, TelegramRoute};
 use super::usage::Tokens;
 use crate::config::UsageLimits;
 use crate::crypto::{hex, random_bytes};
@@ -47,6 +48,8 @@ impl Route {
 pub(crate) struct Egress {
     addr: SocketAddr,
     route: RwLock<Option<Arc<Route>>>,
+    /// Telegram's Bot API, when the owner set Telegram up here.
+    telegram: RwLock<Option<Arc<TelegramRoute>>>,
     pub(super) client: reqwest::Client,
     store: SharedStore,
     tally: Tally,
@@ -97,6 +100,7 @@ impl Egress {
         let egress = Arc::new(Self {
             addr: listener.local_addr()?,
             route: RwLock::new(None),
+            telegram: RwLock::new(None),
             client,
             store,
             tally,
@@ -211,6 +215,29 @@ impl Egress {
         if let Err(error) = self.tally.flush().await {
             tracing::warn!(%error, "could not write the counts of the requests to the provider");
         }
+    }
+
+    /// The `apiRoot` the gateway's Telegram channel is given.
+    pub(crate) fn telegram_root(&self) -> String {
+        format!("http://{}{TELEGRAM}", self.addr)
+    }
+
+    /// Relays Telegram's requests to `route` from now on (with a new virtual token), or
+    /// refuses them; the virtual token the gateway must be given.
+    pub(crate) fn set_telegram(&self, route: Option<TelegramRoute>) -> Option<Zeroizing<String>> {
+        let virtual_token = route.as_ref().map(|r| r.virtual_token.clone());
+        *self
+            .telegram
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = route.map(Arc::new);
+        virtual_token
+    }
+
+    pub(super) fn telegram(&self) -> Option<Arc<TelegramRoute>> {
+        self.telegram
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     pub(super) fn route(&self) -> Option<Arc<Route>> {

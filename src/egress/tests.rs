@@ -190,3 +190,89 @@ async fn nothing_but_the_providers_base_is_reachable() {
     );
     egress.shut_down().await;
 }
+
+/// Telegram's requests go to its API with the real token in the path, only for the virtual
+/// token, never out of the Bot API's paths; a refusal never quotes the real token.
+#[tokio::test]
+async fn telegram_gets_the_real_token_for_the_virtual_one() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store: SharedStore =
+        Arc::new(crate::store::sqlite::SqliteStore::open(&dir.path().join("c.db")).expect("store"));
+    let egress = start(store, UsageLimits::default()).await.expect("egress");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let paths = seen.clone();
+    let app = Router::new().fallback(move |uri: axum::http::Uri, body: String| async move {
+        paths.lock().expect("paths").push(format!("{uri} {body}"));
+        axum::Json(json!({"ok": true, "result": true}))
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let api = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let http = reqwest::Client::new();
+    let root = egress.telegram_root();
+    let call = |token: &str, rest: &str| {
+        http.post(format!("{root}/bot{token}/{rest}"))
+            .body("{\"chat_id\":1}")
+            .send()
+    };
+    let refused = call("42:anything", "getMe").await.expect("call");
+    assert_eq!(refused.status(), 404, "not set up");
+
+    let virtual_token = egress
+        .set_telegram(Some(super::telegram::TelegramRoute::new(
+            &api,
+            zeroize::Zeroizing::new("42:real-secret".into()),
+        )))
+        .expect("virtual token");
+    assert!(virtual_token.starts_with("42:clawhost-"));
+    let sent = call(&virtual_token, "sendMessage?x=1").await.expect("call");
+    assert_eq!(sent.status(), 200);
+    let file = http
+        .get(format!(
+            "{root}/file/bot{}/photos/a.jpg",
+            virtual_token.as_str()
+        ))
+        .send()
+        .await
+        .expect("file");
+    assert_eq!(file.status(), 200);
+    assert_eq!(
+        *seen.lock().expect("paths"),
+        [
+            "/bot42:real-secret/sendMessage?x=1 {\"chat_id\":1}",
+            "/file/bot42:real-secret/photos/a.jpg "
+        ]
+    );
+
+    for (token, rest) in [
+        ("42:real-secret", "getMe"),
+        ("42:clawhost-wrong", "getMe"),
+        (virtual_token.as_str(), "%2e%2e/x"),
+        (virtual_token.as_str(), "..%2fx"),
+    ] {
+        let refused = call(token, rest).await.expect("call");
+        assert!(refused.status().is_client_error(), "{token} {rest}");
+        let body = refused.text().await.expect("body");
+        assert!(!body.contains("real-secret"), "{body}");
+    }
+    assert_eq!(
+        seen.lock().expect("paths").len(),
+        2,
+        "nothing more reached Telegram"
+    );
+
+    // Down: the refusal names the cause, not the URL with the token.
+    let token = egress
+        .set_telegram(Some(super::telegram::TelegramRoute::new(
+            "http://127.0.0.1:9",
+            zeroize::Zeroizing::new("42:real-secret".into()),
+        )))
+        .expect("virtual token");
+    let down = call(&token, "getMe").await.expect("call");
+    assert_eq!(down.status(), 502);
+    let body = down.text().await.expect("body");
+    assert!(!body.contains("real-secret"), "{body}");
+}

@@ -27,6 +27,8 @@ pub(crate) enum Why {
     Rollback,
     /// The owner put another version back from here.
     PutBack,
+    /// The owner set a channel up, or removed it, from here.
+    Channel,
 }
 
 impl Why {
@@ -35,6 +37,7 @@ impl Why {
             Why::Settings => "settings",
             Why::Rollback => "rollback",
             Why::PutBack => "put-back",
+            Why::Channel => "channel",
         }
     }
 
@@ -43,6 +46,7 @@ impl Why {
             "settings" => Some("before clawhost merged its settings in at a start"),
             "rollback" => Some("before going back to an earlier OpenClaw"),
             "put-back" => Some("before another version was put back"),
+            "channel" => Some("before a channel was set up or removed here"),
             _ => None,
         }
     }

@@ -17,12 +17,14 @@ use super::paths::Paths;
 use super::provider_key;
 use super::providers::{EGRESS_KEY_ENV, ProviderKind};
 use super::runtime::{self, Launcher};
+use crate::channels::telegram;
 use crate::clock::now_ms;
 use crate::config::GatewayConfig;
 use crate::crypto::{hex, random_bytes, sha256};
+use crate::egress::telegram::TelegramRoute;
 use crate::egress::{Egress, Route};
 use crate::secrets::SecretBox;
-use crate::store::{self, EventKind, NewEvent, SharedStore, Store};
+use crate::store::{self, ChannelStore, EventKind, NewEvent, SharedStore, Store};
 
 const VALIDATE_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -107,6 +109,7 @@ impl Launch {
         let port = pick_port(self.config.port)?;
         crate::fsutil::ensure_private_dir(&self.paths.state_dir()).map_err(|e| e.to_string())?;
         let config_file = self.paths.config_file();
+        let telegram = self.telegram().await?;
         let existing = openclaw_config::read(&config_file).map_err(|e| e.to_string())?;
         let before = existing.clone();
         let config = openclaw_config::apply(
@@ -117,6 +120,7 @@ impl Launch {
                 model: &settings.model,
                 egress: &self.egress.base_url(),
                 log_file: self.paths.log_file(),
+                telegram: telegram.as_ref().map(|(r, t)| (r.as_str(), t.as_str())),
             },
         );
         // A start that changes nothing else moves only the ports: no version worth keeping.
@@ -178,6 +182,30 @@ impl Launch {
             token,
             installed_version: manifest.map(|m| m.openclaw_version),
         })
+    }
+
+    /// Telegram's route through the egress proxy, when the owner set Telegram up here: the
+    /// `apiRoot` and the virtual token the gateway is given.
+    async fn telegram(&self) -> Result<Option<(String, Zeroizing<String>)>, String> {
+        let tokens = store::run(&self.store, ChannelStore::channel_tokens)
+            .await
+            .map_err(|e| e.to_string())?;
+        // A token that no longer opens costs the channel, never the assistant.
+        let route = tokens
+            .iter()
+            .find(|t| t.channel == telegram::CHANNEL)
+            .and_then(|stored| match telegram::open(&self.sealer, stored) {
+                Ok(token) => {
+                    let root = stored.api_root.as_deref().unwrap_or(telegram::PUBLIC_API);
+                    Some(TelegramRoute::new(root, token))
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "Telegram's token cannot be opened: set it again; the gateway starts without Telegram");
+                    None
+                }
+            });
+        let root = self.egress.telegram_root();
+        Ok(self.egress.set_telegram(route).map(|token| (root, token)))
     }
 
     /// `openclaw gateway run` on the prepared port, bound to loopback.

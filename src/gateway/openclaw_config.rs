@@ -51,6 +51,8 @@ pub(crate) struct Owned<'a> {
     /// The egress proxy's base URL, where the provider's requests go.
     pub(crate) egress: &'a str,
     pub(crate) log_file: PathBuf,
+    /// Telegram set up from clawhost: the egress proxy's root for it and the virtual token.
+    pub(crate) telegram: Option<(&'a str, &'a str)>,
 }
 
 pub(crate) fn read(path: &Path) -> Result<Option<Value>, ConfigFileError> {
@@ -187,11 +189,34 @@ pub(crate) fn apply(existing: Option<Value>, owned: &Owned<'_>) -> Value {
         json!(owned.log_file.display().to_string()),
     );
     set(&mut config, &["update", "checkOnStart"], json!(false));
+    set_telegram(&mut config, owned.telegram);
     config
 }
 
+/// Telegram through the egress proxy (`(apiRoot, virtual token)`), or, with `None`, no
+/// Telegram of clawhost's: a section clawhost wrote goes, one the owner wrote stays.
+pub(crate) fn set_telegram(config: &mut Value, telegram: Option<(&str, &str)>) {
+    if let Some((root, token)) = telegram {
+        set(config, &["channels", "telegram", "enabled"], json!(true));
+        set(config, &["channels", "telegram", "botToken"], json!(token));
+        set(config, &["channels", "telegram", "apiRoot"], json!(root));
+        return;
+    }
+    let Some(channels) = object_at(config, "/channels") else {
+        return;
+    };
+    let ours = channels
+        .get("telegram")
+        .and_then(|t| t["botToken"].as_str())
+        .is_some_and(crate::egress::telegram::is_virtual);
+    if ours {
+        channels.remove("telegram");
+    }
+}
+
 /// `config` without what moves at every start: the gateway's port (picked afresh when
-/// `gateway.port` is 0) and the egress proxy's address (a loopback port of its own, per run).
+/// `gateway.port` is 0), the egress proxy's address (a loopback port of its own, per run) and
+/// Telegram's virtual token.
 pub(crate) fn without_per_start_values(config: &Value) -> Value {
     let mut config = config.clone();
     if let Some(gateway) = object_at(&mut config, "/gateway") {
@@ -202,19 +227,32 @@ pub(crate) fn without_per_start_values(config: &Value) -> Value {
             if entry
                 .get("baseUrl")
                 .and_then(Value::as_str)
-                .is_some_and(is_egress_url)
+                .is_some_and(|url| is_egress_url(url, crate::egress::PREFIX))
             {
                 entry.remove("baseUrl");
             }
         }
     }
+    if let Some(telegram) = object_at(&mut config, "/channels/telegram") {
+        let ours = |key: &str, is: fn(&str) -> bool| {
+            telegram.get(key).and_then(Value::as_str).is_some_and(is)
+        };
+        if ours("botToken", crate::egress::telegram::is_virtual)
+            && ours("apiRoot", |url| {
+                is_egress_url(url, crate::egress::telegram::TELEGRAM)
+            })
+        {
+            telegram.remove("botToken");
+            telegram.remove("apiRoot");
+        }
+    }
     config
 }
 
-/// `http://127.0.0.1:<port>/upstream`, as [`crate::egress`] serves it.
-fn is_egress_url(url: &str) -> bool {
+/// `http://127.0.0.1:<port><prefix>`, as [`crate::egress`] serves it.
+fn is_egress_url(url: &str, prefix: &str) -> bool {
     url.strip_prefix("http://127.0.0.1:")
-        .and_then(|rest| rest.strip_suffix(crate::egress::PREFIX))
+        .and_then(|rest| rest.strip_suffix(prefix))
         .is_some_and(|port| port.parse::<u16>().is_ok())
 }
 
@@ -244,6 +282,7 @@ mod tests {
             model: "test-model",
             egress: "http://127.0.0.1:9/upstream",
             log_file: PathBuf::from("/data/openclaw/logs/openclaw.log"),
+            telegram: None,
         }
     }
 
@@ -320,6 +359,32 @@ mod tests {
             without_per_start_values(&first),
             without_per_start_values(&elsewhere)
         );
+    }
+
+    /// Telegram set up here goes through the egress proxy with the virtual token; removed, the
+    /// section clawhost wrote goes, one the owner wrote stays; a new virtual token at a start
+    /// is no change worth keeping.
+    #[test]
+    fn telegram_of_clawhosts_comes_and_goes() {
+        let mut mine = owned(ProviderKind::OpenAiCompatible);
+        mine.telegram = Some(("http://127.0.0.1:9/telegram", "42:clawhost-aa"));
+        let with = apply(None, &mine);
+        assert_eq!(with["channels"]["telegram"]["botToken"], "42:clawhost-aa");
+        assert_eq!(
+            with["channels"]["telegram"]["apiRoot"],
+            "http://127.0.0.1:9/telegram"
+        );
+        mine.telegram = Some(("http://127.0.0.1:10/telegram", "42:clawhost-bb"));
+        assert_eq!(
+            without_per_start_values(&with),
+            without_per_start_values(&apply(Some(with.clone()), &mine))
+        );
+        let without = apply(Some(with), &owned(ProviderKind::OpenAiCompatible));
+        assert!(without["channels"].get("telegram").is_none(), "{without}");
+        let mut theirs = without.clone();
+        theirs["channels"]["telegram"] = json!({"botToken": "42:the-owners"});
+        let kept = apply(Some(theirs), &owned(ProviderKind::OpenAiCompatible));
+        assert_eq!(kept["channels"]["telegram"]["botToken"], "42:the-owners");
     }
 
     /// Review of issue 11: an entry added behind clawhost's back that names the key's variable

@@ -215,6 +215,8 @@ pub(crate) enum EventKind {
     DeviceRemoved,
     DmAccessApproved,
     DmAccessDenied,
+    ChannelSet,
+    ChannelRemoved,
     OpenclawUpdated,
     OpenclawUpdateRefused,
     OpenclawRolledBack,
@@ -261,6 +263,8 @@ impl EventKind {
             Self::DeviceRemoved => "device_removed",
             Self::DmAccessApproved => "dm_access_approved",
             Self::DmAccessDenied => "dm_access_denied",
+            Self::ChannelSet => "channel_set",
+            Self::ChannelRemoved => "channel_removed",
             Self::BackupRestored => "backup_restored",
             Self::OpenclawUpdated => "openclaw_updated",
             Self::OpenclawUpdateRefused => "openclaw_update_refused",
@@ -308,6 +312,27 @@ pub(crate) struct UsageRow {
 }
 
 /// What the egress proxy counts.
+/// A channel's token as stored: sealed, with what may be shown of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ChannelToken {
+    /// `telegram`.
+    pub(crate) channel: String,
+    pub(crate) sealed: Vec<u8>,
+    pub(crate) last4: String,
+    pub(crate) api_root: Option<String>,
+    pub(crate) account: Option<String>,
+    pub(crate) updated_at: UnixMs,
+}
+
+/// The tokens of the channels clawhost set up.
+pub(crate) trait ChannelStore {
+    fn channel_tokens(&self) -> Result<Vec<ChannelToken>, StoreError>;
+    /// Sets (or replaces) the channel's token, with the event that says so.
+    fn save_channel_token(&self, token: &ChannelToken, event: &NewEvent) -> Result<(), StoreError>;
+    /// Forgets the channel's token, with the event; `false` when there was none.
+    fn remove_channel_token(&self, channel: &str, event: &NewEvent) -> Result<bool, StoreError>;
+}
+
 pub(crate) trait UsageStore {
     /// Adds the counts of each entry to its day and model, all or none.
     fn record_usage(&self, entries: &[UsageEntry]) -> Result<(), StoreError>;
@@ -325,7 +350,7 @@ pub(crate) trait UsageStore {
 }
 
 /// Everything clawhost keeps. Implementations must make each method atomic.
-pub(crate) trait Store: UsageStore + Send + Sync + 'static {
+pub(crate) trait Store: UsageStore + ChannelStore + Send + Sync + 'static {
     fn owner(&self) -> Result<Option<Owner>, StoreError>;
 
     /// Replaces any claim code with a new one, unless an owner exists.
@@ -509,6 +534,9 @@ pub(crate) trait Store: UsageStore + Send + Sync + 'static {
 pub(crate) struct Restored {
     /// The provider key sealed under this instance's secret key; `None`: asked for again.
     pub(crate) api_key_sealed: Option<Vec<u8>>,
+    /// The channels' tokens sealed under this instance's secret key; one left out is asked
+    /// for again.
+    pub(crate) channel_tokens: Vec<ChannelToken>,
     /// The auth epoch of the database replaced: the restored one goes above it, so every
     /// cached session check starts over.
     pub(crate) epoch_above: i64,

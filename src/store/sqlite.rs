@@ -584,6 +584,7 @@ impl Store for SqliteStore {
     }
 }
 
+mod channels;
 mod copies;
 mod identity;
 mod passkeys;

@@ -18,6 +18,7 @@ mod passkey_pages;
 mod render;
 mod sign_in;
 mod step_up;
+mod telegram_page;
 mod to_issuer;
 mod update_card;
 mod usage_card;
@@ -45,5 +46,6 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(update_card::routes())
         .merge(usage_card::routes())
         .merge(whatsapp_page::routes())
+        .merge(telegram_page::routes())
         .merge(assets::routes())
 }

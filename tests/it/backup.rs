@@ -18,6 +18,7 @@ use crate::harness::{
     last_line, one_gateway_at_a_time, openclaw_runtime,
 };
 use crate::llm::TestLlm;
+use crate::telegram::{BOT_TOKEN, BOT_USERNAME, FakeTelegram};
 
 const AGE_MAGIC: &[u8] = b"age-encryption.org/v1";
 const PASSPHRASE: &str = "a long backup passphrase";
@@ -172,6 +173,17 @@ async fn back_up(owner: &Client, body: Value) -> Value {
 async fn the_command_line_backs_up_and_restores_and_refuses_a_damaged_backup() {
     let server = TestServer::start();
     let owner = server.claimed().await;
+    // Telegram set up (the gateway stopped: it takes it at its next start): its token is
+    // sealed in the database, and travels only as the provider key does.
+    let telegram = FakeTelegram::start().await;
+    let set = owner
+        .put(
+            "/api/channels/telegram",
+            &json!({"bot_token": BOT_TOKEN, "api_root": telegram.api_root}),
+        )
+        .await;
+    assert_eq!(set.status(), 200);
+    assert_eq!(set.json::<Value>().await.expect("json")["applied"], false);
     let old_token = owner.session_token().expect("token");
     let data = server.into_data();
     let dir = data.path().join("data");
@@ -185,6 +197,9 @@ async fn the_command_line_backs_up_and_restores_and_refuses_a_damaged_backup() {
     assert_eq!(permissions.mode() & 0o777, 0o600);
     let inside = members(&file);
     assert_eq!(inside[0].0, "manifest.json", "the manifest comes first");
+    for (name, bytes) in &inside {
+        assert!(!contains(bytes, BOT_TOKEN), "{name} holds Telegram's token");
+    }
     assert!(
         member(&inside, "secret.key").is_none(),
         "no key without a passphrase"
@@ -291,6 +306,9 @@ async fn the_command_line_backs_up_and_restores_and_refuses_a_damaged_backup() {
         "a refused restore changed the instance"
     );
 
+    // Kept apart: the instance's directory goes with its server below.
+    let plain = keys.path().join("plain.tar.zst");
+    std::fs::copy(&file, &plain).expect("copy");
     // A restore under a running server is refused: it holds the instance.
     let server = TestServer::start_in(data, Options::default());
     let busy = server.cli(&["restore", file.to_str().expect("utf-8")]);
@@ -337,6 +355,26 @@ async fn the_command_line_backs_up_and_restores_and_refuses_a_damaged_backup() {
     let kinds = owner.event_kinds().await;
     assert!(kinds.iter().any(|k| k == "backup_restored"), "{kinds:?}");
     assert!(kinds.iter().any(|k| k == "backup_created"), "{kinds:?}");
+    // Telegram's token came with the passphrase, sealed again under this instance's key.
+    let shown = owner.json("/api/channels/telegram").await;
+    assert_eq!(
+        shown["telegram"]["bot"],
+        format!("@{BOT_USERNAME}"),
+        "{shown}"
+    );
+    drop(server);
+
+    // Without a passphrase, on another instance: everything but the token.
+    let other = TempDir::new().expect("dir");
+    let restored = cli(
+        &other.path().join("data"),
+        &["restore", plain.to_str().expect("utf-8")],
+        false,
+    );
+    assert!(restored.status.success(), "{}", text(&restored));
+    let server = TestServer::start_in(other, Options::default());
+    let shown = server.login().await.json("/api/channels/telegram").await;
+    assert_eq!(shown["telegram"], Value::Null, "{shown}");
 }
 
 #[tokio::test]

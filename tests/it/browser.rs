@@ -213,6 +213,7 @@ async fn first_run_journey() {
         "dashboard",
         "whatsapp",
         "devices",
+        "telegram",
         "login",
         "settings",
         "not-found",

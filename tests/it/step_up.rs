@@ -76,6 +76,13 @@ async fn sensitive_actions_need_the_password_given_recently() {
         owner
             .post_empty("/api/channels/pairing/telegram/r1/deny")
             .await,
+        owner
+            .put(
+                "/api/channels/telegram",
+                &json!({"bot_token": "123456789:AAnever-checked-while-stale"}),
+            )
+            .await,
+        owner.delete("/api/channels/telegram").await,
     ];
     for response in refused {
         let problem = assert_problem(response, 403).await;
@@ -103,6 +110,7 @@ async fn sensitive_actions_need_the_password_given_recently() {
         "/devices/paired/d1/remove",
         "/devices/messages/telegram/r1/approve",
         "/devices/messages/telegram/r1/deny",
+        "/channels/telegram/remove",
     ] {
         let asked = owner.post_form(form, &[]).await;
         assert_eq!(asked.status(), 403, "{form}");

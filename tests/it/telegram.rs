@@ -26,6 +26,7 @@ struct Bot {
     next_message: i64,
     /// Every call but `getUpdates`: method and body.
     calls: Vec<(String, Value)>,
+    polled: bool,
 }
 
 pub struct FakeTelegram {
@@ -91,14 +92,9 @@ impl FakeTelegram {
             .collect()
     }
 
-    /// Whether the gateway asked who the bot is (the channel started).
-    pub fn asked_who(&self) -> bool {
-        self.bot
-            .lock()
-            .expect("bot")
-            .calls
-            .iter()
-            .any(|(method, _)| method == "getMe")
+    /// Whether the gateway asked for updates (its channel runs), with the real token.
+    pub fn polled(&self) -> bool {
+        self.bot.lock().expect("bot").polled
     }
 }
 
@@ -112,18 +108,25 @@ async fn method(
     State(bot): State<Arc<Mutex<Bot>>>,
     Path((token, method)): Path<(String, String)>,
     body: axum::body::Bytes,
-) -> axum::Json<Value> {
+) -> (axum::http::StatusCode, axum::Json<Value>) {
     if token != format!("bot{BOT_TOKEN}") {
-        return axum::Json(json!({"ok": false, "error_code": 401, "description": "Unauthorized"}));
+        return (
+            axum::http::StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"ok": false, "error_code": 401, "description": "Unauthorized"})),
+        );
     }
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let mut bot = bot.lock().expect("bot");
     let result = match method.as_str() {
         "getUpdates" => {
+            bot.polled = true;
             let offset = body["offset"].as_i64().unwrap_or(0);
             bot.updates
                 .retain(|u| u["update_id"].as_i64().unwrap_or(0) >= offset);
-            return axum::Json(json!({"ok": true, "result": bot.updates}));
+            return (
+                axum::http::StatusCode::OK,
+                axum::Json(json!({"ok": true, "result": bot.updates})),
+            );
         }
         "getMe" => json!({"id": 123_456_789, "is_bot": true, "first_name": "Test bot",
                           "username": BOT_USERNAME}),
@@ -137,34 +140,97 @@ async fn method(
         _ => json!(true),
     };
     bot.calls.push((method, body));
-    axum::Json(json!({"ok": true, "result": result}))
+    (
+        axum::http::StatusCode::OK,
+        axum::Json(json!({"ok": true, "result": result})),
+    )
 }
 
-/// DM pairing on the real gateway (called from the gateway's lifecycle test): the owner
-/// sets up Telegram in OpenClaw's own configuration (as the Control UI would) and strangers
-/// write to the bot; each gets a code and waits until the owner lets them in or turns them
-/// away through clawhost, one at a time.
+/// Telegram set up through clawhost, and DM pairing, on the real gateway (called from the
+/// gateway's lifecycle test): the bot token is checked with Telegram, kept sealed and never
+/// given to the gateway, which reaches Telegram through the egress proxy with a virtual token
+/// (the fake Telegram takes only the real one); strangers who write to the bot each get a code
+/// and wait until the owner lets them in or turns them away through clawhost, one at a time.
 pub async fn strangers_wait_for_the_owner(owner: &Client, data_dir: &std::path::Path) {
     let telegram = FakeTelegram::start().await;
     let nobody = owner.json("/api/channels/pairing").await;
     assert_eq!(nobody["requests"], json!([]), "{nobody}");
+    assert_eq!(
+        owner.json("/api/channels/telegram").await["telegram"],
+        Value::Null
+    );
 
-    // Telegram added to the running gateway's configuration: OpenClaw applies it hot.
+    // Checked before anything is kept: a token of the wrong shape, one Telegram refuses.
+    let reauth = owner
+        .post("/api/auth/reauthenticate", &json!({"password": PASSWORD}))
+        .await;
+    assert_eq!(reauth.status(), 204);
+    let set =
+        |token: &str| json!({"bot_token": token, "api_root": format!("{}/", telegram.api_root)});
+    for (token, words) in [
+        ("not a token", "not a bot token"),
+        (
+            "123456789:AArefused-by-telegram-for-this-test",
+            "Telegram refused",
+        ),
+    ] {
+        let refused = owner.put("/api/channels/telegram", &set(token)).await;
+        let problem = crate::harness::assert_problem(refused, 422).await;
+        assert_eq!(problem["errors"][0]["field"], "bot_token", "{problem}");
+        assert!(problem.to_string().contains(words), "{problem}");
+    }
+    assert_eq!(
+        owner.json("/api/channels/telegram").await["telegram"],
+        Value::Null
+    );
+
+    // Set up: the running gateway takes it at once, through the egress proxy.
+    let done = owner.put("/api/channels/telegram", &set(BOT_TOKEN)).await;
+    assert_eq!(done.status(), 200);
+    let done: Value = done.json().await.expect("json");
+    assert_eq!(done["bot"], format!("@{BOT_USERNAME}"), "{done}");
+    assert_eq!(done["applied"], true, "{done}");
+    assert!(!done.to_string().contains(BOT_TOKEN), "{done}");
+    let polled = eventually(Duration::from_mins(1), || async { telegram.polled() }).await;
+    assert!(polled.is_some(), "the gateway never polled Telegram");
     let config_file = data_dir.join("openclaw").join("openclaw.json");
-    let before = std::fs::read(&config_file).expect("openclaw.json");
-    let mut config: Value = serde_json::from_slice(&before).expect("json");
-    config["channels"]["telegram"] = json!({
-        "enabled": true, "botToken": BOT_TOKEN, "apiRoot": telegram.api_root,
-    });
-    std::fs::write(
-        &config_file,
-        serde_json::to_vec_pretty(&config).expect("json"),
-    )
-    .expect("write");
-    let started = eventually(Duration::from_mins(1), || async { telegram.asked_who() }).await;
+    let config: Value =
+        serde_json::from_slice(&std::fs::read(&config_file).expect("config")).expect("json");
+    let section = &config["channels"]["telegram"];
     assert!(
-        started.is_some(),
-        "the gateway never started its Telegram channel"
+        section["apiRoot"].as_str().is_some_and(
+            |root| root.starts_with("http://127.0.0.1:") && root.ends_with("/telegram")
+        ),
+        "{section}"
+    );
+    assert!(
+        section["botToken"]
+            .as_str()
+            .is_some_and(|token| token.starts_with("123456789:clawhost-")),
+        "{section}"
+    );
+    crate::gateway::assert_not_in_files(data_dir, &[BOT_TOKEN]);
+    // The page shows the bot, never the token; a token Telegram refuses changes nothing.
+    let page = owner.page_text("/channels/telegram").await;
+    assert!(
+        page.contains(&format!("@{BOT_USERNAME}")) && !page.contains(BOT_TOKEN),
+        "{page}"
+    );
+    let refused = owner
+        .post_form(
+            "/channels/telegram",
+            &[
+                ("bot_token", "123456789:AArefused-by-telegram-for-this-test"),
+                ("api_root", telegram.api_root.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), 422);
+    let page = refused.text().await.expect("page");
+    assert!(page.contains("Telegram refused the token"), "{page}");
+    assert_eq!(
+        owner.json("/api/channels/telegram").await["telegram"]["bot"],
+        format!("@{BOT_USERNAME}")
     );
 
     // A stranger writes; the bot answers with a pairing code, and the owner sees who asks.
@@ -242,8 +308,21 @@ pub async fn strangers_wait_for_the_owner(owner: &Client, data_dir: &std::path::
         assert!(kinds.iter().any(|k| k == kind), "{kind}: {kinds:?}");
     }
 
-    // The configuration as it was: the channel stops.
-    std::fs::write(&config_file, &before).expect("write");
+    // Removed: the token is forgotten and the section leaves the gateway's configuration.
+    let removed = owner.delete("/api/channels/telegram").await;
+    assert_eq!(removed.status(), 204);
+    let config: Value =
+        serde_json::from_slice(&std::fs::read(&config_file).expect("config")).expect("json");
+    assert!(config["channels"].get("telegram").is_none(), "{config}");
+    assert_eq!(
+        owner.json("/api/channels/telegram").await["telegram"],
+        Value::Null
+    );
+    assert_eq!(owner.delete("/api/channels/telegram").await.status(), 404);
+    let kinds = owner.event_kinds().await;
+    for kind in ["channel_set", "channel_removed"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind}: {kinds:?}");
+    }
 }
 
 /// The request from `sender_id` once the gateway lists it.

@@ -76,6 +76,10 @@ pub(super) fn prepare_restored(
              api_key_last4 = CASE WHEN ?1 IS NULL THEN NULL ELSE api_key_last4 END",
         params![restored.api_key_sealed],
     )?;
+    tx.execute("DELETE FROM channel_tokens", [])?;
+    for token in &restored.channel_tokens {
+        super::rows::insert_channel_token(&tx, token)?;
+    }
     tx.execute(
         "UPDATE meta SET value = MAX(value, ?1) + 1 WHERE key = 'auth_epoch'",
         params![restored.epoch_above],

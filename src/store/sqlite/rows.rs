@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, params};
 
-use super::super::{LinkedIdentity, NewEvent, Session};
+use super::super::{ChannelToken, LinkedIdentity, NewEvent, Session, StoreError};
 
 /// Oldest security events are dropped beyond this many, so the table stays bounded.
 const MAX_EVENTS: i64 = 10_000;
@@ -100,6 +100,27 @@ pub(super) fn insert_identity(
             identity.subject,
             identity.email,
             identity.linked_at
+        ],
+    )?;
+    Ok(())
+}
+
+/// Sets `token` for its channel, replacing the one before.
+pub(super) fn insert_channel_token(
+    conn: &Connection,
+    token: &ChannelToken,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT OR REPLACE INTO channel_tokens \
+         (channel, sealed, last4, api_root, account, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            token.channel,
+            token.sealed,
+            token.last4,
+            token.api_root,
+            token.account,
+            token.updated_at
         ],
     )?;
     Ok(())

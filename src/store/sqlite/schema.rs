@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0011_password_sign_in.sql"),
     include_str!("../migrations/0012_passkey_rp_id.sql"),
     include_str!("../migrations/0013_usage.sql"),
+    include_str!("../migrations/0014_channel_tokens.sql"),
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
