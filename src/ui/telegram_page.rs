@@ -1,6 +1,8 @@
 //! `/channels/telegram`: Telegram set up from clawhost, the bot token checked with Telegram
 //! before it is kept (a fresh step-up), and removed the same way.
 
+use std::time::Duration;
+
 use askama::Template;
 use axum::Router;
 use axum::extract::{Query, State};
@@ -8,16 +10,21 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
+use serde_json::json;
 
 use super::render::{render, see_other};
 use super::step_up::{Confirmable, NoFields};
 use crate::api::channel_setup::{self, TelegramRequest};
 use crate::channels::setup::TelegramSetup;
+use crate::channels::{self, Channel, telegram};
+use crate::gateway::rpc::call_once;
+use crate::gateway::status::Credential;
 use crate::state::AppState;
 use crate::web::error::ApiError;
 use crate::web::extract::{PageOwner, ReturnTo};
 
 const PAGE: &str = "/channels/telegram";
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub(super) fn routes() -> Router<AppState> {
     let routes = Router::new()
@@ -30,6 +37,8 @@ pub(super) fn routes() -> Router<AppState> {
 #[template(path = "telegram.html")]
 struct TelegramPage {
     telegram: Option<TelegramSetup>,
+    /// The channel as the running gateway reports it.
+    health: Option<Channel>,
     done: Option<&'static str>,
     api_root: String,
     error_bot_token: String,
@@ -41,7 +50,12 @@ struct TelegramPage {
 impl TelegramPage {
     async fn now(state: &AppState) -> Result<Self, ApiError> {
         let telegram = channel_setup::setup(state).telegram().await?;
+        let health = match (&telegram, state.gateway.credential()) {
+            (Some(_), Some(credential)) => health(&credential).await,
+            _ => None,
+        };
         Ok(Self {
+            health,
             api_root: telegram
                 .as_ref()
                 .and_then(|t| t.api_root.clone())
@@ -53,6 +67,17 @@ impl TelegramPage {
             failed: String::new(),
         })
     }
+}
+
+/// Telegram's entry in `channels.status`; `None` when the gateway does not say in time (the
+/// page never waits long for it).
+async fn health(credential: &Credential) -> Option<Channel> {
+    let payload = call_once(credential, "channels.status", json!({}), HEALTH_TIMEOUT)
+        .await
+        .ok()?;
+    channels::from_status(&payload)
+        .into_iter()
+        .find(|c| c.id == telegram::CHANNEL)
 }
 
 #[derive(Deserialize)]

@@ -210,7 +210,20 @@ pub async fn strangers_wait_for_the_owner(owner: &Client, data_dir: &std::path::
         "{section}"
     );
     crate::gateway::assert_not_in_files(data_dir, &[BOT_TOKEN]);
-    // The page shows the bot, never the token; a token Telegram refuses changes nothing.
+    // The page shows the bot and the channel's health from the gateway, never the token; a
+    // token Telegram refuses changes nothing.
+    // Polling counts as running; OpenClaw may or may not call it connected before a message.
+    let healthy = eventually(Duration::from_secs(30), || async {
+        let page = owner.page_text("/channels/telegram").await;
+        page.contains(r#"data-field="telegram-health">connected<"#)
+            || page.contains(r#"data-field="telegram-health">running, not connected yet<"#)
+    })
+    .await;
+    assert!(
+        healthy.is_some(),
+        "{}",
+        owner.page_text("/channels/telegram").await
+    );
     let page = owner.page_text("/channels/telegram").await;
     assert!(
         page.contains(&format!("@{BOT_USERNAME}")) && !page.contains(BOT_TOKEN),
