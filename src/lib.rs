@@ -60,7 +60,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::any;
+use axum::routing::{any, get};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::timeout::TimeoutLayer;
@@ -115,7 +115,8 @@ fn app(state: AppState) -> Router {
     let control_ui = Router::new()
         .route("/openclaw", any(proxy::handler::handle))
         .route("/openclaw/", any(proxy::handler::handle))
-        .route("/openclaw/{*rest}", any(proxy::handler::handle));
+        .route("/openclaw/{*rest}", any(proxy::handler::handle))
+        .route(proxy::remote::PATH, get(proxy::remote::handle));
     let routes = Router::new()
         .merge(api)
         .merge(pages)

@@ -97,6 +97,8 @@ pub(crate) struct Config {
     pub(crate) settings_file: Option<PathBuf>,
     pub(crate) backup: BackupConfig,
     pub(crate) usage: UsageLimits,
+    /// OpenClaw's apps and CLI elsewhere may connect through clawhost (`/remote`).
+    pub(crate) remote_devices: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -199,14 +201,7 @@ impl Config {
                 acme: acme_config(&values, mode)?,
             },
             ipv6_prefix: values.get("http.ipv6_prefix")?,
-            proxy: ProxyConfig {
-                body_limit: values.get("proxy.body_limit")?,
-                response_timeout: values.get("proxy.response_timeout")?,
-                ws_max_message: values.get("proxy.ws_max_message")?,
-                ws_idle_timeout: values.get("proxy.ws_idle_timeout")?,
-                ws_per_session: values.get("proxy.ws_per_session")?,
-                asset_cache: values.get("proxy.asset_cache")?,
-            },
+            proxy: proxy_config(&values)?,
             gateway: GatewayConfig {
                 port: values.get("gateway.port")?,
                 command: values.optional("gateway.command")?,
@@ -217,6 +212,7 @@ impl Config {
             },
             oidc: oidc_config(&values)?,
             require_second_factor: values.get("auth.require_second_factor")?,
+            remote_devices: values.get("devices.remote")?,
             session_exchange_url: values.optional("auth.session_exchange.url")?,
             backup: backup_config(&values)?,
             usage: UsageLimits {
@@ -285,6 +281,17 @@ impl Config {
 /// Where plain http is answered under `tls.mode = "acme"` when nothing else is said: port 80,
 /// where HTTP-01 challenges and people typing the bare name arrive.
 pub(crate) const DEFAULT_REDIRECT_LISTEN: &str = "[::]:80";
+
+fn proxy_config(values: &Values) -> Result<ProxyConfig, ConfigError> {
+    Ok(ProxyConfig {
+        body_limit: values.get("proxy.body_limit")?,
+        response_timeout: values.get("proxy.response_timeout")?,
+        ws_max_message: values.get("proxy.ws_max_message")?,
+        ws_idle_timeout: values.get("proxy.ws_idle_timeout")?,
+        ws_per_session: values.get("proxy.ws_per_session")?,
+        asset_cache: values.get("proxy.asset_cache")?,
+    })
+}
 
 fn backup_config(values: &Values) -> Result<BackupConfig, ConfigError> {
     Ok(BackupConfig {

@@ -394,6 +394,12 @@ pub(super) const SETTINGS: &[Setting] = &[
         unset: Unset::Means("no monthly limit"),
         doc: "tokens the assistant may use in a calendar month (UTC); beyond it the egress proxy refuses its requests until the next month",
     },
+    Setting {
+        key: "devices.remote",
+        kind: Kind::Bool,
+        unset: Unset::Value("false"),
+        doc: "OpenClaw's apps and CLI on other machines may connect through clawhost at `/remote` (wss on the public URL's host); each is let in only once the owner pairs it on the Devices page",
+    },
 ];
 
 impl Setting {

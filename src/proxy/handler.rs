@@ -3,6 +3,7 @@
 //! relayed, holding one of the session's socket slots until it closes.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use axum::body::HttpBody;
@@ -28,6 +29,7 @@ const SHORT_BODY: u64 = 1024 * 1024;
 /// Per-socket read buffer. Control UI frames are small; tungstenite's 128 KiB default would
 /// cost half a megabyte per relayed socket pair for nothing.
 const READ_BUFFER: usize = 8 * 1024;
+const X_FORWARDED_FOR: header::HeaderName = header::HeaderName::from_static("x-forwarded-for");
 
 fn refuse(request: &Request, status: StatusCode, detail: &str) -> Response {
     if wants_html(request.uri().path(), request.headers()) {
@@ -233,34 +235,50 @@ async fn websocket(
         );
     };
     let max_message = state.proxy.config.ws_max_message;
-    let upstream = match connect_upstream(credential.port, &path, max_message).await {
-        Ok(upstream) => upstream,
-        Err(detail) => {
-            tracing::warn!(%detail, "cannot open the gateway's socket");
-            return problem(
-                StatusCode::BAD_GATEWAY,
-                ABOUT_BLANK,
-                Some("The gateway did not accept the connection; it may be restarting."),
-                None,
-            );
-        }
-    };
+    let upstream =
+        match connect_upstream(credential.port, &path, max_message, Upstream::Local).await {
+            Ok(upstream) => upstream,
+            Err(detail) => return socket_refused(&detail),
+        };
     let limits = ws::Limits {
         max_message,
         idle: state.proxy.config.ws_idle_timeout,
     };
+    sized(upgrade, max_message).on_upgrade(move |socket| async move {
+        let _slot = slot;
+        let ended = ended(session_ended(&state, &cookie_token), generation);
+        ws::relay(
+            socket,
+            upstream,
+            credential.token.as_str(),
+            ws::Peer::ControlUi,
+            limits,
+            ended,
+        )
+        .await;
+    })
+}
+
+/// The answer when the gateway does not take a socket.
+pub(super) fn socket_refused(detail: &str) -> Response {
+    tracing::warn!(%detail, "cannot open the gateway's socket");
+    problem(
+        StatusCode::BAD_GATEWAY,
+        ABOUT_BLANK,
+        Some("The gateway did not accept the connection; it may be restarting."),
+        None,
+    )
+}
+
+/// The client side of a relayed socket: a small read buffer, and each relayed message
+/// flushed at once (no write buffer to fill, lower latency).
+pub(super) fn sized(upgrade: WebSocketUpgrade, max_message: usize) -> WebSocketUpgrade {
     upgrade
         .read_buffer_size(READ_BUFFER)
-        // Each relayed message is flushed at once: no write buffer to fill, lower latency.
         .write_buffer_size(0)
         .max_write_buffer_size(2 * max_message)
         .max_message_size(max_message)
         .max_frame_size(max_message)
-        .on_upgrade(move |socket| async move {
-            let _slot = slot;
-            let ended = ended(session_ended(&state, &cookie_token), generation);
-            ws::relay(socket, upstream, credential.token.as_str(), limits, ended).await;
-        })
 }
 
 /// Only a plain path under the Control UI's base path reaches the gateway: no `.` or `..`
@@ -285,19 +303,32 @@ fn is_control_ui_path(path: &str) -> bool {
             .any(|segment| segment == "." || segment == "..")
 }
 
-/// Opens the gateway's socket as a direct local client: loopback Origin and Host, no
-/// forwarding headers (our own Origin check has already passed).
-async fn connect_upstream(
+/// Who the gateway is told it is talking to.
+pub(super) enum Upstream {
+    /// The Control UI, as a direct local client: loopback Origin and Host, no forwarding
+    /// headers (our own Origin check has already passed).
+    Local,
+    /// A device elsewhere, by its address in `X-Forwarded-For` (clawhost is the gateway's
+    /// trusted proxy): the gateway treats it as remote and never pairs it silently.
+    ForwardedFor(IpAddr),
+}
+
+/// Opens the gateway's socket.
+pub(super) async fn connect_upstream(
     port: u16,
     path: &str,
     max_message: usize,
+    upstream: Upstream,
 ) -> Result<ws::Upstream, String> {
     let mut request = format!("ws://127.0.0.1:{port}{path}")
         .into_client_request()
         .map_err(|e| e.to_string())?;
-    let origin =
-        HeaderValue::from_str(&format!("http://127.0.0.1:{port}")).map_err(|e| e.to_string())?;
-    request.headers_mut().insert(header::ORIGIN, origin);
+    let (name, value) = match upstream {
+        Upstream::Local => (header::ORIGIN, format!("http://127.0.0.1:{port}")),
+        Upstream::ForwardedFor(address) => (X_FORWARDED_FOR, address.to_string()),
+    };
+    let value = HeaderValue::from_str(&value).map_err(|e| e.to_string())?;
+    request.headers_mut().insert(name, value);
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
@@ -314,7 +345,7 @@ async fn connect_upstream(
 
 /// Resolves when the socket must close: its session ended (1008), or the gateway stopped,
 /// restarted or changed credential (1012).
-async fn ended(
+pub(super) async fn ended(
     session: impl Future<Output = SessionEnd>,
     mut generation: watch::Receiver<u64>,
 ) -> (u16, &'static str) {

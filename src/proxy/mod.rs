@@ -1,5 +1,6 @@
 //! `/openclaw` and `/openclaw/*`: OpenClaw's Control UI on clawhost's own origin, for the
-//! owner only. The path is forwarded unchanged (the UI builds every URL from its base path);
+//! owner only; and [`remote`], OpenClaw's apps and CLI elsewhere, admitted by the gateway's
+//! own device pairing. The path is forwarded unchanged (the UI builds every URL from its base path);
 //! the gateway's credential is added on the way in and never travels back.
 //!
 //! [`service`] is what the proxy holds (the pooled upstream client, each session's socket
@@ -10,5 +11,6 @@ pub(crate) mod assets;
 pub(crate) mod handler;
 pub(crate) mod headers;
 pub(crate) mod http;
+pub(crate) mod remote;
 pub(crate) mod service;
 pub(crate) mod ws;

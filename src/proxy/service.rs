@@ -1,15 +1,19 @@
 //! The proxy's service: one pooled loopback client for the Control UI's HTTP, the count of
-//! open sockets per session, and the configured limits. Held in the app state; it knows
-//! nothing of requests.
+//! open sockets per session, the configured limits, and what bounds remote clients. Held in
+//! the app state; it knows nothing of requests.
 
+use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use tokio::sync::Semaphore;
 
 use super::assets::AssetCache;
+use crate::auth::limiter::RateLimit;
 use crate::config::ProxyConfig;
 use crate::web::slots::{SessionSlots, WhenFull};
 
@@ -21,6 +25,7 @@ pub(crate) struct Proxy {
     /// Control UI sockets per session.
     pub(crate) sockets: SessionSlots,
     pub(crate) assets: AssetCache,
+    pub(crate) remote: RemoteClients,
 }
 
 impl Proxy {
@@ -29,6 +34,7 @@ impl Proxy {
             client: upstream_client(),
             sockets: SessionSlots::new(config.ws_per_session, WhenFull::Refuse),
             assets: AssetCache::new(config.asset_cache),
+            remote: RemoteClients::new(),
             config,
         }
     }
@@ -48,4 +54,26 @@ fn upstream_client() -> UpstreamClient {
         .pool_idle_timeout(POOL_IDLE)
         .pool_max_idle_per_host(64)
         .build(connector)
+}
+
+/// Upgrades per client address: a burst of this many…
+const REMOTE_BURST: u32 = 20;
+/// …then this many per second (an app reconnecting with backoff stays well under it).
+const REMOTE_PER_SECOND: f64 = 0.5;
+/// Remote sockets open at once, for every device together.
+const REMOTE_SOCKETS: usize = 64;
+
+/// What bounds remote clients: upgrades per address, and sockets open at once.
+pub(crate) struct RemoteClients {
+    pub(super) upgrades: RateLimit<IpAddr>,
+    pub(super) sockets: Arc<Semaphore>,
+}
+
+impl RemoteClients {
+    pub(crate) fn new() -> Self {
+        Self {
+            upgrades: RateLimit::new(REMOTE_BURST, REMOTE_PER_SECOND),
+            sockets: Arc::new(Semaphore::new(REMOTE_SOCKETS)),
+        }
+    }
 }

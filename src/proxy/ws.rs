@@ -1,10 +1,11 @@
-//! The Control UI's WebSocket, relayed message by message.
+//! A WebSocket relayed message by message: the Control UI's, and a remote OpenClaw app's.
 //!
 //! The first client frame, when it is the `connect` request, gets the gateway's credential
-//! as `params.auth.password` (never `auth.token`: the browser's device signature covers that
-//! field). Everything after is relayed as it comes, one message at a time, so a slow side
-//! slows the other instead of filling memory. The relay is one future: when it ends, both
-//! sockets are closed and nothing is left running.
+//! as `params.auth.password` (never `auth.token`: a device's signature covers that field).
+//! A remote device's first frame must be that request, with a device identity in it.
+//! Everything after is relayed as it comes, one message at a time, so a slow side slows the
+//! other instead of filling memory. The relay is one future: when it ends, both sockets are
+//! closed and nothing is left running.
 
 use std::future::Future;
 use std::time::Duration;
@@ -36,8 +37,45 @@ pub(crate) struct Limits {
     pub(crate) idle: Duration,
 }
 
+/// Who is at the client end of a relayed socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Peer {
+    /// The Control UI, in the owner's signed-in browser.
+    ControlUi,
+    /// An OpenClaw app or CLI elsewhere, known to nobody until the owner pairs it: the gateway
+    /// admits it only by its device identity, so a first frame without one never reaches it.
+    RemoteDevice,
+}
+
+/// The client's first text frame as it goes to the gateway: a `connect` request gets the
+/// credential; anything else goes unchanged from the Control UI and is refused (with the
+/// reason) from a remote device.
+pub(crate) fn first_frame(
+    text: &str,
+    token: &str,
+    peer: Peer,
+) -> Result<Option<String>, &'static str> {
+    match (inject_credential(text, token), peer) {
+        (Some(rewritten), _) if peer == Peer::ControlUi || has_device(text) => Ok(Some(rewritten)),
+        (Some(_), _) => Err("a device identity is required: pair this app with the gateway"),
+        (None, Peer::ControlUi) => Ok(None),
+        (None, Peer::RemoteDevice) => Err("the first message must be the connect request"),
+    }
+}
+
+/// Whether a `connect` request names a device: its id, public key and signature.
+fn has_device(text: &str) -> bool {
+    let Ok(frame) = serde_json::from_str::<Value>(text) else {
+        return false;
+    };
+    let device = &frame["params"]["device"];
+    ["id", "publicKey", "signature"]
+        .iter()
+        .all(|field| device[field].as_str().is_some_and(|v| !v.is_empty()))
+}
+
 /// Puts the credential into a `connect` request; other frames are returned unchanged.
-pub(crate) fn inject_credential(text: &str, token: &str) -> Option<String> {
+fn inject_credential(text: &str, token: &str) -> Option<String> {
     let mut frame: Value = serde_json::from_str(text).ok()?;
     if frame["type"] != "req" || frame["method"] != "connect" {
         return None;
@@ -113,6 +151,7 @@ pub(crate) async fn relay(
     client: WebSocket,
     upstream: Upstream,
     token: &str,
+    peer: Peer,
     limits: Limits,
     ended: impl Future<Output = (u16, &'static str)>,
 ) {
@@ -145,10 +184,17 @@ pub(crate) async fn relay(
                 let message = match message {
                     AxumMessage::Text(text) if first => {
                         first = false;
-                        match inject_credential(text.as_str(), token) {
-                            Some(rewritten) => AxumMessage::Text(rewritten.into()),
-                            None => AxumMessage::Text(text),
+                        match first_frame(text.as_str(), token, peer) {
+                            Ok(Some(rewritten)) => AxumMessage::Text(rewritten.into()),
+                            Ok(None) => AxumMessage::Text(text),
+                            Err(reason) => {
+                                tracing::warn!(reason, "a socket's first message was refused");
+                                break (client_close(CLOSE_POLICY, reason), upstream_close(CLOSE_NORMAL, ""))
+                            }
                         }
+                    }
+                    AxumMessage::Binary(_) if first && peer == Peer::RemoteDevice => {
+                        break (client_close(CLOSE_POLICY, "the first message must be the connect request"), upstream_close(CLOSE_NORMAL, ""));
                     }
                     AxumMessage::Close(frame) => {
                         let code = frame.as_ref().map_or(CLOSE_NORMAL, |f| f.code);
@@ -224,6 +270,39 @@ mod tests {
         let rewritten: Value =
             serde_json::from_str(&inject_credential(bare, "tok").expect("connect")).expect("json");
         assert_eq!(rewritten["params"]["auth"]["password"], "tok");
+    }
+
+    #[test]
+    fn a_remote_device_must_open_with_a_signed_connect() {
+        let signed = r#"{"type":"req","id":"1","method":"connect","params":{"device":{"id":"d1","publicKey":"k","signature":"s","signedAt":1,"nonce":"n"},"auth":{"password":"guess"}}}"#;
+        let rewritten: Value = serde_json::from_str(
+            &first_frame(signed, "tok", Peer::RemoteDevice)
+                .expect("admitted")
+                .expect("rewritten"),
+        )
+        .expect("json");
+        assert_eq!(rewritten["params"]["auth"]["password"], "tok");
+        assert_eq!(rewritten["params"]["device"]["id"], "d1");
+        for refused in [
+            r#"{"type":"req","id":"1","method":"connect","params":{"auth":{}}}"#,
+            r#"{"type":"req","id":"1","method":"connect","params":{"device":{"id":"d1","publicKey":"k","signature":""}}}"#,
+            r#"{"type":"req","id":"1","method":"connect","params":{"device":"d1"}}"#,
+            r#"{"type":"req","id":"1","method":"health","params":{}}"#,
+            "not json",
+        ] {
+            assert!(
+                first_frame(refused, "tok", Peer::RemoteDevice).is_err(),
+                "{refused}"
+            );
+        }
+        // The Control UI may open without a device (the gateway decides); nothing is refused.
+        let bare = r#"{"type":"req","id":"1","method":"connect","params":{}}"#;
+        assert!(
+            first_frame(bare, "tok", Peer::ControlUi)
+                .expect("ok")
+                .is_some()
+        );
+        assert_eq!(first_frame("not json", "tok", Peer::ControlUi), Ok(None));
     }
 
     #[test]

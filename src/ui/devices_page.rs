@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use super::render::{render, see_other};
 use super::step_up::{Confirmable, NoFields};
 use crate::channels::pairing::{self, DmRequest};
+use crate::config::PublicUrl;
 use crate::devices::{self, Answer, Devices, PairedDevice, PendingDevice};
 use crate::state::AppState;
 use crate::web::extract::{PageOwner, ReturnTo};
@@ -39,6 +40,8 @@ struct DevicesPage {
     dm_error: Option<String>,
     /// The gateway did not answer.
     error: Option<String>,
+    /// Where OpenClaw's apps and CLI elsewhere connect, when `devices.remote` is on.
+    remote_url: Option<String>,
 }
 
 /// A device's kind in words: "cli on linux", "openclaw-ios (ui)".
@@ -94,12 +97,31 @@ pub(super) fn devices_card(state: &AppState) -> Option<DevicesCard> {
     })
 }
 
+/// `wss://host/remote` for an https public URL (`ws://` for a plain one).
+fn remote_url(public_url: &PublicUrl) -> String {
+    let origin = public_url.origin();
+    let socket = origin
+        .strip_prefix("https://")
+        .map(|rest| format!("wss://{rest}"))
+        .or_else(|| {
+            origin
+                .strip_prefix("http://")
+                .map(|rest| format!("ws://{rest}"))
+        })
+        .unwrap_or_else(|| origin.to_owned());
+    format!("{socket}{}", crate::proxy::remote::PATH)
+}
+
 async fn page(State(state): State<AppState>, _: PageOwner) -> Response {
     let mut page = DevicesPage {
         devices: None,
         dm: Vec::new(),
         dm_error: None,
         error: None,
+        remote_url: state
+            .config
+            .remote_devices
+            .then(|| remote_url(&state.public_url)),
     };
     if let Some(credential) = state.gateway.credential() {
         let (devices, dm) = tokio::join!(devices::list(&credential), pairing::list(&credential));

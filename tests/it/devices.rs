@@ -3,9 +3,10 @@
 //! clawhost, and removes a paired device.
 //!
 //! A device here is a client of the test's own that speaks OpenClaw's device handshake
-//! (Ed25519 identity, the signed `connect`), reaching the gateway as clawhost's relay does:
-//! from loopback, a trusted proxy, with the device's address in `X-Forwarded-For`, so the
-//! gateway treats it as remote and never pairs it silently.
+//! (Ed25519 identity, the signed `connect`), reaching the gateway through clawhost's `/remote`
+//! as it would behind a reverse proxy (the test's server trusts loopback's
+//! `X-Forwarded-For`): clawhost adds the gateway's credential, the gateway treats the device
+//! as remote and never pairs it silently, and nothing that comes back carries the credential.
 
 use std::time::Duration;
 
@@ -17,13 +18,15 @@ use sha2::Digest;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::harness::{Client, PASSWORD, eventually};
+use crate::harness::{Client, Options, PASSWORD, TestServer, assert_problem, eventually};
 
-/// An OpenClaw device: its key pair, and its id (the SHA-256 of its public key, in hex).
+/// An OpenClaw device: its key pair, its id (the SHA-256 of its public key, in hex), and
+/// every frame it was sent.
 struct Device {
     key: ring::signature::Ed25519KeyPair,
     id: String,
     public_key: String,
+    received: std::sync::Mutex<Vec<String>>,
 }
 
 impl Device {
@@ -43,15 +46,16 @@ impl Device {
             key,
             id,
             public_key: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&public),
+            received: std::sync::Mutex::default(),
         }
     }
 
-    /// Connects from `address` with `auth` (`{"token"}` the first time, `{"deviceToken"}`
-    /// once paired): the gateway's `hello-ok`, or its error.
-    async fn connect(&self, port: u16, address: &str, auth: Value) -> Result<Value, Value> {
-        let mut request = format!("ws://127.0.0.1:{port}/")
-            .into_client_request()
-            .expect("request");
+    /// Connects through clawhost (`base`, its http URL) from `address` with `auth` (a
+    /// password of its own the first time, as the `openclaw` CLI must give one; its
+    /// `{"deviceToken"}` once paired): the gateway's `hello-ok`, or its error.
+    async fn connect(&self, base: &str, address: &str, auth: Value) -> Result<Value, Value> {
+        let url = format!("{}/remote", base.replacen("http://", "ws://", 1));
+        let mut request = url.into_client_request().expect("request");
         request
             .headers_mut()
             .insert("x-forwarded-for", address.parse().expect("header"));
@@ -59,7 +63,8 @@ impl Device {
             .await
             .map_err(|e| json!({"message": e.to_string()}))?;
         let challenge = loop {
-            match tokio::time::timeout(Duration::from_secs(10), next_frame(&mut socket)).await {
+            match tokio::time::timeout(Duration::from_secs(10), self.next_frame(&mut socket)).await
+            {
                 Ok(Some(frame)) if frame["event"] == "connect.challenge" => {
                     break frame["payload"].clone();
                 }
@@ -93,7 +98,8 @@ impl Device {
             .await
             .map_err(|e| json!({"message": e.to_string()}))?;
         loop {
-            match tokio::time::timeout(Duration::from_secs(10), next_frame(&mut socket)).await {
+            match tokio::time::timeout(Duration::from_secs(10), self.next_frame(&mut socket)).await
+            {
                 Ok(Some(frame)) if frame["type"] == "res" && frame["id"] == "connect" => {
                     let _ = socket.close(None).await;
                     return if frame["ok"] == true {
@@ -108,11 +114,30 @@ impl Device {
         }
     }
 
+    /// The next JSON frame, or `None` once the socket closes.
+    async fn next_frame(&self, socket: &mut Socket) -> Option<Value> {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    self.received
+                        .lock()
+                        .expect("frames")
+                        .push(text.as_str().to_owned());
+                    if let Ok(frame) = serde_json::from_str(text.as_str()) {
+                        return Some(frame);
+                    }
+                }
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return None,
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
     /// Connects for the first time: the gateway refuses it until paired, and names the
     /// pairing request it made.
-    async fn asks(&self, port: u16, address: &str, token: &str) -> String {
+    async fn asks(&self, base: &str, address: &str) -> String {
         let refused = self
-            .connect(port, address, json!({"token": token}))
+            .connect(base, address, FIRST_TIME.clone())
             .await
             .expect_err("pairing required");
         assert_eq!(refused["details"]["code"], "PAIRING_REQUIRED", "{refused}");
@@ -123,23 +148,13 @@ impl Device {
     }
 }
 
+/// What a device sends the first time: a password of its own (the CLI insists on one), which
+/// clawhost replaces with the gateway's credential.
+static FIRST_TIME: std::sync::LazyLock<Value> =
+    std::sync::LazyLock::new(|| json!({"password": "clawhost"}));
+
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// The next JSON frame, or `None` once the socket closes.
-async fn next_frame(socket: &mut Socket) -> Option<Value> {
-    loop {
-        match socket.next().await {
-            Some(Ok(Message::Text(text))) => {
-                if let Ok(frame) = serde_json::from_str(text.as_str()) {
-                    return Some(frame);
-                }
-            }
-            Some(Ok(Message::Close(_)) | Err(_)) | None => return None,
-            Some(Ok(_)) => {}
-        }
-    }
-}
 
 async fn pending_ids(owner: &Client) -> Vec<String> {
     let devices = owner.json("/api/devices").await;
@@ -151,11 +166,12 @@ async fn pending_ids(owner: &Client) -> Vec<String> {
         .collect()
 }
 
-pub async fn pairing_goes_through_the_owner(owner: &Client, port: u16, token: &str) {
+/// `base`: clawhost's http URL; `token`: the gateway's credential, which no device ever sees.
+pub async fn pairing_goes_through_the_owner(owner: &Client, base: &str, token: &str) {
     let (phone, laptop) = (Device::new(), Device::new());
     let live = owner.get("/api/devices/events").await;
     assert_eq!(live.status(), 200);
-    let phone_asks = phone.asks(port, "203.0.113.5", token).await;
+    let phone_asks = phone.asks(base, "203.0.113.5").await;
     // Told at once, from the gateway's event (the list is read again every 30 s without one).
     crate::gateway::read_events(live, Duration::from_secs(5), |name, devices| {
         name == "devices"
@@ -184,7 +200,7 @@ pub async fn pairing_goes_through_the_owner(owner: &Client, port: u16, token: &s
     assert_eq!(request["remote_ip"], "203.0.113.5", "{request}");
     assert_eq!(request["client"], "cli", "{request}");
     assert_eq!(request["scopes"], json!(["operator.read"]), "{request}");
-    let laptop_asks = laptop.asks(port, "198.51.100.7", token).await;
+    let laptop_asks = laptop.asks(base, "198.51.100.7").await;
 
     // One request at a time: approving the phone's leaves the laptop's waiting.
     let reauth = owner
@@ -201,7 +217,7 @@ pub async fn pairing_goes_through_the_owner(owner: &Client, port: u16, token: &s
         "{waiting:?}"
     );
     let hello = phone
-        .connect(port, "203.0.113.5", json!({"token": token}))
+        .connect(base, "203.0.113.5", FIRST_TIME.clone())
         .await
         .expect("the phone is paired");
     let device_token = hello["auth"]["deviceToken"]
@@ -210,7 +226,7 @@ pub async fn pairing_goes_through_the_owner(owner: &Client, port: u16, token: &s
         .to_owned();
     // From now on the phone needs only its own token.
     phone
-        .connect(port, "203.0.113.5", json!({"deviceToken": device_token}))
+        .connect(base, "203.0.113.5", json!({"deviceToken": device_token}))
         .await
         .expect("the device token opens");
 
@@ -219,7 +235,7 @@ pub async fn pairing_goes_through_the_owner(owner: &Client, port: u16, token: &s
         .post_empty(&format!("/api/devices/pending/{laptop_asks}/reject"))
         .await;
     assert_eq!(rejected.status(), 204);
-    let again = laptop.asks(port, "198.51.100.7", token).await;
+    let again = laptop.asks(base, "198.51.100.7").await;
     assert_ne!(again, laptop_asks);
     // An answered request is gone: 404, never the gateway's words as a 500.
     let gone = owner
@@ -243,11 +259,18 @@ pub async fn pairing_goes_through_the_owner(owner: &Client, port: u16, token: &s
     assert_eq!(removed.status(), 204);
     assert!(
         phone
-            .connect(port, "203.0.113.5", json!({"deviceToken": device_token}))
+            .connect(base, "203.0.113.5", json!({"deviceToken": device_token}))
             .await
             .is_err(),
         "a removed device's token still opens"
     );
+    // Every frame either device was sent came from the gateway through clawhost, and none
+    // carried the gateway's credential.
+    for device in [&phone, &laptop] {
+        let received = device.received.lock().expect("frames");
+        assert!(received.len() >= 4, "{received:?}");
+        assert!(received.iter().all(|frame| !frame.contains(token)));
+    }
     let kinds = owner.event_kinds().await;
     for kind in ["device_approved", "device_rejected", "device_removed"] {
         assert!(kinds.iter().any(|k| k == kind), "{kind}: {kinds:?}");
@@ -272,4 +295,102 @@ pub async fn pairing_goes_through_the_owner(owner: &Client, port: u16, token: &s
         .await;
     assert_eq!(gone.status(), 404);
     assert!(gone.text().await.expect("page").contains("<html"));
+}
+
+/// An upgrade request to `/remote`, as OpenClaw's apps send it (no Origin), from `address`
+/// when given (the test's server trusts loopback's `X-Forwarded-For`).
+fn upgrade(server: &TestServer, address: Option<&str>) -> reqwest::RequestBuilder {
+    let request = server
+        .bare_client()
+        .get(server.url("/remote"))
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
+    match address {
+        Some(address) => request.header("x-forwarded-for", address),
+        None => request,
+    }
+}
+
+#[tokio::test]
+async fn remote_clients_are_refused_before_the_gateway() {
+    // Off by default: nothing answers at /remote.
+    let off = TestServer::start();
+    let refused = upgrade(&off, Some("203.0.113.5"))
+        .send()
+        .await
+        .expect("send");
+    let problem = assert_problem(refused, 404).await;
+    assert!(problem.to_string().contains("devices.remote"), "{problem}");
+    drop(off);
+
+    let server = TestServer::start_with(Options {
+        env: vec![
+            ("CLAWHOST_DEVICES_REMOTE".into(), "true".into()),
+            ("CLAWHOST_HTTP_TRUSTED_PROXIES".into(), "127.0.0.1".into()),
+        ],
+        ..Options::default()
+    });
+    // Not a socket: where to point the CLI instead.
+    let page = server
+        .bare_client()
+        .get(server.url("/remote"))
+        .send()
+        .await
+        .expect("send");
+    let problem = assert_problem(page, 426).await;
+    assert!(
+        problem
+            .to_string()
+            .contains("openclaw system presence --url"),
+        "{problem}"
+    );
+    // A browser page (any Origin, ours too) never opens it: the Control UI is the browser's.
+    for origin in [server.origin.as_str(), "https://elsewhere.example"] {
+        let browser = upgrade(&server, Some("203.0.113.5"))
+            .header("origin", origin)
+            .send()
+            .await
+            .expect("send");
+        assert_problem(browser, 403).await;
+    }
+    // From this machine with no proxy naming a client: the gateway would take it as local and
+    // pair it silently.
+    let local = upgrade(&server, None).send().await.expect("send");
+    let problem = assert_problem(local, 403).await;
+    assert!(
+        problem.to_string().contains("http.trusted_proxies"),
+        "{problem}"
+    );
+    // A device elsewhere gets as far as the gateway, which is not running.
+    let stopped = upgrade(&server, Some("203.0.113.5"))
+        .send()
+        .await
+        .expect("send");
+    assert_problem(stopped, 503).await;
+
+    // A flood from one address is cut off (with when to come back); another address is not.
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        let response = upgrade(&server, Some("198.51.100.9"))
+            .send()
+            .await
+            .expect("send");
+        if response.status() == 429 {
+            assert!(response.headers().contains_key("retry-after"));
+        }
+        statuses.push(response.status().as_u16());
+    }
+    let cut = statuses
+        .iter()
+        .position(|&s| s == 429)
+        .expect("rate limited");
+    assert!((15..=21).contains(&cut), "{statuses:?}");
+    assert!(statuses[cut..].iter().all(|&s| s == 429), "{statuses:?}");
+    let other = upgrade(&server, Some("198.51.100.10"))
+        .send()
+        .await
+        .expect("send");
+    assert_problem(other, 503).await;
 }

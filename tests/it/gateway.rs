@@ -185,6 +185,12 @@ async fn gateway_lifecycle_against_the_real_openclaw() {
         "AWS_SECRET_ACCESS_KEY".into(),
         "canary-not-for-the-gateway".into(),
     ));
+    // Devices elsewhere reach the gateway through `/remote`, as behind a reverse proxy on
+    // this host that names them in X-Forwarded-For.
+    options.env.extend([
+        ("CLAWHOST_DEVICES_REMOTE".into(), "true".into()),
+        ("CLAWHOST_HTTP_TRUSTED_PROXIES".into(), "127.0.0.1".into()),
+    ]);
     let server = TestServer::start_with(options);
     let owner = server.claimed().await;
     server.secret(SHELL_KEY);
@@ -370,7 +376,7 @@ async fn gateway_lifecycle_against_the_real_openclaw() {
     )
     .await;
     rpc.close().await;
-    crate::devices::pairing_goes_through_the_owner(&owner, port, &token).await;
+    crate::devices::pairing_goes_through_the_owner(&owner, &server.base, &token).await;
     crate::telegram::strangers_wait_for_the_owner(&owner, &server.data_dir()).await;
 
     // No shell ever saw the key: nothing was created by it.

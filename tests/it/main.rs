@@ -37,6 +37,7 @@ mod passkeys;
 mod pebble;
 mod proxy;
 mod readme;
+mod remote;
 mod reverse_proxy;
 mod security;
 mod sessions;

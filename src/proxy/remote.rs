@@ -1,0 +1,142 @@
+//! `/remote`: OpenClaw's own apps and CLI on other machines reach the hosted gateway through
+//! clawhost (`devices.remote = true`; off by default).
+//!
+//! Nobody is signed in here: the gateway admits a remote client only by its device identity,
+//! once the owner has paired that device in the inbox. clawhost adds what the gateway needs to
+//! take the request at all (its credential, and the client's address as its trusted proxy, so
+//! it is never "local" and never paired silently), and refuses before the gateway what cannot
+//! be a device: a browser page, a socket from this machine, a first message without a device,
+//! and more upgrades than a device makes.
+
+use std::time::Instant;
+
+use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::watch;
+
+use super::handler::{Upstream, connect_upstream, sized, socket_refused};
+use super::{headers, ws};
+use crate::auth::ClientInfo;
+use crate::auth::limiter::retry_after_secs;
+use crate::state::AppState;
+use crate::web::error::ApiError;
+use crate::web::problems::{ABOUT_BLANK, problem};
+
+/// Where remote clients connect: `wss://<public host>/remote`.
+pub(crate) const PATH: &str = "/remote";
+fn refuse(status: StatusCode, detail: &str) -> Response {
+    problem(status, ABOUT_BLANK, Some(detail), None)
+}
+
+pub(crate) async fn handle(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    request: Request,
+) -> Response {
+    if !state.config.remote_devices {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            "Remote OpenClaw clients are off on this instance (devices.remote).",
+        );
+    }
+    if !headers::is_websocket_upgrade(request.headers()) {
+        return refuse(
+            StatusCode::UPGRADE_REQUIRED,
+            "This is where OpenClaw's apps and CLI connect (a WebSocket), for example `openclaw system presence --url wss://<this host>/remote --password clawhost`.",
+        );
+    }
+    // Browsers use the Control UI (signed in); a page elsewhere must not open this socket.
+    if request.headers().contains_key(header::ORIGIN) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "Browsers use the Control UI at /openclaw/; this address is for OpenClaw's apps and CLI.",
+        );
+    }
+    if let Err(wait) = state
+        .proxy
+        .remote
+        .upgrades
+        .take(&client.limit_key, Instant::now())
+    {
+        return ApiError::TooManyRequests {
+            retry_after_secs: retry_after_secs(wait),
+        }
+        .into_response();
+    }
+    // A socket from this machine would reach the gateway as a local client, which it pairs
+    // without asking; a proxy on this host must be named in http.trusted_proxies.
+    if client.ip.to_canonical().is_loopback() || client.ip.is_unspecified() {
+        tracing::warn!("remote client socket from this machine refused");
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "Remote clients must come from another machine. If a reverse proxy on this host forwards to clawhost, list it in http.trusted_proxies.",
+        );
+    }
+    let Some(credential) = state.gateway.credential() else {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The OpenClaw gateway is not running; try again once the owner has started it.",
+        );
+    };
+    let generation = state.gateway.watch_generation();
+    let (mut parts, _body) = request.into_parts();
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let Ok(slot) = state.proxy.remote.sockets.clone().try_acquire_owned() else {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Too many remote clients are connected; try again later.",
+        );
+    };
+    let max_message = state.proxy.config.ws_max_message;
+    let upstream = match connect_upstream(
+        credential.port,
+        "/",
+        max_message,
+        Upstream::ForwardedFor(client.ip),
+    )
+    .await
+    {
+        Ok(upstream) => upstream,
+        Err(detail) => return socket_refused(&detail),
+    };
+    tracing::info!(client = %client.ip, "remote client connected");
+    let limits = ws::Limits {
+        max_message,
+        idle: state.proxy.config.ws_idle_timeout,
+    };
+    let shutdown = state.auth.sessions.subscribe();
+    sized(upgrade, max_message).on_upgrade(move |socket| async move {
+        let _slot = slot;
+        let token = credential.token.as_str();
+        let ended = ended(shutdown, generation);
+        ws::relay(
+            socket,
+            upstream,
+            token,
+            ws::Peer::RemoteDevice,
+            limits,
+            ended,
+        )
+        .await;
+    })
+}
+
+/// Resolves when the socket must close: clawhost is stopping (1001), or the gateway stopped,
+/// restarted or changed credential (1012; the client reconnects).
+async fn ended(
+    mut shutdown: watch::Receiver<i64>,
+    mut generation: watch::Receiver<u64>,
+) -> (u16, &'static str) {
+    loop {
+        tokio::select! {
+            changed = shutdown.changed() => if changed.is_err() {
+                return (ws::CLOSE_GOING_AWAY, "clawhost is shutting down");
+            },
+            _ = generation.changed() => return (ws::CLOSE_RESTART, "gateway restarting"),
+        }
+    }
+}
