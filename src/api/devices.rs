@@ -6,18 +6,19 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::response::sse::Event;
+use serde::Deserialize;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::WatchStream;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::ClientInfo;
-use crate::devices::{self, Answer, DeviceError, Devices};
+use crate::devices::{self, Answer, DeviceError, Devices, RenameError};
 use crate::gateway::status::Credential;
 use crate::state::AppState;
 use crate::store;
 use crate::web::error::ApiError;
-use crate::web::extract::{FreshOwner, Owner};
+use crate::web::extract::{ApiJson, FreshOwner, Owner};
 use crate::web::streams::StreamOwner;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -27,6 +28,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(approve))
         .routes(routes!(reject))
         .routes(routes!(remove))
+        .routes(routes!(rename))
 }
 
 /// The running gateway's credential, or 409: devices are the gateway's to report.
@@ -117,6 +119,37 @@ async fn remove(
     Path(device_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     give(&state, &client, Answer::Remove, device_id).await
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct RenameRequest {
+    /// 1 to 64 characters, one line.
+    pub(crate) name: String,
+}
+
+impl From<RenameError> for ApiError {
+    fn from(error: RenameError) -> Self {
+        match error {
+            RenameError::Invalid(field) => ApiError::Validation(vec![field]),
+            RenameError::Device(error) => error.into(),
+        }
+    }
+}
+
+/// Names a paired device as the owner calls it.
+#[utoipa::path(put, path = "/api/devices/{device_id}/name", tag = "devices",
+    security(("session" = [])), params(("device_id" = String, Path)), request_body = RenameRequest,
+    responses((status = 204, description = "Renamed"), (status = 404, description = "No such device"),
+        (status = 422, description = "Not a name")))]
+async fn rename(
+    State(state): State<AppState>,
+    Owner(_): Owner,
+    Path(device_id): Path<String>,
+    ApiJson(body): ApiJson<RenameRequest>,
+) -> Result<StatusCode, ApiError> {
+    let credential = running(&state)?;
+    devices::rename(&credential, &device_id, &body.name).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Gives the answer on the running gateway and keeps it among the security events.

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use crate::gateway::rpc::{RpcError, call_once};
 use crate::gateway::status::Credential;
 use crate::store::EventKind;
+use crate::validation::FieldError;
 
 const RPC_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -121,6 +122,50 @@ pub(crate) async fn answer(
         Answer::Remove => ("device.pair.remove", json!({"deviceId": id})),
     };
     call(credential, method, params).await.map(drop)
+}
+
+/// The most characters a device's name may have (the gateway's own limit).
+const NAME_MAX: usize = 64;
+
+/// Names a paired device as the owner calls it (shown instead of the name it gave itself).
+pub(crate) async fn rename(
+    credential: &Credential,
+    device_id: &str,
+    name: &str,
+) -> Result<(), RenameError> {
+    let name = check_name(name).map_err(RenameError::Invalid)?;
+    if !plausible_id(device_id) {
+        return Err(DeviceError::Gone(String::new()).into());
+    }
+    let params = json!({"deviceId": device_id, "label": name});
+    call(credential, "device.pair.rename", params).await?;
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RenameError {
+    #[error("{}", .0.message)]
+    Invalid(FieldError),
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+}
+
+/// A name of 1 to 64 characters, trimmed, with no control characters.
+fn check_name(name: &str) -> Result<&str, FieldError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > NAME_MAX {
+        return Err(FieldError::new(
+            "name",
+            format!("Give the device a name of 1 to {NAME_MAX} characters."),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(FieldError::new(
+            "name",
+            "A name is one line of text, without control characters.",
+        ));
+    }
+    Ok(name)
 }
 
 async fn call(credential: &Credential, method: &str, params: Value) -> Result<Value, DeviceError> {
@@ -252,6 +297,16 @@ mod tests {
                  "connected": true}
             ]
         })
+    }
+
+    #[test]
+    fn a_name_is_one_short_line() {
+        assert_eq!(check_name("  Anna's phone "), Ok("Anna's phone"));
+        assert_eq!(check_name(&"é".repeat(64)).map(str::len), Ok(128));
+        for bad in ["", "   ", &"x".repeat(65), "two\nlines", "bell\u{7}"] {
+            let error = check_name(bad).expect_err(bad);
+            assert_eq!(error.field, "name");
+        }
     }
 
     #[test]

@@ -3,10 +3,11 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
+use serde::Deserialize;
 
 use super::render::{render, see_other};
 use super::step_up::{Confirmable, NoFields};
@@ -14,6 +15,7 @@ use crate::channels::pairing::{self, DmRequest};
 use crate::config::PublicUrl;
 use crate::devices::{self, Answer, Devices, PairedDevice, PendingDevice};
 use crate::state::AppState;
+use crate::web::error::ApiError;
 use crate::web::extract::{PageOwner, ReturnTo};
 
 const PAGE: &str = "/devices";
@@ -24,6 +26,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/devices/pending/{request_id}/approve", post(approve))
         .route("/devices/pending/{request_id}/reject", post(reject))
         .route("/devices/paired/{device_id}/remove", post(remove))
+        .route("/devices/paired/{device_id}/rename", post(rename))
         .route("/devices/messages/{channel}/{code}/approve", post(let_in))
         .route("/devices/messages/{channel}/{code}/deny", post(turn_away));
     ReturnTo::group(PAGE, routes)
@@ -180,6 +183,27 @@ async fn remove(
     form: Confirmable<NoFields>,
 ) -> Response {
     answer(&state, form, device_id, Answer::Remove).await
+}
+
+#[derive(Deserialize)]
+struct RenameForm {
+    name: String,
+}
+
+/// Names a paired device (not a sensitive action: no step-up).
+async fn rename(
+    State(state): State<AppState>,
+    _: PageOwner,
+    Path(device_id): Path<String>,
+    Form(form): Form<RenameForm>,
+) -> Response {
+    let Some(credential) = state.gateway.credential() else {
+        return see_other(PAGE, None);
+    };
+    match devices::rename(&credential, &device_id, &form.name).await {
+        Ok(()) => see_other(PAGE, None),
+        Err(error) => ApiError::from(error).into_page(),
+    }
 }
 
 /// Lets someone who wrote to the assistant in: the channel tells them.

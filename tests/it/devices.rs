@@ -230,6 +230,47 @@ pub async fn pairing_goes_through_the_owner(owner: &Client, base: &str, token: &
         .await
         .expect("the device token opens");
 
+    // Named by the owner: shown instead of the name it gave itself; a name that is not one,
+    // or a device the gateway does not know, changes nothing.
+    let named = |name: &str| json!({"name": name});
+    let path = format!("/api/devices/{}/name", phone.id);
+    let renamed = owner.put(&path, &named("  Anna phone ")).await;
+    assert_eq!(renamed.status(), 204);
+    for bad in ["", "two\nlines", &"x".repeat(65)] {
+        let refused = owner.put(&path, &named(bad)).await;
+        let problem = assert_problem(refused, 422).await;
+        assert_eq!(problem["errors"][0]["field"], "name", "{problem}");
+    }
+    let unknown = owner
+        .put(
+            &format!("/api/devices/{}/name", "0".repeat(64)),
+            &named("x"),
+        )
+        .await;
+    assert_eq!(unknown.status(), 404);
+    let page_renamed = owner
+        .post_form(
+            &format!("/devices/paired/{}/rename", laptop.id),
+            &[("name", "never paired")],
+        )
+        .await;
+    assert_eq!(page_renamed.status(), 404);
+    let devices = owner.json("/api/devices").await;
+    let phone_now = devices["paired"]
+        .as_array()
+        .expect("paired")
+        .iter()
+        .find(|d| d["device_id"] == phone.id.as_str())
+        .expect("the phone is paired")
+        .clone();
+    assert_eq!(phone_now["name"], "Anna phone", "{phone_now}");
+    assert!(
+        owner
+            .page_text("/devices")
+            .await
+            .contains(r#"value="Anna phone""#)
+    );
+
     // Rejected: the laptop is refused again, with a new request.
     let rejected = owner
         .post_empty(&format!("/api/devices/pending/{laptop_asks}/reject"))
