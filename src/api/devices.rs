@@ -13,10 +13,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::ClientInfo;
-use crate::devices::{self, Answer, DeviceError, Devices, RenameError};
+use crate::devices::{self, Answer, DeviceError, Devices, RenameError, SetupCode};
 use crate::gateway::status::Credential;
 use crate::state::AppState;
-use crate::store;
+use crate::store::{self, EventKind};
 use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, FreshOwner, Owner};
 use crate::web::streams::StreamOwner;
@@ -28,7 +28,10 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(approve))
         .routes(routes!(reject))
         .routes(routes!(remove))
+        .routes(routes!(approve_node))
+        .routes(routes!(reject_node))
         .routes(routes!(rename))
+        .routes(routes!(setup_code))
 }
 
 /// The running gateway's credential, or 409: devices are the gateway's to report.
@@ -108,6 +111,33 @@ async fn reject(
     give(&state, &client, Answer::Reject, request_id).await
 }
 
+/// Lets the assistant use the commands this one node request offers (`system.run` runs any
+/// command on that machine).
+#[utoipa::path(post, path = "/api/devices/nodes/{request_id}/approve", tag = "devices",
+    security(("session" = [])), params(("request_id" = String, Path)),
+    responses((status = 204, description = "Approved"), (status = 404, description = "No such request now")))]
+async fn approve_node(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    FreshOwner(_): FreshOwner,
+    Path(request_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    give(&state, &client, Answer::ApproveNode, request_id).await
+}
+
+/// Turns this one node request down: the assistant gets none of its commands.
+#[utoipa::path(post, path = "/api/devices/nodes/{request_id}/reject", tag = "devices",
+    security(("session" = [])), params(("request_id" = String, Path)),
+    responses((status = 204, description = "Rejected"), (status = 404, description = "No such request now")))]
+async fn reject_node(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    FreshOwner(_): FreshOwner,
+    Path(request_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    give(&state, &client, Answer::RejectNode, request_id).await
+}
+
 /// Unpairs a device: its tokens stop working and its connections close.
 #[utoipa::path(delete, path = "/api/devices/{device_id}", tag = "devices",
     security(("session" = [])), params(("device_id" = String, Path)),
@@ -150,6 +180,42 @@ async fn rename(
     let credential = running(&state)?;
     devices::rename(&credential, &device_id, &body.name).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A setup code (and its QR) for OpenClaw's mobile app or `openclaw connect`, valid ten
+/// minutes, bound to the first device that uses it: a phone app that scans it is paired at
+/// once. Needs `devices.remote` (the code names clawhost's `/remote`).
+#[utoipa::path(post, path = "/api/devices/setup-code", tag = "devices", security(("session" = [])),
+    responses((status = 201, body = SetupCode),
+        (status = 409, description = "devices.remote is off, or the gateway is not running")))]
+async fn setup_code(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    FreshOwner(_): FreshOwner,
+) -> Result<(StatusCode, Json<SetupCode>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(make_setup_code(&state, &client).await?),
+    ))
+}
+
+/// Makes a setup code on the running gateway and keeps that among the security events.
+pub(crate) async fn make_setup_code(
+    state: &AppState,
+    client: &ClientInfo,
+) -> Result<SetupCode, ApiError> {
+    if !state.config.remote_devices {
+        return Err(ApiError::status(
+            StatusCode::CONFLICT,
+            "Devices elsewhere connect through clawhost only with devices.remote = true; a setup code would name an address that refuses them.",
+        ));
+    }
+    let credential = running(state)?;
+    let url = crate::proxy::remote::url(&state.public_url);
+    let code = devices::setup_code(&credential, &url).await?;
+    let event = client.event(EventKind::DeviceSetupCode);
+    store::run(&state.store, move |s| s.record_event(&event)).await?;
+    Ok(code)
 }
 
 /// Gives the answer on the running gateway and keeps it among the security events.

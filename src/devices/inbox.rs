@@ -12,7 +12,7 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{Devices, from_list};
+use super::{Devices, from_lists};
 use crate::channels::pairing::{self, DmRequest};
 use crate::gateway::rpc::{RpcClient, RpcError};
 use crate::gateway::status::Credential;
@@ -106,13 +106,20 @@ impl Inbox {
         loop {
             let now = Instant::now();
             if now >= devices_due {
-                match client
+                let devices = match client
                     .call("device.pair.list", json!({}), RPC_TIMEOUT)
                     .await
                 {
-                    Ok(payload) => self.publish(Some(from_list(&payload))),
+                    Ok(payload) => payload,
                     Err(error) => return error,
-                }
+                };
+                let nodes = match client.call("node.pair.list", json!({}), RPC_TIMEOUT).await {
+                    Ok(payload) => payload,
+                    // A gateway without node pairing has no nodes asking.
+                    Err(RpcError::Refused(_)) => serde_json::Value::Null,
+                    Err(error) => return error,
+                };
+                self.publish(Some(from_lists(&devices, &nodes)));
                 devices_due = now + RELIST;
             }
             if now >= dm_due {
@@ -180,6 +187,7 @@ mod tests {
         let devices = Devices {
             pending: Vec::new(),
             paired: Vec::new(),
+            nodes: Vec::new(),
         };
         inbox.publish(Some(devices.clone()));
         assert!(seen.has_changed().expect("open"));

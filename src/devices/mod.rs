@@ -7,6 +7,7 @@
 //! what the owner saw. There is no "approve all".
 
 pub(crate) mod inbox;
+pub(crate) mod nodes;
 
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use crate::gateway::rpc::{RpcError, call_once};
 use crate::gateway::status::Credential;
 use crate::store::EventKind;
 use crate::validation::FieldError;
+pub(crate) use nodes::PendingNode;
 
 const RPC_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -68,6 +70,8 @@ pub(crate) struct Devices {
     pub(crate) pending: Vec<PendingDevice>,
     /// Most recently seen first.
     pub(crate) paired: Vec<PairedDevice>,
+    /// Paired nodes asking that the assistant may use their commands, oldest first.
+    pub(crate) nodes: Vec<PendingNode>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,8 +85,12 @@ pub(crate) enum DeviceError {
 
 /// What the gateway reports now.
 pub(crate) async fn list(credential: &Credential) -> Result<Devices, DeviceError> {
-    let payload = call(credential, "device.pair.list", json!({})).await?;
-    Ok(from_list(&payload))
+    let devices = call(credential, "device.pair.list", json!({})).await?;
+    let nodes = match call(credential, "node.pair.list", json!({})).await {
+        Err(DeviceError::Gateway(RpcError::Refused(_))) => Value::Null,
+        other => other?,
+    };
+    Ok(from_lists(&devices, &nodes))
 }
 
 /// What the owner says to one request, or of one paired device.
@@ -94,6 +102,9 @@ pub(crate) enum Answer {
     /// Unpairs this device: its tokens stop working and its connections are closed; it has
     /// to ask again.
     Remove,
+    /// Lets the assistant use the commands this node request offers.
+    ApproveNode,
+    RejectNode,
 }
 
 impl Answer {
@@ -103,6 +114,8 @@ impl Answer {
             Answer::Approve => EventKind::DeviceApproved,
             Answer::Reject => EventKind::DeviceRejected,
             Answer::Remove => EventKind::DeviceRemoved,
+            Answer::ApproveNode => EventKind::NodeApproved,
+            Answer::RejectNode => EventKind::NodeRejected,
         }
     }
 }
@@ -120,8 +133,51 @@ pub(crate) async fn answer(
         Answer::Approve => ("device.pair.approve", json!({"requestId": id})),
         Answer::Reject => ("device.pair.reject", json!({"requestId": id})),
         Answer::Remove => ("device.pair.remove", json!({"deviceId": id})),
+        Answer::ApproveNode => ("node.pair.approve", json!({"requestId": id})),
+        Answer::RejectNode => ("node.pair.reject", json!({"requestId": id})),
     };
     call(credential, method, params).await.map(drop)
+}
+
+/// A pairing setup code from the gateway (`device.pair.setupCode`): what OpenClaw's mobile app
+/// scans, or `openclaw connect` takes. It holds a bootstrap token the first device to use it
+/// binds to; a phone app that presents it is paired at once (OpenClaw's setup-code handoff),
+/// so making one is the owner's decision, like an approval.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub(crate) struct SetupCode {
+    /// What `openclaw connect` takes, and the QR holds.
+    pub(crate) code: String,
+    /// The same as a QR code (a `data:image/png` URL), when the gateway drew one.
+    pub(crate) qr_png: Option<String>,
+    /// Where the device connects.
+    pub(crate) url: String,
+    /// When the code lapses (RFC 3339; ten minutes after it was made).
+    pub(crate) expires_at: Option<String>,
+    /// What a device paired with it may do: `full`, `limited` or `node`.
+    pub(crate) access: Option<String>,
+}
+
+/// A new setup code for devices that connect at `url` (clawhost's `/remote`).
+pub(crate) async fn setup_code(
+    credential: &Credential,
+    url: &str,
+) -> Result<SetupCode, DeviceError> {
+    let payload = call(
+        credential,
+        "device.pair.setupCode",
+        json!({"publicUrl": url, "includeQr": true}),
+    )
+    .await?;
+    let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+    Ok(SetupCode {
+        code: text(&payload["setupCode"]).ok_or_else(|| {
+            DeviceError::Gateway(RpcError::Refused("the gateway gave no setup code".into()))
+        })?,
+        qr_png: text(&payload["qrDataUrl"]).filter(|q| q.starts_with("data:image/png;base64,")),
+        url: text(&payload["gatewayUrl"]).unwrap_or_else(|| url.to_owned()),
+        expires_at: payload["expiresAtMs"].as_i64().map(crate::clock::rfc3339),
+        access: text(&payload["access"]),
+    })
 }
 
 /// The most characters a device's name may have (the gateway's own limit).
@@ -185,8 +241,8 @@ fn is_gone(why: &str) -> bool {
         || lower.contains("unknown device")
 }
 
-/// Maps `device.pair.list`'s `{pending, paired}`.
-pub(crate) fn from_list(payload: &Value) -> Devices {
+/// Maps `device.pair.list`'s `{pending, paired}` and `node.pair.list`'s `pending`.
+pub(crate) fn from_lists(payload: &Value, nodes: &Value) -> Devices {
     let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
     let texts = |v: &Value| -> Vec<String> {
         v.as_array()
@@ -255,6 +311,7 @@ pub(crate) fn from_list(payload: &Value) -> Devices {
     Devices {
         pending: pending.into_iter().map(|(_, p)| p).collect(),
         paired: paired.into_iter().map(|(_, d)| d).collect(),
+        nodes: nodes::pending_from(nodes),
     }
 }
 
@@ -311,7 +368,7 @@ mod tests {
 
     #[test]
     fn the_gateways_list_is_mapped_oldest_request_and_latest_device_first() {
-        let devices = from_list(&answer());
+        let devices = from_lists(&answer(), &Value::Null);
         assert_eq!(
             devices.pending.len(),
             2,
@@ -347,7 +404,7 @@ mod tests {
 
     #[test]
     fn nothing_reported_is_an_empty_list() {
-        let devices = from_list(&json!({}));
+        let devices = from_lists(&json!({}), &json!({}));
         assert!(devices.pending.is_empty() && devices.paired.is_empty());
     }
 

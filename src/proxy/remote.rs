@@ -19,12 +19,28 @@ use super::handler::{Upstream, connect_upstream, sized, socket_refused};
 use super::{headers, ws};
 use crate::auth::ClientInfo;
 use crate::auth::limiter::retry_after_secs;
+use crate::config::PublicUrl;
 use crate::state::AppState;
 use crate::web::error::ApiError;
 use crate::web::problems::{ABOUT_BLANK, problem};
 
 /// Where remote clients connect: `wss://<public host>/remote`.
 pub(crate) const PATH: &str = "/remote";
+/// `wss://host/remote` for an https public URL (`ws://` for a plain one).
+pub(crate) fn url(public_url: &PublicUrl) -> String {
+    let origin = public_url.origin();
+    let socket = origin
+        .strip_prefix("https://")
+        .map(|rest| format!("wss://{rest}"))
+        .or_else(|| {
+            origin
+                .strip_prefix("http://")
+                .map(|rest| format!("ws://{rest}"))
+        })
+        .unwrap_or_else(|| origin.to_owned());
+    format!("{socket}{PATH}")
+}
+
 fn refuse(status: StatusCode, detail: &str) -> Response {
     problem(status, ABOUT_BLANK, Some(detail), None)
 }

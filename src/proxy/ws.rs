@@ -49,29 +49,32 @@ pub(crate) enum Peer {
 
 /// The client's first text frame as it goes to the gateway: a `connect` request gets the
 /// credential; anything else goes unchanged from the Control UI and is refused (with the
-/// reason) from a remote device.
+/// reason) from a remote device. A remote device that brings a setup code's bootstrap token
+/// goes unchanged: the gateway admits it by that token, as OpenClaw designed the handoff.
 pub(crate) fn first_frame(
     text: &str,
     token: &str,
     peer: Peer,
 ) -> Result<Option<String>, &'static str> {
-    match (inject_credential(text, token), peer) {
-        (Some(rewritten), _) if peer == Peer::ControlUi || has_device(text) => Ok(Some(rewritten)),
-        (Some(_), _) => Err("a device identity is required: pair this app with the gateway"),
-        (None, Peer::ControlUi) => Ok(None),
-        (None, Peer::RemoteDevice) => Err("the first message must be the connect request"),
+    if peer == Peer::ControlUi {
+        return Ok(inject_credential(text, token));
     }
-}
-
-/// Whether a `connect` request names a device: its id, public key and signature.
-fn has_device(text: &str) -> bool {
-    let Ok(frame) = serde_json::from_str::<Value>(text) else {
-        return false;
+    let Some(rewritten) = inject_credential(text, token) else {
+        return Err("the first message must be the connect request");
     };
-    let device = &frame["params"]["device"];
-    ["id", "publicKey", "signature"]
+    let frame: Value = serde_json::from_str(text).unwrap_or_default();
+    let params = &frame["params"];
+    let device = &params["device"];
+    let signed = ["id", "publicKey", "signature"]
         .iter()
-        .all(|field| device[field].as_str().is_some_and(|v| !v.is_empty()))
+        .all(|field| device[field].as_str().is_some_and(|v| !v.is_empty()));
+    if !signed {
+        return Err("a device identity is required: pair this app with the gateway");
+    }
+    let bootstrap = params["auth"]["bootstrapToken"]
+        .as_str()
+        .is_some_and(|t| !t.is_empty());
+    Ok((!bootstrap).then_some(rewritten))
 }
 
 /// Puts the credential into a `connect` request; other frames are returned unchanged.
@@ -283,6 +286,9 @@ mod tests {
         .expect("json");
         assert_eq!(rewritten["params"]["auth"]["password"], "tok");
         assert_eq!(rewritten["params"]["device"]["id"], "d1");
+        // A setup code's bootstrap token is the gateway's to check: nothing is added.
+        let bootstrap = r#"{"type":"req","id":"1","method":"connect","params":{"device":{"id":"d1","publicKey":"k","signature":"s"},"auth":{"bootstrapToken":"b"}}}"#;
+        assert_eq!(first_frame(bootstrap, "tok", Peer::RemoteDevice), Ok(None));
         for refused in [
             r#"{"type":"req","id":"1","method":"connect","params":{"auth":{}}}"#,
             r#"{"type":"req","id":"1","method":"connect","params":{"device":{"id":"d1","publicKey":"k","signature":""}}}"#,

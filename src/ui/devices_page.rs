@@ -12,8 +12,7 @@ use serde::Deserialize;
 use super::render::{render, see_other};
 use super::step_up::{Confirmable, NoFields};
 use crate::channels::pairing::{self, DmRequest};
-use crate::config::PublicUrl;
-use crate::devices::{self, Answer, Devices, PairedDevice, PendingDevice};
+use crate::devices::{self, Answer, Devices, PairedDevice, PendingDevice, PendingNode, SetupCode};
 use crate::state::AppState;
 use crate::web::error::ApiError;
 use crate::web::extract::{PageOwner, ReturnTo};
@@ -26,7 +25,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/devices/pending/{request_id}/approve", post(approve))
         .route("/devices/pending/{request_id}/reject", post(reject))
         .route("/devices/paired/{device_id}/remove", post(remove))
+        .route("/devices/nodes/{request_id}/approve", post(approve_node))
+        .route("/devices/nodes/{request_id}/reject", post(reject_node))
         .route("/devices/paired/{device_id}/rename", post(rename))
+        .route("/devices/setup-code", post(setup_code))
         .route("/devices/messages/{channel}/{code}/approve", post(let_in))
         .route("/devices/messages/{channel}/{code}/deny", post(turn_away));
     ReturnTo::group(PAGE, routes)
@@ -79,12 +81,18 @@ impl DevicesPage {
             device.platform.as_ref(),
         )
     }
+
+    fn node_what(node: &PendingNode) -> String {
+        what(node.client.as_ref(), None, node.platform.as_ref())
+    }
 }
 
 /// The dashboard's Devices card, from what the gateway last reported (never an RPC of its
 /// own while the dashboard renders).
 pub(super) struct DevicesCard {
     pub(super) pending: usize,
+    /// Nodes asking that the assistant may use their commands.
+    pub(super) nodes: usize,
     /// People asking to message the assistant on a channel.
     pub(super) people: usize,
     pub(super) paired: usize,
@@ -94,25 +102,11 @@ pub(super) struct DevicesCard {
 pub(super) fn devices_card(state: &AppState) -> Option<DevicesCard> {
     state.devices.now().map(|devices| DevicesCard {
         pending: devices.pending.len(),
+        nodes: devices.nodes.len(),
         people: state.devices.dm_now().map_or(0, |dm| dm.len()),
         paired: devices.paired.len(),
         connected: devices.paired.iter().filter(|d| d.connected).count(),
     })
-}
-
-/// `wss://host/remote` for an https public URL (`ws://` for a plain one).
-fn remote_url(public_url: &PublicUrl) -> String {
-    let origin = public_url.origin();
-    let socket = origin
-        .strip_prefix("https://")
-        .map(|rest| format!("wss://{rest}"))
-        .or_else(|| {
-            origin
-                .strip_prefix("http://")
-                .map(|rest| format!("ws://{rest}"))
-        })
-        .unwrap_or_else(|| origin.to_owned());
-    format!("{socket}{}", crate::proxy::remote::PATH)
 }
 
 async fn page(State(state): State<AppState>, _: PageOwner) -> Response {
@@ -124,7 +118,7 @@ async fn page(State(state): State<AppState>, _: PageOwner) -> Response {
         remote_url: state
             .config
             .remote_devices
-            .then(|| remote_url(&state.public_url)),
+            .then(|| crate::proxy::remote::url(&state.public_url)),
     };
     if let Some(credential) = state.gateway.credential() {
         let (devices, dm) = tokio::join!(devices::list(&credential), pairing::list(&credential));
@@ -151,6 +145,8 @@ async fn answer(
         Answer::Approve => "Pairing a device with your assistant",
         Answer::Reject => "Turning a device's pairing request down",
         Answer::Remove => "Removing a paired device",
+        Answer::ApproveNode => "Letting your assistant use a machine's commands",
+        Answer::RejectNode => "Turning a machine's commands down",
     };
     if let Err(page) = form.confirmed(state, what).await {
         return page;
@@ -183,6 +179,43 @@ async fn remove(
     form: Confirmable<NoFields>,
 ) -> Response {
     answer(&state, form, device_id, Answer::Remove).await
+}
+
+async fn approve_node(
+    State(state): State<AppState>,
+    Path(request_id): Path<String>,
+    form: Confirmable<NoFields>,
+) -> Response {
+    answer(&state, form, request_id, Answer::ApproveNode).await
+}
+
+async fn reject_node(
+    State(state): State<AppState>,
+    Path(request_id): Path<String>,
+    form: Confirmable<NoFields>,
+) -> Response {
+    answer(&state, form, request_id, Answer::RejectNode).await
+}
+
+#[derive(Template)]
+#[template(path = "device_setup.html")]
+struct SetupCodePage {
+    setup: SetupCode,
+}
+
+/// A setup code for a phone or another machine, shown once (a fresh step-up).
+async fn setup_code(State(state): State<AppState>, form: Confirmable<NoFields>) -> Response {
+    let client = form.client().clone();
+    if let Err(page) = form
+        .confirmed(&state, "Making a pairing code for a new device")
+        .await
+    {
+        return page;
+    }
+    match crate::api::devices::make_setup_code(&state, &client).await {
+        Ok(setup) => render(StatusCode::OK, SetupCodePage { setup }),
+        Err(error) => error.into_page(),
+    }
 }
 
 #[derive(Deserialize)]

@@ -364,6 +364,10 @@ async fn remote_clients_are_refused_before_the_gateway() {
         .expect("send");
     let problem = assert_problem(refused, 404).await;
     assert!(problem.to_string().contains("devices.remote"), "{problem}");
+    // …and no setup code names it.
+    let owner = off.claimed().await;
+    let problem = assert_problem(owner.post_empty("/api/devices/setup-code").await, 409).await;
+    assert!(problem.to_string().contains("devices.remote"), "{problem}");
     drop(off);
 
     let server = TestServer::start_with(Options {

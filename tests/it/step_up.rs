@@ -70,6 +70,9 @@ async fn sensitive_actions_need_the_password_given_recently() {
         owner.post_empty("/api/devices/pending/r1/approve").await,
         owner.post_empty("/api/devices/pending/r1/reject").await,
         owner.delete("/api/devices/d1").await,
+        owner.post_empty("/api/devices/nodes/r1/approve").await,
+        owner.post_empty("/api/devices/nodes/r1/reject").await,
+        owner.post_empty("/api/devices/setup-code").await,
         owner
             .post_empty("/api/channels/pairing/telegram/r1/approve")
             .await,
@@ -108,6 +111,9 @@ async fn sensitive_actions_need_the_password_given_recently() {
         "/devices/pending/r1/approve",
         "/devices/pending/r1/reject",
         "/devices/paired/d1/remove",
+        "/devices/nodes/r1/approve",
+        "/devices/nodes/r1/reject",
+        "/devices/setup-code",
         "/devices/messages/telegram/r1/approve",
         "/devices/messages/telegram/r1/deny",
         "/channels/telegram/remove",
