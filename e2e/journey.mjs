@@ -17,7 +17,7 @@
 // CLAWHOST_E2E_LLM_URL, CLAWHOST_E2E_REPLY, CLAWHOST_E2E_ARTIFACTS. Output: one JSON line;
 // exit 0 on success.
 
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { accessibilityProblems, chatWithTestLlm, launchChromium, pageFetch } from "./lib.mjs";
 
 const base = process.env.CLAWHOST_E2E_URL;
@@ -269,6 +269,18 @@ try {
   steps.push("chat reply in the Control UI");
   // The Control UI's browser is one of the gateway's devices now (paired as a local client).
   await shots(context, "devices", "/devices");
+  // A device elsewhere asks while the Devices page is open: its request shows at once, and is
+  // approved there with the password given again.
+  await page.goto(`${base}/devices`);
+  writeFileSync(process.env.CLAWHOST_E2E_ASK_FILE, "");
+  const asking = page.locator("#pending tbody tr", { hasText: "198.51.100.20" });
+  await asking.waitFor({ timeout: 60_000 });
+  await page.screenshot({ path: `${artifacts}/devices-asking-1280x800.png`, fullPage: true });
+  await audit(page, "devices asking");
+  await sensitive(page, () => asking.locator("button", { hasText: "Approve" }).click(), page.locator("#paired tbody tr", { hasText: "a test device" }));
+  if (await page.locator("#pending tbody tr", { hasText: "198.51.100.20" }).count()) problems.push("an approved request stayed in the inbox");
+  await page.screenshot({ path: `${artifacts}/devices-approved-1280x800.png`, fullPage: true });
+  steps.push("a device's request approved in the inbox");
   await shots(context, "telegram", "/channels/telegram");
 
   // Link WhatsApp from the dashboard: the gateway installs the plugin (progress on the page),

@@ -175,10 +175,13 @@ async fn first_run_journey() {
     let mut options = gateway_options();
     options.listen = Some(format!("127.0.0.1:{port}"));
     options.public_url = Some(public_url.clone());
-    // Short, so the journey meets the step-up on the way.
-    options
-        .env
-        .push(("CLAWHOST_SESSION_REAUTH_WINDOW".into(), "10s".into()));
+    // Short, so the journey meets the step-up on the way. A device elsewhere asks to pair
+    // through /remote, as behind a reverse proxy on this host.
+    options.env.extend([
+        ("CLAWHOST_SESSION_REAUTH_WINDOW".into(), "10s".into()),
+        ("CLAWHOST_DEVICES_REMOTE".into(), "true".into()),
+        ("CLAWHOST_HTTP_TRUSTED_PROXIES".into(), "127.0.0.1".into()),
+    ]);
     let server = TestServer::start_with(options);
     server.secret("sk-test-journey");
     // Issue 12, defect 1: the start says what the pages say.
@@ -191,9 +194,26 @@ async fn first_run_journey() {
     let artifacts = artifacts().join("pages");
     // Screenshots of an earlier run must not stand in for this one's.
     let _ = std::fs::remove_dir_all(&artifacts);
+    // When the journey has the Devices page open, a device asks to pair (once: a device that
+    // asks again replaces its request).
+    let signals = tempfile::tempdir().expect("dir");
+    let ask = signals.path().join("ask-to-pair");
+    let asking = {
+        let (ask, base, host) = (ask.clone(), server.base.clone(), format!("{name}:{port}"));
+        tokio::spawn(async move {
+            while !ask.exists() {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            crate::devices::Device::new()
+                .at_host(&host)
+                .asks(&base, "198.51.100.20")
+                .await
+        })
+    };
     run_e2e(
         "journey.mjs",
         vec![
+            ("CLAWHOST_E2E_ASK_FILE", ask.display().to_string()),
             ("CLAWHOST_E2E_URL", public_url),
             ("CLAWHOST_E2E_OTHER_URL", format!("http://127.0.0.1:{port}")),
             ("CLAWHOST_E2E_RESOLVE", name.to_string()),
@@ -224,7 +244,14 @@ async fn first_run_journey() {
             assert!(shot.is_file(), "missing screenshot {}", shot.display());
         }
     }
-    for page in ["confirm", "wrong-address", "install-failed"] {
+    asking.abort();
+    for page in [
+        "confirm",
+        "wrong-address",
+        "install-failed",
+        "devices-asking",
+        "devices-approved",
+    ] {
         let shot = repo().join(format!("e2e/artifacts/pages/{page}-1280x800.png"));
         assert!(shot.is_file(), "missing screenshot {}", shot.display());
     }

@@ -22,15 +22,17 @@ use crate::harness::{Client, Options, PASSWORD, TestServer, assert_problem, even
 
 /// An OpenClaw device: its key pair, its id (the SHA-256 of its public key, in hex), and
 /// every frame it was sent.
-struct Device {
+pub struct Device {
     key: ring::signature::Ed25519KeyPair,
     id: String,
     public_key: String,
     received: std::sync::Mutex<Vec<String>>,
+    /// The `Host` it names, when clawhost answers only its public URL's.
+    host: Option<String>,
 }
 
 impl Device {
-    fn new() -> Self {
+    pub fn new() -> Self {
         let rng = ring::rand::SystemRandom::new();
         let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).expect("key");
         let key = ring::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("key");
@@ -47,7 +49,14 @@ impl Device {
             id,
             public_key: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&public),
             received: std::sync::Mutex::default(),
+            host: None,
         }
+    }
+
+    /// The same device, naming `host` (`name:port`) in its requests.
+    pub fn at_host(mut self, host: &str) -> Self {
+        self.host = Some(host.to_owned());
+        self
     }
 
     /// Connects through clawhost (`base`, its http URL) from `address` with `auth` (a
@@ -59,6 +68,11 @@ impl Device {
         request
             .headers_mut()
             .insert("x-forwarded-for", address.parse().expect("header"));
+        if let Some(host) = &self.host {
+            request
+                .headers_mut()
+                .insert("host", host.parse().expect("header"));
+        }
         let (mut socket, _) = tokio_tungstenite::connect_async(request)
             .await
             .map_err(|e| json!({"message": e.to_string()}))?;
@@ -135,7 +149,7 @@ impl Device {
 
     /// Connects for the first time: the gateway refuses it until paired, and names the
     /// pairing request it made.
-    async fn asks(&self, base: &str, address: &str) -> String {
+    pub async fn asks(&self, base: &str, address: &str) -> String {
         let refused = self
             .connect(base, address, FIRST_TIME.clone())
             .await
