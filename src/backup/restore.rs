@@ -19,7 +19,7 @@ use super::commit::{Checked, STAGING_PREFIX, STATE};
 use super::{
     BackupError, DATABASE, Instance, OPENCLAW_ARCHIVE, SECRET_KEY, io_error, openclaw_json,
 };
-use crate::channels::telegram;
+use crate::channels;
 use crate::clock::now_ms;
 use crate::crypto::{hex, random_bytes};
 use crate::gateway::launch::Tool;
@@ -288,9 +288,9 @@ async fn reseal(
         };
         let mut resealed = Vec::new();
         for mut token in tokens {
-            let open = telegram::open(&theirs, &token).map_err(refused)?;
-            token.sealed =
-                telegram::seal(&instance.sealer, &open).map_err(|e| refused(e.to_string()))?;
+            let open = channels::open_token(&theirs, &token).map_err(refused)?;
+            token.sealed = channels::seal_token(&instance.sealer, &token.channel, &open)
+                .map_err(|e| refused(e.to_string()))?;
             resealed.push(token);
         }
         return Ok((key, resealed));

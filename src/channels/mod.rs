@@ -18,6 +18,10 @@ use std::path::Path;
 use nix::fcntl::{Flock, FlockArg};
 use serde::Serialize;
 use serde_json::Value;
+use zeroize::Zeroizing;
+
+use crate::secrets::{SecretBox, SecretError};
+use crate::store::ChannelToken;
 
 /// Larger credential files are reported, not read.
 const MAX_CREDS_BYTES: u64 = 1024 * 1024;
@@ -226,10 +230,62 @@ pub(crate) fn whatsapp_from_status(payload: &Value) -> WhatsAppLink {
     }
 }
 
+/// What a channel's token is sealed for: one purpose per channel, so a token sealed for one
+/// never opens as another's.
+fn token_purpose(channel: &str) -> String {
+    format!("clawhost/channel-token/{channel}/v1")
+}
+
+/// Seals a channel's token under the instance's key.
+pub(crate) fn seal_token(
+    sealer: &SecretBox,
+    channel: &str,
+    token: &str,
+) -> Result<Vec<u8>, SecretError> {
+    sealer.seal(&token_purpose(channel), token.as_bytes())
+}
+
+/// A stored channel token, opened (in memory only).
+pub(crate) fn open_token(
+    sealer: &SecretBox,
+    stored: &ChannelToken,
+) -> Result<Zeroizing<String>, String> {
+    let bytes = sealer
+        .open(&token_purpose(&stored.channel), &stored.sealed)
+        .map_err(|e| e.to_string())?;
+    String::from_utf8(bytes.to_vec())
+        .map(Zeroizing::new)
+        .map_err(|_| "the stored token is not text".to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_channel_token_opens_only_as_its_own_channels() {
+        let dir = tempfile::tempdir().expect("dir");
+        let instance =
+            SecretBox::load_or_create(&dir.path().join("secret.key"), true).expect("key");
+        // Tokens sealed before the purpose was per channel still open.
+        assert_eq!(
+            token_purpose("telegram"),
+            "clawhost/channel-token/telegram/v1"
+        );
+        let stored = |channel: &str, sealed: Vec<u8>| ChannelToken {
+            channel: channel.into(),
+            sealed,
+            last4: "abcd".into(),
+            api_root: None,
+            account: None,
+            updated_at: 0,
+        };
+        let sealed = seal_token(&instance, "telegram", "123:secret").expect("seal");
+        let opened = open_token(&instance, &stored("telegram", sealed.clone())).expect("open");
+        assert_eq!(opened.as_str(), "123:secret");
+        assert!(open_token(&instance, &stored("discord", sealed)).is_err());
+    }
 
     #[test]
     fn masks_phones() {

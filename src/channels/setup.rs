@@ -123,6 +123,7 @@ impl Setup<'_> {
         if self.gateway.credential().is_none() {
             return Ok(false);
         }
+        let _telegram_change = self.egress.telegram_change().await;
         let virtual_token = self.egress.set_telegram(route);
         let root = self.egress.telegram_root();
         let (file, data_dir) = (

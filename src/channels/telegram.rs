@@ -13,7 +13,6 @@ use crate::store::ChannelToken;
 pub(crate) const CHANNEL: &str = "telegram";
 /// Telegram's Bot API, unless the owner runs their own.
 pub(crate) const PUBLIC_API: &str = "https://api.telegram.org";
-const PURPOSE: &str = "clawhost/channel-token/telegram/v1";
 /// `getMe` answers a few hundred bytes.
 const ANSWER_MAX: usize = 64 * 1024;
 
@@ -113,17 +112,12 @@ pub(crate) async fn who_is(api_root: &str, token: &str) -> Result<String, Telegr
 }
 
 pub(crate) fn seal(sealer: &SecretBox, token: &str) -> Result<Vec<u8>, SecretError> {
-    sealer.seal(PURPOSE, token.as_bytes())
+    super::seal_token(sealer, CHANNEL, token)
 }
 
 /// The stored token, opened (in memory only).
 pub(crate) fn open(sealer: &SecretBox, stored: &ChannelToken) -> Result<Zeroizing<String>, String> {
-    let bytes = sealer
-        .open(PURPOSE, &stored.sealed)
-        .map_err(|e| e.to_string())?;
-    String::from_utf8(bytes.to_vec())
-        .map(Zeroizing::new)
-        .map_err(|_| "the stored token is not text".to_string())
+    super::open_token(sealer, stored)
 }
 
 #[cfg(test)]

@@ -109,6 +109,7 @@ impl Launch {
         let port = pick_port(self.config.port)?;
         crate::fsutil::ensure_private_dir(&self.paths.state_dir()).map_err(|e| e.to_string())?;
         let config_file = self.paths.config_file();
+        let telegram_change = self.egress.telegram_change().await;
         let telegram = self.telegram().await?;
         let existing = openclaw_config::read(&config_file).map_err(|e| e.to_string())?;
         let before = existing.clone();
@@ -123,23 +124,8 @@ impl Launch {
                 telegram: telegram.as_ref().map(|(r, t)| (r.as_str(), t.as_str())),
             },
         );
-        // A start that changes nothing else moves only the ports: no version worth keeping.
-        let only_ports_move = before.as_ref().is_some_and(|before| {
-            openclaw_config::without_per_start_values(before)
-                == openclaw_config::without_per_start_values(&config)
-                && std::fs::read(&config_file)
-                    .is_ok_and(|file| file == openclaw_config::to_bytes(before))
-        });
-        if !only_ports_move {
-            super::config_history::History::new(&self.paths.data_dir)
-                .keep(
-                    &config_file,
-                    Some(&openclaw_config::to_bytes(&config)),
-                    super::config_history::Why::Settings,
-                )
-                .map_err(|e| format!("cannot keep the configuration's history: {e}"))?;
-        }
-        openclaw_config::write(&config_file, &config).map_err(|e| e.to_string())?;
+        self.write_config(&config_file, before.as_ref(), &config)?;
+        drop(telegram_change);
         progress("config_written", config_file.display().to_string());
 
         let token = Arc::new(Zeroizing::new(hex(&random_bytes::<32>())));
@@ -206,6 +192,33 @@ impl Launch {
             });
         let root = self.egress.telegram_root();
         Ok(self.egress.set_telegram(route).map(|token| (root, token)))
+    }
+
+    /// Writes the gateway's configuration, keeping the version it replaces in the history
+    /// unless only per-start values (ports, virtual tokens) move.
+    fn write_config(
+        &self,
+        config_file: &std::path::Path,
+        before: Option<&serde_json::Value>,
+        config: &serde_json::Value,
+    ) -> Result<(), String> {
+        // A start that changes nothing else moves only the ports: no version worth keeping.
+        let only_ports_move = before.is_some_and(|before| {
+            openclaw_config::without_per_start_values(before)
+                == openclaw_config::without_per_start_values(config)
+                && std::fs::read(config_file)
+                    .is_ok_and(|file| file == openclaw_config::to_bytes(before))
+        });
+        if !only_ports_move {
+            super::config_history::History::new(&self.paths.data_dir)
+                .keep(
+                    config_file,
+                    Some(&openclaw_config::to_bytes(config)),
+                    super::config_history::Why::Settings,
+                )
+                .map_err(|e| format!("cannot keep the configuration's history: {e}"))?;
+        }
+        openclaw_config::write(config_file, config).map_err(|e| e.to_string())
     }
 
     /// `openclaw gateway run` on the prepared port, bound to loopback.
