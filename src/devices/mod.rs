@@ -139,6 +139,21 @@ pub(crate) async fn answer(
     call(credential, method, params).await.map(drop)
 }
 
+/// How the gateway paired this device (`owner`, `silent`, `bootstrap`, …), or `None` when it
+/// is not paired.
+pub(crate) async fn approved_via(
+    credential: &Credential,
+    device_id: &str,
+) -> Result<Option<String>, DeviceError> {
+    let payload = call(credential, "device.pair.list", json!({})).await?;
+    Ok(payload["paired"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|d| d["deviceId"] == device_id)
+        .map(|d| d["approvedVia"].as_str().unwrap_or_default().to_owned()))
+}
+
 /// A pairing setup code from the gateway (`device.pair.setupCode`): what OpenClaw's mobile app
 /// scans, or `openclaw connect` takes. It holds a bootstrap token the first device to use it
 /// binds to; a phone app that presents it is paired at once (OpenClaw's setup-code handoff),
@@ -206,7 +221,13 @@ pub(crate) enum RenameError {
     Device(#[from] DeviceError),
 }
 
-/// A name of 1 to 64 characters, trimmed, with no control characters.
+/// Invisible characters that reorder or hide text (bidirectional overrides, zero-width
+/// characters): a name with them could pass for another device's.
+fn is_format(c: char) -> bool {
+    matches!(c, '\u{AD}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// A name of 1 to 64 characters, trimmed, with no control or invisible format characters.
 fn check_name(name: &str) -> Result<&str, FieldError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > NAME_MAX {
@@ -215,7 +236,7 @@ fn check_name(name: &str) -> Result<&str, FieldError> {
             format!("Give the device a name of 1 to {NAME_MAX} characters."),
         ));
     }
-    if name.chars().any(char::is_control) {
+    if name.chars().any(|c| c.is_control() || is_format(c)) {
         return Err(FieldError::new(
             "name",
             "A name is one line of text, without control characters.",
@@ -360,7 +381,15 @@ mod tests {
     fn a_name_is_one_short_line() {
         assert_eq!(check_name("  Anna's phone "), Ok("Anna's phone"));
         assert_eq!(check_name(&"é".repeat(64)).map(str::len), Ok(128));
-        for bad in ["", "   ", &"x".repeat(65), "two\nlines", "bell\u{7}"] {
+        for bad in [
+            "",
+            "   ",
+            &"x".repeat(65),
+            "two\nlines",
+            "bell\u{7}",
+            "Anna\u{202E}enohp",
+            "zero\u{200B}width",
+        ] {
             let error = check_name(bad).expect_err(bad);
             assert_eq!(error.field, "name");
         }

@@ -252,6 +252,7 @@ async fn websocket(
             upstream,
             credential.token.as_str(),
             ws::Peer::ControlUi,
+            async |_: &str| Ok(()),
             limits,
             ended,
         )

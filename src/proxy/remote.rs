@@ -20,6 +20,8 @@ use super::{headers, ws};
 use crate::auth::ClientInfo;
 use crate::auth::limiter::retry_after_secs;
 use crate::config::PublicUrl;
+use crate::devices;
+use crate::gateway::status::Credential;
 use crate::state::AppState;
 use crate::web::error::ApiError;
 use crate::web::problems::{ABOUT_BLANK, problem};
@@ -80,14 +82,8 @@ pub(crate) async fn handle(
         }
         .into_response();
     }
-    // A socket from this machine would reach the gateway as a local client, which it pairs
-    // without asking; a proxy on this host must be named in http.trusted_proxies.
-    if client.ip.to_canonical().is_loopback() || client.ip.is_unspecified() {
-        tracing::warn!("remote client socket from this machine refused");
-        return refuse(
-            StatusCode::FORBIDDEN,
-            "Remote clients must come from another machine. If a reverse proxy on this host forwards to clawhost, list it in http.trusted_proxies.",
-        );
+    if let Some(refused) = unattributed(&state, &client) {
+        return refused;
     }
     let Some(credential) = state.gateway.credential() else {
         return refuse(
@@ -129,16 +125,64 @@ pub(crate) async fn handle(
         let _slot = slot;
         let token = credential.token.as_str();
         let ended = ended(shutdown, generation);
+        let admit = async |text: &str| admit(&credential, text).await;
         ws::relay(
             socket,
             upstream,
             token,
             ws::Peer::RemoteDevice,
+            admit,
             limits,
             ended,
         )
         .await;
     })
+}
+
+/// Why a first message is refused, in its close frame (which holds at most 123 bytes).
+const PAIRED_LOCALLY: &str =
+    "paired on the gateway's own machine: it cannot connect from elsewhere";
+const NO_ANSWER: &str = "the gateway did not say whether this device may connect; try again";
+
+/// Whether the device of this `connect` may come from elsewhere: not one the gateway paired
+/// silently as a local client (the Control UI's browser, say), which script on clawhost's
+/// origin or a stolen session could have paired with a key of its own.
+async fn admit(credential: &Credential, text: &str) -> Result<(), &'static str> {
+    let Some(device_id) = ws::device_id(text) else {
+        return Ok(());
+    };
+    match devices::approved_via(credential, &device_id).await {
+        Ok(Some(via)) if via == "silent" => Err(PAIRED_LOCALLY),
+        Ok(_) => Ok(()),
+        Err(_) => Err(NO_ANSWER),
+    }
+}
+
+/// A refusal when the client's address does not name a device elsewhere.
+fn unattributed(state: &AppState, client: &ClientInfo) -> Option<Response> {
+    // A socket from this machine would reach the gateway as a local client, which it pairs
+    // without asking; a proxy on this host must be named in http.trusted_proxies.
+    if client.ip.to_canonical().is_loopback() || client.ip.is_unspecified() {
+        tracing::warn!("remote client socket from this machine refused");
+        return Some(refuse(
+            StatusCode::FORBIDDEN,
+            "Remote clients must come from another machine. If a reverse proxy on this host forwards to clawhost, list it in http.trusted_proxies.",
+        ));
+    }
+    // A client that resolves to one of the trusted proxies was not named by them (a hop
+    // that could not be read): every device behind it would share one identity.
+    if state
+        .config
+        .trusted_proxies
+        .iter()
+        .any(|n| n.contains(client.ip))
+    {
+        return Some(refuse(
+            StatusCode::FORBIDDEN,
+            "The reverse proxy in front of clawhost did not name the client (X-Forwarded-For); remote clients are refused until it does.",
+        ));
+    }
+    None
 }
 
 /// Resolves when the socket must close: clawhost is stopping (1001), or the gateway stopped,
@@ -153,6 +197,18 @@ async fn ended(
                 return (ws::CLOSE_GOING_AWAY, "clawhost is shutting down");
             },
             _ = generation.changed() => return (ws::CLOSE_RESTART, "gateway restarting"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_fit_a_close_frame() {
+        for reason in [PAIRED_LOCALLY, NO_ANSWER] {
+            assert!(reason.len() <= 123, "{reason}");
         }
     }
 }

@@ -71,10 +71,52 @@ pub(crate) fn first_frame(
     if !signed {
         return Err("a device identity is required: pair this app with the gateway");
     }
-    let bootstrap = params["auth"]["bootstrapToken"]
-        .as_str()
-        .is_some_and(|t| !t.is_empty());
-    Ok((!bootstrap).then_some(rewritten))
+    let client = &params["client"];
+    let local_client = LOCAL_CLIENTS.contains(&client["id"].as_str().unwrap_or_default())
+        || LOCAL_MODES.contains(&client["mode"].as_str().unwrap_or_default());
+    if local_client {
+        return Err("this client connects on the gateway's own machine, not from elsewhere");
+    }
+    let has = |field: &str| {
+        params["auth"][field]
+            .as_str()
+            .is_some_and(|t| !t.is_empty())
+    };
+    if has("bootstrapToken") {
+        return Ok(None);
+    }
+    // A paired device proves itself with its own token: it is a device-token caller (which
+    // the gateway confines to its own device), never a holder of the gateway's secret.
+    if has("deviceToken") {
+        return Ok(without_password(text));
+    }
+    Ok(Some(rewritten))
+}
+
+/// Clients that run beside the gateway (the Control UI, clawhost's own backend, workers):
+/// never admitted from elsewhere, whatever device they sign with.
+const LOCAL_CLIENTS: [&str; 5] = [
+    "openclaw-control-ui",
+    "webchat-ui",
+    "webchat",
+    "gateway-client",
+    "openclaw-worker",
+];
+const LOCAL_MODES: [&str; 3] = ["backend", "worker", "webchat"];
+
+/// The device a `connect` request signs with.
+pub(crate) fn device_id(text: &str) -> Option<String> {
+    let frame: Value = serde_json::from_str(text).ok()?;
+    frame["params"]["device"]["id"].as_str().map(str::to_owned)
+}
+
+/// A `connect` request without the password its client put in (the CLI insists on one).
+fn without_password(text: &str) -> Option<String> {
+    let mut frame: Value = serde_json::from_str(text).ok()?;
+    if let Some(auth) = frame["params"]["auth"].as_object_mut() {
+        auth.remove("password");
+    }
+    serde_json::to_string(&frame).ok()
 }
 
 /// Puts the credential into a `connect` request; other frames are returned unchanged.
@@ -155,9 +197,11 @@ pub(crate) async fn relay(
     upstream: Upstream,
     token: &str,
     peer: Peer,
+    admit: impl AsyncFnOnce(&str) -> Result<(), &'static str>,
     limits: Limits,
     ended: impl Future<Output = (u16, &'static str)>,
 ) {
+    let mut admit = Some(admit);
     let (mut client_tx, mut client_rx) = client.split();
     let (mut upstream_tx, mut upstream_rx) = upstream.split();
     tokio::pin!(ended);
@@ -187,7 +231,11 @@ pub(crate) async fn relay(
                 let message = match message {
                     AxumMessage::Text(text) if first => {
                         first = false;
-                        match first_frame(text.as_str(), token, peer) {
+                        let admitted = match (first_frame(text.as_str(), token, peer), admit.take()) {
+                            (Ok(frame), Some(admit)) => admit(text.as_str()).await.map(|()| frame),
+                            (outcome, _) => outcome,
+                        };
+                        match admitted {
                             Ok(Some(rewritten)) => AxumMessage::Text(rewritten.into()),
                             Ok(None) => AxumMessage::Text(text),
                             Err(reason) => {
@@ -286,6 +334,33 @@ mod tests {
         .expect("json");
         assert_eq!(rewritten["params"]["auth"]["password"], "tok");
         assert_eq!(rewritten["params"]["device"]["id"], "d1");
+        // A paired device's own token: the device's password goes, nothing is added.
+        let paired = r#"{"type":"req","id":"1","method":"connect","params":{"device":{"id":"d1","publicKey":"k","signature":"s"},"auth":{"password":"clawhost","deviceToken":"dt"}}}"#;
+        let sent: Value = serde_json::from_str(
+            &first_frame(paired, "tok", Peer::RemoteDevice)
+                .expect("admitted")
+                .expect("rewritten"),
+        )
+        .expect("json");
+        assert_eq!(
+            sent["params"]["auth"],
+            serde_json::json!({"deviceToken": "dt"})
+        );
+        // What runs beside the gateway never comes from elsewhere.
+        for local in [
+            r#"{"id":"openclaw-control-ui","mode":"webchat"}"#,
+            r#"{"id":"gateway-client","mode":"backend"}"#,
+            r#"{"id":"cli","mode":"worker"}"#,
+        ] {
+            let frame = format!(
+                r#"{{"type":"req","id":"1","method":"connect","params":{{"client":{local},"device":{{"id":"d1","publicKey":"k","signature":"s"}}}}}}"#
+            );
+            assert!(
+                first_frame(&frame, "tok", Peer::RemoteDevice).is_err(),
+                "{local}"
+            );
+        }
+        assert_eq!(device_id(signed).as_deref(), Some("d1"));
         // A setup code's bootstrap token is the gateway's to check: nothing is added.
         let bootstrap = r#"{"type":"req","id":"1","method":"connect","params":{"device":{"id":"d1","publicKey":"k","signature":"s"},"auth":{"bootstrapToken":"b"}}}"#;
         assert_eq!(first_frame(bootstrap, "tok", Peer::RemoteDevice), Ok(None));
@@ -296,10 +371,9 @@ mod tests {
             r#"{"type":"req","id":"1","method":"health","params":{}}"#,
             "not json",
         ] {
-            assert!(
-                first_frame(refused, "tok", Peer::RemoteDevice).is_err(),
-                "{refused}"
-            );
+            let reason = first_frame(refused, "tok", Peer::RemoteDevice).expect_err(refused);
+            // A close frame's reason holds at most 123 bytes.
+            assert!(reason.len() <= 123, "{reason}");
         }
         // The Control UI may open without a device (the gateway decides); nothing is refused.
         let bare = r#"{"type":"req","id":"1","method":"connect","params":{}}"#;

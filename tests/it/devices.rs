@@ -63,11 +63,27 @@ impl Device {
     /// password of its own the first time, as the `openclaw` CLI must give one; its
     /// `{"deviceToken"}` once paired): the gateway's `hello-ok`, or its error.
     async fn connect(&self, base: &str, address: &str, auth: Value) -> Result<Value, Value> {
-        let url = format!("{}/remote", base.replacen("http://", "ws://", 1));
+        self.connect_via(base, Via::Remote(address), auth).await
+    }
+
+    async fn connect_via(&self, base: &str, via: Via<'_>, auth: Value) -> Result<Value, Value> {
+        let path = match via {
+            Via::Remote(_) => "/remote",
+            Via::ControlUi { .. } => "/openclaw/",
+        };
+        let url = format!("{}{path}", base.replacen("http://", "ws://", 1));
         let mut request = url.into_client_request().expect("request");
-        request
-            .headers_mut()
-            .insert("x-forwarded-for", address.parse().expect("header"));
+        let headers = request.headers_mut();
+        match via {
+            Via::Remote(address) => {
+                headers.insert("x-forwarded-for", address.parse().expect("header"));
+            }
+            Via::ControlUi { session, .. } => {
+                let cookie = format!("clawhost_session={session}");
+                headers.insert("cookie", cookie.parse().expect("header"));
+                headers.insert("origin", base.parse().expect("header"));
+            }
+        }
         if let Some(host) = &self.host {
             request
                 .headers_mut()
@@ -86,7 +102,12 @@ impl Device {
                 _ => return Err(json!({"message": "no challenge"})),
             }
         };
-        let (role, scopes, client, mode) = ("operator", "operator.read", "cli", "cli");
+        // Through the Control UI's proxy it says it is the Control UI, as a page there would.
+        let (client, mode) = match via {
+            Via::Remote(_) => ("cli", "cli"),
+            Via::ControlUi { .. } => ("openclaw-control-ui", "webchat"),
+        };
+        let (role, scopes) = ("operator", "operator.read");
         let nonce = challenge["nonce"].as_str().expect("nonce");
         let signed_at = challenge["ts"].as_i64().expect("ts");
         let token = auth["token"]
@@ -107,6 +128,13 @@ impl Device {
             "device": {"id": self.id, "publicKey": self.public_key, "signature": signature,
                        "signedAt": signed_at, "nonce": nonce},
         }});
+        let mut connect = connect;
+        if let Via::ControlUi {
+            build: Some(build), ..
+        } = via
+        {
+            connect["params"]["client"]["buildId"] = json!(build);
+        }
         socket
             .send(Message::text(connect.to_string()))
             .await
@@ -141,7 +169,15 @@ impl Device {
                         return Some(frame);
                     }
                 }
-                Some(Ok(Message::Close(_)) | Err(_)) | None => return None,
+                Some(Ok(Message::Close(frame))) => {
+                    let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
+                    self.received
+                        .lock()
+                        .expect("frames")
+                        .push(format!("closed: {reason}"));
+                    return None;
+                }
+                Some(Err(_)) | None => return None,
                 Some(Ok(_)) => {}
             }
         }
@@ -160,6 +196,19 @@ impl Device {
             .expect("request id")
             .to_owned()
     }
+}
+
+/// Where a device's socket goes in through clawhost.
+#[derive(Clone, Copy)]
+enum Via<'a> {
+    /// `/remote`, from this address (behind the test's trusted proxy).
+    Remote(&'a str),
+    /// The Control UI's proxy, with the owner's session, as a page on clawhost's origin.
+    /// The Control UI's build must match the gateway's (`client.buildId`).
+    ControlUi {
+        session: &'a str,
+        build: Option<&'a str>,
+    },
 }
 
 /// What a device sends the first time: a password of its own (the CLI insists on one), which
@@ -284,6 +333,44 @@ pub async fn pairing_goes_through_the_owner(owner: &Client, base: &str, token: &
             .await
             .contains(r#"value="Anna phone""#)
     );
+
+    // A device paired silently as a local client through the Control UI's proxy (as script on
+    // clawhost's origin or a stolen session could, with a key of its own) never gets in from
+    // elsewhere: its first message there is refused before the gateway.
+    let local = Device::new();
+    let session = owner.session_token().expect("session");
+    let as_control_ui = |build| Via::ControlUi {
+        session: &session,
+        build,
+    };
+    let first = local
+        .connect_via(base, as_control_ui(None), json!({}))
+        .await;
+    // The gateway names its build when the page's is not it, as a reloaded page learns it.
+    let build = first.as_ref().err().and_then(|e| {
+        (e["details"]["code"] == "PROTOCOL_MISMATCH")
+            .then(|| e["details"]["gatewayBuildId"].as_str().map(str::to_owned))
+            .flatten()
+    });
+    if let Some(build) = build {
+        local
+            .connect_via(base, as_control_ui(Some(&build)), json!({}))
+            .await
+            .expect("paired silently as a local client");
+    } else {
+        first.expect("paired silently as a local client");
+    }
+    let refused = local.connect(base, "203.0.113.9", FIRST_TIME.clone()).await;
+    assert!(refused.is_err(), "{refused:?}");
+    let closed = local.received.lock().expect("frames").clone();
+    assert!(
+        closed
+            .iter()
+            .any(|f| f.contains("paired on the gateway's own machine")),
+        "{closed:?}"
+    );
+    let removed = owner.delete(&format!("/api/devices/{}", local.id)).await;
+    assert_eq!(removed.status(), 204);
 
     // Rejected: the laptop is refused again, with a new request.
     let rejected = owner

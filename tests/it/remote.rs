@@ -192,6 +192,9 @@ async fn the_openclaw_cli_elsewhere_pairs_through_clawhost() {
     let presence: Value = serde_json::from_slice(&answered.stdout)
         .unwrap_or_else(|_| panic!("json: {}", text(&answered)));
     assert!(presence.is_array(), "{presence}");
+    // Again, now with the device token the gateway gave it: still answered.
+    let again_paired = openclaw(laptop.path(), &ca, &list);
+    assert!(again_paired.status.success(), "{}", text(&again_paired));
     // Paired as the owner approved it, from where it came.
     let devices = owner.json("/api/devices").await;
     let paired = devices["paired"]
@@ -345,7 +348,7 @@ async fn the_openclaw_cli_elsewhere_pairs_through_clawhost() {
 
     // Neither CLI ever held the gateway's credential: not in what they printed, not in
     // anything they keep.
-    for output in [&refused, &answered, &first, &again] {
+    for output in [&refused, &answered, &again_paired, &first, &again] {
         assert!(!text(output).contains(&token));
     }
     assert_not_in_files(laptop.path(), &[&token]);
