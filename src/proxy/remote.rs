@@ -103,6 +103,17 @@ pub(crate) async fn handle(
             "Too many remote clients are connected; try again later.",
         );
     };
+    let Some(address_slot) = state
+        .proxy
+        .remote
+        .per_address
+        .claim(&client.limit_key.to_string())
+    else {
+        return ApiError::TooManyRequests {
+            retry_after_secs: 10,
+        }
+        .into_response();
+    };
     let max_message = state.proxy.config.ws_max_message;
     let upstream = match connect_upstream(
         credential.port,
@@ -122,7 +133,7 @@ pub(crate) async fn handle(
     };
     let shutdown = state.auth.sessions.subscribe();
     sized(upgrade, max_message).on_upgrade(move |socket| async move {
-        let _slot = slot;
+        let _slots = (slot, address_slot);
         let token = credential.token.as_str();
         let ended = ended(shutdown, generation);
         let admit = async |text: &str| admit(&credential, text).await;

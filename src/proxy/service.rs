@@ -60,6 +60,9 @@ fn upstream_client() -> UpstreamClient {
 const REMOTE_BURST: u32 = 20;
 /// …then this many per second (an app reconnecting with backoff stays well under it).
 const REMOTE_PER_SECOND: f64 = 0.5;
+/// Remote sockets open at once from one address (a phone, a laptop and a node behind one
+/// home router stay well under it).
+const REMOTE_PER_ADDRESS: usize = 8;
 /// Remote sockets open at once, for every device together.
 const REMOTE_SOCKETS: usize = 64;
 
@@ -67,6 +70,8 @@ const REMOTE_SOCKETS: usize = 64;
 pub(crate) struct RemoteClients {
     pub(super) upgrades: RateLimit<IpAddr>,
     pub(super) sockets: Arc<Semaphore>,
+    /// Sockets per client address (its abuse-limit key), so a few cannot hold them all.
+    pub(super) per_address: SessionSlots,
 }
 
 impl RemoteClients {
@@ -74,6 +79,7 @@ impl RemoteClients {
         Self {
             upgrades: RateLimit::new(REMOTE_BURST, REMOTE_PER_SECOND),
             sockets: Arc::new(Semaphore::new(REMOTE_SOCKETS)),
+            per_address: SessionSlots::new(REMOTE_PER_ADDRESS, WhenFull::Refuse),
         }
     }
 }

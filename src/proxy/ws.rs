@@ -22,6 +22,33 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub(crate) type Upstream = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// The closes for a client socket that could not be read.
+fn read_failed(error: &axum::Error) -> (AxumMessage, UpstreamMessage) {
+    // tungstenite refuses an over-long message while reading it.
+    let said = error.to_string().to_ascii_lowercase();
+    if said.contains("too long") || said.contains("too big") {
+        return (
+            client_close(CLOSE_TOO_BIG, "message too big"),
+            upstream_close(CLOSE_GOING_AWAY, "client message too big"),
+        );
+    }
+    (
+        client_close(CLOSE_GOING_AWAY, ""),
+        upstream_close(CLOSE_GOING_AWAY, "client went away"),
+    )
+}
+
+/// How long a remote device has to send its `connect` (it answers the challenge at once).
+const FIRST_FRAME_WAIT: Duration = Duration::from_secs(15);
+
+/// Sleeps until `at`, or forever without one.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// OpenClaw's own cap on frames before authentication.
 pub(crate) const FIRST_FRAME_MAX: usize = 64 * 1024;
 
@@ -202,6 +229,8 @@ pub(crate) async fn relay(
     ended: impl Future<Output = (u16, &'static str)>,
 ) {
     let mut admit = Some(admit);
+    // A remote device must say who it is soon: a socket that never does holds a slot.
+    let mut first_by = (peer == Peer::RemoteDevice).then(|| Instant::now() + FIRST_FRAME_WAIT);
     let (mut client_tx, mut client_rx) = client.split();
     let (mut upstream_tx, mut upstream_rx) = upstream.split();
     tokio::pin!(ended);
@@ -212,15 +241,7 @@ pub(crate) async fn relay(
             incoming = client_rx.next() => {
                 let message = match incoming {
                     Some(Ok(message)) => message,
-                    Some(Err(error)) => {
-                        // tungstenite refuses an over-long message while reading it.
-                        let too_big = error.to_string().to_ascii_lowercase().contains("too long")
-                            || error.to_string().to_ascii_lowercase().contains("too big");
-                        if too_big {
-                            break (client_close(CLOSE_TOO_BIG, "message too big"), upstream_close(CLOSE_GOING_AWAY, "client message too big"));
-                        }
-                        break (client_close(CLOSE_GOING_AWAY, ""), upstream_close(CLOSE_GOING_AWAY, "client went away"));
-                    }
+                    Some(Err(error)) => break read_failed(&error),
                     None => break (client_close(CLOSE_GOING_AWAY, ""), upstream_close(CLOSE_GOING_AWAY, "client went away")),
                 };
                 deadline = Instant::now() + limits.idle;
@@ -231,6 +252,7 @@ pub(crate) async fn relay(
                 let message = match message {
                     AxumMessage::Text(text) if first => {
                         first = false;
+                        first_by = None;
                         let admitted = match (first_frame(text.as_str(), token, peer), admit.take()) {
                             (Ok(frame), Some(admit)) => admit(text.as_str()).await.map(|()| frame),
                             (outcome, _) => outcome,
@@ -284,6 +306,9 @@ pub(crate) async fn relay(
                 {
                     break (client_close(CLOSE_GOING_AWAY, ""), upstream_close(CLOSE_GOING_AWAY, "client went away"));
                 }
+            }
+            () = sleep_until_some(first_by) => {
+                break (client_close(CLOSE_POLICY, "no connect request in time"), upstream_close(CLOSE_NORMAL, ""));
             }
             () = tokio::time::sleep_until(deadline) => {
                 break (client_close(CLOSE_GOING_AWAY, "idle timeout"), upstream_close(CLOSE_GOING_AWAY, "idle timeout"));
