@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::gateway::rpc::{RpcError, call_once};
+use crate::gateway::rpc::{RpcError, call_once, text};
 use crate::gateway::status::Credential;
 
 const RPC_TIMEOUT: Duration = Duration::from_secs(10);
@@ -126,7 +126,6 @@ async fn call(credential: &Credential, method: &str, params: Value) -> Result<Va
 
 /// Maps `channels.pairing.list`'s `requests`.
 pub(crate) fn from_list(payload: &Value) -> Vec<DmRequest> {
-    let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
     // ISO 8601 strings in 2026.9.6; milliseconds are read too.
     let at = |v: &Value| text(v).or_else(|| v.as_i64().map(crate::clock::rfc3339));
     let mut requests: Vec<(String, DmRequest)> = payload["requests"]

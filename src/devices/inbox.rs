@@ -12,7 +12,7 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{Devices, from_lists};
+use super::{Devices, list_on};
 use crate::channels::pairing::{self, DmRequest};
 use crate::gateway::rpc::{RpcClient, RpcError};
 use crate::gateway::status::Credential;
@@ -106,20 +106,10 @@ impl Inbox {
         loop {
             let now = Instant::now();
             if now >= devices_due {
-                let devices = match client
-                    .call("device.pair.list", json!({}), RPC_TIMEOUT)
-                    .await
-                {
-                    Ok(payload) => payload,
+                match list_on(&mut client).await {
+                    Ok(devices) => self.publish(Some(devices)),
                     Err(error) => return error,
-                };
-                let nodes = match client.call("node.pair.list", json!({}), RPC_TIMEOUT).await {
-                    Ok(payload) => payload,
-                    // A gateway without node pairing has no nodes asking.
-                    Err(RpcError::Refused(_)) => serde_json::Value::Null,
-                    Err(error) => return error,
-                };
-                self.publish(Some(from_lists(&devices, &nodes)));
+                }
                 devices_due = now + RELIST;
             }
             if now >= dm_due {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::gateway::rpc::{RpcError, call_once};
+use crate::gateway::rpc::{RpcClient, RpcError, call_once, text, texts};
 use crate::gateway::status::Credential;
 use crate::store::EventKind;
 use crate::validation::FieldError;
@@ -83,12 +83,24 @@ pub(crate) enum DeviceError {
     Gateway(#[from] RpcError),
 }
 
-/// What the gateway reports now.
+/// What the gateway reports now, on a connection of its own.
 pub(crate) async fn list(credential: &Credential) -> Result<Devices, DeviceError> {
-    let devices = call(credential, "device.pair.list", json!({})).await?;
-    let nodes = match call(credential, "node.pair.list", json!({})).await {
-        Err(DeviceError::Gateway(RpcError::Refused(_))) => Value::Null,
-        other => other?,
+    let mut client = RpcClient::connect(credential.port, &credential.token, RPC_TIMEOUT).await?;
+    let listed = list_on(&mut client).await;
+    client.close().await;
+    Ok(listed?)
+}
+
+/// The devices and the nodes' requests, on an open connection (a gateway without node
+/// pairing has no nodes asking).
+pub(crate) async fn list_on(client: &mut RpcClient) -> Result<Devices, RpcError> {
+    let devices = client
+        .call("device.pair.list", json!({}), RPC_TIMEOUT)
+        .await?;
+    let nodes = match client.call("node.pair.list", json!({}), RPC_TIMEOUT).await {
+        Ok(payload) => payload,
+        Err(RpcError::Refused(_)) => Value::Null,
+        Err(error) => return Err(error),
     };
     Ok(from_lists(&devices, &nodes))
 }
@@ -183,7 +195,6 @@ pub(crate) async fn setup_code(
         json!({"publicUrl": url, "includeQr": true}),
     )
     .await?;
-    let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
     Ok(SetupCode {
         code: text(&payload["setupCode"]).ok_or_else(|| {
             DeviceError::Gateway(RpcError::Refused("the gateway gave no setup code".into()))
@@ -264,14 +275,6 @@ fn is_gone(why: &str) -> bool {
 
 /// Maps `device.pair.list`'s `{pending, paired}` and `node.pair.list`'s `pending`.
 pub(crate) fn from_lists(payload: &Value, nodes: &Value) -> Devices {
-    let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
-    let texts = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s.as_str().map(str::to_owned))
-            .collect()
-    };
     let at = |v: &Value| v.as_i64().map(crate::clock::rfc3339);
     let entries = |key: &str| payload[key].as_array().cloned().unwrap_or_default();
 

@@ -6,6 +6,8 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::gateway::rpc::{text, texts};
+
 /// A node asking that the assistant may use its commands.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub(crate) struct PendingNode {
@@ -25,14 +27,6 @@ pub(crate) struct PendingNode {
 
 /// Maps `node.pair.list`'s `pending`, oldest first (a gateway without it has none).
 pub(crate) fn pending_from(payload: &Value) -> Vec<PendingNode> {
-    let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
-    let texts = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s.as_str().map(str::to_owned))
-            .collect()
-    };
     let mut pending: Vec<(i64, PendingNode)> = payload["pending"]
         .as_array()
         .into_iter()

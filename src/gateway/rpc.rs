@@ -195,3 +195,18 @@ impl RpcClient {
         let _ = self.socket.close(None).await;
     }
 }
+
+/// A string field of a gateway answer, when present and not empty.
+pub(crate) fn text(value: &Value) -> Option<String> {
+    value.as_str().filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+/// The strings of an array field of a gateway answer (none when it is not an array).
+pub(crate) fn texts(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_owned))
+        .collect()
+}

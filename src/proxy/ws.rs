@@ -83,41 +83,50 @@ pub(crate) fn first_frame(
     token: &str,
     peer: Peer,
 ) -> Result<Option<String>, &'static str> {
-    if peer == Peer::ControlUi {
-        return Ok(inject_credential(text, token));
+    let mut frame: Value = serde_json::from_str(text).unwrap_or_default();
+    let is_connect =
+        frame["type"] == "req" && frame["method"] == "connect" && frame["params"].is_object();
+    if !is_connect {
+        return match peer {
+            Peer::ControlUi => Ok(None),
+            Peer::RemoteDevice => Err("the first message must be the connect request"),
+        };
     }
-    let Some(rewritten) = inject_credential(text, token) else {
-        return Err("the first message must be the connect request");
-    };
-    let frame: Value = serde_json::from_str(text).unwrap_or_default();
-    let params = &frame["params"];
-    let device = &params["device"];
-    let signed = ["id", "publicKey", "signature"]
-        .iter()
-        .all(|field| device[field].as_str().is_some_and(|v| !v.is_empty()));
-    if !signed {
-        return Err("a device identity is required: pair this app with the gateway");
+    if peer == Peer::RemoteDevice {
+        let params = &frame["params"];
+        let device = &params["device"];
+        let signed = ["id", "publicKey", "signature"]
+            .iter()
+            .all(|field| device[field].as_str().is_some_and(|v| !v.is_empty()));
+        if !signed {
+            return Err("a device identity is required: pair this app with the gateway");
+        }
+        let client = &params["client"];
+        let local_client = LOCAL_CLIENTS.contains(&client["id"].as_str().unwrap_or_default())
+            || LOCAL_MODES.contains(&client["mode"].as_str().unwrap_or_default());
+        if local_client {
+            return Err("this client connects on the gateway's own machine, not from elsewhere");
+        }
+        let has = |field: &str| {
+            params["auth"][field]
+                .as_str()
+                .is_some_and(|t| !t.is_empty())
+        };
+        if has("bootstrapToken") {
+            return Ok(None);
+        }
+        // A paired device proves itself with its own token: it is a device-token caller
+        // (which the gateway confines to its own device), never a holder of the gateway's
+        // secret. The password its client put in (the CLI insists on one) goes.
+        if has("deviceToken") {
+            if let Some(auth) = frame["params"]["auth"].as_object_mut() {
+                auth.remove("password");
+            }
+            return Ok(serde_json::to_string(&frame).ok());
+        }
     }
-    let client = &params["client"];
-    let local_client = LOCAL_CLIENTS.contains(&client["id"].as_str().unwrap_or_default())
-        || LOCAL_MODES.contains(&client["mode"].as_str().unwrap_or_default());
-    if local_client {
-        return Err("this client connects on the gateway's own machine, not from elsewhere");
-    }
-    let has = |field: &str| {
-        params["auth"][field]
-            .as_str()
-            .is_some_and(|t| !t.is_empty())
-    };
-    if has("bootstrapToken") {
-        return Ok(None);
-    }
-    // A paired device proves itself with its own token: it is a device-token caller (which
-    // the gateway confines to its own device), never a holder of the gateway's secret.
-    if has("deviceToken") {
-        return Ok(without_password(text));
-    }
-    Ok(Some(rewritten))
+    set_password(&mut frame, token);
+    Ok(serde_json::to_string(&frame).ok())
 }
 
 /// Clients that run beside the gateway (the Control UI, clawhost's own backend, workers):
@@ -137,31 +146,20 @@ pub(crate) fn device_id(text: &str) -> Option<String> {
     frame["params"]["device"]["id"].as_str().map(str::to_owned)
 }
 
-/// A `connect` request without the password its client put in (the CLI insists on one).
-fn without_password(text: &str) -> Option<String> {
-    let mut frame: Value = serde_json::from_str(text).ok()?;
-    if let Some(auth) = frame["params"]["auth"].as_object_mut() {
-        auth.remove("password");
-    }
-    serde_json::to_string(&frame).ok()
-}
-
-/// Puts the credential into a `connect` request; other frames are returned unchanged.
-fn inject_credential(text: &str, token: &str) -> Option<String> {
-    let mut frame: Value = serde_json::from_str(text).ok()?;
-    if frame["type"] != "req" || frame["method"] != "connect" {
-        return None;
-    }
-    let params = frame.get_mut("params")?.as_object_mut()?;
+/// Puts the credential into a `connect` request's `params.auth.password`.
+fn set_password(frame: &mut Value, token: &str) {
+    let Some(params) = frame["params"].as_object_mut() else {
+        return;
+    };
     let auth = params
         .entry("auth")
         .or_insert_with(|| Value::Object(Map::new()));
     if !auth.is_object() {
         *auth = Value::Object(Map::new());
     }
-    auth.as_object_mut()?
-        .insert("password".into(), Value::String(token.to_owned()));
-    serde_json::to_string(&frame).ok()
+    if let Some(auth) = auth.as_object_mut() {
+        auth.insert("password".into(), Value::String(token.to_owned()));
+    }
 }
 
 fn to_upstream(message: AxumMessage) -> Option<UpstreamMessage> {
@@ -332,11 +330,16 @@ pub(crate) async fn relay(
 mod tests {
     use super::*;
 
+    /// The Control UI's first frame as it goes on (the Control UI is never refused).
+    fn control_ui(text: &str) -> Option<String> {
+        first_frame(text, "tok", Peer::ControlUi).expect("never refused")
+    }
+
     #[test]
     fn connect_gets_the_password_and_keeps_the_rest() {
         let frame = r#"{"type":"req","id":"1","method":"connect","params":{"client":{"id":"openclaw-control-ui"},"auth":{"deviceToken":"d"}}}"#;
         let rewritten: Value =
-            serde_json::from_str(&inject_credential(frame, "tok").expect("connect")).expect("json");
+            serde_json::from_str(&control_ui(frame).expect("connect")).expect("json");
         assert_eq!(rewritten["params"]["auth"]["password"], "tok");
         assert_eq!(rewritten["params"]["auth"]["deviceToken"], "d");
         assert!(rewritten["params"]["auth"].get("token").is_none());
@@ -344,7 +347,7 @@ mod tests {
 
         let bare = r#"{"type":"req","id":"1","method":"connect","params":{}}"#;
         let rewritten: Value =
-            serde_json::from_str(&inject_credential(bare, "tok").expect("connect")).expect("json");
+            serde_json::from_str(&control_ui(bare).expect("connect")).expect("json");
         assert_eq!(rewritten["params"]["auth"]["password"], "tok");
     }
 
@@ -412,10 +415,8 @@ mod tests {
 
     #[test]
     fn other_frames_are_untouched() {
-        assert!(
-            inject_credential(r#"{"type":"req","method":"health","params":{}}"#, "t").is_none()
-        );
-        assert!(inject_credential("not json", "t").is_none());
-        assert!(inject_credential(r#"{"type":"req","method":"connect"}"#, "t").is_none());
+        assert!(control_ui(r#"{"type":"req","method":"health","params":{}}"#).is_none());
+        assert!(control_ui("not json").is_none());
+        assert!(control_ui(r#"{"type":"req","method":"connect"}"#).is_none());
     }
 }

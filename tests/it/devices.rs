@@ -374,25 +374,22 @@ pub async fn pairing_goes_through_the_owner(owner: &Client, base: &str, token: &
 
     // One address holds at most 8 remote sockets at once; the next waits (429).
     let mut held = Vec::new();
-    for _ in 0..8 {
+    let from_one_address = || {
         let mut request = format!("{}/remote", base.replacen("http://", "ws://", 1))
             .into_client_request()
             .expect("request");
         request
             .headers_mut()
             .insert("x-forwarded-for", "203.0.113.77".parse().expect("header"));
-        let (socket, _) = tokio_tungstenite::connect_async(request)
+        request
+    };
+    for _ in 0..8 {
+        let (socket, _) = tokio_tungstenite::connect_async(from_one_address())
             .await
             .expect("a socket");
         held.push(socket);
     }
-    let mut request = format!("{}/remote", base.replacen("http://", "ws://", 1))
-        .into_client_request()
-        .expect("request");
-    request
-        .headers_mut()
-        .insert("x-forwarded-for", "203.0.113.77".parse().expect("header"));
-    let ninth = tokio_tungstenite::connect_async(request).await;
+    let ninth = tokio_tungstenite::connect_async(from_one_address()).await;
     assert!(
         matches!(&ninth, Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status() == 429),
         "{ninth:?}"
