@@ -40,6 +40,7 @@ const STATE_LABELS = {
 };
 
 const PHASES = {
+  plugins: [5, "Installing channel plugins"],
   config_written: [10, "Configuration written"],
   validated: [25, "Configuration checked by OpenClaw"],
   spawned: [35, "Gateway process started"],
@@ -223,11 +224,13 @@ function enhanceGatewayForms() {
       }
     });
   }
-  for (const form of $$("form[data-confirm]:not([data-action])")) {
-    form.addEventListener("submit", (event) => {
-      if (!confirmFirst(form)) event.preventDefault();
-    });
-  }
+  // Delegated, so that forms drawn again later (the live Devices page) ask too.
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (form.matches("form[data-confirm]:not([data-action])") && !confirmFirst(form)) {
+      event.preventDefault();
+    }
+  });
 }
 
 function providerForm() {

@@ -173,13 +173,30 @@ impl From<RenameError> for ApiError {
         (status = 422, description = "Not a name")))]
 async fn rename(
     State(state): State<AppState>,
+    client: ClientInfo,
     Owner(_): Owner,
     Path(device_id): Path<String>,
     ApiJson(body): ApiJson<RenameRequest>,
 ) -> Result<StatusCode, ApiError> {
     let credential = running(&state)?;
-    devices::rename(&credential, &device_id, &body.name).await?;
+    rename_device(&state, &client, &credential, device_id, &body.name).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// What the page and the API share: renames the device and keeps a security event (a name
+/// is what the owner goes by when approving and removing).
+pub(crate) async fn rename_device(
+    state: &AppState,
+    client: &ClientInfo,
+    credential: &Credential,
+    device_id: String,
+    name: &str,
+) -> Result<(), ApiError> {
+    devices::rename(credential, &device_id, name).await?;
+    let mut event = client.event(EventKind::DeviceRenamed);
+    event.detail = Some(device_id);
+    store::run(&state.store, move |s| s.record_event(&event)).await?;
+    Ok(())
 }
 
 /// A setup code (and its QR) for OpenClaw's mobile app or `openclaw connect`, valid ten

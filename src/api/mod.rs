@@ -200,7 +200,7 @@ mod tests {
                 assert_eq!(operation.security.is_none(), public, "{path}");
             }
         }
-        assert_eq!(operations, 79);
+        assert_eq!(operations, 85);
     }
 
     /// utoipa names a schema by its type's name alone, and of two types with one name the

@@ -6,8 +6,11 @@
 //! repair of Baileys' `registered` flag is obsolete for OpenClaw 2026.x: "linked" means only
 //! that `creds.json` exists, is larger than one byte and is valid JSON.
 
+pub(crate) mod check;
+pub(crate) mod discord;
 pub(crate) mod pairing;
 pub(crate) mod setup;
+pub(crate) mod slack;
 pub(crate) mod telegram;
 pub(crate) mod whatsapp_link;
 
@@ -280,6 +283,7 @@ mod tests {
             api_root: None,
             account: None,
             updated_at: 0,
+            mention_only: false,
         };
         let sealed = seal_token(&instance, "telegram", "123:secret").expect("seal");
         let opened = open_token(&instance, &stored("telegram", sealed.clone())).expect("open");

@@ -3,37 +3,18 @@
 //! channel gets the egress proxy as its `apiRoot` and a virtual token; the proxy puts the
 //! real token into each request's path (see [`crate::egress`]).
 
-use serde_json::Value;
 use zeroize::Zeroizing;
 
-use crate::outbound::{BodyError, body_up_to};
-use crate::secrets::{SecretBox, SecretError};
+use super::check::{self, CheckError};
+use crate::secrets::SecretBox;
 use crate::store::ChannelToken;
 
 pub(crate) const CHANNEL: &str = "telegram";
 /// Telegram's Bot API, unless the owner runs their own.
 pub(crate) const PUBLIC_API: &str = "https://api.telegram.org";
-/// `getMe` answers a few hundred bytes.
-const ANSWER_MAX: usize = 64 * 1024;
-
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum TelegramError {
-    /// What the owner typed in `field` cannot be a token or an API root.
-    #[error("{message}")]
-    Invalid {
-        field: &'static str,
-        message: String,
-    },
-    /// Telegram does not take the token.
-    #[error("Telegram refused the token ({0}). Copy it again from @BotFather (/token).")]
-    Refused(String),
-    /// Telegram could not be asked.
-    #[error("Cannot reach Telegram's Bot API: {0}")]
-    Unreachable(String),
-}
 
 /// A bot token as @BotFather gives it: the bot's number, a colon, its secret.
-pub(crate) fn check_token(token: &str) -> Result<&str, TelegramError> {
+pub(crate) fn check_token(token: &str) -> Result<&str, CheckError> {
     let token = token.trim();
     let fits = token.split_once(':').is_some_and(|(id, secret)| {
         (1..=20).contains(&id.len())
@@ -46,23 +27,20 @@ pub(crate) fn check_token(token: &str) -> Result<&str, TelegramError> {
     if fits {
         Ok(token)
     } else {
-        Err(TelegramError::Invalid {
-            field: "bot_token",
-            message: "That is not a bot token: @BotFather gives one like 123456789:AAH… (digits, a colon, then letters).".into(),
-        })
+        Err(CheckError::invalid(
+            "bot_token",
+            "That is not a bot token: @BotFather gives one like 123456789:AAH… (digits, a colon, then letters).",
+        ))
     }
 }
 
 /// The Bot API's root: `https://api.telegram.org`, or an `http(s)` URL of a server of the
 /// owner's, without a trailing slash, query or fragment.
-pub(crate) fn check_api_root(root: Option<&str>) -> Result<String, TelegramError> {
+pub(crate) fn check_api_root(root: Option<&str>) -> Result<String, CheckError> {
     let Some(root) = root.map(str::trim).filter(|r| !r.is_empty()) else {
         return Ok(PUBLIC_API.to_owned());
     };
-    let invalid = |message: String| TelegramError::Invalid {
-        field: "api_root",
-        message,
-    };
+    let invalid = |message: String| CheckError::invalid("api_root", message);
     let parsed = reqwest::Url::parse(root)
         .map_err(|e| invalid(format!("The Bot API URL is not a URL: {e}.")))?;
     if !matches!(parsed.scheme(), "http" | "https")
@@ -81,22 +59,9 @@ pub(crate) fn check_api_root(root: Option<&str>) -> Result<String, TelegramError
 }
 
 /// Asks Telegram who the bot is: its `@username`, or why not.
-pub(crate) async fn who_is(api_root: &str, token: &str) -> Result<String, TelegramError> {
-    let client = crate::outbound::client().map_err(TelegramError::Unreachable)?;
-    let mut answer = client
-        .get(format!("{api_root}/bot{token}/getMe"))
-        .send()
-        .await
-        // reqwest's words quote the URL, which holds the token.
-        .map_err(|e| TelegramError::Unreachable(e.without_url().to_string()))?;
-    let status = answer.status();
-    let body = body_up_to(&mut answer, ANSWER_MAX)
-        .await
-        .map_err(|e| match e {
-            BodyError::TooLarge => TelegramError::Unreachable("the answer is too large".into()),
-            BodyError::Broken(e) => TelegramError::Unreachable(e.without_url().to_string()),
-        })?;
-    let answer: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+pub(crate) async fn who_is(api_root: &str, token: &str) -> Result<String, CheckError> {
+    let request = check::client()?.get(format!("{api_root}/bot{token}/getMe"));
+    let (status, answer) = check::ask(request, "Telegram's Bot API").await?;
     if answer["ok"] == true && answer["result"]["is_bot"] == true {
         let name = answer["result"]["username"].as_str().unwrap_or_default();
         return Ok(format!("@{name}"));
@@ -105,14 +70,15 @@ pub(crate) async fn who_is(api_root: &str, token: &str) -> Result<String, Telegr
         .as_str()
         .map_or_else(|| status.to_string(), |d| format!("{status}: {d}"));
     if status.is_client_error() {
-        Err(TelegramError::Refused(said))
+        Err(CheckError::invalid(
+            "bot_token",
+            format!("Telegram refused the token ({said}). Copy it again from @BotFather (/token)."),
+        ))
     } else {
-        Err(TelegramError::Unreachable(format!("it answered {said}")))
+        Err(CheckError::Unreachable(format!(
+            "Cannot reach Telegram's Bot API: it answered {said}"
+        )))
     }
-}
-
-pub(crate) fn seal(sealer: &SecretBox, token: &str) -> Result<Vec<u8>, SecretError> {
-    super::seal_token(sealer, CHANNEL, token)
 }
 
 /// The stored token, opened (in memory only).
@@ -157,11 +123,12 @@ mod tests {
         let sealer = SecretBox::load_or_create(&dir.path().join("secret.key"), true).expect("key");
         let mut stored = ChannelToken {
             channel: CHANNEL.into(),
-            sealed: seal(&sealer, "1:x").expect("seal"),
+            sealed: super::super::seal_token(&sealer, CHANNEL, "1:x").expect("seal"),
             last4: "1:x".into(),
             api_root: None,
             account: None,
             updated_at: 0,
+            mention_only: false,
         };
         assert_eq!(open(&sealer, &stored).expect("open").as_str(), "1:x");
         stored.sealed = sealer.seal("another/purpose", b"1:x").expect("seal");

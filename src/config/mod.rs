@@ -134,6 +134,10 @@ pub(crate) struct GatewayConfig {
     pub(crate) ready_timeout: Duration,
     pub(crate) stop_timeout: Duration,
     pub(crate) node_heap_mb: u32,
+    /// Discord's REST API (versioned) and Slack's Web API, for clawhost's checks of their
+    /// tokens and the gateway's channels alike.
+    pub(crate) discord_api: String,
+    pub(crate) slack_api: String,
 }
 
 impl Config {
@@ -209,6 +213,8 @@ impl Config {
                 ready_timeout: values.get("gateway.ready_timeout")?,
                 stop_timeout: values.get("gateway.stop_timeout")?,
                 node_heap_mb: values.get("gateway.node_heap_mb")?,
+                discord_api: values.get("channels.discord_api_url")?,
+                slack_api: values.get("channels.slack_api_url")?,
             },
             oidc: oidc_config(&values)?,
             require_second_factor: values.get("auth.require_second_factor")?,

@@ -284,7 +284,7 @@ pub(super) const SETTINGS: &[Setting] = &[
             max: Duration::from_mins(30),
         },
         unset: Unset::Value("120s"),
-        doc: "how long a start may take to reach `/readyz`",
+        doc: "how long the gateway may take from its spawn to answer `/readyz` (what clawhost prepares before, such as installing a channel plugin, does not count)",
     },
     Setting {
         key: "gateway.stop_timeout",
@@ -393,6 +393,18 @@ pub(super) const SETTINGS: &[Setting] = &[
         },
         unset: Unset::Means("no monthly limit"),
         doc: "tokens the assistant may use in a calendar month (UTC); beyond it the egress proxy refuses its requests until the next month",
+    },
+    Setting {
+        key: "channels.discord_api_url",
+        kind: Kind::ServiceUrl,
+        unset: Unset::Value("https://discord.com/api/v10"),
+        doc: "Discord's REST API (with its version) for the Discord channel set up from clawhost: its token's check and the gateway's channel (a relay of your own; OpenClaw turns Discord voice off when it is changed)",
+    },
+    Setting {
+        key: "channels.slack_api_url",
+        kind: Kind::ServiceUrl,
+        unset: Unset::Value("https://slack.com/api/"),
+        doc: "Slack's Web API for the Slack channel set up from clawhost: its tokens' check and the gateway's channel (a relay of your own)",
     },
     Setting {
         key: "devices.remote",

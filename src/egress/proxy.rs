@@ -50,8 +50,8 @@ pub(crate) struct Egress {
     route: RwLock<Option<Arc<Route>>>,
     /// Telegram's Bot API, when the owner set Telegram up here.
     telegram: RwLock<Option<Arc<TelegramRoute>>>,
-    /// Held while Telegram's route changes and `openclaw.json` is written to name it.
-    telegram_change: tokio::sync::Mutex<()>,
+    /// Held while a channel's section of `openclaw.json` is written (Telegram's route too).
+    channel_change: tokio::sync::Mutex<()>,
     pub(super) client: reqwest::Client,
     store: SharedStore,
     tally: Tally,
@@ -103,7 +103,7 @@ impl Egress {
             addr: listener.local_addr()?,
             route: RwLock::new(None),
             telegram: RwLock::new(None),
-            telegram_change: tokio::sync::Mutex::new(()),
+            channel_change: tokio::sync::Mutex::new(()),
             client,
             store,
             tally,
@@ -225,11 +225,11 @@ impl Egress {
         format!("http://{}{TELEGRAM}", self.addr)
     }
 
-    /// Held by whoever changes Telegram's route and then writes the virtual token into
-    /// `openclaw.json` (a start, a change of the setup): they never interleave, so the file
-    /// always names the token the proxy expects.
-    pub(crate) async fn telegram_change(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.telegram_change.lock().await
+    /// Held by whoever writes a channel's section of `openclaw.json` (a start, a change of a
+    /// channel's setup), and while Telegram's route changes with it: they never interleave,
+    /// so the file always names the token the proxy expects, and no write undoes another.
+    pub(crate) async fn channel_change(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.channel_change.lock().await
     }
 
     /// Relays Telegram's requests to `route` from now on (with a new virtual token), or

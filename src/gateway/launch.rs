@@ -17,14 +17,16 @@ use super::paths::Paths;
 use super::provider_key;
 use super::providers::{EGRESS_KEY_ENV, ProviderKind};
 use super::runtime::{self, Launcher};
+use super::token_channels::Given;
 use crate::channels::telegram;
 use crate::clock::now_ms;
 use crate::config::GatewayConfig;
+use crate::config::OPENCLAW_VERSION;
 use crate::crypto::{hex, random_bytes, sha256};
 use crate::egress::telegram::TelegramRoute;
 use crate::egress::{Egress, Route};
 use crate::secrets::SecretBox;
-use crate::store::{self, ChannelStore, EventKind, NewEvent, SharedStore, Store};
+use crate::store::{self, ChannelStore, ChannelToken, EventKind, NewEvent, SharedStore, Store};
 
 const VALIDATE_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -109,8 +111,11 @@ impl Launch {
         let port = pick_port(self.config.port)?;
         crate::fsutil::ensure_private_dir(&self.paths.state_dir()).map_err(|e| e.to_string())?;
         let config_file = self.paths.config_file();
-        let telegram_change = self.egress.telegram_change().await;
-        let telegram = self.telegram().await?;
+        let (tokens, channels) = self
+            .channels(&launcher, manifest.as_ref(), progress)
+            .await?;
+        let channel_change = self.egress.channel_change().await;
+        let telegram = self.telegram(&tokens);
         let existing = openclaw_config::read(&config_file).map_err(|e| e.to_string())?;
         let before = existing.clone();
         let config = openclaw_config::apply(
@@ -122,10 +127,11 @@ impl Launch {
                 egress: &self.egress.base_url(),
                 log_file: self.paths.log_file(),
                 telegram: telegram.as_ref().map(|(r, t)| (r.as_str(), t.as_str())),
+                token_channels: channels.sections,
             },
         );
         self.write_config(&config_file, before.as_ref(), &config)?;
-        drop(telegram_change);
+        drop(channel_change);
         progress("config_written", config_file.display().to_string());
 
         let token = Arc::new(Zeroizing::new(hex(&random_bytes::<32>())));
@@ -138,12 +144,14 @@ impl Launch {
         );
         let mut secrets = vec![token.as_str(), route.virtual_key.as_str()];
         secrets.extend(route.key.as_deref().map(String::as_str));
+        secrets.extend(channels.secrets());
         self.logs.set_secrets(&secrets);
         env.push((
             EGRESS_KEY_ENV.to_string(),
             Zeroizing::new(route.virtual_key.to_string()),
         ));
         self.egress.set_route(Some(route));
+        env.extend(channels.env);
 
         self.validate(&launcher, &env).await?;
         progress("validated", "OpenClaw accepted the configuration".into());
@@ -170,12 +178,34 @@ impl Launch {
         })
     }
 
-    /// Telegram's route through the egress proxy, when the owner set Telegram up here: the
-    /// `apiRoot` and the virtual token the gateway is given.
-    async fn telegram(&self) -> Result<Option<(String, Zeroizing<String>)>, String> {
+    /// The channels' stored tokens, and what the gateway is given of Discord and Slack (their
+    /// plugins installed first when missing).
+    async fn channels(
+        &self,
+        launcher: &Launcher,
+        manifest: Option<&runtime::Manifest>,
+        progress: &(dyn Fn(&'static str, String) + Send + Sync),
+    ) -> Result<(Vec<ChannelToken>, Given), String> {
         let tokens = store::run(&self.store, ChannelStore::channel_tokens)
             .await
             .map_err(|e| e.to_string())?;
+        let channels = Given::open(&self.sealer, &self.config, &self.logs, &tokens);
+        let version = manifest.map_or(OPENCLAW_VERSION, |m| m.openclaw_version.as_str());
+        let plain = plain_env(launcher, &self.home, &self.paths);
+        channels
+            .install_plugins(
+                || self.command(launcher, &plain),
+                &self.logs,
+                version,
+                progress,
+            )
+            .await;
+        Ok((tokens, channels))
+    }
+
+    /// Telegram's route through the egress proxy, when the owner set Telegram up here: the
+    /// `apiRoot` and the virtual token the gateway is given.
+    fn telegram(&self, tokens: &[ChannelToken]) -> Option<(String, Zeroizing<String>)> {
         // A token that no longer opens costs the channel, never the assistant.
         let route = tokens
             .iter()
@@ -191,7 +221,7 @@ impl Launch {
                 }
             });
         let root = self.egress.telegram_root();
-        Ok(self.egress.set_telegram(route).map(|token| (root, token)))
+        self.egress.set_telegram(route).map(|token| (root, token))
     }
 
     /// Writes the gateway's configuration, keeping the version it replaces in the history

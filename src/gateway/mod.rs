@@ -36,3 +36,4 @@ pub(crate) mod runtime;
 pub(crate) mod settings;
 pub(crate) mod status;
 pub(crate) mod supervisor;
+pub(crate) mod token_channels;

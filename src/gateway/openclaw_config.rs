@@ -53,6 +53,17 @@ pub(crate) struct Owned<'a> {
     pub(crate) log_file: PathBuf,
     /// Telegram set up from clawhost: the egress proxy's root for it and the virtual token.
     pub(crate) telegram: Option<(&'a str, &'a str)>,
+    /// Discord and Slack as set up from clawhost.
+    pub(crate) token_channels: TokenChannels,
+}
+
+/// Discord and Slack set up from clawhost: their tokens reach the gateway through its
+/// environment (SecretRefs in the file), never in the file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct TokenChannels {
+    /// Discord, and whether in mention-only mode.
+    pub(crate) discord: Option<bool>,
+    pub(crate) slack: bool,
 }
 
 pub(crate) fn read(path: &Path) -> Result<Option<Value>, ConfigFileError> {
@@ -190,7 +201,66 @@ pub(crate) fn apply(existing: Option<Value>, owned: &Owned<'_>) -> Value {
     );
     set(&mut config, &["update", "checkOnStart"], json!(false));
     set_telegram(&mut config, owned.telegram);
+    set_token_channels(&mut config, owned.token_channels);
     config
+}
+
+/// Writes the sections of Discord and Slack as set up from clawhost; a section clawhost
+/// wrote for a channel no longer set up goes, one the owner wrote stays. Only the keys
+/// clawhost owns are set: what the owner added (guilds, policies) is kept.
+pub(crate) fn set_token_channels(config: &mut Value, channels: TokenChannels) {
+    use crate::channels::{discord, slack};
+    if let Some(mention_only) = channels.discord {
+        set(config, &["channels", "discord", "enabled"], json!(true));
+        set(
+            config,
+            &["channels", "discord", "token"],
+            secret_ref(discord::TOKEN_ENV),
+        );
+        set(
+            config,
+            &["channels", "discord", "intents", "messageContent"],
+            json!(!mention_only),
+        );
+    }
+    if channels.slack {
+        set(config, &["channels", "slack", "enabled"], json!(true));
+        set(config, &["channels", "slack", "mode"], json!("socket"));
+        set(
+            config,
+            &["channels", "slack", "botToken"],
+            secret_ref(slack::BOT_TOKEN_ENV),
+        );
+        set(
+            config,
+            &["channels", "slack", "appToken"],
+            secret_ref(slack::APP_TOKEN_ENV),
+        );
+    }
+    let Some(sections) = object_at(config, "/channels") else {
+        return;
+    };
+    for (id, key, env, wanted) in [
+        (
+            discord::CHANNEL,
+            "token",
+            discord::TOKEN_ENV,
+            channels.discord.is_some(),
+        ),
+        (
+            slack::CHANNEL,
+            "botToken",
+            slack::BOT_TOKEN_ENV,
+            channels.slack,
+        ),
+    ] {
+        let ours = sections
+            .get(id)
+            .is_some_and(|section| section[key] == secret_ref(env));
+        if ours && !wanted {
+            sections.remove(id);
+        }
+    }
 }
 
 /// Telegram through the egress proxy (`(apiRoot, virtual token)`), or, with `None`, no
@@ -283,6 +353,7 @@ mod tests {
             egress: "http://127.0.0.1:9/upstream",
             log_file: PathBuf::from("/data/openclaw/logs/openclaw.log"),
             telegram: None,
+            token_channels: TokenChannels::default(),
         }
     }
 
@@ -432,5 +503,33 @@ mod tests {
             read(&target),
             Err(ConfigFileError::NotObject { .. })
         ));
+    }
+
+    #[test]
+    fn token_channels_are_named_by_reference_only() {
+        let mut config =
+            json!({"channels": {"discord": {"guilds": {"1": {"requireMention": true}}}}});
+        set_token_channels(
+            &mut config,
+            TokenChannels {
+                discord: Some(true),
+                slack: true,
+            },
+        );
+        let discord = &config["channels"]["discord"];
+        assert_eq!(discord["token"]["id"], "CLAWHOST_DISCORD_TOKEN");
+        assert_eq!(discord["intents"]["messageContent"], false);
+        assert_eq!(
+            discord["guilds"]["1"]["requireMention"], true,
+            "the owner's keys stay"
+        );
+        assert_eq!(config["channels"]["slack"]["mode"], "socket");
+        assert_eq!(config["channels"]["slack"]["appToken"]["source"], "env");
+        // Off again: clawhost's sections go; one the owner wrote stays.
+        let mut owners = config.clone();
+        owners["channels"]["slack"]["botToken"] = json!("xoxb-the-owners-own");
+        set_token_channels(&mut owners, TokenChannels::default());
+        assert!(owners["channels"].get("discord").is_none(), "{owners}");
+        assert!(owners["channels"].get("slack").is_some(), "{owners}");
     }
 }

@@ -212,6 +212,9 @@ async fn run_once(ctx: &Arc<Ctx>, cancelled: &mut watch::Receiver<bool>) -> Ende
         Ok(prepared) => prepared,
         Err(reason) => return Ended::Attention(reason),
     };
+    // The wait for readiness is the gateway's own: a channel plugin installed while
+    // preparing (a minute on a slow link) does not count against it.
+    let started = Instant::now();
     let command = ctx.launch.gateway_command(&prepared);
     let mut gateway =
         match GatewayProcess::spawn(command, &ctx.launch.logs, ctx.launch.paths.pid_file()) {

@@ -13,7 +13,7 @@ use std::time::Instant;
 use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, watch};
 
 use super::handler::{Upstream, connect_upstream, sized, socket_refused};
 use super::{headers, ws};
@@ -25,6 +25,7 @@ use crate::gateway::status::Credential;
 use crate::state::AppState;
 use crate::web::error::ApiError;
 use crate::web::problems::{ABOUT_BLANK, problem};
+use crate::web::slots::Slot;
 
 /// Where remote clients connect: `wss://<public host>/remote`.
 pub(crate) const PATH: &str = "/remote";
@@ -97,22 +98,9 @@ pub(crate) async fn handle(
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
     };
-    let Ok(slot) = state.proxy.remote.sockets.clone().try_acquire_owned() else {
-        return refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Too many remote clients are connected; try again later.",
-        );
-    };
-    let Some(address_slot) = state
-        .proxy
-        .remote
-        .per_address
-        .claim(&client.limit_key.to_string())
-    else {
-        return ApiError::TooManyRequests {
-            retry_after_secs: 10,
-        }
-        .into_response();
+    let places = match Places::claim(&state, &client) {
+        Ok(places) => places,
+        Err(refused) => return refused.into_response(),
     };
     let max_message = state.proxy.config.ws_max_message;
     let upstream = match connect_upstream(
@@ -133,10 +121,21 @@ pub(crate) async fn handle(
     };
     let shutdown = state.auth.sessions.subscribe();
     sized(upgrade, max_message).on_upgrade(move |socket| async move {
-        let _slots = (slot, address_slot);
+        let Places {
+            socket: place,
+            here,
+            waiting,
+            waiting_here,
+        } = places;
+        let _places = (place, here);
         let token = credential.token.as_str();
         let ended = ended(shutdown, generation);
-        let admit = async |text: &str| admit(&credential, text).await;
+        // Admitted or not, the first message ends the socket's wait: its place goes back.
+        let admitting = credential.clone();
+        let admit = async move |text: &str| {
+            drop((waiting, waiting_here));
+            admit(&admitting, text).await
+        };
         ws::relay(
             socket,
             upstream,
@@ -148,6 +147,46 @@ pub(crate) async fn handle(
         )
         .await;
     })
+}
+
+/// A remote socket's places: among all and among its address's, and among those still
+/// waiting for their first message (given back once it comes).
+struct Places {
+    socket: OwnedSemaphorePermit,
+    here: Slot,
+    waiting: OwnedSemaphorePermit,
+    waiting_here: Slot,
+}
+
+impl Places {
+    fn claim(state: &AppState, client: &ClientInfo) -> Result<Self, ApiError> {
+        let remote = &state.proxy.remote;
+        let address = client.limit_key.to_string();
+        let Ok(socket) = remote.sockets.clone().try_acquire_owned() else {
+            return Err(ApiError::status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too many remote clients are connected; try again later.",
+            ));
+        };
+        let Some(here) = remote.per_address.claim(&address) else {
+            return Err(ApiError::TooManyRequests {
+                retry_after_secs: 10,
+            });
+        };
+        let waiting = remote.pending.clone().try_acquire_owned().ok();
+        let waiting_here = remote.pending_per_address.claim(&address);
+        let (Some(waiting), Some(waiting_here)) = (waiting, waiting_here) else {
+            return Err(ApiError::TooManyRequests {
+                retry_after_secs: 2,
+            });
+        };
+        Ok(Self {
+            socket,
+            here,
+            waiting,
+            waiting_here,
+        })
+    }
 }
 
 /// Why a first message is refused, in its close frame (which holds at most 123 bytes).

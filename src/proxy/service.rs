@@ -65,11 +65,20 @@ const REMOTE_PER_SECOND: f64 = 0.5;
 const REMOTE_PER_ADDRESS: usize = 8;
 /// Remote sockets open at once, for every device together.
 const REMOTE_SOCKETS: usize = 64;
+/// Remote sockets not yet admitted by their first message, at once, and per address. Each
+/// may send a message of up to `proxy.ws_max_message` before it is read whole, so this bounds
+/// what strangers can make clawhost hold; per address, so that one cannot hold them all (a
+/// device's first message comes within moments).
+const REMOTE_PENDING: usize = 8;
+const REMOTE_PENDING_PER_ADDRESS: usize = 2;
 
 /// What bounds remote clients: upgrades per address, and sockets open at once.
 pub(crate) struct RemoteClients {
     pub(super) upgrades: RateLimit<IpAddr>,
     pub(super) sockets: Arc<Semaphore>,
+    /// Sockets not yet admitted by their first message, in all and per address.
+    pub(super) pending: Arc<Semaphore>,
+    pub(super) pending_per_address: SessionSlots,
     /// Sockets per client address (its abuse-limit key), so a few cannot hold them all.
     pub(super) per_address: SessionSlots,
 }
@@ -79,6 +88,8 @@ impl RemoteClients {
         Self {
             upgrades: RateLimit::new(REMOTE_BURST, REMOTE_PER_SECOND),
             sockets: Arc::new(Semaphore::new(REMOTE_SOCKETS)),
+            pending: Arc::new(Semaphore::new(REMOTE_PENDING)),
+            pending_per_address: SessionSlots::new(REMOTE_PENDING_PER_ADDRESS, WhenFull::Refuse),
             per_address: SessionSlots::new(REMOTE_PER_ADDRESS, WhenFull::Refuse),
         }
     }

@@ -213,6 +213,7 @@ pub(crate) enum EventKind {
     DeviceApproved,
     DeviceRejected,
     DeviceRemoved,
+    DeviceRenamed,
     DeviceSetupCode,
     NodeApproved,
     NodeRejected,
@@ -264,6 +265,7 @@ impl EventKind {
             Self::DeviceApproved => "device_approved",
             Self::DeviceRejected => "device_rejected",
             Self::DeviceRemoved => "device_removed",
+            Self::DeviceRenamed => "device_renamed",
             Self::DeviceSetupCode => "device_setup_code",
             Self::NodeApproved => "node_approved",
             Self::NodeRejected => "node_rejected",
@@ -317,17 +319,18 @@ pub(crate) struct UsageRow {
     pub(crate) output_tokens: u64,
 }
 
-/// What the egress proxy counts.
 /// A channel's token as stored: sealed, with what may be shown of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ChannelToken {
-    /// `telegram`.
+    /// `telegram`, `discord` or `slack`.
     pub(crate) channel: String,
     pub(crate) sealed: Vec<u8>,
     pub(crate) last4: String,
     pub(crate) api_root: Option<String>,
     pub(crate) account: Option<String>,
     pub(crate) updated_at: UnixMs,
+    /// Discord: the bot reads guild messages only when mentioned (no Message Content intent).
+    pub(crate) mention_only: bool,
 }
 
 /// The tokens of the channels clawhost set up.

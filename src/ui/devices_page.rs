@@ -11,10 +11,10 @@ use serde::Deserialize;
 
 use super::render::{render, see_other};
 use super::step_up::{Confirmable, NoFields};
+use crate::auth::ClientInfo;
 use crate::channels::pairing::{self, DmRequest};
 use crate::devices::{self, Answer, Devices, PairedDevice, PendingDevice, PendingNode, SetupCode};
 use crate::state::AppState;
-use crate::web::error::ApiError;
 use crate::web::extract::{PageOwner, ReturnTo};
 
 const PAGE: &str = "/devices";
@@ -72,6 +72,23 @@ impl DevicesPage {
             device.mode.as_ref(),
             device.platform.as_ref(),
         )
+    }
+
+    /// What the Approve button asks first: the page redraws itself as requests come and go,
+    /// so the owner confirms the very request under the pointer.
+    fn approve_question(device: &PendingDevice) -> String {
+        let name = device.name.as_ref().map_or_else(
+            || Self::pending_what(device),
+            |name| format!("{name} ({})", Self::pending_what(device)),
+        );
+        let from = device
+            .remote_ip
+            .as_ref()
+            .map_or_else(String::new, |ip| format!(" from {ip}"));
+        let role = device.role.as_ref().map_or_else(String::new, |role| {
+            format!(" It gets {role} access to your assistant.")
+        });
+        format!("Approve {name}{from}?{role}")
     }
 
     fn paired_what(device: &PairedDevice) -> String {
@@ -226,6 +243,7 @@ struct RenameForm {
 /// Names a paired device (not a sensitive action: no step-up).
 async fn rename(
     State(state): State<AppState>,
+    client: ClientInfo,
     _: PageOwner,
     Path(device_id): Path<String>,
     Form(form): Form<RenameForm>,
@@ -233,9 +251,11 @@ async fn rename(
     let Some(credential) = state.gateway.credential() else {
         return see_other(PAGE, None);
     };
-    match devices::rename(&credential, &device_id, &form.name).await {
+    match crate::api::devices::rename_device(&state, &client, &credential, device_id, &form.name)
+        .await
+    {
         Ok(()) => see_other(PAGE, None),
-        Err(error) => ApiError::from(error).into_page(),
+        Err(error) => error.into_page(),
     }
 }
 

@@ -20,6 +20,7 @@ mod sign_in;
 mod step_up;
 mod telegram_page;
 mod to_issuer;
+mod token_channel_pages;
 mod update_card;
 mod usage_card;
 mod whatsapp_page;
@@ -47,5 +48,6 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(usage_card::routes())
         .merge(whatsapp_page::routes())
         .merge(telegram_page::routes())
+        .merge(token_channel_pages::routes())
         .merge(assets::routes())
 }

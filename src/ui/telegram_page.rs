@@ -51,7 +51,7 @@ impl TelegramPage {
     async fn now(state: &AppState) -> Result<Self, ApiError> {
         let telegram = channel_setup::setup(state).telegram().await?;
         let health = match (&telegram, state.gateway.credential()) {
-            (Some(_), Some(credential)) => health(&credential).await,
+            (Some(_), Some(credential)) => health(&credential, telegram::CHANNEL).await,
             _ => None,
         };
         Ok(Self {
@@ -69,15 +69,15 @@ impl TelegramPage {
     }
 }
 
-/// Telegram's entry in `channels.status`; `None` when the gateway does not say in time (the
+/// `channel`'s entry in `channels.status`; `None` when the gateway does not say in time (the
 /// page never waits long for it).
-async fn health(credential: &Credential) -> Option<Channel> {
+pub(super) async fn health(credential: &Credential, channel: &str) -> Option<Channel> {
     let payload = call_once(credential, "channels.status", json!({}), HEALTH_TIMEOUT)
         .await
         .ok()?;
     channels::from_status(&payload)
         .into_iter()
-        .find(|c| c.id == telegram::CHANNEL)
+        .find(|c| c.id == channel)
 }
 
 #[derive(Deserialize)]
@@ -151,10 +151,8 @@ async fn remove(State(state): State<AppState>, form: Confirmable<NoFields>) -> R
     if let Err(page) = form.confirmed(&state, "Removing Telegram").await {
         return page;
     }
-    let mut event = client.event(crate::store::EventKind::ChannelRemoved);
-    event.detail = Some("telegram".into());
-    match channel_setup::setup(&state).remove_telegram(event).await {
+    match channel_setup::remove_channel(&state, &client, telegram::CHANNEL).await {
         Ok(_) => see_other(&format!("{PAGE}?done=removed"), None),
-        Err(error) => ApiError::from(error).into_page(),
+        Err(error) => error.into_page(),
     }
 }

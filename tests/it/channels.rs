@@ -1,7 +1,8 @@
 //! Channel state: WhatsApp's link read from fixture credential files with the gateway
 //! stopped (never followed through a symlink, never fatal); linking WhatsApp through the
 //! real gateway (plugin install, then the QR or the plugin's own error: this machine cannot
-//! reach WhatsApp) and the channel health the gateway then reports.
+//! reach WhatsApp) and the channel health the gateway then reports; on the same gateway,
+//! Discord and Slack set up through clawhost (see [`crate::token_channels`]).
 
 use std::time::Duration;
 
@@ -10,6 +11,9 @@ use serde_json::{Value, json};
 use crate::gateway::{configure_test_llm, read_events, wait_for_state};
 use crate::harness::{TestServer, assert_problem, gateway_options, one_gateway_at_a_time};
 use crate::llm::TestLlm;
+use crate::token_channels::{
+    DISCORD_TOKEN, DISCORD_TOKEN_NO_INTENT, FakeChats, SLACK_APP_TOKEN, SLACK_BOT_TOKEN,
+};
 
 /// npm fetches the ~60 MB plugin; then the gateway asks WhatsApp for a QR.
 const LINK_FLOW: Duration = Duration::from_mins(10);
@@ -91,10 +95,23 @@ async fn whatsapp_link_state_from_files() {
 async fn whatsapp_links_through_the_real_gateway() {
     let _one = one_gateway_at_a_time().await;
     let llm = TestLlm::start().await;
-    let server = TestServer::start_with(gateway_options());
+    let chats = FakeChats::start().await;
+    let mut options = gateway_options();
+    options.env.extend(chats.env());
+    let server = TestServer::start_with(options);
     let owner = server.claimed().await;
     configure_test_llm(&owner, &llm, "sk-test-whatsapp").await;
     server.secret("sk-test-whatsapp");
+    for token in [
+        DISCORD_TOKEN,
+        DISCORD_TOKEN_NO_INTENT,
+        SLACK_BOT_TOKEN,
+        SLACK_APP_TOKEN,
+    ] {
+        server.secret(token);
+    }
+    // Discord set up while the gateway is stopped: it starts with it.
+    crate::token_channels::checked_before_kept(&owner, &chats).await;
 
     // Linking needs the running gateway; before any flow the stream says idle.
     let refused = assert_problem(owner.post_empty("/api/channels/whatsapp/link").await, 409).await;
@@ -219,6 +236,8 @@ async fn whatsapp_links_through_the_real_gateway() {
         link,
         json!({"linked": false, "phone": null, "source": "gateway"})
     );
+
+    crate::token_channels::given_to_the_gateway(&owner, &chats, &server.data_dir()).await;
 
     assert_eq!(owner.post_empty("/api/gateway/stop").await.status(), 202);
     wait_for_state(&owner, "stopped").await;

@@ -740,13 +740,20 @@ pub async fn assert_problem(response: reqwest::Response, status: u16) -> Value {
     body
 }
 
-/// Every file under `dir`, recursively.
+/// Every file under `dir`, recursively; a directory that goes while it is walked (a running
+/// gateway's scratch space) is passed over.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(next) = stack.pop() {
-        for entry in std::fs::read_dir(&next).expect("read dir") {
-            let path = entry.expect("entry").path();
+        let entries = match std::fs::read_dir(&next) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && next != dir => continue,
+            Err(e) => panic!("read {}: {e}", next.display()),
+        };
+        for entry in entries {
+            let Ok(entry) = entry else { continue };
+            let path = entry.path();
             if path.is_dir() {
                 stack.push(path);
             } else {

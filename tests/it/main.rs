@@ -46,4 +46,5 @@ mod status;
 mod step_up;
 mod telegram;
 mod tls;
+mod token_channels;
 mod update;

@@ -22,7 +22,7 @@ const RUN_TIMEOUT: Duration = Duration::from_mins(7);
 
 /// Left out: these end the session the run uses, do slow real work (installs, a gateway, the
 /// WhatsApp plugin), call out to wherever the saved provider URL points (or a Telegram Bot API
-/// URL the run makes up), or answer a file's bytes, which no schema describes (a backup's
+/// URL the run makes up, or Discord and Slack themselves), or answer a file's bytes, which no schema describes (a backup's
 /// download; `backup::` tests it).
 const EXCLUDED: &[&str] = &[
     "POST /api/auth/logout",
@@ -37,12 +37,16 @@ const EXCLUDED: &[&str] = &[
     "POST /api/gateway/rotate-credential",
     "POST /api/gateway/settings/test",
     "PUT /api/channels/telegram",
+    "PUT /api/channels/discord",
+    "PUT /api/channels/slack",
     "POST /api/channels/whatsapp/link",
     "GET /api/backups/{id}/download",
     // Nothing to vary but the session (no parameter, no body): the fuzzing varies the cookie
     // alone, sees mostly 401s and takes the session for unused (a 404 "not set up here" with
-    // it). `step_up::`, `telegram::` and `devices::` check these.
+    // it). `step_up::`, `telegram::`, `token_channels::` and `devices::` check these.
     "DELETE /api/channels/telegram",
+    "DELETE /api/channels/discord",
+    "DELETE /api/channels/slack",
     "POST /api/devices/setup-code",
 ];
 

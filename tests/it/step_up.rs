@@ -86,6 +86,20 @@ async fn sensitive_actions_need_the_password_given_recently() {
             )
             .await,
         owner.delete("/api/channels/telegram").await,
+        owner
+            .put(
+                "/api/channels/discord",
+                &json!({"token": "MTA5ODc2NTQzMjEwOTg3NjU0Mw.GhXyZa.never-checked-while-stale-0123456789"}),
+            )
+            .await,
+        owner.delete("/api/channels/discord").await,
+        owner
+            .put(
+                "/api/channels/slack",
+                &json!({"bot_token": "xoxb-1-2-never-checked-while-stale", "app_token": "xapp-1-A1-2-never-checked"}),
+            )
+            .await,
+        owner.delete("/api/channels/slack").await,
     ];
     for response in refused {
         let problem = assert_problem(response, 403).await;
@@ -117,6 +131,8 @@ async fn sensitive_actions_need_the_password_given_recently() {
         "/devices/messages/telegram/r1/approve",
         "/devices/messages/telegram/r1/deny",
         "/channels/telegram/remove",
+        "/channels/discord/remove",
+        "/channels/slack/remove",
     ] {
         let asked = owner.post_form(form, &[]).await;
         assert_eq!(asked.status(), 403, "{form}");

@@ -44,13 +44,7 @@ impl FakeTelegram {
         let app = Router::new()
             .route("/{bot}/{method}", any(method))
             .with_state(bot.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (addr, task) = crate::harness::serve_on_loopback(app).await;
         Self {
             api_root: format!("http://{addr}"),
             bot,

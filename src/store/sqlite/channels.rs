@@ -10,7 +10,7 @@ impl ChannelStore for SqliteStore {
     fn channel_tokens(&self) -> Result<Vec<ChannelToken>, StoreError> {
         let conn = self.conn();
         let mut query = conn.prepare_cached(
-            "SELECT channel, sealed, last4, api_root, account, updated_at \
+            "SELECT channel, sealed, last4, api_root, account, updated_at, mention_only \
              FROM channel_tokens ORDER BY channel",
         )?;
         let tokens = query
@@ -22,6 +22,7 @@ impl ChannelStore for SqliteStore {
                     api_root: row.get(3)?,
                     account: row.get(4)?,
                     updated_at: row.get(5)?,
+                    mention_only: row.get(6)?,
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;

@@ -112,15 +112,16 @@ pub(super) fn insert_channel_token(
 ) -> Result<(), StoreError> {
     conn.execute(
         "INSERT OR REPLACE INTO channel_tokens \
-         (channel, sealed, last4, api_root, account, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+         (channel, sealed, last4, api_root, account, updated_at, mention_only) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             token.channel,
             token.sealed,
             token.last4,
             token.api_root,
             token.account,
-            token.updated_at
+            token.updated_at,
+            token.mention_only
         ],
     )?;
     Ok(())

@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0012_passkey_rp_id.sql"),
     include_str!("../migrations/0013_usage.sql"),
     include_str!("../migrations/0014_channel_tokens.sql"),
+    include_str!("../migrations/0015_channel_mention_only.sql"),
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
