@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::ClientInfo;
-use crate::devices::{self, Answer, DeviceError, Devices, RenameError, SetupCode};
+use crate::devices::{self, Answer, DeviceError, Devices, RenameError, SetupAccess, SetupCode};
 use crate::gateway::status::Credential;
 use crate::state::AppState;
 use crate::store::{self, EventKind};
@@ -201,25 +201,38 @@ pub(crate) async fn rename_device(
 
 /// A setup code (and its QR) for OpenClaw's mobile app or `openclaw connect`, valid ten
 /// minutes, bound to the first device that uses it: a phone app that scans it is paired at
-/// once. Needs `devices.remote` (the code names clawhost's `/remote`).
+/// once, with `limited` access unless `full` is asked for. Needs `devices.remote` (the code
+/// names clawhost's `/remote`).
 #[utoipa::path(post, path = "/api/devices/setup-code", tag = "devices", security(("session" = [])),
+    request_body(content = Option<SetupCodeRequest>),
     responses((status = 201, body = SetupCode),
         (status = 409, description = "devices.remote is off, or the gateway is not running")))]
 async fn setup_code(
     State(state): State<AppState>,
     client: ClientInfo,
     FreshOwner(_): FreshOwner,
+    body: Option<ApiJson<SetupCodeRequest>>,
 ) -> Result<(StatusCode, Json<SetupCode>), ApiError> {
+    let access = body.map(|ApiJson(r)| r.access).unwrap_or_default();
     Ok((
         StatusCode::CREATED,
-        Json(make_setup_code(&state, &client).await?),
+        Json(make_setup_code(&state, &client, access).await?),
     ))
 }
 
-/// Makes a setup code on the running gateway and keeps that among the security events.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SetupCodeRequest {
+    /// `limited` (the default: no administration from the phone) or `full`.
+    #[serde(default)]
+    pub(crate) access: SetupAccess,
+}
+
+/// What the page and the API share.
 pub(crate) async fn make_setup_code(
     state: &AppState,
     client: &ClientInfo,
+    access: SetupAccess,
 ) -> Result<SetupCode, ApiError> {
     if !state.config.remote_devices {
         return Err(ApiError::status(
@@ -229,8 +242,9 @@ pub(crate) async fn make_setup_code(
     }
     let credential = running(state)?;
     let url = crate::proxy::remote::url(&state.public_url);
-    let code = devices::setup_code(&credential, &url).await?;
-    let event = client.event(EventKind::DeviceSetupCode);
+    let code = devices::setup_code(&credential, &url, access).await?;
+    let mut event = client.event(EventKind::DeviceSetupCode);
+    event.detail = code.access.clone();
     store::run(&state.store, move |s| s.record_event(&event)).await?;
     Ok(code)
 }

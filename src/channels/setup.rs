@@ -24,6 +24,7 @@ use crate::egress::Egress;
 use crate::egress::telegram::TelegramRoute;
 use crate::gateway::config_history::{History, Why};
 use crate::gateway::openclaw_config::{self, TokenChannels};
+use crate::gateway::status::GatewayState;
 use crate::gateway::supervisor::Gateway;
 use crate::secrets::SecretBox;
 use crate::store::{self, ChannelStore, ChannelToken, NewEvent, SharedStore, StoreError};
@@ -225,9 +226,13 @@ impl Setup<'_> {
         Ok(stored)
     }
 
-    /// Restarts a running gateway so that it takes a channel's new token.
+    /// Restarts a running gateway so that it takes a channel's new token; one that is
+    /// starting too, since it may have read the tokens before this one was kept.
     async fn restarted(&self, stored: ChannelToken) -> Result<TokenChannelSetup, SetupError> {
-        let restarting = self.gateway.credential().is_some();
+        let restarting = matches!(
+            self.gateway.status().state,
+            GatewayState::Running | GatewayState::Starting
+        );
         if restarting {
             self.gateway
                 .restart()

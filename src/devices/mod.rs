@@ -11,7 +11,7 @@ pub(crate) mod nodes;
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::gateway::rpc::{RpcClient, RpcError, call_once, text, texts};
@@ -184,17 +184,29 @@ pub(crate) struct SetupCode {
     pub(crate) access: Option<String>,
 }
 
+/// What a phone paired with a setup code may do besides being a node: OpenClaw hands it an
+/// operator token with these scopes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum SetupAccess {
+    /// Chat, approvals and talk, without administration (no settings, no updates).
+    #[default]
+    Limited,
+    /// Administration too: everything the owner can do in the Control UI.
+    Full,
+}
+
 /// A new setup code for devices that connect at `url` (clawhost's `/remote`).
 pub(crate) async fn setup_code(
     credential: &Credential,
     url: &str,
+    access: SetupAccess,
 ) -> Result<SetupCode, DeviceError> {
-    let payload = call(
-        credential,
-        "device.pair.setupCode",
-        json!({"publicUrl": url, "includeQr": true}),
-    )
-    .await?;
+    let mut params = json!({"publicUrl": url, "includeQr": true});
+    if access == SetupAccess::Limited {
+        params["bootstrapProfile"] = json!("limited");
+    }
+    let payload = call(credential, "device.pair.setupCode", params).await?;
     Ok(SetupCode {
         code: text(&payload["setupCode"]).ok_or_else(|| {
             DeviceError::Gateway(RpcError::Refused("the gateway gave no setup code".into()))

@@ -18,7 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, watch};
 use super::handler::{Upstream, connect_upstream, sized, socket_refused};
 use super::{headers, ws};
 use crate::auth::ClientInfo;
-use crate::auth::limiter::retry_after_secs;
+use crate::auth::limiter::{RateLimit, retry_after_secs};
 use crate::config::PublicUrl;
 use crate::devices;
 use crate::gateway::status::Credential;
@@ -132,9 +132,10 @@ pub(crate) async fn handle(
         let ended = ended(shutdown, generation);
         // Admitted or not, the first message ends the socket's wait: its place goes back.
         let admitting = credential.clone();
+        let limits_state = state.clone();
         let admit = async move |text: &str| {
             drop((waiting, waiting_here));
-            admit(&admitting, text).await
+            admit(&admitting, &limits_state.proxy.remote.new_devices, text).await
         };
         ws::relay(
             socket,
@@ -193,17 +194,27 @@ impl Places {
 const PAIRED_LOCALLY: &str =
     "paired on the gateway's own machine: it cannot connect from elsewhere";
 const NO_ANSWER: &str = "the gateway did not say whether this device may connect; try again";
+const TOO_MANY_NEW: &str = "too many new devices are asking to pair; try again in a minute";
 
 /// Whether the device of this `connect` may come from elsewhere: not one the gateway paired
 /// silently as a local client (the Control UI's browser, say), which script on clawhost's
 /// origin or a stolen session could have paired with a key of its own.
-async fn admit(credential: &Credential, text: &str) -> Result<(), &'static str> {
+/// A device not paired yet asks the owner: those connects are bounded from everywhere
+/// together (`new_devices`), so a flood of new identities cannot fill the inbox.
+async fn admit(
+    credential: &Credential,
+    new_devices: &RateLimit<()>,
+    text: &str,
+) -> Result<(), &'static str> {
     let Some(device_id) = ws::device_id(text) else {
         return Ok(());
     };
     match devices::approved_via(credential, &device_id).await {
         Ok(Some(via)) if via == "silent" => Err(PAIRED_LOCALLY),
-        Ok(_) => Ok(()),
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => new_devices
+            .take(&(), Instant::now())
+            .map_err(|_| TOO_MANY_NEW),
         Err(_) => Err(NO_ANSWER),
     }
 }
@@ -257,7 +268,7 @@ mod tests {
 
     #[test]
     fn refusals_fit_a_close_frame() {
-        for reason in [PAIRED_LOCALLY, NO_ANSWER] {
+        for reason in [PAIRED_LOCALLY, NO_ANSWER, TOO_MANY_NEW] {
             assert!(reason.len() <= 123, "{reason}");
         }
     }

@@ -70,6 +70,12 @@ const REMOTE_SOCKETS: usize = 64;
 /// what strangers can make clawhost hold; per address, so that one cannot hold them all (a
 /// device's first message comes within moments).
 const REMOTE_PENDING: usize = 8;
+/// Connects of devices not paired yet (each makes a pairing request in the owner's inbox),
+/// from every address together: a burst of this many, then one every 10 s. A device that
+/// asks keeps its one pending request while it waits, so the limit only slows a flood of
+/// new identities filling the inbox.
+const NEW_DEVICES_BURST: u32 = 10;
+const NEW_DEVICES_PER_SECOND: f64 = 0.1;
 const REMOTE_PENDING_PER_ADDRESS: usize = 2;
 
 /// What bounds remote clients: upgrades per address, and sockets open at once.
@@ -79,6 +85,8 @@ pub(crate) struct RemoteClients {
     /// Sockets not yet admitted by their first message, in all and per address.
     pub(super) pending: Arc<Semaphore>,
     pub(super) pending_per_address: SessionSlots,
+    /// Connects of devices the gateway has not paired, from everywhere.
+    pub(super) new_devices: RateLimit<()>,
     /// Sockets per client address (its abuse-limit key), so a few cannot hold them all.
     pub(super) per_address: SessionSlots,
 }
@@ -90,6 +98,7 @@ impl RemoteClients {
             sockets: Arc::new(Semaphore::new(REMOTE_SOCKETS)),
             pending: Arc::new(Semaphore::new(REMOTE_PENDING)),
             pending_per_address: SessionSlots::new(REMOTE_PENDING_PER_ADDRESS, WhenFull::Refuse),
+            new_devices: RateLimit::new(NEW_DEVICES_BURST, NEW_DEVICES_PER_SECOND),
             per_address: SessionSlots::new(REMOTE_PER_ADDRESS, WhenFull::Refuse),
         }
     }

@@ -13,7 +13,9 @@ use super::render::{render, see_other};
 use super::step_up::{Confirmable, NoFields};
 use crate::auth::ClientInfo;
 use crate::channels::pairing::{self, DmRequest};
-use crate::devices::{self, Answer, Devices, PairedDevice, PendingDevice, PendingNode, SetupCode};
+use crate::devices::{
+    self, Answer, Devices, PairedDevice, PendingDevice, PendingNode, SetupAccess, SetupCode,
+};
 use crate::state::AppState;
 use crate::web::extract::{PageOwner, ReturnTo};
 
@@ -221,18 +223,30 @@ struct SetupCodePage {
 }
 
 /// A setup code for a phone or another machine, shown once (a fresh step-up).
-async fn setup_code(State(state): State<AppState>, form: Confirmable<NoFields>) -> Response {
+async fn setup_code(State(state): State<AppState>, form: Confirmable<AccessForm>) -> Response {
     let client = form.client().clone();
-    if let Err(page) = form
+    let form = match form
         .confirmed(&state, "Making a pairing code for a new device")
         .await
     {
-        return page;
-    }
-    match crate::api::devices::make_setup_code(&state, &client).await {
+        Ok((_, form)) => form,
+        Err(page) => return page,
+    };
+    let access = if form.access.as_deref() == Some("full") {
+        SetupAccess::Full
+    } else {
+        SetupAccess::Limited
+    };
+    match crate::api::devices::make_setup_code(&state, &client, access).await {
         Ok(setup) => render(StatusCode::OK, SetupCodePage { setup }),
         Err(error) => error.into_page(),
     }
+}
+
+#[derive(Deserialize)]
+struct AccessForm {
+    /// `full`, or anything else for limited.
+    access: Option<String>,
 }
 
 #[derive(Deserialize)]

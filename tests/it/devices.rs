@@ -484,6 +484,43 @@ pub async fn pairing_goes_through_the_owner(owner: &Client, base: &str, token: &
         .await;
     assert_eq!(gone.status(), 404);
     assert!(gone.text().await.expect("page").contains("<html"));
+
+    // New identities are bounded from every address together: a flood of them cannot fill
+    // the owner's inbox (a burst of 10, then one every 10 s).
+    let mut asked = Vec::new();
+    let mut cut_off = None;
+    for n in 1..=20 {
+        let stranger = Device::new();
+        let address = format!("198.18.0.{n}");
+        match stranger.connect(base, &address, FIRST_TIME.clone()).await {
+            Err(refused) if refused["details"]["code"] == "PAIRING_REQUIRED" => {
+                asked.push(
+                    refused["details"]["requestId"]
+                        .as_str()
+                        .expect("id")
+                        .to_owned(),
+                );
+            }
+            Err(_) => {
+                cut_off = Some(stranger);
+                break;
+            }
+            Ok(hello) => panic!("a new device got in: {hello}"),
+        }
+    }
+    let cut_off = cut_off.expect("the flood was never cut off");
+    assert!((1..=10).contains(&asked.len()), "{asked:?}");
+    let closed = cut_off.received.lock().expect("frames").clone();
+    assert!(
+        closed.iter().any(|f| f.contains("too many new devices")),
+        "{closed:?}"
+    );
+    for request in asked {
+        let rejected = owner
+            .post_empty(&format!("/api/devices/pending/{request}/reject"))
+            .await;
+        assert_eq!(rejected.status(), 204);
+    }
 }
 
 /// An upgrade request to `/remote`, as OpenClaw's apps send it (no Origin), from `address`

@@ -221,11 +221,19 @@ async fn the_openclaw_cli_elsewhere_pairs_through_clawhost() {
     assert!(!again.status.success(), "{}", text(&again));
 
     // A setup code (a fresh step-up; the owner's is): its QR for the phone app, and the code
-    // `openclaw connect` takes, naming clawhost's address.
+    // `openclaw connect` takes, naming clawhost's address. Limited unless full is asked for:
+    // a phone paired with it gets no administration.
+    let full = owner
+        .post("/api/devices/setup-code", &json!({"access": "full"}))
+        .await;
+    assert_eq!(full.status(), 201);
+    let full: Value = full.json().await.expect("json");
+    assert_eq!(full["access"], "full", "{full}");
     let made = owner.post_empty("/api/devices/setup-code").await;
     assert_eq!(made.status(), 201);
     let setup: Value = made.json().await.expect("json");
     assert_eq!(setup["url"], url.as_str(), "{setup}");
+    assert_eq!(setup["access"], "limited", "{setup}");
     assert!(
         setup["qr_png"]
             .as_str()
