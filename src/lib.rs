@@ -39,6 +39,7 @@ mod egress;
 mod fsutil;
 mod gateway;
 mod logging;
+mod metrics;
 mod notify;
 mod outbound;
 mod proxy;
@@ -117,29 +118,37 @@ fn app(state: AppState) -> Router {
         .route("/openclaw/", any(proxy::handler::handle))
         .route("/openclaw/{*rest}", any(proxy::handler::handle))
         .route(proxy::remote::PATH, get(proxy::remote::handle));
-    let routes = Router::new()
+    let metrics = &state.config.metrics;
+    let mut routes = Router::new()
         .merge(api)
         .merge(pages)
         .merge(streamed)
-        .merge(control_ui)
+        .merge(control_ui);
+    if metrics.enabled && metrics.listen.is_none() {
+        routes = routes.route(web::metrics::PATH, get(web::metrics::with_token));
+    }
+    let routes = routes
         .fallback(web::problems::not_found)
         .method_not_allowed_fallback(web::problems::method_not_allowed);
     let hosts = KnownHosts::new(&state.public_url, &state.config.allowed_hosts);
     let public_url = state.public_url.clone();
-    layered(routes, &public_url, hosts).with_state(state)
+    let counted = metrics.enabled;
+    layered(routes, &public_url, hosts, counted).with_state(state)
 }
 
-/// What every request passes through, outermost first: its id and log line, security
-/// headers, the Host check, error shaping, the same-origin check, and an answer even when a
+/// What every request passes through, outermost first: its id and log line, its count
+/// (with metrics on), security headers, the Host check, error shaping, the same-origin check, and an answer even when a
 /// handler panics.
 fn layered<S: Clone + Send + Sync + 'static>(
     routes: Router<S>,
     public_url: &PublicUrl,
     hosts: KnownHosts,
+    counted: bool,
 ) -> Router<S> {
     routes.layer(
         ServiceBuilder::new()
             .layer(from_fn(web::request_context::request_context))
+            .option_layer(counted.then(|| from_fn(web::metrics::count)))
             .layer(from_fn_with_state(
                 public_url.clone(),
                 web::headers::security_headers,
@@ -216,29 +225,6 @@ fn default_public_url(
     Ok(PublicUrl::from_listen(local, https))
 }
 
-/// The plain-http listener, if any. The default `[::]:80` falls back to `0.0.0.0:80` on a
-/// machine without IPv6.
-async fn redirects_for(
-    config: &Config,
-    public_url: &PublicUrl,
-    challenges: Option<Arc<tls::Challenges>>,
-) -> anyhow::Result<Option<server::Redirects>> {
-    let Some(address) = &config.redirect_listen else {
-        return Ok(None);
-    };
-    let timeout = config.header_timeout;
-    match server::Redirects::start(address, public_url, timeout, challenges.clone()).await {
-        Err(error) if address == config::DEFAULT_REDIRECT_LISTEN && server::no_ipv6(&error) => {
-            tracing::info!("no IPv6 here: answering plain http on 0.0.0.0:80 only");
-            let fallback = "0.0.0.0:80";
-            Ok(Some(
-                server::Redirects::start(fallback, public_url, timeout, challenges).await?,
-            ))
-        }
-        started => Ok(Some(started?)),
-    }
-}
-
 /// Opens the data directory and the store, binds, and serves until `shutdown` resolves.
 /// Prints a claim code on stdout the first time an unclaimed instance starts in a terminal.
 async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
@@ -261,7 +247,7 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
         tracing::warn!("{warning}");
     }
     let challenges = tls.as_ref().map(|t| t.challenges.clone());
-    let redirects = redirects_for(&config, &public_url, challenges).await?;
+    let redirects = server::redirects_for(&config, &public_url, challenges).await?;
 
     announce_claim(&store, &config, &public_url).await?;
 
@@ -275,6 +261,7 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
     let (gateway, egress) = start_gateway(&config, &store, &sealer).await?;
     let (backups, updater) = backups_and_updates(&config, &gateway, &store, &sealer);
     let header_timeout = config.header_timeout;
+    let metrics_token = web::metrics::token(&config)?;
     let state = AppState::new(state::Inner {
         backups: backups.clone(),
         updater: updater.clone(),
@@ -300,7 +287,9 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
             web::streams::STREAMS_PER_SESSION,
             web::slots::WhenFull::EndOldest,
         ),
+        metrics_token,
     });
+    let metrics_side = web::metrics::listener(&state).await?;
 
     let (stop_tasks, tasks_stopped) = tokio::sync::watch::channel(false);
     backups.start_schedule(tasks_stopped.clone());
@@ -330,8 +319,8 @@ async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> anyho
     )
     .await;
 
-    if let Some(redirects) = redirects {
-        redirects.stop().await;
+    for side in [redirects, metrics_side].into_iter().flatten() {
+        side.stop().await;
     }
     let _ = stop_tasks.send(true);
     updater.shut_down().await;
@@ -563,7 +552,7 @@ mod tests {
             .header(header::HOST, "127.0.0.1:8080")
             .body(Body::empty())
             .expect("request");
-        let response = layered(routes, &url, KnownHosts::new(&url, &[]))
+        let response = layered(routes, &url, KnownHosts::new(&url, &[]), false)
             .oneshot(request)
             .await
             .expect("an answer");

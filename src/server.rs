@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use crate::config::PublicUrl;
+use crate::config::{Config, PublicUrl};
 use crate::tls::{ACME_TLS_ALPN, Challenges, H2};
 
 /// Largest request head (request line and headers) accepted.
@@ -165,44 +165,72 @@ pub(crate) fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Se
     })
 }
 
-/// The plain-http side of an https instance (`http.redirect_listen`): ACME HTTP-01 challenges
-/// are answered; every other request, whatever its Host, is sent with 308 to the same path
-/// and query at the public URL, never to a host the request names.
-pub(crate) struct Redirects {
+/// A listener beside the main one (the plain-http redirects, the metrics' own address),
+/// served until [`Side::stop`].
+pub(crate) struct Side {
     stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
 
-impl Redirects {
-    pub(crate) async fn start(
-        address: &str,
-        public_url: &PublicUrl,
-        header_timeout: Duration,
-        challenges: Option<Arc<Challenges>>,
-    ) -> anyhow::Result<Self> {
-        if !public_url.is_https() {
-            anyhow::bail!(
-                "http.redirect_listen sends plain http to the https public URL, but the public URL is {}: serve https (tls.mode) or set an https public_url",
-                public_url.origin()
-            );
-        }
-        let listener = TcpListener::bind(address).await.map_err(|e| {
-            anyhow::Error::new(e)
-                .context(format!("cannot listen on {address} (http.redirect_listen)"))
-        })?;
-        tracing::info!(addr = %listener.local_addr()?, to = public_url.origin(), "redirecting plain http");
+impl Side {
+    pub(crate) fn serve(listener: TcpListener, router: Router, header_timeout: Duration) -> Self {
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
-        let router = redirect_to(public_url.origin().to_string(), challenges);
         let task = tokio::spawn(serve(listener, router, header_timeout, None, async move {
             let _ = stopped.changed().await;
         }));
-        Ok(Self { stop, task })
+        Self { stop, task }
     }
 
     /// Closes the listener and lets its connections drain.
     pub(crate) async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+    }
+}
+
+/// The plain-http side of an https instance (`http.redirect_listen`): ACME HTTP-01 challenges
+/// are answered; every other request, whatever its Host, is sent with 308 to the same path
+/// and query at the public URL, never to a host the request names.
+pub(crate) async fn redirects(
+    address: &str,
+    public_url: &PublicUrl,
+    header_timeout: Duration,
+    challenges: Option<Arc<Challenges>>,
+) -> anyhow::Result<Side> {
+    if !public_url.is_https() {
+        anyhow::bail!(
+            "http.redirect_listen sends plain http to the https public URL, but the public URL is {}: serve https (tls.mode) or set an https public_url",
+            public_url.origin()
+        );
+    }
+    let listener = TcpListener::bind(address).await.map_err(|e| {
+        anyhow::Error::new(e).context(format!("cannot listen on {address} (http.redirect_listen)"))
+    })?;
+    tracing::info!(addr = %listener.local_addr()?, to = public_url.origin(), "redirecting plain http");
+    let router = redirect_to(public_url.origin().to_string(), challenges);
+    Ok(Side::serve(listener, router, header_timeout))
+}
+
+/// The plain-http listener, if any. The default `[::]:80` falls back to `0.0.0.0:80` on a
+/// machine without IPv6.
+pub(crate) async fn redirects_for(
+    config: &Config,
+    public_url: &PublicUrl,
+    challenges: Option<Arc<Challenges>>,
+) -> anyhow::Result<Option<Side>> {
+    let Some(address) = &config.redirect_listen else {
+        return Ok(None);
+    };
+    let timeout = config.header_timeout;
+    match redirects(address, public_url, timeout, challenges.clone()).await {
+        Err(error) if address == crate::config::DEFAULT_REDIRECT_LISTEN && no_ipv6(&error) => {
+            tracing::info!("no IPv6 here: answering plain http on 0.0.0.0:80 only");
+            let fallback = "0.0.0.0:80";
+            Ok(Some(
+                redirects(fallback, public_url, timeout, challenges).await?,
+            ))
+        }
+        started => Ok(Some(started?)),
     }
 }
 

@@ -52,6 +52,8 @@ pub(crate) struct Inner {
     pub(crate) status_limit: RateLimit<IpAddr>,
     /// Open event streams per session.
     pub(crate) streams: SessionSlots,
+    /// The bearer token of `/metrics` on the main listener (`metrics.token_file`).
+    pub(crate) metrics_token: Option<zeroize::Zeroizing<String>>,
 }
 
 impl AppState {

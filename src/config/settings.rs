@@ -407,6 +407,24 @@ pub(super) const SETTINGS: &[Setting] = &[
         doc: "Slack's Web API for the Slack channel set up from clawhost: its tokens' check and the gateway's channel (a relay of your own)",
     },
     Setting {
+        key: "metrics.enabled",
+        kind: Kind::Bool,
+        unset: Unset::Value("false"),
+        doc: "serve Prometheus metrics at `/metrics`: on `metrics.listen` when set, otherwise on the main listener with `Authorization: Bearer` and the token in `metrics.token_file`",
+    },
+    Setting {
+        key: "metrics.listen",
+        kind: Kind::Address,
+        unset: Unset::Means("none: `/metrics` on the main listener, with the token"),
+        doc: "an address of its own for `/metrics`, answered without a token (keep it on loopback or a private network)",
+    },
+    Setting {
+        key: "metrics.token_file",
+        kind: Kind::AbsolutePath,
+        unset: Unset::Means("none; needed by `metrics.enabled` without `metrics.listen`"),
+        doc: "a file holding the bearer token `/metrics` on the main listener asks for (16 characters or more)",
+    },
+    Setting {
         key: "devices.remote",
         kind: Kind::Bool,
         unset: Unset::Value("false"),

@@ -23,6 +23,31 @@ pub(crate) enum GatewayState {
     NeedsAttention,
 }
 
+impl GatewayState {
+    pub(crate) const ALL: [&'static str; 7] = [
+        "stopped",
+        "installing",
+        "starting",
+        "running",
+        "stopping",
+        "backoff",
+        "needs_attention",
+    ];
+
+    /// Its name in the API (`needs_attention`, …).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Stopped => "stopped",
+            Self::Installing => "installing",
+            Self::Starting => "starting",
+            Self::Running => "running",
+            Self::Stopping => "stopping",
+            Self::Backoff => "backoff",
+            Self::NeedsAttention => "needs_attention",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub(crate) struct Exit {
     pub(crate) code: Option<i32>,

@@ -6,10 +6,11 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use axum::body::HttpBody;
+use axum::body::{Body, HttpBody};
 use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -108,9 +109,11 @@ pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> R
         return websocket(state, session.id, token, credential, request).await;
     }
     match plain_http(&state, &credential, request, generation).await {
-        Ok(response) if is_short(&response) => response,
+        Ok(response) if is_short(&response) => counted(response),
         // A long answer (a stream, a large download) stops when the session ends.
-        Ok(response) => response.map(|body| streams::until(body, session_ended(&state, &token))),
+        Ok(response) => {
+            counted(response.map(|body| streams::until(body, session_ended(&state, &token))))
+        }
         Err(failure @ (http::Failure::Unreachable | http::Failure::Timeout)) if page => PageError {
             status: failure.status(),
             title: "The gateway is not answering",
@@ -122,6 +125,18 @@ pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> R
         .into_response(),
         Err(failure) => failure.into_response(),
     }
+}
+
+/// The answer, its body's bytes counted as they go out.
+fn counted(response: Response) -> Response {
+    response.map(|body| {
+        Body::new(body.map_frame(|frame| {
+            if let Some(data) = frame.data_ref() {
+                crate::metrics::proxied(crate::metrics::Direction::FromGateway, data.len());
+            }
+            frame
+        }))
+    })
 }
 
 /// Plain HTTP: from the asset cache when it has the answer, else from the gateway, keeping a
@@ -245,6 +260,7 @@ async fn websocket(
         idle: state.proxy.config.ws_idle_timeout,
     };
     sized(upgrade, max_message).on_upgrade(move |socket| async move {
+        let _open = crate::metrics::Open::new(crate::metrics::Stream::ControlUi);
         let _slot = slot;
         let ended = ended(session_ended(&state, &cookie_token), generation);
         ws::relay(

@@ -121,6 +121,7 @@ pub(crate) async fn handle(
     };
     let shutdown = state.auth.sessions.subscribe();
     sized(upgrade, max_message).on_upgrade(move |socket| async move {
+        let _open = crate::metrics::Open::new(crate::metrics::Stream::Remote);
         let Places {
             socket: place,
             here,

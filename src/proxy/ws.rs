@@ -281,6 +281,7 @@ pub(crate) async fn relay(
                         other
                     }
                 };
+                crate::metrics::proxied(crate::metrics::Direction::ToGateway, message_len(&message));
                 if let Some(message) = to_upstream(message)
                     && upstream_tx.send(message).await.is_err()
                 {
@@ -299,6 +300,7 @@ pub(crate) async fn relay(
                     let _ = client_tx.close().await;
                     return;
                 }
+                crate::metrics::proxied(crate::metrics::Direction::FromGateway, message.len());
                 if let Some(message) = to_client(message)
                     && client_tx.send(message).await.is_err()
                 {

@@ -14,6 +14,7 @@ pub(crate) mod error;
 pub(crate) mod extract;
 pub(crate) mod headers;
 pub(crate) mod host;
+pub(crate) mod metrics;
 pub(crate) mod notice;
 pub(crate) mod paging;
 pub(crate) mod panics;

@@ -89,7 +89,12 @@ impl StreamOwner {
                 () = slot.given_up() => SessionEnd::Ended,
             }
         };
-        sse(events.take_until(ended))
+        let open = crate::metrics::Open::new(crate::metrics::Stream::Events);
+        // Counted among the open streams for as long as the stream is.
+        sse(events.take_until(ended).map(move |event| {
+            let _counted = &open;
+            event
+        }))
     }
 }
 

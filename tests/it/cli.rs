@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::harness::{TestServer, clawhost};
+use crate::harness::{TestServer, clawhost, refusal};
 
 #[test]
 fn version_prints_the_version() {
@@ -93,33 +93,6 @@ fn plain_http_on_the_network_needs_saying_so() {
             .arg(dir.path().join("data")),
     );
     assert!(broken.contains("no-such.pem"), "{broken}");
-}
-
-/// Runs a command that must refuse to start and returns what it said on stderr. A command
-/// that starts instead is stopped after a deadline, so the test fails rather than hangs.
-fn refusal(command: &mut std::process::Command) -> String {
-    let mut child = command
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("it started instead of refusing");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    let mut message = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut message)
-        .expect("stderr");
-    assert!(!status.success(), "{message}");
-    message
 }
 
 #[test]

@@ -796,3 +796,30 @@ pub async fn serve_on_loopback(app: axum::Router) -> (SocketAddr, tokio::task::J
     });
     (addr, task)
 }
+
+/// Runs a command that must refuse to start and returns what it said on stderr. A command
+/// that starts instead is stopped after a deadline, so the test fails rather than hangs.
+pub fn refusal(command: &mut std::process::Command) -> String {
+    let mut child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("it started instead of refusing");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut message = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut message)
+        .expect("stderr");
+    assert!(!status.success(), "{message}");
+    message
+}

@@ -28,6 +28,7 @@ mod harness;
 mod layout;
 mod llm;
 mod login;
+mod metrics;
 mod oidc;
 mod oidc_owner;
 mod oom;

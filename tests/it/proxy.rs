@@ -177,6 +177,10 @@ async fn control_ui_through_the_proxy() {
     let _one = one_gateway_at_a_time().await;
     let llm = TestLlm::start().await;
     let mut options = gateway_options();
+    let metrics_dir = tempfile::tempdir().expect("dir");
+    options
+        .env
+        .extend(crate::metrics::with_token(metrics_dir.path()));
     options
         .env
         .push(("CLAWHOST_PROXY_WS_IDLE_TIMEOUT".into(), "4s".into()));
@@ -475,6 +479,19 @@ async fn control_ui_through_the_proxy() {
         (rss_with_sockets - rss_before) / (1 << 20)
     );
     drop(open);
+
+    // With a Control UI socket open through the proxy and a chat run (the gateway's own RPC,
+    // the LLM through the egress proxy), the metrics move.
+    let mut rpc =
+        clawhost::RpcClient::connect(gateway_port(&server), &token, Duration::from_secs(30))
+            .await
+            .expect("rpc");
+    let run = crate::egress::chat_ends(&mut rpc, "hello, metrics", "metrics-chat").await;
+    assert_eq!(run.last["state"], "final", "{:?}", run.said);
+    rpc.close().await;
+    let open_socket_now = connected(&server, &owner_token).await;
+    crate::metrics::scraped_while_the_gateway_runs(&server).await;
+    drop(open_socket_now);
 
     // Restarting the gateway closes the sockets with 1012 within a second.
     let mut socket = connected(&server, &owner_token).await;

@@ -17,6 +17,7 @@ pub(super) fn insert_event(conn: &Connection, event: &NewEvent) -> rusqlite::Res
          (SELECT id FROM security_events ORDER BY id DESC LIMIT 1 OFFSET ?1)",
         params![MAX_EVENTS],
     )?;
+    crate::metrics::event(event.kind.as_str());
     Ok(())
 }
 
