@@ -142,7 +142,8 @@ pub(crate) async fn remove_channel(
     }
 }
 
-fn display_name(channel: &str) -> &'static str {
+/// How the pages and problems name a channel set up from clawhost.
+pub(crate) fn display_name(channel: &str) -> &'static str {
     match channel {
         discord::CHANNEL => "Discord",
         slack::CHANNEL => "Slack",

@@ -30,19 +30,22 @@ fn members(group: i32) -> Vec<i32> {
 pub(crate) fn group_rss_bytes(group: i32) -> Option<u64> {
     let sizes: Vec<u64> = members(group)
         .into_iter()
-        .filter_map(|pid| {
-            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-            let kib = status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmRSS:"))?
-                .split_whitespace()
-                .next()?
-                .parse::<u64>()
-                .ok()?;
-            Some(kib * 1024)
-        })
+        .filter_map(|pid| rss_bytes(&pid.to_string()))
         .collect();
     (!sizes.is_empty()).then(|| sizes.iter().sum())
+}
+
+/// VmRSS of the process `pid` (a number, or `self`).
+pub(crate) fn rss_bytes(pid: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse::<u64>()
+        .ok()?;
+    Some(kib * 1024)
 }
 
 /// The inodes of the TCP sockets listening on `port` (IPv4 and IPv6, any address).

@@ -42,19 +42,19 @@ impl Given {
         tokens: &[ChannelToken],
     ) -> Self {
         let mut given = Self::default();
-        for stored in tokens {
+        let theirs = tokens
+            .iter()
+            .filter(|t| [discord::CHANNEL, slack::CHANNEL].contains(&t.channel.as_str()));
+        for stored in theirs {
             let opened = match channels::open_token(sealer, stored) {
                 Ok(opened) => opened,
-                Err(error)
-                    if [discord::CHANNEL, slack::CHANNEL].contains(&stored.channel.as_str()) =>
-                {
+                Err(error) => {
                     logs.push(
                         "clawhost",
                         &format!("{}'s token cannot be opened ({error}): set it again; the gateway starts without it", stored.channel),
                     );
                     continue;
                 }
-                Err(_) => continue,
             };
             let plain =
                 |name: &str, value: &str| (name.to_owned(), Zeroizing::new(value.to_owned()));

@@ -109,11 +109,12 @@ pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> R
         return websocket(state, session.id, token, credential, request).await;
     }
     match plain_http(&state, &credential, request, generation).await {
-        Ok(response) if is_short(&response) => counted(response),
+        Ok(response) if is_short(&response) => counted(response, &state),
         // A long answer (a stream, a large download) stops when the session ends.
-        Ok(response) => {
-            counted(response.map(|body| streams::until(body, session_ended(&state, &token))))
-        }
+        Ok(response) => counted(
+            response.map(|body| streams::until(body, session_ended(&state, &token))),
+            &state,
+        ),
         Err(failure @ (http::Failure::Unreachable | http::Failure::Timeout)) if page => PageError {
             status: failure.status(),
             title: "The gateway is not answering",
@@ -127,8 +128,11 @@ pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> R
     }
 }
 
-/// The answer, its body's bytes counted as they go out.
-fn counted(response: Response) -> Response {
+/// The answer, its body's bytes counted as they go out while the metrics are on.
+fn counted(response: Response, state: &AppState) -> Response {
+    if !state.config.metrics.enabled {
+        return response;
+    }
     response.map(|body| {
         Body::new(body.map_frame(|frame| {
             if let Some(data) = frame.data_ref() {
@@ -258,6 +262,7 @@ async fn websocket(
     let limits = ws::Limits {
         max_message,
         idle: state.proxy.config.ws_idle_timeout,
+        counted: state.config.metrics.enabled,
     };
     sized(upgrade, max_message).on_upgrade(move |socket| async move {
         let _open = crate::metrics::Open::new(crate::metrics::Stream::ControlUi);

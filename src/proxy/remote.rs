@@ -118,6 +118,7 @@ pub(crate) async fn handle(
     let limits = ws::Limits {
         max_message,
         idle: state.proxy.config.ws_idle_timeout,
+        counted: state.config.metrics.enabled,
     };
     let shutdown = state.auth.sessions.subscribe();
     sized(upgrade, max_message).on_upgrade(move |socket| async move {

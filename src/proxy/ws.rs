@@ -62,6 +62,17 @@ pub(crate) const CLOSE_RESTART: u16 = 1012;
 pub(crate) struct Limits {
     pub(crate) max_message: usize,
     pub(crate) idle: Duration,
+    /// Count the bytes relayed for the metrics (only while they are on).
+    pub(crate) counted: bool,
+}
+
+impl Limits {
+    /// Counts `bytes` relayed one way, while the metrics are on.
+    fn count(&self, direction: crate::metrics::Direction, bytes: usize) {
+        if self.counted {
+            crate::metrics::proxied(direction, bytes);
+        }
+    }
 }
 
 /// Who is at the client end of a relayed socket.
@@ -281,7 +292,7 @@ pub(crate) async fn relay(
                         other
                     }
                 };
-                crate::metrics::proxied(crate::metrics::Direction::ToGateway, message_len(&message));
+                limits.count(crate::metrics::Direction::ToGateway, message_len(&message));
                 if let Some(message) = to_upstream(message)
                     && upstream_tx.send(message).await.is_err()
                 {
@@ -300,7 +311,7 @@ pub(crate) async fn relay(
                     let _ = client_tx.close().await;
                     return;
                 }
-                crate::metrics::proxied(crate::metrics::Direction::FromGateway, message.len());
+                limits.count(crate::metrics::Direction::FromGateway, message.len());
                 if let Some(message) = to_client(message)
                     && client_tx.send(message).await.is_err()
                 {

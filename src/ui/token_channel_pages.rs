@@ -66,11 +66,7 @@ impl TokenChannelPage {
         }
         Ok(Self {
             channel,
-            name: if channel == discord::CHANNEL {
-                "Discord"
-            } else {
-                "Slack"
-            },
+            name: channel_setup::display_name(channel),
             discord: channel == discord::CHANNEL,
             mention_only: setup.as_ref().is_some_and(|s| s.mention_only),
             setup,
@@ -213,12 +209,8 @@ async fn set_slack(State(state): State<AppState>, form: Confirmable<SlackForm>) 
 
 async fn remove(state: &AppState, form: Confirmable<NoFields>, channel: &'static str) -> Response {
     let client = form.client().clone();
-    let what = if channel == discord::CHANNEL {
-        "Removing Discord"
-    } else {
-        "Removing Slack"
-    };
-    if let Err(page) = form.confirmed(state, what).await {
+    let what = format!("Removing {}", channel_setup::display_name(channel));
+    if let Err(page) = form.confirmed(state, &what).await {
         return page;
     }
     match channel_setup::remove_channel(state, &client, channel).await {

@@ -5,12 +5,11 @@
 
 use std::time::Instant;
 
+use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-
-use axum::Router;
 use axum::routing::get;
 use tokio::net::TcpListener;
 use zeroize::Zeroizing;
@@ -28,15 +27,13 @@ pub(crate) const PATH: &str = "/metrics";
 
 /// Counts the request by the route template it matched, with its status class and time.
 pub(crate) async fn count(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or(metrics::UNMATCHED, MatchedPath::as_str)
-        .to_owned();
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let started = Instant::now();
     let response = next.run(request).await;
     metrics::request(
-        &route,
+        route
+            .as_ref()
+            .map_or(metrics::UNMATCHED, MatchedPath::as_str),
         response.status().as_u16(),
         started.elapsed().as_secs_f64(),
     );
@@ -129,7 +126,7 @@ async fn snapshot(state: &AppState) -> Snapshot {
         gateway_restarts: u64::from(status.restarts),
         gateway_uptime_seconds: uptime,
         gateway_memory_bytes: gateway_memory,
-        own_memory_bytes: own_memory().unwrap_or_default(),
+        own_memory_bytes: crate::gateway::procfs::rss_bytes("self").unwrap_or_default(),
         openclaw_version: status.openclaw_version.clone(),
         certificate_expiry: state.tls.snapshot().not_after,
         last_backup,
@@ -139,19 +136,6 @@ async fn snapshot(state: &AppState) -> Snapshot {
         llm_requests: sum(|r| r.requests),
         llm_errors: sum(|r| r.errors),
     }
-}
-
-/// clawhost's own resident memory (`VmRSS`).
-fn own_memory() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kib: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
 }
 
 /// `/metrics` on an address of its own (`metrics.listen`), if set.
